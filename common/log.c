@@ -1,0 +1,66 @@
+/* log: one write(2) per line on stderr, so threads never interleave. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+static atomic_int current = LOG_INFO;
+static const char *names[] = { "error", "warn", "info", "debug" };
+
+void log_set_level(enum log_level level)
+{
+	atomic_store(&current, (int)level);
+}
+
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load(&current);
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (int i = 0; i <= LOG_DEBUG; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void log_raw(const char *line, unsigned long len)
+{
+	while (len) {
+		ssize_t n = write(STDERR_FILENO, line, len);
+		if (n <= 0)
+			return;
+		line += n;
+		len -= (unsigned long)n;
+	}
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	if ((int)level > atomic_load(&current))
+		return;
+	struct buf b = BUF_INIT;
+	char ts[32];
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_addf(&b, "%s.%03ldZ %s: ", ts, now.tv_nsec / 1000000, names[level]);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	buf_addch(&b, '\n');
+	log_raw(b.buf, b.len);
+	buf_release(&b);
+}
