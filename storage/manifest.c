@@ -1,0 +1,2 @@
+/* manifest: manifest validation (being written). */
+#include "manifest.h"

@@ -1,0 +1,2 @@
+/* meta: SQLite metadata store (being written). */
+#include "meta.h"
