@@ -1,2 +1,563 @@
-/* meta: SQLite metadata store (being written). */
+/* meta: per-thread SQLite connections, statement cache, transactions and schema migrations. */
 #include "meta.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+#include "meta_internal.h"
+#include "xalloc.h"
+
+#define BUSY_TIMEOUT_MS 5000
+/* PRAGMA application_id of a berth database (0x62727468, "brth"), so a foreign SQLite file is refused. */
+#define BERTH_APP_ID 1651668072
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/*
+ * Migrations, applied in order, each in its own transaction; after step i
+ * the database's user_version is i + 1. Never edit a released step: append
+ * a new one. manifest_refs.kind holds enum ref_kind values, which therefore
+ * must not be renumbered.
+ */
+static const char *const migrations[] = {
+	/* 1: initial schema */
+	"PRAGMA application_id = " STR(BERTH_APP_ID) ";"
+	/* Rows are never deleted, so ids stay stable for history and links. */
+	"CREATE TABLE repos ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL COLLATE BINARY UNIQUE,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE TABLE blobs ("
+	"  digest TEXT NOT NULL PRIMARY KEY,"
+	"  size INTEGER NOT NULL CHECK (size >= 0),"
+	"  created_ms INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE blob_links ("
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
+	"  linked_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (repo_id, digest)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX blob_links_by_digest ON blob_links(digest);"
+	"CREATE TABLE manifests ("
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  digest TEXT NOT NULL,"
+	"  size INTEGER NOT NULL CHECK (size >= 0),"
+	"  media_type TEXT NOT NULL,"
+	"  artifact_type TEXT,"
+	"  subject TEXT,"
+	"  annotations TEXT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (repo_id, digest)"
+	") WITHOUT ROWID;"
+	/* Entries also carry the digest (primary key), so referrers come out in digest order. */
+	"CREATE INDEX manifests_by_subject ON manifests(repo_id, subject) WHERE subject IS NOT NULL;"
+	"CREATE TABLE manifest_refs ("
+	"  repo_id INTEGER NOT NULL,"
+	"  manifest TEXT NOT NULL,"
+	"  kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
+	"  digest TEXT NOT NULL,"
+	"  PRIMARY KEY (repo_id, manifest, kind, digest),"
+	"  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX manifest_refs_by_digest ON manifest_refs(digest, repo_id);"
+	"CREATE TABLE tags ("
+	"  repo_id INTEGER NOT NULL,"
+	"  name TEXT NOT NULL COLLATE BINARY,"
+	"  digest TEXT NOT NULL,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (repo_id, name),"
+	"  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX tags_by_digest ON tags(repo_id, digest);"
+	/* AUTOINCREMENT: ids are shown to operators and must never be reused. */
+	"CREATE TABLE tag_history ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  tag TEXT NOT NULL,"
+	"  old_digest TEXT,"
+	"  new_digest TEXT,"
+	"  time_ms INTEGER NOT NULL,"
+	"  actor TEXT,"
+	"  how TEXT,"
+	"  client TEXT);"
+	"CREATE INDEX tag_history_by_tag ON tag_history(repo_id, tag);"
+	"CREATE TABLE uploads ("
+	"  id TEXT NOT NULL PRIMARY KEY,"
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	/* For purging stale uploads by age. */
+	"CREATE INDEX uploads_by_updated ON uploads(updated_ms);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(REF_CONFIG == 0 && REF_LAYER == 1 && REF_CHILD == 2 && REF_SUBJECT == 3,
+	       "manifest_refs.kind stores enum ref_kind values");
+
+/*
+ * Registry of every open connection, so meta_close() can close them all and
+ * a thread's connection can be closed when the thread exits. Only opening
+ * and closing take reg_lock; queries never do.
+ */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct meta_conn *reg_head;
+static char *db_path; /* NULL while closed */
+static uintptr_t next_serial = 1;
+/* Bumped by meta_close(): a thread-local pointer from an older generation is dangling. */
+static atomic_uint generation;
+static int schema_version;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static _Thread_local struct meta_conn *tls_conn;
+static _Thread_local unsigned tls_gen;
+
+static const struct meta_query q_begin = { MS_BEGIN, "BEGIN IMMEDIATE" };
+static const struct meta_query q_commit = { MS_COMMIT, "COMMIT" };
+static const struct meta_query q_rollback = { MS_ROLLBACK, "ROLLBACK" };
+static const struct meta_query q_repo_id = { MS_REPO_ID, "SELECT id FROM repos WHERE name = ?1" };
+static const struct meta_query q_repo_insert = {
+	MS_REPO_INSERT, "INSERT INTO repos(name, created_ms) VALUES (?1, ?2)"
+};
+
+int64_t meta_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int meta_sql_error(struct meta_conn *c, int rc, const char *sql)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		log_warn("meta: database stayed locked for %d ms", BUSY_TIMEOUT_MS);
+		return E_BUSY;
+	case SQLITE_FULL:
+		log_error("meta: database or disk is full");
+		return E_NO_SPACE;
+	case SQLITE_IOERR:
+		if (c && sqlite3_system_errno(c->db) == ENOSPC) {
+			log_error("meta: no space left on device");
+			return E_NO_SPACE;
+		}
+		break;
+	default:
+		break;
+	}
+	log_error("meta: sqlite error %d: %s%s%.80s", rc,
+		  c ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), sql ? "; in: " : "", sql ? sql : "");
+	return E_IO;
+}
+
+void meta_bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	int rc = t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+	if (rc != SQLITE_OK)
+		die("meta: cannot bind parameter %d: %s", i, sqlite3_errstr(rc));
+}
+
+void meta_bind_int64(sqlite3_stmt *s, int i, int64_t v)
+{
+	int rc = sqlite3_bind_int64(s, i, v);
+	if (rc != SQLITE_OK)
+		die("meta: cannot bind parameter %d: %s", i, sqlite3_errstr(rc));
+}
+
+const char *meta_col_text(sqlite3_stmt *s, int i)
+{
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return NULL;
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	if (!t)
+		die("meta: out of memory reading a column");
+	return t;
+}
+
+int meta_stmt(struct meta_conn *c, const struct meta_query *q, sqlite3_stmt **out)
+{
+	int slot = (int)q->id;
+	assert(slot >= 0 && slot < MS__COUNT);
+	assert(!c->queries[slot] || c->queries[slot] == q);
+	if (c->stmts[slot] && !c->in_use[slot]) {
+		c->in_use[slot] = 1;
+		*out = c->stmts[slot];
+		return 0;
+	}
+	int cached = !c->stmts[slot];
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v3(c->db, q->sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &s, NULL);
+	if (rc != SQLITE_OK)
+		return meta_sql_error(c, rc, q->sql);
+	if (cached) {
+		c->stmts[slot] = s;
+		c->queries[slot] = q;
+		c->in_use[slot] = 1;
+	}
+	*out = s;
+	return 0;
+}
+
+void meta_stmt_done(struct meta_conn *c, const struct meta_query *q, sqlite3_stmt *s)
+{
+	int slot = (int)q->id;
+	if (s != c->stmts[slot]) {
+		sqlite3_finalize(s);
+		return;
+	}
+	/* reset repeats the last step's error, which was already reported */
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	c->in_use[slot] = 0;
+}
+
+int meta_step(struct meta_conn *c, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return meta_sql_error(c, rc, sqlite3_sql(s));
+}
+
+int meta_exec(struct meta_conn *c, sqlite3_stmt *s)
+{
+	int rc;
+	while ((rc = meta_step(c, s)) == 1)
+		;
+	return rc;
+}
+
+/* Runs one cached statement that takes no parameters and returns no rows. */
+static int run_simple(struct meta_conn *c, const struct meta_query *q)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, q, s);
+	return rc;
+}
+
+int meta_tx_begin(struct meta_conn *c)
+{
+	assert(sqlite3_get_autocommit(c->db));
+	return run_simple(c, &q_begin);
+}
+
+int meta_tx_end(struct meta_conn *c, int rc)
+{
+	if (!rc)
+		rc = run_simple(c, &q_commit);
+	/* a failed COMMIT can leave the transaction open; SQLite may also have rolled back already */
+	if (rc && !sqlite3_get_autocommit(c->db) && run_simple(c, &q_rollback))
+		log_error("meta: rollback failed");
+	return rc;
+}
+
+int meta_repo_id(struct meta_conn *c, const char *repo, int create, int64_t *id)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_repo_id, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, repo);
+	rc = meta_step(c, s);
+	if (rc == 1)
+		*id = sqlite3_column_int64(s, 0);
+	meta_stmt_done(c, &q_repo_id, s);
+	if (rc == 1)
+		return 0;
+	if (rc)
+		return rc;
+	if (!create)
+		return E_NAME_UNKNOWN;
+	assert(!sqlite3_get_autocommit(c->db));
+	rc = meta_stmt(c, &q_repo_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, repo);
+	meta_bind_int64(s, 2, meta_now_ms());
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_repo_insert, s);
+	if (!rc)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct meta_conn *c)
+{
+	for (int i = 0; i < MS__COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	int rc = sqlite3_close(c->db);
+	if (rc != SQLITE_OK)
+		log_error("meta: closing the database failed: %s", sqlite3_errstr(rc));
+	free(c);
+}
+
+/* Opens one connection with the per-connection settings every user needs. */
+static int conn_open(const char *path, int create, struct meta_conn **out)
+{
+	struct meta_conn *c = xcalloc(1, sizeof(*c));
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		log_error("meta: cannot open %s: %s", path,
+			  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		rc = E_IO;
+		goto out;
+	}
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	/* refuse schema tricks (writable_schema, untrusted functions in views) */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+	/* synchronous=FULL: an acknowledged write survives power loss, not just a crash */
+	rc = sqlite3_exec(c->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc = meta_sql_error(c, rc, "connection pragmas");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc) {
+		sqlite3_close(c->db);
+		free(c);
+		c = NULL;
+	}
+	*out = c;
+	return rc;
+}
+
+/* Thread exit: closes the exiting thread's connection unless meta_close() already did. */
+static void conn_exit(void *key)
+{
+	uintptr_t serial = (uintptr_t)key;
+	pthread_mutex_lock(&reg_lock);
+	for (struct meta_conn **pp = &reg_head; *pp; pp = &(*pp)->next) {
+		if ((*pp)->serial == serial) {
+			struct meta_conn *c = *pp;
+			*pp = c->next;
+			conn_close(c);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Process-wide set-up, run once before the first connection. */
+static void init_once(void)
+{
+	/* the global allocation statistics take a process-wide mutex on every malloc */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (pthread_key_create(&exit_key, conn_exit))
+		die("meta: cannot create a thread key");
+}
+
+/* Opens and registers the calling thread's connection. */
+static int conn_open_registered(int create, struct meta_conn **out)
+{
+	int rc;
+	pthread_mutex_lock(&reg_lock);
+	if (!db_path) {
+		log_error("meta: database used while not open");
+		rc = E_INTERNAL;
+		goto out;
+	}
+	rc = conn_open(db_path, create, out);
+	if (rc)
+		goto out;
+	struct meta_conn *c = *out;
+	c->serial = next_serial++;
+	c->next = reg_head;
+	reg_head = c;
+	if (pthread_setspecific(exit_key, (void *)c->serial))
+		die("meta: cannot set a thread key");
+	tls_conn = c;
+	tls_gen = atomic_load(&generation);
+out:
+	pthread_mutex_unlock(&reg_lock);
+	return rc;
+}
+
+int meta_conn_get(struct meta_conn **out)
+{
+	if (tls_conn && tls_gen == atomic_load_explicit(&generation, memory_order_acquire)) {
+		*out = tls_conn;
+		return 0;
+	}
+	tls_conn = NULL;
+	return conn_open_registered(0, out);
+}
+
+/* ---- opening and migrations ---- */
+
+/* Reads a single-integer PRAGMA or query. */
+static int query_int(struct meta_conn *c, const char *sql, int *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return meta_sql_error(c, rc, sql);
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		*out = sqlite3_column_int(s, 0);
+		rc = 0;
+	} else if (rc == 0) {
+		log_error("meta: no result from %s", sql);
+		rc = E_IO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int exec_sql(struct meta_conn *c, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : meta_sql_error(c, rc, what);
+}
+
+static int set_wal(struct meta_conn *c, const char *path)
+{
+	sqlite3_stmt *s = NULL;
+	const char *sql = "PRAGMA journal_mode = WAL";
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return meta_sql_error(c, rc, sql);
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		const char *mode = meta_col_text(s, 0);
+		rc = 0;
+		if (!mode || strcmp(mode, "wal")) {
+			log_error("meta: %s: cannot switch to WAL journal mode", path);
+			rc = E_IO;
+		}
+	} else if (rc == 0) {
+		rc = E_IO;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Refuses a file that is some other program's SQLite database. */
+static int check_identity(struct meta_conn *c, const char *path)
+{
+	int app_id, version, objects;
+	int rc = query_int(c, "PRAGMA application_id", &app_id);
+	if (!rc)
+		rc = query_int(c, "PRAGMA user_version", &version);
+	if (!rc)
+		rc = query_int(c, "SELECT count(*) FROM sqlite_schema", &objects);
+	if (rc)
+		return rc;
+	if (app_id == BERTH_APP_ID || (!app_id && !version && !objects))
+		return 0;
+	log_error("meta: %s is not a berth database", path);
+	return E_IO;
+}
+
+/*
+ * Brings the schema to N_MIGRATIONS, one step per transaction. The version
+ * is re-read inside each transaction because another process (the CLI) may
+ * be migrating the same file at the same time.
+ */
+static int migrate(struct meta_conn *c, const char *path, int *version)
+{
+	int v = 0, rc;
+	for (;;) {
+		rc = meta_tx_begin(c);
+		if (rc)
+			return rc;
+		rc = query_int(c, "PRAGMA user_version", &v);
+		if (!rc && v > N_MIGRATIONS) {
+			log_error("meta: %s has schema version %d, newer than this berth knows (%d)",
+				  path, v, N_MIGRATIONS);
+			rc = E_IO;
+		}
+		int done = v >= N_MIGRATIONS;
+		if (!rc && !done) {
+			struct buf b = BUF_INIT;
+			buf_addf(&b, "migration %d", v + 1);
+			rc = exec_sql(c, migrations[v], b.buf);
+			buf_reset(&b);
+			buf_addf(&b, "PRAGMA user_version = %d", v + 1);
+			if (!rc)
+				rc = exec_sql(c, b.buf, "setting the schema version");
+			buf_release(&b);
+			if (!rc)
+				log_info("meta: %s: schema migrated to version %d", path, v + 1);
+		}
+		rc = meta_tx_end(c, rc);
+		if (rc || done)
+			break;
+	}
+	*version = v;
+	return rc;
+}
+
+int meta_open(const char *path)
+{
+	struct meta_conn *c;
+	int rc;
+	if (!sqlite3_threadsafe()) {
+		log_error("meta: libsqlite3 was built without thread support");
+		return E_INTERNAL;
+	}
+	pthread_once(&key_once, init_once);
+	pthread_mutex_lock(&reg_lock);
+	if (db_path) {
+		pthread_mutex_unlock(&reg_lock);
+		log_error("meta: database opened twice");
+		return E_INTERNAL;
+	}
+	db_path = xstrdup(path);
+	pthread_mutex_unlock(&reg_lock);
+
+	rc = conn_open_registered(1, &c);
+	if (!rc)
+		rc = check_identity(c, path);
+	if (!rc)
+		rc = set_wal(c, path);
+	if (!rc)
+		rc = migrate(c, path, &schema_version);
+	if (rc)
+		meta_close();
+	return rc;
+}
+
+void meta_close(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	while (reg_head) {
+		struct meta_conn *c = reg_head;
+		reg_head = c->next;
+		conn_close(c);
+	}
+	free(db_path);
+	db_path = NULL;
+	schema_version = 0;
+	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+	pthread_mutex_unlock(&reg_lock);
+	tls_conn = NULL;
+	pthread_once(&key_once, init_once);
+	pthread_setspecific(exit_key, NULL);
+}
+
+int meta_schema_version(void)
+{
+	return schema_version;
+}

@@ -1,12 +1,20 @@
 """Fixtures for the end-to-end suite: a real berth daemon on a free loopback
-port with a fresh data directory, and helpers shared by the tests."""
+port with a fresh data directory, and helpers shared by the tests.
 
+Set E2E_REGISTRY_URL (e.g. http://127.0.0.1:5000) to run the suite against a
+registry that is already running instead of starting berth; the `berth` and
+`url` fixtures then point at it (tests using `fresh_berth` still start berth).
+Set BERTH_BIN to use another berth binary."""
+
+import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -96,9 +104,61 @@ class Berth:
                 pass
 
 
+class ExternalRegistry:
+    """A registry that is already running (E2E_REGISTRY_URL); never started or
+    stopped by the suite. Offers the read-only part of the Berth interface."""
+
+    root = None
+    proc = None
+
+    def __init__(self, url):
+        self._url = url.rstrip("/")
+        self.port = urllib.parse.urlsplit(self._url).port
+
+    @property
+    def host(self):
+        return urllib.parse.urlsplit(self._url).netloc
+
+    @property
+    def url(self):
+        return self._url
+
+    def read_log(self):
+        return ""
+
+    def cleanup(self):
+        pass
+
+
+# A short token unique to this run: repository names carry it, so tests can
+# assume their repositories start empty even on a long-running registry.
+RUN_TOKEN = os.urandom(3).hex()
+
+
+def repo_name_for(nodeid, suffix=""):
+    """A valid repository name derived from a pytest node id (file and test
+    name) and the run token; at most a little over 150 characters."""
+    base = nodeid.split("::")
+    module = os.path.splitext(os.path.basename(base[0]))[0]
+    test = "-".join(base[1:])
+    parts = []
+    for raw in (module, test + suffix):
+        comp = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+        if len(comp) > 70:
+            h = hashlib.sha256(comp.encode()).hexdigest()[:8]
+            comp = comp[:60].strip("-") + "-" + h
+        parts.append(comp or "x")
+    return "e2e%s/%s/%s" % (RUN_TOKEN, parts[0], parts[1])
+
+
 @pytest.fixture(scope="session")
 def berth():
-    """A berth shared by the whole session; tests use their own repository names."""
+    """A berth shared by the whole session; tests use their own repository names.
+    With E2E_REGISTRY_URL set, that already-running registry instead."""
+    external = os.environ.get("E2E_REGISTRY_URL")
+    if external:
+        yield ExternalRegistry(external)
+        return
     b = Berth().start()
     yield b
     b.cleanup()
@@ -106,7 +166,8 @@ def berth():
 
 @pytest.fixture
 def fresh_berth():
-    """A berth of the test's own, for tests that restart or inspect the data directory."""
+    """A berth of the test's own, for tests that restart or inspect the data directory.
+    Not started: the test calls start() (and may stop and start it again)."""
     b = Berth()
     yield b
     b.cleanup()
@@ -115,3 +176,19 @@ def fresh_berth():
 @pytest.fixture
 def url(berth):
     return berth.url
+
+
+@pytest.fixture
+def repo(request):
+    """A repository name of this test's own (derived from the test id)."""
+    return repo_name_for(request.node.nodeid)
+
+
+@pytest.fixture
+def reg(url):
+    """An API client (ocihelp.Registry) for the shared registry."""
+    import ocihelp
+
+    r = ocihelp.Registry(url)
+    yield r
+    r.close()

@@ -1,0 +1,137 @@
+/* h_lists: tag listing, the repository catalog and the referrers index. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "handlers.h"
+#include "meta.h"
+#include "router.h"
+#include "xalloc.h"
+
+/* Longest `last` marker accepted: a name or tag can never be longer. */
+#define LAST_MAX 256
+
+struct list_out {
+	struct buf *out;
+	int count;
+	char *last; /* last emitted entry, for the Link header */
+};
+
+static int emit_str(void *ctx, const char *s)
+{
+	struct list_out *lo = ctx;
+	if (lo->count++)
+		buf_addch(lo->out, ',');
+	buf_add_json_str(lo->out, s);
+	free(lo->last);
+	lo->last = xstrdup(s);
+	return 0;
+}
+
+static int page_args(struct req *r, long dflt, long *n, const char **last)
+{
+	const char *ns = req_arg(r, "n");
+	*n = dflt;
+	*last = req_arg(r, "last");
+	if (ns && pagesize_parse(ns, r->reg->cfg->page_max, n))
+		return req_fail(r, E_PAGINATION, "n must be a number from 0 to %ld", r->reg->cfg->page_max);
+	if (*last && strlen(*last) > LAST_MAX)
+		return req_fail(r, E_PAGINATION, "last is too long");
+	if (*last && !**last)
+		*last = NULL;
+	return 0;
+}
+
+int h_tags_list(struct req *r)
+{
+	struct list_out lo = { &r->out, 0, NULL };
+	const char *last;
+	long n;
+	int more = 0, rc;
+	if ((rc = page_args(r, -1, &n, &last)))
+		return rc;
+	buf_adds(&r->out, "{\"name\":");
+	buf_add_json_str(&r->out, r->name);
+	buf_adds(&r->out, ",\"tags\":[");
+	if ((rc = meta_tags_list(r->name, last, n, emit_str, &lo, &more)))
+		goto out;
+	buf_adds(&r->out, "]}");
+	if (more && n > 0 && lo.last)
+		resp_header(r, "Link", "</v2/%s/tags/list?n=%ld&last=%s>; rel=\"next\"", r->name, n, lo.last);
+	resp_body(r, 200, "application/json");
+out:
+	free(lo.last);
+	return rc;
+}
+
+static int catalog_filter(void *ctx, const char *repo)
+{
+	return router_may(ctx, repo, R_PULL);
+}
+
+int h_catalog(struct req *r)
+{
+	struct list_out lo = { &r->out, 0, NULL };
+	const char *last;
+	long n;
+	int more = 0, rc;
+	if ((rc = page_args(r, r->reg->cfg->page_max, &n, &last)))
+		return rc;
+	buf_adds(&r->out, "{\"repositories\":[");
+	if ((rc = meta_catalog(last, n, catalog_filter, r, emit_str, &lo, &more)))
+		goto out;
+	buf_adds(&r->out, "]}");
+	if (more && n > 0 && lo.last)
+		resp_header(r, "Link", "</v2/_catalog?n=%ld&last=%s>; rel=\"next\"", n, lo.last);
+	resp_body(r, 200, "application/json");
+out:
+	free(lo.last);
+	return rc;
+}
+
+struct ref_out {
+	struct buf *out;
+	int count;
+};
+
+static int emit_referrer(void *ctx, const struct meta_manifest *m)
+{
+	struct ref_out *ro = ctx;
+	char ds[DIGEST_STR_MAX];
+	if (ro->count++)
+		buf_addch(ro->out, ',');
+	buf_adds(ro->out, "{\"mediaType\":");
+	buf_add_json_str(ro->out, m->media_type);
+	buf_adds(ro->out, ",\"digest\":");
+	buf_add_json_str(ro->out, digest_str(&m->digest, ds));
+	buf_addf(ro->out, ",\"size\":%lld", (long long)m->size);
+	if (m->artifact_type) {
+		buf_adds(ro->out, ",\"artifactType\":");
+		buf_add_json_str(ro->out, m->artifact_type);
+	}
+	if (m->annotations) {
+		/* Stored as compact JSON produced by the manifest parser. */
+		buf_adds(ro->out, ",\"annotations\":");
+		buf_adds(ro->out, m->annotations);
+	}
+	buf_addch(ro->out, '}');
+	return 0;
+}
+
+int h_referrers(struct req *r)
+{
+	struct ref_out ro = { &r->out, 0 };
+	const char *at = req_arg(r, "artifactType");
+	int rc;
+	if (at && !*at)
+		at = NULL;
+	buf_adds(&r->out, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[");
+	rc = meta_referrers(r->name, &r->reference.digest, at, emit_referrer, &ro);
+	if (rc)
+		return rc;
+	buf_adds(&r->out, "]}");
+	if (at)
+		resp_header(r, "OCI-Filters-Applied", "artifactType");
+	resp_body(r, 200, "application/vnd.oci.image.index.v1+json");
+	return 0;
+}

@@ -1,0 +1,44 @@
+/*
+ * handlers: the registry's request handlers, one file per resource
+ * (h_base.c, h_blobs.c, h_uploads.c, h_manifests.c, h_lists.c), and the
+ * registry context they share. The router calls them after matching and
+ * validation; they return 0 or an E_* code and never choose error statuses.
+ */
+#ifndef BERTH_HANDLERS_H
+#define BERTH_HANDLERS_H
+
+#include "blobstore.h"
+#include "config.h"
+#include "req.h"
+
+/* Everything a handler may use; owned by main, lives as long as the daemon. */
+struct registry {
+	struct blobstore bs;
+	const struct config *cfg;
+};
+
+int h_base_get(struct req *r);
+int h_health_get(struct req *r);
+
+int h_blob_get(struct req *r);
+int h_blob_delete(struct req *r);
+
+int h_upload_start(struct req *r);
+int h_upload_start_finish(struct req *r);
+int h_upload_patch(struct req *r);
+int h_upload_patch_finish(struct req *r);
+int h_upload_put(struct req *r);
+int h_upload_put_finish(struct req *r);
+int h_upload_status(struct req *r);
+int h_upload_cancel(struct req *r);
+
+int h_manifest_get(struct req *r);
+int h_manifest_put(struct req *r);
+int h_manifest_put_finish(struct req *r);
+int h_manifest_delete(struct req *r);
+
+int h_tags_list(struct req *r);
+int h_catalog(struct req *r);
+int h_referrers(struct req *r);
+
+#endif

@@ -1,0 +1,293 @@
+/* http: libmicrohttpd daemon, request lifecycle and response writing. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "router.h"
+#include "xalloc.h"
+
+/* Bodies up to this size are read and dropped before an early reply, so
+ * the connection stays usable and the client sees the reply instead of a
+ * reset. */
+#define DRAIN_MAX (64 * 1024)
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct registry *reg;
+};
+
+/* Per-request glue state around the router's struct req. */
+struct conn_state {
+	struct req r;
+	int started;
+	int draining;  /* response decided; discard the rest of the body */
+	int decided;   /* router said the reply is ready before the body */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *req_header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static enum http_method method_of(const char *m)
+{
+	static const struct {
+		const char *s;
+		enum http_method m;
+	} tab[] = {
+		{ "GET", M_GET }, { "HEAD", M_HEAD }, { "PUT", M_PUT },
+		{ "POST", M_POST }, { "PATCH", M_PATCH }, { "DELETE", M_DELETE },
+	};
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (!strcmp(m, tab[i].s))
+			return tab[i].m;
+	return M_OTHER;
+}
+
+/* Called by MHD with the raw request target, before any unescaping: the
+ * router must see "%2F" as written, so the path is taken from here. */
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
+{
+	struct conn_state *cs = xcalloc(1, sizeof(*cs));
+	const char *q = strchr(uri, '?');
+	(void)con;
+	req_init(&cs->r);
+	cs->r.reg = cls;
+	cs->r.start_ns = now_ns();
+	cs->r.path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
+	if (query_parse(q ? q + 1 : NULL, &cs->r.query))
+		req_fail(&cs->r, E_BAD_REQUEST, "malformed query string");
+	return cs;
+}
+
+static void fill_client(struct req *r, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->client, sizeof(r->client));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->client, sizeof(r->client));
+	else
+		strcpy(r->client, "-");
+}
+
+static enum MHD_Result send_reply(struct conn_state *cs)
+{
+	struct req *r = &cs->r;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	if (r->err)
+		router_error_reply(r);
+	if (r->out_fd >= 0 && r->out_len > 0) {
+		resp = MHD_create_response_from_fd_at_offset64(r->out_len, r->out_fd, r->out_off);
+		if (resp)
+			r->out_fd = -1; /* MHD closes it */
+		r->bytes_out = r->out_len;
+	} else {
+		size_t len;
+		char *body = buf_detach(&r->out, &len);
+		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(body);
+		r->bytes_out = len;
+	}
+	if (!resp)
+		return MHD_NO;
+	for (size_t i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+	MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+	if (!r->status)
+		r->status = 500;
+	r->responded = 1;
+	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int body_pending(const struct req *r)
+{
+	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return r->content_length > 0 || (te && strcasecmp(te, "identity"));
+}
+
+static void consume(struct conn_state *cs, const char *data, size_t len)
+{
+	struct req *r = &cs->r;
+	r->bytes_in += len;
+	if (cs->draining || r->err)
+		return;
+	switch (r->body_mode) {
+	case BODY_BUFFER:
+		if (r->body.len + len > r->body_limit) {
+			req_fail(r, r->route && r->route->kind == ROUTE_MANIFEST ? E_MANIFEST_TOO_BIG : E_BODY_TOO_BIG,
+				 "body exceeds %zu bytes", r->body_limit);
+			buf_release(&r->body);
+			return;
+		}
+		buf_add(&r->body, data, len);
+		break;
+	case BODY_STREAM:
+		if (r->on_body) {
+			int rc = r->on_body(r, data, len);
+			if (rc < 0)
+				req_fail(r, rc, NULL);
+		}
+		break;
+	case BODY_NONE:
+		break;
+	}
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload_data,
+				 size_t *upload_data_size, void **con_cls)
+{
+	struct conn_state *cs = *con_cls;
+	struct req *r;
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (!cs)
+		return MHD_NO;
+	r = &cs->r;
+	if (!cs->started) {
+		const char *cl;
+		cs->started = 1;
+		r->conn = conn;
+		r->method = method_of(method);
+		r->method_str = method;
+		fill_client(r, conn);
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			long long v = strtoll(cl, &end, 10);
+			r->content_length = (*end || v < 0) ? -1 : v;
+		}
+		if (r->err || router_begin(r)) {
+			cs->decided = 1;
+			cs->draining = 1;
+			/* Replying before the request is fully read makes MHD close
+			 * the connection: only worth it to refuse a large body. */
+			if (body_pending(r) && (r->content_length < 0 || r->content_length > DRAIN_MAX))
+				return send_reply(cs);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		consume(cs, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->responded)
+		return MHD_YES;
+	if (!cs->decided)
+		router_finish(r);
+	return send_reply(cs);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct conn_state *cs = *con_cls;
+	(void)cls;
+	(void)conn;
+	if (!cs)
+		return;
+	struct req *r = &cs->r;
+	if (cs->started) {
+		double ms = (double)(now_ns() - r->start_ns) / 1e6;
+		log_info("%s %s %s %d %llu %.3fms%s", r->client, r->method_str, r->path, r->responded ? r->status : 0,
+			 (unsigned long long)r->bytes_out, ms,
+			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	}
+	req_release(r);
+	free(cs);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct buf b = BUF_INIT;
+	(void)cls;
+	buf_vaddf(&b, fmt, ap);
+	while (b.len && b.buf[b.len - 1] == '\n')
+		buf_setlen(&b, b.len - 1);
+	log_warn("http: %s", b.buf);
+	buf_release(&b);
+}
+
+int http_start(struct registry *reg, const struct config *cfg, struct http_server **out)
+{
+	char host[256];
+	unsigned port;
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned threads = cfg->threads;
+	memset(&ss, 0, sizeof(ss));
+	if (config_listen_split(cfg->listen, host, &port)) {
+		log_error("listen: bad address \"%s\" (want host:port)", cfg->listen);
+		return E_CONFIG;
+	}
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		log_error("listen: \"%s\" is not a numeric IPv4 or IPv6 address", host);
+		return E_CONFIG;
+	}
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	struct http_server *s = xcalloc(1, sizeof(*s));
+	s->reg = reg;
+	s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, reg,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, reg,
+		MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+		MHD_OPTION_END);
+	if (!s->d) {
+		log_error("cannot listen on %s", cfg->listen);
+		free(s);
+		return E_IO;
+	}
+	*out = s;
+	return 0;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	free(s);
+}

@@ -1,0 +1,98 @@
+/*
+ * req: one HTTP request as the handlers see it, and the response they build.
+ *
+ * The HTTP glue (http.c) creates a struct req when a request arrives, fills
+ * the method, raw path, parsed query and client address, and frees it in
+ * its completion callback, after the response is sent; everything hanging
+ * off it (strings, buffers, handler state via on_cleanup) lives exactly
+ * that long. Handlers never see libmicrohttpd: they read headers with
+ * req_header() and describe the response with the resp_* functions; the
+ * glue turns that into the wire response. A req is used by one thread at
+ * a time.
+ */
+#ifndef BERTH_REQ_H
+#define BERTH_REQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "httpparse.h"
+#include "names.h"
+
+enum http_method { M_GET, M_HEAD, M_PUT, M_POST, M_PATCH, M_DELETE, M_OTHER };
+
+enum body_mode {
+	BODY_NONE = 0, /* no body expected: any body is discarded */
+	BODY_BUFFER,   /* collected into req->body up to req->body_limit */
+	BODY_STREAM,   /* handed to req->on_body as it arrives */
+};
+
+struct resp_header {
+	char *name;
+	char *value;
+};
+
+struct route;
+struct registry;
+
+struct req {
+	/* filled by the glue */
+	void *conn;
+	enum http_method method;
+	const char *method_str;
+	char *path;          /* raw path, never percent-decoded */
+	struct query query;  /* decoded query parameters */
+	char client[64];     /* client address, text */
+	uint64_t start_ns;
+	int64_t content_length; /* -1 when absent (chunked) */
+	uint64_t bytes_in;
+
+	struct registry *reg;
+
+	/* filled by the router */
+	const struct route *route;
+	char *name;  /* repository name, validated */
+	char *ref;   /* last path segment (reference, digest or upload id), validated */
+	struct reference reference; /* parsed ref for manifest, blob and referrers routes */
+
+	/* body handling, chosen by the handler's begin step */
+	enum body_mode body_mode;
+	size_t body_limit;
+	struct buf body;
+	int (*on_body)(struct req *r, const char *data, size_t len);
+	void (*on_cleanup)(struct req *r);
+	void *hstate;
+
+	/* outcome */
+	int err;                /* 0 or the E_* that decides the reply */
+	struct buf err_detail;
+	int status;
+	struct resp_header *headers;
+	size_t nheaders;
+	struct buf out;         /* in-memory body */
+	int out_fd;             /* or a file body: fd (owned), offset, length */
+	uint64_t out_off, out_len;
+	int responded;          /* response handed to the glue */
+	uint64_t bytes_out;
+};
+
+/* Value of a request header (case-insensitive), or NULL. Valid for the request's life. */
+const char *req_header(struct req *r, const char *name);
+/* First value of a query parameter, or NULL. */
+const char *req_arg(struct req *r, const char *key);
+/* Records the error that decides the reply and returns it (for `return req_fail(...)`). */
+int req_fail(struct req *r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+void resp_header(struct req *r, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sets the status with an empty body. */
+void resp_status(struct req *r, int status);
+/* Sets status and the in-memory body from r->out with the given Content-Type. */
+void resp_body(struct req *r, int status, const char *content_type);
+/* Sets status and a file body; fd is owned by the request from now on. */
+void resp_fd(struct req *r, int status, int fd, uint64_t off, uint64_t len);
+
+void req_init(struct req *r);
+void req_release(struct req *r);
+
+#endif

@@ -1,0 +1,206 @@
+/* router: route table, matching, validation and error replies. */
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "handlers.h"
+#include "names.h"
+#include "paths.h"
+#include "xalloc.h"
+
+static const struct route routes[] = {
+	{ ROUTE_BASE, M_GET, 0, h_base_get, NULL },
+	{ ROUTE_HEALTH, M_GET, 0, h_health_get, NULL },
+	{ ROUTE_CATALOG, M_GET, 0, h_catalog, NULL },
+	{ ROUTE_TAGS, M_GET, R_PULL, h_tags_list, NULL },
+	{ ROUTE_MANIFEST, M_GET, R_PULL, h_manifest_get, NULL },
+	{ ROUTE_MANIFEST, M_PUT, R_PULL | R_PUSH, h_manifest_put, h_manifest_put_finish },
+	{ ROUTE_MANIFEST, M_DELETE, R_DELETE, h_manifest_delete, NULL },
+	{ ROUTE_BLOB, M_GET, R_PULL, h_blob_get, NULL },
+	{ ROUTE_BLOB, M_DELETE, R_DELETE, h_blob_delete, NULL },
+	{ ROUTE_UPLOAD_START, M_POST, R_PULL | R_PUSH, h_upload_start, h_upload_start_finish },
+	{ ROUTE_UPLOAD, M_GET, R_PULL | R_PUSH, h_upload_status, NULL },
+	{ ROUTE_UPLOAD, M_PATCH, R_PULL | R_PUSH, h_upload_patch, h_upload_patch_finish },
+	{ ROUTE_UPLOAD, M_PUT, R_PULL | R_PUSH, h_upload_put, h_upload_put_finish },
+	{ ROUTE_UPLOAD, M_DELETE, R_PULL | R_PUSH, h_upload_cancel, NULL },
+	{ ROUTE_REFERRERS, M_GET, R_PULL, h_referrers, NULL },
+};
+
+static const char *labels[] = {
+	[ROUTE_BASE] = "base", [ROUTE_CATALOG] = "catalog", [ROUTE_TAGS] = "tags",
+	[ROUTE_MANIFEST] = "manifest", [ROUTE_BLOB] = "blob", [ROUTE_UPLOAD_START] = "upload_start",
+	[ROUTE_UPLOAD] = "upload", [ROUTE_REFERRERS] = "referrers", [ROUTE_HEALTH] = "health",
+	[ROUTE_NONE] = "none",
+};
+
+const char *router_label(const struct req *r)
+{
+	return r->route ? labels[r->route->kind] : labels[ROUTE_NONE];
+}
+
+static int ends_with(const char *s, size_t len, const char *suffix, size_t *prefix_len)
+{
+	size_t n = strlen(suffix);
+	if (len < n || memcmp(s + len - n, suffix, n))
+		return 0;
+	*prefix_len = len - n;
+	return 1;
+}
+
+/*
+ * Splits the path into route kind, name and last segment. Names may hold
+ * words like "blobs" or "manifests" as components, so the pattern is
+ * matched from the right.
+ */
+static enum route_kind match(const char *path, char **name, char **seg)
+{
+	size_t len, nlen;
+	const char *rest;
+	*name = *seg = NULL;
+	if (!strcmp(path, "/healthz"))
+		return ROUTE_HEALTH;
+	if (!strcmp(path, "/v2/") || !strcmp(path, "/v2"))
+		return ROUTE_BASE;
+	if (strncmp(path, "/v2/", 4))
+		return ROUTE_NONE;
+	rest = path + 4;
+	len = strlen(rest);
+	if (!strcmp(rest, "_catalog"))
+		return ROUTE_CATALOG;
+	if (ends_with(rest, len, "/tags/list", &nlen)) {
+		*name = xstrndup(rest, nlen);
+		return ROUTE_TAGS;
+	}
+	if (ends_with(rest, len, "/blobs/uploads/", &nlen) || ends_with(rest, len, "/blobs/uploads", &nlen)) {
+		*name = xstrndup(rest, nlen);
+		return ROUTE_UPLOAD_START;
+	}
+	const char *slash = memrchr(rest, '/', len);
+	if (!slash)
+		return ROUTE_NONE;
+	size_t plen = (size_t)(slash - rest);
+	static const struct {
+		const char *suffix;
+		enum route_kind kind;
+	} tails[] = {
+		{ "/blobs/uploads", ROUTE_UPLOAD },
+		{ "/blobs", ROUTE_BLOB },
+		{ "/manifests", ROUTE_MANIFEST },
+		{ "/referrers", ROUTE_REFERRERS },
+	};
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		if (ends_with(rest, plen, tails[i].suffix, &nlen)) {
+			*name = xstrndup(rest, nlen);
+			*seg = xstrdup(slash + 1);
+			return tails[i].kind;
+		}
+	}
+	return ROUTE_NONE;
+}
+
+/* Checks the name and the last segment for the route kind. */
+static int validate(struct req *r, enum route_kind kind)
+{
+	int rc;
+	if (r->name && name_check(r->name, strlen(r->name)))
+		return req_fail(r, E_NAME_INVALID, "invalid repository name");
+	switch (kind) {
+	case ROUTE_MANIFEST:
+		rc = reference_parse(r->ref, strlen(r->ref), &r->reference);
+		if (rc)
+			return req_fail(r, rc, rc == E_TAG_INVALID ? "invalid tag" : "invalid digest");
+		break;
+	case ROUTE_BLOB:
+	case ROUTE_REFERRERS:
+		if (digest_parse(r->ref, &r->reference.digest))
+			return req_fail(r, E_DIGEST_INVALID, "invalid digest");
+		r->reference.is_digest = 1;
+		break;
+	case ROUTE_UPLOAD:
+		if (paths_upload_id_check(r->ref))
+			return req_fail(r, E_BLOB_UPLOAD_UNKNOWN, NULL);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int router_may(struct req *r, const char *repo, unsigned actions)
+{
+	(void)r;
+	(void)repo;
+	(void)actions;
+	return 1;
+}
+
+int router_begin(struct req *r)
+{
+	enum route_kind kind;
+	enum http_method m = r->method == M_HEAD ? M_GET : r->method;
+	const struct route *found = NULL;
+	int kind_known = 0;
+
+	/* Names, tags, digests and upload ids never hold escapes: a '%' can
+	 * only be an attempt to smuggle a separator past validation. */
+	if (strchr(r->path, '%'))
+		return req_fail(r, E_NAME_INVALID, "percent-encoded characters are not allowed in paths"), 1;
+	kind = match(r->path, &r->name, &r->ref);
+	if (kind == ROUTE_NONE) {
+		req_fail(r, E_NOT_FOUND, NULL);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (routes[i].kind != kind)
+			continue;
+		kind_known = 1;
+		if (routes[i].method == m) {
+			found = &routes[i];
+			break;
+		}
+	}
+	if (!found) {
+		req_fail(r, kind_known ? E_METHOD : E_NOT_FOUND, NULL);
+		return 1;
+	}
+	r->route = found;
+	if (validate(r, kind))
+		return 1;
+	int rc = found->begin(r);
+	if (rc < 0)
+		req_fail(r, rc, NULL);
+	if (r->err)
+		return 1;
+	return r->body_mode == BODY_NONE ? 1 : 0;
+}
+
+void router_finish(struct req *r)
+{
+	if (!r->err && r->route && r->route->finish) {
+		int rc = r->route->finish(r);
+		if (rc < 0)
+			req_fail(r, rc, NULL);
+	}
+}
+
+void router_error_reply(struct req *r)
+{
+	const struct err_desc *d = err_desc(r->err);
+	buf_reset(&r->out);
+	buf_adds(&r->out, "{\"errors\":[{\"code\":");
+	buf_add_json_str(&r->out, d->code);
+	buf_adds(&r->out, ",\"message\":");
+	buf_add_json_str(&r->out, d->message);
+	buf_adds(&r->out, ",\"detail\":");
+	if (r->err_detail.len)
+		buf_add_json_str(&r->out, r->err_detail.buf);
+	else
+		buf_adds(&r->out, "null");
+	buf_adds(&r->out, "}]}\n");
+	if (r->out_fd >= 0) {
+		resp_fd(r, d->status, -1, 0, 0);
+	}
+	resp_body(r, d->status, "application/json");
+}

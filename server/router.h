@@ -1,0 +1,66 @@
+/*
+ * router: the route table and the dispatcher.
+ *
+ * The table (router.c) is data: path pattern, method, handler steps and
+ * flags. The dispatcher does, once for every request: pattern matching,
+ * method check (405), repository name and reference validation, and the
+ * error reply (OCI error JSON from the err table). Handlers only hold their
+ * own logic. Stateless and thread-safe; per-request state lives in struct req.
+ */
+#ifndef BERTH_ROUTER_H
+#define BERTH_ROUTER_H
+
+#include "req.h"
+
+enum route_kind {
+	ROUTE_BASE,         /* /v2/ */
+	ROUTE_CATALOG,      /* /v2/_catalog */
+	ROUTE_TAGS,         /* /v2/<name>/tags/list */
+	ROUTE_MANIFEST,     /* /v2/<name>/manifests/<reference> */
+	ROUTE_BLOB,         /* /v2/<name>/blobs/<digest> */
+	ROUTE_UPLOAD_START, /* /v2/<name>/blobs/uploads/ */
+	ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<id> */
+	ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
+	ROUTE_HEALTH,       /* /healthz */
+	ROUTE_NONE,
+};
+
+enum route_flags {
+	R_PULL = 1 << 0,   /* needs pull on the repository */
+	R_PUSH = 1 << 1,   /* needs push */
+	R_DELETE = 1 << 2, /* needs delete */
+};
+
+struct route {
+	enum route_kind kind;
+	enum http_method method;
+	unsigned flags;
+	/*
+	 * Runs once the headers are in. Returns 0 or an E_* code. It either
+	 * builds the whole response, or selects a body mode (BODY_BUFFER or
+	 * BODY_STREAM) so the body is consumed before finish runs.
+	 */
+	int (*begin)(struct req *r);
+	/* Runs after the whole body arrived; NULL for routes without a body. */
+	int (*finish)(struct req *r);
+};
+
+/*
+ * Matches and validates r and runs the route's begin step. Returns 1 when
+ * the response is decided (r->err or a built response), 0 when the body
+ * must be consumed and router_finish() called afterwards.
+ */
+int router_begin(struct req *r);
+/* Runs the finish step (when no error is pending) and makes the final reply. */
+void router_finish(struct req *r);
+/* Turns r->err into the OCI error JSON reply. */
+void router_error_reply(struct req *r);
+/*
+ * Non-zero when the caller of r holds all of actions (R_PULL|R_PUSH|R_DELETE)
+ * on repo. Without authentication configured every caller holds them all.
+ */
+int router_may(struct req *r, const char *repo, unsigned actions);
+/* Short route label for logs and metrics ("manifest", "blob", ...). */
+const char *router_label(const struct req *r);
+
+#endif

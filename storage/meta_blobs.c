@@ -1,0 +1,244 @@
+/* meta_blobs: blob records, per-repository blob links and upload sessions. */
+#include <string.h>
+
+#include "err.h"
+#include "meta.h"
+#include "meta_internal.h"
+
+static const struct meta_query q_blob_linked = { MS_BLOB_LINKED,
+	"SELECT b.size FROM repos r"
+	" JOIN blob_links l ON l.repo_id = r.id AND l.digest = ?2"
+	" JOIN blobs b ON b.digest = l.digest"
+	" WHERE r.name = ?1" };
+/* Known means linked somewhere: an unlinked row may be swept by GC at any moment. */
+static const struct meta_query q_blob_known = { MS_BLOB_KNOWN,
+	"SELECT b.size FROM blobs b WHERE b.digest = ?1"
+	" AND EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = ?1)" };
+static const struct meta_query q_blob_insert = { MS_BLOB_INSERT,
+	"INSERT INTO blobs(digest, size, created_ms) VALUES (?1, ?2, ?3)"
+	" ON CONFLICT(digest) DO NOTHING" };
+static const struct meta_query q_link_upsert = { MS_LINK_UPSERT,
+	"INSERT INTO blob_links(repo_id, digest, linked_ms) VALUES (?1, ?2, ?3)"
+	" ON CONFLICT(repo_id, digest) DO UPDATE SET linked_ms = excluded.linked_ms" };
+static const struct meta_query q_link_delete = { MS_LINK_DELETE,
+	"DELETE FROM blob_links"
+	" WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND digest = ?2" };
+static const struct meta_query q_blob_repos = { MS_BLOB_REPOS,
+	"SELECT r.name FROM blob_links l JOIN repos r ON r.id = l.repo_id"
+	" WHERE l.digest = ?1 ORDER BY r.name" };
+static const struct meta_query q_upload_insert = { MS_UPLOAD_INSERT,
+	"INSERT INTO uploads(id, repo_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)"
+	" ON CONFLICT(id) DO NOTHING" };
+static const struct meta_query q_upload_check = { MS_UPLOAD_CHECK,
+	"SELECT 1 FROM uploads u JOIN repos r ON r.id = u.repo_id"
+	" WHERE u.id = ?1 AND r.name = ?2" };
+static const struct meta_query q_upload_delete = { MS_UPLOAD_DELETE,
+	"DELETE FROM uploads WHERE id = ?1" };
+
+int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_blob_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, digest);
+	meta_bind_int64(s, 2, size);
+	meta_bind_int64(s, 3, now);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_blob_insert, s);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, &q_link_upsert, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, digest);
+	meta_bind_int64(s, 3, now);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_link_upsert, s);
+	return rc;
+}
+
+/* Runs q with text parameters p1 and p2 (p2 may be NULL when q has one); *found tells whether a row came back. */
+static int lookup(const struct meta_query *q, const char *p1, const char *p2, int *found, int64_t *col0)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, p1);
+	if (p2)
+		meta_bind_text(s, 2, p2);
+	rc = meta_step(c, s);
+	if (rc == 1 && col0)
+		*col0 = sqlite3_column_int64(s, 0);
+	meta_stmt_done(c, q, s);
+	if (rc < 0)
+		return rc;
+	*found = rc;
+	return 0;
+}
+
+int meta_blob_linked(const char *repo, const struct digest *d, int64_t *size)
+{
+	char ds[DIGEST_STR_MAX];
+	int found;
+	int rc = lookup(&q_blob_linked, repo, digest_str(d, ds), &found, size);
+	return rc ? rc : found ? 0 : E_BLOB_UNKNOWN;
+}
+
+int meta_blob_known(const struct digest *d, int64_t *size)
+{
+	char ds[DIGEST_STR_MAX];
+	int found;
+	int rc = lookup(&q_blob_known, digest_str(d, ds), NULL, &found, size);
+	return rc ? rc : found ? 0 : E_BLOB_UNKNOWN;
+}
+
+int meta_blob_link(const char *repo, const struct digest *d, int64_t size)
+{
+	struct meta_conn *c;
+	char ds[DIGEST_STR_MAX];
+	int64_t repo_id;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_repo_id(c, repo, 1, &repo_id);
+	if (!rc)
+		rc = meta_link_blob(c, repo_id, digest_str(d, ds), size, meta_now_ms());
+	return meta_tx_end(c, rc);
+}
+
+/* Runs a write statement with text parameters p1 and p2 (may be NULL) in its own transaction; *changes counts rows. */
+static int write_one(const struct meta_query *q, const char *p1, const char *p2, int *changes)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, q, &s);
+	if (!rc) {
+		meta_bind_text(s, 1, p1);
+		if (p2)
+			meta_bind_text(s, 2, p2);
+		rc = meta_exec(c, s);
+		*changes = sqlite3_changes(c->db);
+		meta_stmt_done(c, q, s);
+	}
+	return meta_tx_end(c, rc);
+}
+
+int meta_blob_unlink(const char *repo, const struct digest *d)
+{
+	char ds[DIGEST_STR_MAX];
+	int changes = 0;
+	int rc = write_one(&q_link_delete, repo, digest_str(d, ds), &changes);
+	return rc ? rc : changes ? 0 : E_BLOB_UNKNOWN;
+}
+
+int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	char ds[DIGEST_STR_MAX];
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_blob_repos, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, digest_str(d, ds));
+	while ((rc = meta_step(c, s)) == 1) {
+		int r = cb(ctx, meta_col_text(s, 0));
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_blob_repos, s);
+	return rc;
+}
+
+/* ---- uploads ---- */
+
+int meta_upload_create(const char *id, const char *repo)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int64_t repo_id;
+	int changes = 0;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_repo_id(c, repo, 1, &repo_id);
+	if (!rc)
+		rc = meta_stmt(c, &q_upload_insert, &s);
+	if (!rc) {
+		meta_bind_text(s, 1, id);
+		meta_bind_int64(s, 2, repo_id);
+		meta_bind_int64(s, 3, meta_now_ms());
+		rc = meta_exec(c, s);
+		changes = sqlite3_changes(c->db);
+		meta_stmt_done(c, &q_upload_insert, s);
+	}
+	/* ids are random, so a clash means a caller bug or a replay: refuse it */
+	if (!rc && !changes)
+		rc = E_EXISTS;
+	return meta_tx_end(c, rc);
+}
+
+int meta_upload_check(const char *id, const char *repo)
+{
+	int found;
+	int rc = lookup(&q_upload_check, id, repo, &found, NULL);
+	return rc ? rc : found ? 0 : E_BLOB_UPLOAD_UNKNOWN;
+}
+
+int meta_upload_delete(const char *id)
+{
+	int changes = 0;
+	int rc = write_one(&q_upload_delete, id, NULL, &changes);
+	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
+}
+
+int meta_upload_commit(const char *id, const char *repo, const struct digest *d, int64_t size)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	char ds[DIGEST_STR_MAX];
+	int64_t repo_id;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, &q_upload_check, &s);
+	if (!rc) {
+		meta_bind_text(s, 1, id);
+		meta_bind_text(s, 2, repo);
+		rc = meta_step(c, s);
+		meta_stmt_done(c, &q_upload_check, s);
+		rc = rc == 1 ? 0 : rc == 0 ? E_BLOB_UPLOAD_UNKNOWN : rc;
+	}
+	if (!rc)
+		rc = meta_repo_id(c, repo, 0, &repo_id);
+	if (!rc)
+		rc = meta_link_blob(c, repo_id, digest_str(d, ds), size, meta_now_ms());
+	if (!rc)
+		rc = meta_stmt(c, &q_upload_delete, &s);
+	if (!rc) {
+		meta_bind_text(s, 1, id);
+		rc = meta_exec(c, s);
+		meta_stmt_done(c, &q_upload_delete, s);
+	}
+	return meta_tx_end(c, rc);
+}

@@ -1,0 +1,142 @@
+/*
+ * meta_internal: what the meta*.c files share and nothing else may include:
+ * the per-thread connection, its prepared-statement cache, error mapping,
+ * transactions and the few helpers several files need.
+ *
+ * A struct meta_conn belongs to one thread (the one that opened it) and is
+ * used without any lock; only the registry of connections in meta.c is
+ * locked. Statements come from the connection's cache and go back to it
+ * (reset, bindings cleared) before the public function returns, so text
+ * bound with SQLITE_STATIC only has to live for that call.
+ */
+#ifndef BERTH_META_INTERNAL_H
+#define BERTH_META_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "meta.h"
+
+/* One slot per statement in every connection's cache; grouped by file. */
+enum meta_stmt_id {
+	/* meta.c */
+	MS_BEGIN,
+	MS_COMMIT,
+	MS_ROLLBACK,
+	MS_REPO_ID,
+	MS_REPO_INSERT,
+	/* meta_blobs.c */
+	MS_BLOB_LINKED,
+	MS_BLOB_KNOWN,
+	MS_BLOB_INSERT,
+	MS_LINK_UPSERT,
+	MS_LINK_DELETE,
+	MS_BLOB_REPOS,
+	MS_UPLOAD_INSERT,
+	MS_UPLOAD_CHECK,
+	MS_UPLOAD_DELETE,
+	/* meta_manifests.c */
+	MS_HAS_BLOB,
+	MS_HAS_MANIFEST,
+	MS_MANIFEST_INSERT,
+	MS_REF_INSERT,
+	MS_TAG_GET,
+	MS_TAG_UPSERT,
+	MS_HISTORY_INSERT,
+	MS_MANIFEST_BY_DIGEST,
+	MS_MANIFEST_BY_TAG,
+	MS_TAGS_OF_MANIFEST,
+	MS_TAGS_DELETE_FOR,
+	MS_REFS_DELETE,
+	MS_MANIFEST_DELETE,
+	MS_LINK_DELETE_ID,
+	MS_TAG_DELETE,
+	/* meta_lists.c */
+	MS_TAGS_LIST,
+	MS_REPO_EXISTS,
+	MS_CATALOG,
+	MS_REFERRERS,
+	MS_HISTORY,
+	MS__COUNT
+};
+
+/* A statement: its cache slot and its SQL, defined next to the code using it. */
+struct meta_query {
+	enum meta_stmt_id id;
+	const char *sql;
+};
+
+struct meta_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[MS__COUNT];
+	const struct meta_query *queries[MS__COUNT]; /* who filled each slot */
+	unsigned char in_use[MS__COUNT];
+	uintptr_t serial;                            /* registry key */
+	struct meta_conn *next;                      /* registry list */
+};
+
+/*
+ * The calling thread's connection, opened on first use. E_INTERNAL when
+ * meta_open() has not run (or meta_close() has), E_IO when opening fails.
+ */
+int meta_conn_get(struct meta_conn **out);
+
+/*
+ * Hands out q's statement from c's cache, preparing it (persistent) on first
+ * use. When the cached one is already in use (a callback re-entering meta),
+ * a one-off statement is prepared instead. Every successful meta_stmt() is
+ * paired with meta_stmt_done(), which resets it (or finalizes a one-off).
+ */
+int meta_stmt(struct meta_conn *c, const struct meta_query *q, sqlite3_stmt **out);
+void meta_stmt_done(struct meta_conn *c, const struct meta_query *q, sqlite3_stmt *s);
+
+/* Steps s: 1 for a row, 0 when done, else the mapped E_* (logged). */
+int meta_step(struct meta_conn *c, sqlite3_stmt *s);
+/* Runs s to completion ignoring rows; 0 or the mapped E_*. */
+int meta_exec(struct meta_conn *c, sqlite3_stmt *s);
+
+/*
+ * Maps an SQLite result code: BUSY/LOCKED -> E_BUSY, FULL (or ENOSPC) ->
+ * E_NO_SPACE, anything else -> E_IO. Logs one line naming what failed
+ * (sql may be NULL); statement text never carries bound values, so no
+ * secret reaches the log.
+ */
+int meta_sql_error(struct meta_conn *c, int rc, const char *sql);
+
+/* BEGIN IMMEDIATE: waits up to the busy timeout, then E_BUSY. */
+int meta_tx_begin(struct meta_conn *c);
+/*
+ * Ends the transaction begun by meta_tx_begin(): commits when rc is 0, rolls
+ * back otherwise (also when the commit fails). Returns rc, or the commit's
+ * error. All statements must have been handed back first.
+ */
+int meta_tx_end(struct meta_conn *c, int rc);
+
+/*
+ * Looks up repo's id. When absent: with create (only inside a write
+ * transaction) inserts the repository, else returns E_NAME_UNKNOWN.
+ */
+int meta_repo_id(struct meta_conn *c, const char *repo, int create, int64_t *id);
+
+/*
+ * Records digest (size bytes) as a blob if new and links it to repo_id,
+ * refreshing the link time (the GC grace period starts again). Call inside
+ * a write transaction.
+ */
+int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now);
+
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t meta_now_ms(void);
+
+/*
+ * Binding and column helpers. Text is bound SQLITE_STATIC (NULL binds SQL
+ * NULL), so it must outlive the statement's use. A failing bind can only be
+ * a programming error or out-of-memory, so it dies rather than returning.
+ */
+void meta_bind_text(sqlite3_stmt *s, int i, const char *t);
+void meta_bind_int64(sqlite3_stmt *s, int i, int64_t v);
+/* Column text, or NULL for SQL NULL; valid until the next step or reset. */
+const char *meta_col_text(sqlite3_stmt *s, int i);
+
+#endif

@@ -1,0 +1,374 @@
+/* meta_manifests: storing, resolving and deleting manifests, and moving tags with their history. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "meta.h"
+#include "meta_internal.h"
+#include "xalloc.h"
+
+static const struct meta_query q_has_blob = { MS_HAS_BLOB,
+	"SELECT 1 FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
+static const struct meta_query q_has_manifest = { MS_HAS_MANIFEST,
+	"SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
+static const struct meta_query q_manifest_insert = { MS_MANIFEST_INSERT,
+	"INSERT INTO manifests(repo_id, digest, size, media_type, artifact_type, subject,"
+	" annotations, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	" ON CONFLICT(repo_id, digest) DO NOTHING" };
+static const struct meta_query q_ref_insert = { MS_REF_INSERT,
+	"INSERT INTO manifest_refs(repo_id, manifest, kind, digest) VALUES (?1, ?2, ?3, ?4)"
+	" ON CONFLICT DO NOTHING" };
+static const struct meta_query q_tag_get = { MS_TAG_GET,
+	"SELECT digest FROM tags WHERE repo_id = ?1 AND name = ?2" };
+static const struct meta_query q_tag_upsert = { MS_TAG_UPSERT,
+	"INSERT INTO tags(repo_id, name, digest, updated_ms) VALUES (?1, ?2, ?3, ?4)"
+	" ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest,"
+	" updated_ms = excluded.updated_ms" };
+static const struct meta_query q_history_insert = { MS_HISTORY_INSERT,
+	"INSERT INTO tag_history(repo_id, tag, old_digest, new_digest, time_ms, actor, how, client)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" };
+static const struct meta_query q_manifest_by_digest = { MS_MANIFEST_BY_DIGEST,
+	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
+	" FROM repos r JOIN manifests m ON m.repo_id = r.id AND m.digest = ?2"
+	" WHERE r.name = ?1" };
+static const struct meta_query q_manifest_by_tag = { MS_MANIFEST_BY_TAG,
+	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
+	" FROM repos r JOIN tags t ON t.repo_id = r.id AND t.name = ?2"
+	" JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
+	" WHERE r.name = ?1" };
+static const struct meta_query q_tags_of_manifest = { MS_TAGS_OF_MANIFEST,
+	"SELECT name FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY name" };
+static const struct meta_query q_tags_delete_for = { MS_TAGS_DELETE_FOR,
+	"DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2" };
+static const struct meta_query q_refs_delete = { MS_REFS_DELETE,
+	"DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2" };
+static const struct meta_query q_manifest_delete = { MS_MANIFEST_DELETE,
+	"DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
+static const struct meta_query q_link_delete_id = { MS_LINK_DELETE_ID,
+	"DELETE FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
+static const struct meta_query q_tag_delete = { MS_TAG_DELETE,
+	"DELETE FROM tags WHERE repo_id = ?1 AND name = ?2" };
+
+void meta_manifest_release(struct meta_manifest *m)
+{
+	free(m->media_type);
+	free(m->artifact_type);
+	free(m->annotations);
+	m->media_type = m->artifact_type = m->annotations = NULL;
+}
+
+/* Runs q(repo_id, text) and reports whether it returned a row. */
+static int exists_id(struct meta_conn *c, const struct meta_query *q, int64_t repo_id,
+		     const char *text, int *found)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, text);
+	rc = meta_step(c, s);
+	meta_stmt_done(c, q, s);
+	if (rc < 0)
+		return rc;
+	*found = rc;
+	return 0;
+}
+
+/* Runs a write q(repo_id, text) to completion. */
+static int exec_id(struct meta_conn *c, const struct meta_query *q, int64_t repo_id, const char *text)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, text);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, q, s);
+	return rc;
+}
+
+/* Appends one tag history row; how overrides actor->how when not NULL. */
+static int history_add(struct meta_conn *c, int64_t repo_id, const char *tag, const char *old_digest,
+		       const char *new_digest, int64_t now, const struct meta_actor *actor, const char *how)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_history_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, tag);
+	meta_bind_text(s, 3, old_digest);
+	meta_bind_text(s, 4, new_digest);
+	meta_bind_int64(s, 5, now);
+	meta_bind_text(s, 6, actor ? actor->name : NULL);
+	meta_bind_text(s, 7, how ? how : actor ? actor->how : NULL);
+	meta_bind_text(s, 8, actor ? actor->client : NULL);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_history_insert, s);
+	return rc;
+}
+
+/* Current digest of repo_id:tag into out (DIGEST_STR_MAX bytes); *found is 0 when the tag does not exist. */
+static int tag_get(struct meta_conn *c, int64_t repo_id, const char *tag, char *out, int *found)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_tag_get, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, tag);
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		const char *t = meta_col_text(s, 0);
+		size_t n = t ? strlen(t) : 0;
+		if (n >= DIGEST_STR_MAX) {
+			log_error("meta: tag row holds an over-long digest");
+			rc = E_IO;
+		} else {
+			memcpy(out, t ? t : "", n + 1);
+		}
+	}
+	meta_stmt_done(c, &q_tag_get, s);
+	if (rc < 0)
+		return rc;
+	*found = rc;
+	return 0;
+}
+
+/*
+ * Every non-external config/layer must be linked to the repository and every
+ * child must be one of its manifests; the first one missing is named in
+ * detail. Subjects may point at anything (referrers can arrive first).
+ */
+static int check_refs(struct meta_conn *c, int64_t repo_id, const struct manifest_info *mi, struct buf *detail)
+{
+	char ds[DIGEST_STR_MAX];
+	for (size_t i = 0; i < mi->nrefs; i++) {
+		const struct manifest_ref *r = &mi->refs[i];
+		int child = r->kind == REF_CHILD, found = 0;
+		if (r->kind == REF_SUBJECT || (!child && r->external))
+			continue;
+		int rc = exists_id(c, child ? &q_has_manifest : &q_has_blob, repo_id,
+				   digest_str(&r->digest, ds), &found);
+		if (rc)
+			return rc;
+		if (!found) {
+			if (detail)
+				buf_addf(detail, "%s unknown: %s", child ? "manifest" : "blob", ds);
+			return E_MANIFEST_BLOB_UNKNOWN;
+		}
+	}
+	return 0;
+}
+
+static int ref_add(struct meta_conn *c, int64_t repo_id, const char *manifest, enum ref_kind kind,
+		   const struct digest *d)
+{
+	sqlite3_stmt *s;
+	char ds[DIGEST_STR_MAX];
+	int rc = meta_stmt(c, &q_ref_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, manifest);
+	meta_bind_int64(s, 3, (int64_t)kind);
+	meta_bind_text(s, 4, digest_str(d, ds));
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_ref_insert, s);
+	return rc;
+}
+
+/* Inserts the manifest row and, when it is new, its references (same digest, same bytes, same references). */
+static int manifest_insert(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t size,
+			   const struct manifest_info *mi, int64_t now)
+{
+	sqlite3_stmt *s;
+	char subject[DIGEST_STR_MAX];
+	int rc = meta_stmt(c, &q_manifest_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, ds);
+	meta_bind_int64(s, 3, size);
+	meta_bind_text(s, 4, mi->media_type);
+	meta_bind_text(s, 5, mi->artifact_type);
+	meta_bind_text(s, 6, mi->has_subject ? digest_str(&mi->subject, subject) : NULL);
+	meta_bind_text(s, 7, mi->annotations);
+	meta_bind_int64(s, 8, now);
+	rc = meta_exec(c, s);
+	int is_new = sqlite3_changes(c->db) > 0;
+	meta_stmt_done(c, &q_manifest_insert, s);
+	if (rc || !is_new)
+		return rc;
+	for (size_t i = 0; i < mi->nrefs && !rc; i++)
+		rc = ref_add(c, repo_id, ds, mi->refs[i].kind, &mi->refs[i].digest);
+	if (!rc && mi->has_subject)
+		rc = ref_add(c, repo_id, ds, REF_SUBJECT, &mi->subject);
+	return rc;
+}
+
+/* Points repo_id:tag at ds, recording the move unless it already pointed there. */
+static int tag_move(struct meta_conn *c, int64_t repo_id, const char *tag, const char *ds, int64_t now,
+		    const struct meta_actor *actor)
+{
+	char old[DIGEST_STR_MAX];
+	int found = 0;
+	sqlite3_stmt *s;
+	int rc = tag_get(c, repo_id, tag, old, &found);
+	if (rc || (found && !strcmp(old, ds)))
+		return rc;
+	rc = meta_stmt(c, &q_tag_upsert, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, tag);
+	meta_bind_text(s, 3, ds);
+	meta_bind_int64(s, 4, now);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_tag_upsert, s);
+	if (!rc)
+		rc = history_add(c, repo_id, tag, found ? old : NULL, ds, now, actor, NULL);
+	return rc;
+}
+
+int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
+		      const struct manifest_info *mi, const char *tag,
+		      const struct meta_actor *actor, struct buf *detail)
+{
+	struct meta_conn *c;
+	char ds[DIGEST_STR_MAX];
+	int64_t repo_id, now = meta_now_ms();
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	digest_str(d, ds);
+	rc = meta_repo_id(c, repo, 1, &repo_id);
+	if (!rc)
+		rc = check_refs(c, repo_id, mi, detail);
+	if (!rc)
+		rc = manifest_insert(c, repo_id, ds, size, mi, now);
+	if (!rc)
+		rc = meta_link_blob(c, repo_id, ds, size, now);
+	if (!rc && tag)
+		rc = tag_move(c, repo_id, tag, ds, now, actor);
+	return meta_tx_end(c, rc);
+}
+
+/* Fills out from a row of q_manifest_by_*; the strings are copied. */
+static int manifest_from_row(sqlite3_stmt *s, struct meta_manifest *out)
+{
+	const char *ds = meta_col_text(s, 0);
+	const char *mt = meta_col_text(s, 2);
+	const char *at = meta_col_text(s, 3);
+	const char *an = meta_col_text(s, 4);
+	if (!ds || !mt || digest_parse(ds, &out->digest)) {
+		log_error("meta: malformed manifest row");
+		return E_IO;
+	}
+	out->size = sqlite3_column_int64(s, 1);
+	out->media_type = xstrdup(mt);
+	out->artifact_type = at ? xstrdup(at) : NULL;
+	out->annotations = an ? xstrdup(an) : NULL;
+	return 0;
+}
+
+int meta_manifest_get(const char *repo, const struct reference *ref, struct meta_manifest *out)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	char ds[DIGEST_STR_MAX];
+	const struct meta_query *q = ref->is_digest ? &q_manifest_by_digest : &q_manifest_by_tag;
+	memset(out, 0, sizeof(*out));
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, repo);
+	meta_bind_text(s, 2, ref->is_digest ? digest_str(&ref->digest, ds) : ref->tag);
+	rc = meta_step(c, s);
+	if (rc == 1)
+		rc = manifest_from_row(s, out);
+	else if (rc == 0)
+		rc = E_MANIFEST_UNKNOWN;
+	meta_stmt_done(c, q, s);
+	return rc;
+}
+
+/* Records a how="delete" history row for every tag of repo_id pointing at ds. */
+static int history_tags_deleted(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t now,
+				const struct meta_actor *actor)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_tags_of_manifest, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, ds);
+	while ((rc = meta_step(c, s)) == 1) {
+		rc = history_add(c, repo_id, meta_col_text(s, 0), ds, NULL, now, actor, "delete");
+		if (rc)
+			break;
+	}
+	meta_stmt_done(c, &q_tags_of_manifest, s);
+	return rc;
+}
+
+int meta_manifest_delete(const char *repo, const struct digest *d, const struct meta_actor *actor)
+{
+	struct meta_conn *c;
+	char ds[DIGEST_STR_MAX];
+	int64_t repo_id;
+	int found = 0;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	digest_str(d, ds);
+	rc = meta_repo_id(c, repo, 0, &repo_id);
+	if (!rc)
+		rc = exists_id(c, &q_has_manifest, repo_id, ds, &found);
+	if (rc == E_NAME_UNKNOWN || (!rc && !found))
+		rc = E_MANIFEST_UNKNOWN;
+	if (!rc)
+		rc = history_tags_deleted(c, repo_id, ds, meta_now_ms(), actor);
+	/* children before parents: the foreign keys are checked on every statement */
+	if (!rc)
+		rc = exec_id(c, &q_tags_delete_for, repo_id, ds);
+	if (!rc)
+		rc = exec_id(c, &q_refs_delete, repo_id, ds);
+	if (!rc)
+		rc = exec_id(c, &q_manifest_delete, repo_id, ds);
+	if (!rc)
+		rc = exec_id(c, &q_link_delete_id, repo_id, ds);
+	return meta_tx_end(c, rc);
+}
+
+int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *actor)
+{
+	struct meta_conn *c;
+	char old[DIGEST_STR_MAX];
+	int64_t repo_id;
+	int found = 0;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_repo_id(c, repo, 0, &repo_id);
+	if (!rc)
+		rc = tag_get(c, repo_id, tag, old, &found);
+	if (rc == E_NAME_UNKNOWN || (!rc && !found))
+		rc = E_MANIFEST_UNKNOWN;
+	if (!rc)
+		rc = exec_id(c, &q_tag_delete, repo_id, tag);
+	if (!rc)
+		rc = history_add(c, repo_id, tag, old, NULL, meta_now_ms(), actor, "delete");
+	return meta_tx_end(c, rc);
+}

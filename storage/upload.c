@@ -1,0 +1,397 @@
+/* upload: resumable uploads with a cached running hash per upload. */
+#include "upload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "log.h"
+#include "xalloc.h"
+
+/* Flush threshold: large writes keep syscalls few on fast pushes. */
+#define WBUF_SIZE (512 * 1024)
+/* Idle cached hash states kept; beyond that the least recently used go. */
+#define CACHE_MAX 1024
+
+struct upload {
+	char id[UPLOAD_ID_LEN + 1];
+	struct hasher h;    /* sha256 of the first `flushed + wlen` bytes; ctx NULL = unknown */
+	int64_t flushed;    /* bytes known to be in the file */
+	int fd;             /* open while busy */
+	int busy;
+	char *wbuf;
+	size_t wlen;
+	char *path;
+	const struct blobstore *bs; /* lives as long as the process */
+	uint64_t last_used;
+	struct upload *next;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upload *cache;
+static size_t cache_n;
+static uint64_t tick;
+
+static struct upload *find_locked(const char *id, struct upload ***link)
+{
+	struct upload **pp = &cache;
+	for (; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->id, id)) {
+			if (link)
+				*link = pp;
+			return *pp;
+		}
+	}
+	return NULL;
+}
+
+static void entry_free(struct upload *u)
+{
+	if (u->h.ctx)
+		hasher_release(&u->h);
+	free(u->wbuf);
+	free(u->path);
+	free(u);
+}
+
+static void evict_locked(void)
+{
+	while (cache_n > CACHE_MAX) {
+		struct upload **pp, **victim = NULL;
+		for (pp = &cache; *pp; pp = &(*pp)->next)
+			if (!(*pp)->busy && (!victim || (*pp)->last_used < (*victim)->last_used))
+				victim = pp;
+		if (!victim)
+			return;
+		struct upload *u = *victim;
+		*victim = u->next;
+		cache_n--;
+		entry_free(u);
+	}
+}
+
+int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1])
+{
+	unsigned char rnd[UPLOAD_ID_LEN / 2];
+	static const char hexd[] = "0123456789abcdef";
+	struct buf p = BUF_INIT;
+	int fd, rc = 0;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		die("no randomness available");
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		id[2 * i] = hexd[rnd[i] >> 4];
+		id[2 * i + 1] = hexd[rnd[i] & 15];
+	}
+	id[UPLOAD_ID_LEN] = '\0';
+	paths_upload(&p, bs->root, id);
+	fd = open(p.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		rc = blobstore_errno(errno);
+	else
+		close(fd);
+	buf_release(&p);
+	return rc;
+}
+
+/* Rebuilds the running hash from the file's current content. */
+static int rehash(struct upload *u)
+{
+	char *tmp = xmalloc(1 << 20);
+	int64_t off = 0;
+	int rc = 0;
+	hasher_init(&u->h, DIGEST_SHA256);
+	for (;;) {
+		ssize_t n = pread(u->fd, tmp, 1 << 20, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = blobstore_errno(errno);
+			break;
+		}
+		if (n == 0)
+			break;
+		hasher_update(&u->h, tmp, (size_t)n);
+		off += n;
+	}
+	free(tmp);
+	if (rc)
+		hasher_release(&u->h);
+	else
+		u->flushed = off;
+	return rc;
+}
+
+int upload_acquire(const struct blobstore *bs, const char *id, struct upload **out)
+{
+	struct upload *u;
+	struct stat st;
+	int rc = 0;
+	if (paths_upload_id_check(id))
+		return E_BLOB_UPLOAD_UNKNOWN;
+	pthread_mutex_lock(&lock);
+	u = find_locked(id, NULL);
+	if (u && u->busy) {
+		pthread_mutex_unlock(&lock);
+		return E_UPLOAD_BUSY;
+	}
+	if (!u) {
+		struct buf p = BUF_INIT;
+		u = xcalloc(1, sizeof(*u));
+		memcpy(u->id, id, UPLOAD_ID_LEN + 1);
+		paths_upload(&p, bs->root, id);
+		u->path = buf_detach(&p, NULL);
+		u->fd = -1;
+		u->next = cache;
+		cache = u;
+		cache_n++;
+	}
+	u->busy = 1;
+	u->bs = bs;
+	u->last_used = ++tick;
+	evict_locked();
+	pthread_mutex_unlock(&lock);
+
+	u->fd = open(u->path, O_RDWR | O_CLOEXEC);
+	if (u->fd < 0) {
+		rc = errno == ENOENT ? E_BLOB_UPLOAD_UNKNOWN : blobstore_errno(errno);
+		goto fail;
+	}
+	if (fstat(u->fd, &st) < 0) {
+		rc = blobstore_errno(errno);
+		goto fail;
+	}
+	/* A size other than the cached one means the cache is stale (an
+	 * interrupted flush, or another process): trust the file. */
+	if (!u->h.ctx || st.st_size != u->flushed) {
+		if (u->h.ctx)
+			hasher_release(&u->h);
+		if ((rc = rehash(u)))
+			goto fail;
+	}
+	*out = u;
+	return 0;
+fail:
+	upload_release(u);
+	if (rc == E_BLOB_UPLOAD_UNKNOWN)
+		upload_remove(bs, id);
+	return rc;
+}
+
+int64_t upload_offset(const struct upload *u)
+{
+	return u->flushed + (int64_t)u->wlen;
+}
+
+static int write_all(int fd, const char *p, size_t len, int64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return blobstore_errno(errno);
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes buffered bytes at the end of the file; on failure restores the last good length. */
+static int flush(struct upload *u)
+{
+	int rc;
+	if (!u->wlen)
+		return 0;
+	rc = write_all(u->fd, u->wbuf, u->wlen, u->flushed);
+	if (rc) {
+		log_error("upload %s: write failed (%s)", u->id, rc == E_NO_SPACE ? "no space" : "i/o error");
+		if (ftruncate(u->fd, u->flushed) < 0)
+			log_error("upload %s: cannot truncate after failed write", u->id);
+		/* The hash already covers the lost bytes: forget it. */
+		hasher_release(&u->h);
+		u->wlen = 0;
+		return rc;
+	}
+	u->flushed += (int64_t)u->wlen;
+	u->wlen = 0;
+	return 0;
+}
+
+int upload_write(struct upload *u, const void *data, size_t len)
+{
+	const char *p = data;
+	int rc;
+	if (!u->h.ctx)
+		return E_IO;
+	while (len) {
+		if (!u->wbuf)
+			u->wbuf = xmalloc(WBUF_SIZE);
+		/* Big pieces bypass the buffer: no extra copy on fast pushes. */
+		if (!u->wlen && len >= WBUF_SIZE) {
+			rc = write_all(u->fd, p, len, u->flushed);
+			if (rc) {
+				if (ftruncate(u->fd, u->flushed) < 0)
+					log_error("upload %s: cannot truncate after failed write", u->id);
+				return rc;
+			}
+			hasher_update(&u->h, p, len);
+			u->flushed += (int64_t)len;
+			return 0;
+		}
+		size_t n = WBUF_SIZE - u->wlen;
+		if (n > len)
+			n = len;
+		memcpy(u->wbuf + u->wlen, p, n);
+		hasher_update(&u->h, p, n);
+		u->wlen += n;
+		p += n;
+		len -= n;
+		if (u->wlen == WBUF_SIZE && (rc = flush(u)))
+			return rc;
+	}
+	return 0;
+}
+
+/* Digest of the whole file with another algorithm (second pass, rare). */
+static int hash_file(int fd, enum digest_alg alg, struct digest *out)
+{
+	struct hasher h;
+	char *tmp = xmalloc(1 << 20);
+	int64_t off = 0;
+	int rc = 0;
+	hasher_init(&h, alg);
+	for (;;) {
+		ssize_t n = pread(fd, tmp, 1 << 20, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = blobstore_errno(errno);
+			break;
+		}
+		if (!n)
+			break;
+		hasher_update(&h, tmp, (size_t)n);
+		off += n;
+	}
+	if (!rc)
+		hasher_final(&h, out);
+	hasher_release(&h);
+	free(tmp);
+	return rc;
+}
+
+int upload_finish(struct upload *u, const struct digest *want, int64_t *size)
+{
+	struct digest got;
+	int rc;
+	if ((rc = flush(u)))
+		return rc;
+	if (!u->h.ctx)
+		return E_IO;
+	if (want->alg == DIGEST_SHA256) {
+		struct hasher copy = { 0 };
+		hasher_copy(&copy, &u->h);
+		hasher_final(&copy, &got);
+		hasher_release(&copy);
+	} else if ((rc = hash_file(u->fd, want->alg, &got))) {
+		return rc;
+	}
+	if (!digest_eq(&got, want))
+		return E_DIGEST_INVALID;
+	if (fsync(u->fd) < 0)
+		return blobstore_errno(errno);
+	if ((rc = blobstore_adopt(u->bs, u->path, want)))
+		return rc;
+	*size = u->flushed;
+	hasher_release(&u->h);
+	u->flushed = -1; /* gone: never matches a file size again */
+	return 0;
+}
+
+void upload_release(struct upload *u)
+{
+	if (u->fd >= 0) {
+		if (u->h.ctx && flush(u))
+			log_error("upload %s: buffered data lost on release", u->id);
+		close(u->fd);
+		u->fd = -1;
+	}
+	free(u->wbuf);
+	u->wbuf = NULL;
+	u->wlen = 0;
+	pthread_mutex_lock(&lock);
+	u->busy = 0;
+	if (u->flushed < 0) {
+		struct upload **link;
+		if (find_locked(u->id, &link) == u) {
+			*link = u->next;
+			cache_n--;
+			entry_free(u);
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int upload_size(const struct blobstore *bs, const char *id, int64_t *size)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+	int rc = 0;
+	if (paths_upload_id_check(id))
+		return E_BLOB_UPLOAD_UNKNOWN;
+	paths_upload(&p, bs->root, id);
+	if (stat(p.buf, &st) < 0)
+		rc = errno == ENOENT ? E_BLOB_UPLOAD_UNKNOWN : blobstore_errno(errno);
+	else
+		*size = (int64_t)st.st_size;
+	buf_release(&p);
+	return rc;
+}
+
+int upload_remove(const struct blobstore *bs, const char *id)
+{
+	struct upload *u, **link;
+	struct buf p = BUF_INIT;
+	int rc = 0;
+	if (paths_upload_id_check(id))
+		return E_BLOB_UPLOAD_UNKNOWN;
+	pthread_mutex_lock(&lock);
+	u = find_locked(id, &link);
+	if (u && u->busy) {
+		pthread_mutex_unlock(&lock);
+		return E_UPLOAD_BUSY;
+	}
+	if (u) {
+		*link = u->next;
+		cache_n--;
+		entry_free(u);
+	}
+	pthread_mutex_unlock(&lock);
+	paths_upload(&p, bs->root, id);
+	if (unlink(p.buf) < 0)
+		rc = errno == ENOENT ? E_BLOB_UPLOAD_UNKNOWN : blobstore_errno(errno);
+	buf_release(&p);
+	return rc;
+}
+
+void upload_cache_clear(void)
+{
+	pthread_mutex_lock(&lock);
+	while (cache) {
+		struct upload *u = cache;
+		cache = u->next;
+		entry_free(u);
+	}
+	cache_n = 0;
+	pthread_mutex_unlock(&lock);
+}
+

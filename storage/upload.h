@@ -1,0 +1,57 @@
+/*
+ * upload: in-progress blob uploads, hashed while they are received.
+ *
+ * The state of an upload lives in its file under uploads/ (the bytes
+ * received so far) and its row in meta; this module keeps, per upload, a
+ * cache of the running SHA-256 so appending never re-reads the data. After
+ * a restart (or a cache eviction) the hash is rebuilt from the file on
+ * first use, so a PATCH after a restart continues correctly.
+ *
+ * An upload is used by one request at a time: upload_acquire() grants
+ * exclusive use until upload_release(). Writes are buffered and flushed in
+ * large pieces; a failed flush truncates the file back to its last good
+ * length and drops the cached hash, so file and hash never disagree.
+ * struct upload is owned by this module; the pointer is valid between
+ * acquire and release. Thread-safe.
+ */
+#ifndef BERTH_UPLOAD_H
+#define BERTH_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blobstore.h"
+#include "digest.h"
+#include "paths.h"
+
+struct upload;
+
+/* Creates an empty upload file with a fresh random id (UPLOAD_ID_LEN hex + NUL). */
+int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1]);
+/*
+ * Takes exclusive use of upload id. Returns 0, E_BLOB_UPLOAD_UNKNOWN when
+ * there is no such file, E_UPLOAD_BUSY when another request holds it, or
+ * E_IO.
+ */
+int upload_acquire(const struct blobstore *bs, const char *id, struct upload **out);
+/* Bytes received so far (including buffered ones). */
+int64_t upload_offset(const struct upload *u);
+/* Appends data. Returns 0, E_NO_SPACE or E_IO. */
+int upload_write(struct upload *u, const void *data, size_t len);
+/*
+ * Completes the upload: flush, fsync, compare the content's digest with
+ * want (E_DIGEST_INVALID on mismatch, the upload left as it was) and move
+ * the file into the blob store. On success the upload is gone and *size is
+ * the blob's size; the caller still calls upload_release().
+ */
+int upload_finish(struct upload *u, const struct digest *want, int64_t *size);
+/* Ends exclusive use; flushes buffered bytes (errors are logged). */
+void upload_release(struct upload *u);
+/* Size of an upload without taking it, or E_BLOB_UPLOAD_UNKNOWN. */
+int upload_size(const struct blobstore *bs, const char *id, int64_t *size);
+/* Deletes an upload's file and cached state; E_UPLOAD_BUSY when in use. */
+int upload_remove(const struct blobstore *bs, const char *id);
+/* Frees every cached state (at shutdown, when no request runs). */
+void upload_cache_clear(void);
+
+#endif

@@ -1,0 +1,573 @@
+"""Fixtures for the real-client tests: private containerd and docker daemons,
+podman/buildah/skopeo with private storage and configuration, deterministic
+test images, and a thin HTTP view of the registry under test.
+
+Isolation from the machine
+--------------------------
+Nothing here uses the machine's default container storage or configuration:
+  * every daemon and client gets its own directories under one session
+    temporary directory (removed at the end of the session);
+  * daemons and the containers/image tools (podman, buildah, skopeo) run in a
+    private mount namespace (`unshare --mount`), where private directories are
+    bind-mounted over the fixed system paths they would otherwise write as root
+    (/run, /var/lib, /var/tmp, /etc/docker, /etc/containers): the blob-info cache, the docker
+    trust key, plugin socket directories, network run directories. Mounts that
+    the daemons make stay inside their namespace and disappear with it;
+  * clients read only configuration files written here (registries.conf with
+    no search registries, an accept-anything signature policy, an empty auth
+    file, a docker client config directory, a private HOME).
+At teardown every daemon is stopped (then killed), any process whose command
+line still names the session directory is killed, and any mount left below it
+is unmounted before the directory is removed.
+
+The registry
+------------
+`registry` is the registry under test: E2E_REGISTRY_URL when set, otherwise the
+session's berth daemon from tests/e2e/conftest.py. Every test pushes under its
+own repository below a per-session prefix, so runs against a long-lived
+registry do not see each other's repositories.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import images  # noqa: E402
+
+MANIFEST_ACCEPT = ", ".join([
+    images.MT_OCI_MANIFEST, images.MT_OCI_INDEX, images.MT_DOCKER_MANIFEST, images.MT_DOCKER_LIST])
+
+CMD_TIMEOUT = 300
+DAEMON_START_TIMEOUT = 60
+
+
+# ---------------------------------------------------------------- processes
+
+class CommandError(AssertionError):
+    pass
+
+
+def run(argv, env=None, timeout=CMD_TIMEOUT, check=True, input=None):
+    """Run a command; on failure raise with the command, exit code and output."""
+    try:
+        p = subprocess.run(argv, env=env, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise CommandError("timed out after %ss: %s\nstdout:\n%s\nstderr:\n%s" % (
+            timeout, " ".join(argv), _tail(e.stdout), _tail(e.stderr)))
+    except FileNotFoundError as e:
+        raise CommandError("cannot run %s: %s" % (argv[0], e))
+    if check and p.returncode != 0:
+        raise CommandError("exit %d: %s\nstdout:\n%s\nstderr:\n%s" % (
+            p.returncode, " ".join(argv), _tail(p.stdout), _tail(p.stderr)))
+    return p
+
+
+def _tail(data, n=6000):
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        data = data.decode(errors="replace")
+    return data[-n:]
+
+
+def require_tool(name):
+    path = shutil.which(name)
+    if not path:
+        pytest.fail("%s is not installed (the client tests need it on PATH)" % name, pytrace=False)
+    return path
+
+
+# Runs "$@" after bind-mounting each SRC over DST given as pairs before "--".
+_NS_SCRIPT = ('set -e; while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done; '
+              'shift; exec "$@"')
+
+
+def isolated(argv, binds):
+    """argv run in a private mount namespace with `binds` ({system path: private dir})."""
+    pairs = []
+    for dst, src in binds.items():
+        if os.path.isdir(dst):
+            os.makedirs(src, exist_ok=True)
+            pairs += [src, dst]
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _NS_SCRIPT, "sh"] + \
+        pairs + ["--"] + list(argv)
+
+
+def _mounts_below(path):
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4]
+            mp = mp.encode().decode("unicode_escape") if "\\" in mp else mp
+            if mp == path or mp.startswith(path + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_below(path):
+    for mp in _mounts_below(path):
+        if subprocess.run(["umount", mp], stderr=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+
+
+def kill_processes_naming(path):
+    """Kill every process whose command line names `path` (our own private directory)."""
+    me = os.getpid()
+    victims = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if path.encode() in cmd:
+            victims.append(int(pid))
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return victims
+
+
+class Daemon:
+    """A long-running process started in the session, with its log file."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+
+    def read_log(self, n=8000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return _tail(f.read(), n)
+        except OSError:
+            return ""
+
+    def wait_ready(self, probe, timeout=DAEMON_START_TIMEOUT):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail("%s exited with %d while starting; log:\n%s" % (
+                    self.name, self.proc.returncode, self.read_log()), pytrace=False)
+            try:
+                if probe():
+                    return
+            except Exception as e:  # the probe's failure is the diagnostic
+                last = e
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail("%s did not become ready in %ss (last probe error: %s); log:\n%s" % (
+            self.name, timeout, last, self.read_log()), pytrace=False)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+# ---------------------------------------------------------------- session directory
+
+@pytest.fixture(scope="session")
+def workdir():
+    """The session's private directory; everything below it is removed at the end."""
+    base = tempfile.mkdtemp(prefix="berth-clients-")
+    if base.startswith("/run/") or base.startswith("/var/lib/") or base.startswith("/var/tmp/"):
+        pytest.fail("the temporary directory %s lies below a path that the client sandboxes "
+                    "bind over; set TMPDIR elsewhere" % base, pytrace=False)
+    yield base
+    kill_processes_naming(base)
+    unmount_below(base)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- registry under test
+
+class Registry:
+    def __init__(self, url, prefix):
+        self.url = url.rstrip("/")
+        self.host = self.url.split("://", 1)[1]
+        self.prefix = prefix
+        self.http = requests.Session()
+
+    def repo(self, name):
+        """This session's repository called `name`."""
+        return "%s/%s" % (self.prefix, name)
+
+    def ref(self, name, tag):
+        return "%s/%s:%s" % (self.host, self.repo(name), tag)
+
+    def get_manifest(self, repo, reference, accept=MANIFEST_ACCEPT):
+        r = self.http.get("%s/v2/%s/manifests/%s" % (self.url, repo, reference),
+                          headers={"Accept": accept}, timeout=60)
+        assert r.status_code == 200, "GET manifest %s:%s -> %d %s" % (repo, reference, r.status_code,
+                                                                      r.text[:500])
+        return r
+
+    def manifest_digest(self, repo, reference):
+        """The digest the registry gives for repo:reference, checked against the bytes it serves."""
+        r = self.get_manifest(repo, reference)
+        served = images.sha256(r.content)
+        header = r.headers.get("Docker-Content-Digest")
+        assert header == served, "Docker-Content-Digest %s but body hashes to %s" % (header, served)
+        return served
+
+    def get_blob(self, repo, digest):
+        r = self.http.get("%s/v2/%s/blobs/%s" % (self.url, repo, digest), timeout=120)
+        assert r.status_code == 200, "GET blob %s@%s -> %d" % (repo, digest, r.status_code)
+        got = images.sha256(r.content)
+        assert got == digest, "blob %s@%s served content hashing to %s" % (repo, digest, got)
+        return r.content
+
+    def check_image(self, repo, reference, config=None, diff_ids=None, layer_digests=None):
+        """Fetch repo:reference and every blob it references, verifying each digest, size and
+        layer diff_id byte-exactly. Returns (manifest digest, parsed manifest)."""
+        r = self.get_manifest(repo, reference)
+        digest = images.sha256(r.content)
+        assert r.headers.get("Docker-Content-Digest") == digest
+        m = json.loads(r.content)
+        assert m.get("mediaType", r.headers.get("Content-Type")) in (
+            images.MT_OCI_MANIFEST, images.MT_DOCKER_MANIFEST), m.get("mediaType")
+        cfg = self.get_blob(repo, m["config"]["digest"])
+        assert len(cfg) == m["config"]["size"]
+        if config is not None:
+            assert cfg == config, "config blob differs from the image's config"
+        cfg_diff_ids = json.loads(cfg)["rootfs"]["diff_ids"]
+        assert len(cfg_diff_ids) == len(m["layers"])
+        for desc, diff_id in zip(m["layers"], cfg_diff_ids):
+            blob = self.get_blob(repo, desc["digest"])
+            assert len(blob) == desc["size"], "layer %s size %d, manifest says %d" % (
+                desc["digest"], len(blob), desc["size"])
+            assert images.sha256(gzip.decompress(blob)) == diff_id, "layer %s does not unpack to %s" % (
+                desc["digest"], diff_id)
+        if diff_ids is not None:
+            assert cfg_diff_ids == list(diff_ids)
+        if layer_digests is not None:
+            assert [d["digest"] for d in m["layers"]] == list(layer_digests)
+        return digest, m
+
+
+def _start_reference_registry(workdir):
+    """Debian's docker-registry (CNCF distribution) on a free port: the reference
+    implementation the tests can be checked against (E2E_REFERENCE_REGISTRY=1)."""
+    exe = require_tool("docker-registry")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = os.path.join(workdir, "distribution")
+    os.makedirs(d)
+    cfg = os.path.join(d, "config.yml")
+    with open(cfg, "w") as f:
+        f.write("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n"
+                "  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%d\n" % (os.path.join(d, "data"), port))
+    daemon = Daemon("docker-registry", [exe, "serve", cfg], os.path.join(d, "log"))
+    url = "http://127.0.0.1:%d" % port
+    daemon.wait_ready(lambda: requests.get(url + "/v2/", timeout=1).status_code == 200)
+    return daemon, url
+
+
+@pytest.fixture(scope="session")
+def registry(request, workdir):
+    prefix = "clients-" + uuid.uuid4().hex[:8]
+    daemon = None
+    url = os.environ.get("E2E_REGISTRY_URL")
+    if not url and os.environ.get("E2E_REFERENCE_REGISTRY"):
+        daemon, url = _start_reference_registry(workdir)
+    if not url:
+        url = request.getfixturevalue("berth").url
+    yield Registry(url, prefix)
+    if daemon:
+        daemon.stop()
+
+
+# ---------------------------------------------------------------- images
+
+class ImageStore:
+    """Generated images, built once per session and written on demand."""
+
+    def __init__(self, base):
+        self.base = base
+        os.makedirs(base, exist_ok=True)
+        self._cache = {}
+
+    def get(self, kind, seed):
+        key = (kind, seed)
+        if key not in self._cache:
+            make = {"small": images.small_image, "multi": images.multilayer_image,
+                    "index": images.multiplatform_index}[kind]
+            self._cache[key] = make(seed)
+        return self._cache[key]
+
+    def oci_layout(self, kind, seed, tag="latest"):
+        """(path of an OCI layout holding the image under `tag`, the image)."""
+        item = self.get(kind, seed)
+        path = os.path.join(self.base, "oci-%s-%s" % (kind, seed))
+        if not os.path.exists(os.path.join(path, "index.json")):
+            images.write_oci_layout(path, {tag: item})
+        return path, item
+
+    def docker_archive(self, kind, seed, repo_tag):
+        item = self.get(kind, seed)
+        path = os.path.join(self.base, "docker-%s-%s-%s.tar" % (kind, seed, uuid.uuid4().hex[:6]))
+        images.write_docker_archive(path, item, [repo_tag])
+        return path, item
+
+    def new_dir(self, name):
+        path = os.path.join(self.base, "%s-%s" % (name, uuid.uuid4().hex[:8]))
+        return path
+
+
+@pytest.fixture(scope="session")
+def image_store(workdir):
+    return ImageStore(os.path.join(workdir, "images"))
+
+
+# ---------------------------------------------------------------- containers/image tools
+
+class ContainersTools:
+    """skopeo, podman and buildah with private storage and configuration."""
+
+    def __init__(self, base):
+        # podman refuses a run root longer than 50 characters: keep these paths short.
+        self.base = base
+        conf = os.path.join(base, "conf")
+        for d in ("conf", "home", "xdg", "tmp", "podman-root", "prun", "podman-tmp",
+                  "buildah-root", "buildah-runroot", "sys-run", "sys-varlib", "sys-vartmp", "net"):
+            os.makedirs(os.path.join(base, d), exist_ok=True)
+        self.policy = os.path.join(conf, "policy.json")
+        self.registries_conf = os.path.join(conf, "registries.conf")
+        self.auth = os.path.join(conf, "auth.json")
+        self.storage_conf = os.path.join(conf, "storage.conf")
+        self.containers_conf = os.path.join(conf, "containers.conf")
+        with open(self.policy, "w") as f:
+            json.dump({"default": [{"type": "insecureAcceptAnything"}]}, f)
+        with open(self.registries_conf, "w") as f:
+            f.write("unqualified-search-registries = []\n")
+        with open(self.auth, "w") as f:
+            f.write("{}\n")
+        with open(self.storage_conf, "w") as f:
+            f.write('[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' % (
+                os.path.join(base, "podman-root"), os.path.join(base, "prun")))
+        with open(self.containers_conf, "w") as f:
+            f.write('[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\nlock_type = "file"\n'
+                    'tmp_dir = "%s"\nimage_copy_tmp_dir = "%s"\n[network]\nnetwork_config_dir = "%s"\n' % (
+                        os.path.join(base, "podman-tmp"), os.path.join(base, "tmp"),
+                        os.path.join(base, "net")))
+        home = os.path.join(base, "home")
+        self.env = dict(
+            os.environ,
+            HOME=home,
+            XDG_RUNTIME_DIR=os.path.join(base, "xdg"),
+            XDG_CONFIG_HOME=os.path.join(home, ".config"),
+            XDG_DATA_HOME=os.path.join(home, ".local", "share"),
+            TMPDIR=os.path.join(base, "tmp"),
+            CONTAINERS_CONF=self.containers_conf,
+            CONTAINERS_STORAGE_CONF=self.storage_conf,
+            CONTAINERS_REGISTRIES_CONF=self.registries_conf,
+            REGISTRY_AUTH_FILE=self.auth,
+            DOCKER_CONFIG=os.path.join(home, ".docker"),
+        )
+        os.makedirs(os.path.join(conf, "registries.conf.d"), exist_ok=True)
+        self.binds = {"/etc/containers": conf,
+                      "/run": os.path.join(base, "sys-run"),
+                      "/var/lib": os.path.join(base, "sys-varlib"),
+                      "/var/tmp": os.path.join(base, "sys-vartmp")}
+
+    def _run(self, argv, **kw):
+        return run(isolated(argv, self.binds), env=self.env, **kw)
+
+    def skopeo(self, *args, **kw):
+        return self._run(["skopeo", "--policy", self.policy] + list(args), **kw)
+
+    def podman(self, *args, **kw):
+        return self._run(["podman", "--root", os.path.join(self.base, "podman-root"),
+                          "--runroot", os.path.join(self.base, "prun"),
+                          "--storage-driver", "vfs", "--tmpdir", os.path.join(self.base, "podman-tmp"),
+                          "--cgroup-manager", "cgroupfs", "--events-backend", "none"] + list(args), **kw)
+
+    def buildah(self, *args, **kw):
+        return self._run(["buildah", "--root", os.path.join(self.base, "buildah-root"),
+                          "--runroot", os.path.join(self.base, "buildah-runroot"),
+                          "--storage-driver", "vfs"] + list(args), **kw)
+
+
+@pytest.fixture(scope="session")
+def tools(workdir):
+    require_tool("unshare")
+    return ContainersTools(os.path.join(workdir, "c"))
+
+
+@pytest.fixture(scope="session")
+def skopeo(tools):
+    require_tool("skopeo")
+    return tools.skopeo
+
+
+@pytest.fixture(scope="session")
+def podman(tools):
+    require_tool("podman")
+    return tools.podman
+
+
+@pytest.fixture(scope="session")
+def buildah(tools):
+    require_tool("buildah")
+    return tools.buildah
+
+
+@pytest.fixture
+def seed(skopeo, image_store, registry):
+    """seed(kind, seed, name, tag): push a generated image into `name` with skopeo."""
+
+    def push(kind, image_seed, name, tag="1"):
+        layout, item = image_store.oci_layout(kind, image_seed)
+        args = ["copy", "--dest-tls-verify=false"]
+        if isinstance(item, images.Index):
+            args.append("--all")
+        skopeo(*(args + ["oci:%s:latest" % layout, "docker://" + registry.ref(name, tag)]))
+        assert registry.manifest_digest(registry.repo(name), tag) == item.digest
+        return item
+
+    return push
+
+
+# ---------------------------------------------------------------- containerd
+
+class Containerd:
+    def __init__(self, base):
+        self.base = base
+        self.address = os.path.join(base, "containerd.sock")
+        for d in ("root", "state", "tmp", "opt", "sys-run"):
+            os.makedirs(os.path.join(base, d), exist_ok=True)
+        self.config = os.path.join(base, "config.toml")
+        with open(self.config, "w") as f:
+            f.write(
+                'version = 2\nroot = "%(b)s/root"\nstate = "%(b)s/state"\ntemp = "%(b)s/tmp"\n'
+                'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",'
+                ' "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs",'
+                ' "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",'
+                ' "io.containerd.internal.v1.tracing"]\n'
+                '[grpc]\n  address = "%(b)s/containerd.sock"\n'
+                '[ttrpc]\n  address = "%(b)s/containerd.sock.ttrpc"\n'
+                '[debug]\n  address = "%(b)s/debug.sock"\n'
+                '[plugins."io.containerd.internal.v1.opt"]\n  path = "%(b)s/opt"\n' % {"b": base})
+        argv = isolated(["containerd", "--config", self.config], {"/run": os.path.join(base, "sys-run")})
+        self.daemon = Daemon("containerd", argv, os.path.join(base, "containerd.log"))
+        self.daemon.wait_ready(lambda: os.path.exists(self.address) and
+                               run(["ctr", "-a", self.address, "version"], timeout=10,
+                                   check=False).returncode == 0)
+
+    def ctr(self, *args, namespace="test", **kw):
+        return run(["ctr", "-a", self.address, "-n", namespace] + list(args), **kw)
+
+    def stop(self):
+        self.daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def containerd(workdir):
+    require_tool("containerd")
+    require_tool("ctr")
+    require_tool("unshare")
+    c = None
+    try:
+        c = Containerd(os.path.join(workdir, "containerd"))
+        yield c
+    finally:
+        if c:
+            c.stop()
+        kill_processes_naming(os.path.join(workdir, "containerd"))
+        unmount_below(os.path.join(workdir, "containerd"))
+
+
+# ---------------------------------------------------------------- docker
+
+def docker_client():
+    """The docker CLI shipped with the daemon (Debian's docker.io) when present,
+    else whatever `docker` is on PATH; E2E_DOCKER_CLI overrides."""
+    if os.environ.get("E2E_DOCKER_CLI"):
+        return os.environ["E2E_DOCKER_CLI"]
+    if os.path.exists("/usr/bin/docker") and shutil.which("dockerd") == "/usr/sbin/dockerd":
+        return "/usr/bin/docker"
+    return require_tool("docker")
+
+
+class Dockerd:
+    def __init__(self, base, containerd):
+        self.base = base
+        self.sock = os.path.join(base, "docker.sock")
+        for d in ("data", "exec", "config", "sys-run", "etc-docker"):
+            os.makedirs(os.path.join(base, d), exist_ok=True)
+        daemon_json = os.path.join(base, "daemon.json")
+        with open(daemon_json, "w") as f:
+            f.write("{}\n")
+        self.pidfile = os.path.join(base, "docker.pid")
+        argv = ["dockerd",
+                "--config-file", daemon_json,
+                "--data-root", os.path.join(base, "data"),
+                "--exec-root", os.path.join(base, "exec"),
+                "--pidfile", self.pidfile,
+                "-H", "unix://" + self.sock,
+                "--containerd", containerd.address,
+                "--storage-driver=vfs",
+                "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false"]
+        binds = {"/run": os.path.join(base, "sys-run"), "/etc/docker": os.path.join(base, "etc-docker")}
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock,
+                        DOCKER_CONFIG=os.path.join(base, "config"))
+        self.env.pop("DOCKER_CONTEXT", None)
+        self.env.pop("DOCKER_TLS_VERIFY", None)
+        self.env.pop("DOCKER_CERT_PATH", None)
+        self.cli = docker_client()
+        self.daemon = Daemon("dockerd", isolated(argv, binds), os.path.join(base, "dockerd.log"))
+        self.daemon.wait_ready(lambda: os.path.exists(self.sock) and
+                               self.docker("version", timeout=10, check=False).returncode == 0)
+
+    def docker(self, *args, **kw):
+        return run([self.cli] + list(args), env=self.env, **kw)
+
+    def stop(self):
+        self.daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def dockerd(workdir, containerd):
+    require_tool("dockerd")
+    d = None
+    try:
+        d = Dockerd(os.path.join(workdir, "docker"), containerd)
+        yield d
+    finally:
+        if d:
+            d.stop()
+        kill_processes_naming(os.path.join(workdir, "docker"))
+        unmount_below(os.path.join(workdir, "docker"))
+
+
+@pytest.fixture(scope="session")
+def docker(dockerd):
+    return dockerd.docker
