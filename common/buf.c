@@ -85,6 +85,8 @@ void buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;
 	char probe[1];
+	if (!fmt)
+		die("null format string");
 	va_copy(cp, ap);
 	int n = vsnprintf(probe, sizeof(probe), fmt, cp);
 	va_end(cp);

@@ -95,6 +95,13 @@ static enum MHD_Result send_reply(struct conn_state *cs)
 	enum MHD_Result ret;
 	if (r->err)
 		router_error_reply(r);
+	/* Handler state (such as exclusive use of an upload) ends before the
+	 * reply leaves: a client may send its next request the moment it
+	 * reads this one, on another connection. */
+	if (r->on_cleanup) {
+		r->on_cleanup(r);
+		r->on_cleanup = NULL;
+	}
 	if (r->out_fd >= 0 && r->out_len > 0) {
 		resp = MHD_create_response_from_fd_at_offset64(r->out_len, r->out_fd, r->out_off);
 		if (resp)

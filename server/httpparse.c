@@ -69,9 +69,7 @@ int content_range_parse(const char *hdr, uint64_t *first, uint64_t *last)
 {
 	const char *p = skip_ws(hdr);
 	uint64_t a, b;
-	if (!strncmp(p, "bytes=", 6))
-		p += 6;
-	else if (!strncmp(p, "bytes ", 6))
+	if (!strncmp(p, "bytes ", 6))
 		p += 6;
 	p = skip_ws(p);
 	if (read_u64(&p, &a) || *p != '-')

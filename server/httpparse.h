@@ -27,7 +27,7 @@ int range_parse(const char *hdr, uint64_t size, uint64_t *first, uint64_t *last)
 
 /*
  * Parses an upload chunk's `Content-Range: a-b` (also accepting the
- * "bytes a-b/total" and "bytes=a-b" spellings). Returns 0 with *first,
+ * RFC 9110 spelling "bytes a-b/total"). Returns 0 with *first,
  * *last set (first <= last), or E_UPLOAD_RANGE.
  */
 int content_range_parse(const char *hdr, uint64_t *first, uint64_t *last);

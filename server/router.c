@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "err.h"
 #include "handlers.h"
@@ -185,9 +186,30 @@ void router_finish(struct req *r)
 	}
 }
 
+/* Headers a handler set that still make sense on an error reply. */
+static int keep_on_error(const char *name)
+{
+	static const char *keep[] = { "Location", "Range", "Docker-Upload-UUID", "Content-Range",
+				      "WWW-Authenticate", "Retry-After" };
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (!strcasecmp(name, keep[i]))
+			return 1;
+	return 0;
+}
+
 void router_error_reply(struct req *r)
 {
 	const struct err_desc *d = err_desc(r->err);
+	size_t kept = 0;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (keep_on_error(r->headers[i].name)) {
+			r->headers[kept++] = r->headers[i];
+		} else {
+			free(r->headers[i].name);
+			free(r->headers[i].value);
+		}
+	}
+	r->nheaders = kept;
 	buf_reset(&r->out);
 	buf_adds(&r->out, "{\"errors\":[{\"code\":");
 	buf_add_json_str(&r->out, d->code);

@@ -1,2 +1,1024 @@
+/*
+ * Unit tests for storage/meta: opening and migrations, blobs, uploads,
+ * manifests, tags and their history, listings, referrers, locking and
+ * concurrent use from several threads. Runs in a fresh scratch directory
+ * that is removed at the end. A few white-box checks read the database
+ * file directly with SQLite to see what the API cannot show.
+ */
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "digest.h"
+#include "err.h"
+#include "manifest.h"
+#include "meta.h"
+#include "names.h"
 #include "t.h"
-int main(void) { return t_done(); }
+
+static char mt_manifest[] = MT_OCI_MANIFEST;
+static char mt_index[] = MT_OCI_INDEX;
+static char at_image[] = "application/vnd.oci.image.config.v1+json";
+static char at_sig[] = "application/vnd.example.signature";
+static char at_sbom[] = "application/spdx+json";
+static char annot[] = "{\"org.opencontainers.image.created\":\"2024-01-01T00:00:00Z\"}";
+
+static struct buf dbpath = BUF_INIT;
+
+static struct digest dg(const char *seed)
+{
+	struct digest d;
+	digest_of(DIGEST_SHA256, seed, strlen(seed), &d);
+	return d;
+}
+
+static struct manifest_ref ref(enum ref_kind kind, struct digest d, int external)
+{
+	struct manifest_ref r = { .kind = kind, .digest = d, .size = 1, .external = external };
+	return r;
+}
+
+static void mi_set(struct manifest_info *mi, char *mt, char *at, struct manifest_ref *refs, size_t n)
+{
+	memset(mi, 0, sizeof(*mi));
+	mi->media_type = mt;
+	mi->artifact_type = at;
+	mi->refs = refs;
+	mi->nrefs = n;
+}
+
+/* "old", "new" or a digest, shortened to its first 8 hex digits; "-" for NULL. */
+static void add_short(struct buf *b, const char *digest)
+{
+	const char *colon = digest ? strchr(digest, ':') : NULL;
+	if (colon)
+		buf_add(b, colon + 1, 8);
+	else
+		buf_adds(b, "-");
+}
+
+static const char *short_of(const struct digest *d, char *out)
+{
+	char s[DIGEST_STR_MAX];
+	struct buf b = BUF_INIT;
+	add_short(&b, digest_str(d, s));
+	memcpy(out, b.buf, b.len + 1);
+	buf_release(&b);
+	return out;
+}
+
+static int collect(void *ctx, const char *s)
+{
+	struct buf *b = ctx;
+	if (b->len)
+		buf_addch(b, ' ');
+	buf_adds(b, s);
+	return 0;
+}
+
+static int count_cb(void *ctx, const char *s)
+{
+	(void)s;
+	(*(long *)ctx)++;
+	return 0;
+}
+
+static int stop_cb(void *ctx, const char *s)
+{
+	(void)s;
+	(*(long *)ctx)++;
+	return 7;
+}
+
+/* Catalog filter: everything except names containing "hidden". */
+static int not_hidden(void *ctx, const char *s)
+{
+	(void)ctx;
+	return strstr(s, "hidden") == NULL;
+}
+
+struct hist {
+	struct buf text; /* one "old>new how actor client" line per event */
+	int64_t last_id, min_time, max_time;
+	int ordered;
+};
+
+static int hist_cb(void *ctx, const struct meta_tag_event *ev)
+{
+	struct hist *h = ctx;
+	if (h->last_id && ev->id >= h->last_id)
+		h->ordered = 0;
+	h->last_id = ev->id;
+	if (!h->min_time || ev->time_ms < h->min_time)
+		h->min_time = ev->time_ms;
+	if (ev->time_ms > h->max_time)
+		h->max_time = ev->time_ms;
+	add_short(&h->text, ev->old_digest);
+	buf_addch(&h->text, '>');
+	add_short(&h->text, ev->new_digest);
+	buf_addf(&h->text, " %s %s %s\n", ev->how ? ev->how : "-", ev->actor ? ev->actor : "-",
+		 ev->client ? ev->client : "-");
+	return 0;
+}
+
+static void hist_get(const char *repo, const char *tag, struct hist *h, int *rc)
+{
+	memset(h, 0, sizeof(*h));
+	buf_init(&h->text, 0);
+	h->ordered = 1;
+	*rc = meta_tag_history(repo, tag, hist_cb, h);
+}
+
+static int ref_cb(void *ctx, const struct meta_manifest *m)
+{
+	struct buf *b = ctx;
+	char s[DIGEST_STR_MAX];
+	if (b->len)
+		buf_addch(b, ' ');
+	add_short(b, digest_str(&m->digest, s));
+	buf_addf(b, ":%s:%lld", m->artifact_type ? m->artifact_type : "-", (long long)m->size);
+	return 0;
+}
+
+static int ref_stop_cb(void *ctx, const struct meta_manifest *m)
+{
+	(void)m;
+	(*(long *)ctx)++;
+	return 3;
+}
+
+static int get_ref(const char *repo, const char *tag_or_digest, struct meta_manifest *m)
+{
+	struct reference r;
+	int rc = reference_parse(tag_or_digest, strlen(tag_or_digest), &r);
+	if (rc)
+		return rc;
+	return meta_manifest_get(repo, &r, m);
+}
+
+/* Digest a tag points at in *out; returns meta_manifest_get's code. */
+static int tag_target(const char *repo, const char *tag, struct digest *out)
+{
+	struct meta_manifest m;
+	int rc = get_ref(repo, tag, &m);
+	if (!rc)
+		*out = m.digest;
+	meta_manifest_release(&m);
+	return rc;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs sql on a separate, raw connection and returns the first column of the first row as an integer. */
+static long long raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			v = sqlite3_column_int64(s, 0);
+		else if (rc == SQLITE_DONE)
+			v = -2;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static int raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+static void test_not_open(void)
+{
+	struct digest d = dg("x");
+	CHECK_EQ_INT(meta_schema_version(), 0);
+	CHECK_EQ_INT(meta_blob_known(&d, NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_repo_exists("a"), E_INTERNAL);
+}
+
+static void test_open(void)
+{
+	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(meta_schema_version(), 1);
+	/* a second open without close is a caller bug, refused without harm */
+	CHECK_EQ_INT(meta_open(dbpath.buf), E_INTERNAL);
+	CHECK_EQ_INT(meta_schema_version(), 1);
+	CHECK_EQ_INT(meta_repo_exists("nothing"), E_NAME_UNKNOWN);
+}
+
+/* ---- blobs ---- */
+
+static void test_blobs(void)
+{
+	struct digest d1 = dg("blob-1"), d2 = dg("blob-2");
+	int64_t size = -1;
+	struct buf b = BUF_INIT;
+	long calls = 0;
+
+	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d1, &size), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_known(&d1, &size), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d1, &size), 0);
+	CHECK_EQ_INT(size, 10);
+	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d1, NULL), 0);
+	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d2, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked("lib/alpine2", &d1, NULL), E_BLOB_UNKNOWN);
+	size = -1;
+	CHECK_EQ_INT(meta_blob_known(&d1, &size), 0);
+	CHECK_EQ_INT(size, 10);
+	CHECK_EQ_INT(meta_blob_known(&d1, NULL), 0);
+	/* idempotent */
+	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d1, 10), 0);
+	CHECK_EQ_INT(meta_repo_exists("lib/alpine"), 0);
+	CHECK_EQ_INT(meta_repo_exists("lib"), E_NAME_UNKNOWN);
+
+	CHECK_EQ_INT(meta_blob_link("zz/other", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_link("aa/other", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_repos(&d1, collect, &b), 0);
+	CHECK_STR(b.buf, "aa/other lib/alpine zz/other");
+	CHECK_EQ_INT(meta_blob_repos(&d1, stop_cb, &calls), 7);
+	CHECK_EQ_INT(calls, 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_blob_repos(&d2, collect, &b), 0);
+	CHECK_STR(b.buf, "");
+
+	CHECK_EQ_INT(meta_blob_unlink("zz/other", &d1), 0);
+	CHECK_EQ_INT(meta_blob_unlink("zz/other", &d1), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_unlink("no/such", &d1), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked("zz/other", &d1, NULL), E_BLOB_UNKNOWN);
+	/* its only link gone, the repository no longer exists */
+	CHECK_EQ_INT(meta_repo_exists("zz/other"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_unlink("aa/other", &d1), 0);
+	CHECK_EQ_INT(meta_blob_unlink("lib/alpine", &d1), 0);
+	/* linked nowhere: unknown, even though GC has not removed the record yet */
+	CHECK_EQ_INT(meta_blob_known(&d1, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_known(&d1, NULL), 0);
+
+	/* sha512 digests are stored and found like any other */
+	struct digest d512;
+	digest_of(DIGEST_SHA512, "big", 3, &d512);
+	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d512, 3), 0);
+	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d512, &size), 0);
+	CHECK_EQ_INT(size, 3);
+	buf_release(&b);
+}
+
+/* ---- uploads ---- */
+
+static void test_uploads(void)
+{
+	const char *id1 = "0123456789abcdef0123456789abcdef";
+	const char *id2 = "fedcba9876543210fedcba9876543210";
+	struct digest d = dg("uploaded");
+	int64_t size = 0;
+
+	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_create(id1, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_create(id1, "up/x"), E_EXISTS);
+	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_check(id1, "up/y"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	/* an upload alone does not make a repository visible */
+	CHECK_EQ_INT(meta_repo_exists("up/x"), E_NAME_UNKNOWN);
+
+	/* the wrong repository changes nothing */
+	CHECK_EQ_INT(meta_upload_commit(id1, "up/y", &d, 5), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked("up/y", &d, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), 0);
+
+	CHECK_EQ_INT(meta_upload_commit(id1, "up/x", &d, 5), 0);
+	CHECK_EQ_INT(meta_blob_linked("up/x", &d, &size), 0);
+	CHECK_EQ_INT(size, 5);
+	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_commit(id1, "up/x", &d, 5), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_repo_exists("up/x"), 0);
+
+	CHECK_EQ_INT(meta_upload_create(id2, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_delete(id2), 0);
+	CHECK_EQ_INT(meta_upload_delete(id2), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+}
+
+/* ---- manifests, tags, history ---- */
+
+static void test_manifests(void)
+{
+	struct digest cfg = dg("config"), l1 = dg("layer-1"), l2 = dg("layer-2"), ext = dg("foreign");
+	struct digest m1 = dg("manifest-1"), m2 = dg("manifest-2"), m3 = dg("manifest-3");
+	struct digest idx = dg("index"), missing = dg("missing"), got;
+	struct manifest_ref refs[4];
+	struct manifest_info mi;
+	struct meta_manifest m;
+	struct buf detail = BUF_INIT;
+	struct hist h;
+	char s[DIGEST_STR_MAX], a[16], b[16], want[512];
+	int rc;
+	struct meta_actor alice = { "alice", "push", "192.0.2.1" };
+	struct meta_actor bob = { "bob", "retag", "192.0.2.2" };
+	int64_t before = now_ms();
+
+	refs[0] = ref(REF_CONFIG, cfg, 0);
+	refs[1] = ref(REF_LAYER, l1, 0);
+	refs[2] = ref(REF_LAYER, ext, 1);
+	mi_set(&mi, mt_manifest, at_image, refs, 3);
+	mi.annotations = annot;
+
+	/* nothing linked yet: refused, the first missing digest named, nothing created */
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
+	snprintf(want, sizeof(want), "blob unknown: %s", digest_str(&cfg, s));
+	CHECK_STR(detail.buf, want);
+	CHECK_EQ_INT(meta_repo_exists("app"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link("app", &cfg, 7), 0);
+	buf_reset(&detail);
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
+	snprintf(want, sizeof(want), "blob unknown: %s", digest_str(&l1, s));
+	CHECK_STR(detail.buf, want);
+	/* linked to another repository does not count; NULL detail is fine */
+	CHECK_EQ_INT(meta_blob_link("elsewhere", &l1, 11), 0);
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
+	hist_get("app", "v1", &h, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_STR(h.text.buf, "");
+
+	/* the external layer never needs to exist */
+	CHECK_EQ_INT(meta_blob_link("app", &l1, 11), 0);
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, NULL), 0);
+	CHECK_EQ_INT(get_ref("app", "v1", &m), 0);
+	CHECK(digest_eq(&m.digest, &m1));
+	CHECK_EQ_INT(m.size, 100);
+	CHECK_STR(m.media_type, MT_OCI_MANIFEST);
+	CHECK_STR(m.artifact_type, at_image);
+	CHECK_STR(m.annotations, annot);
+	meta_manifest_release(&m);
+	meta_manifest_release(&m);
+	CHECK_EQ_INT(get_ref("app", digest_str(&m1, s), &m), 0);
+	CHECK(digest_eq(&m.digest, &m1));
+	CHECK_STR(m.media_type, MT_OCI_MANIFEST);
+	meta_manifest_release(&m);
+	/* the manifest's own bytes are a blob of the repository */
+	int64_t size = 0;
+	CHECK_EQ_INT(meta_blob_linked("app", &m1, &size), 0);
+	CHECK_EQ_INT(size, 100);
+
+	/* absent: unknown tag, digest, repository */
+	CHECK_EQ_INT(get_ref("app", "nope", &m), E_MANIFEST_UNKNOWN);
+	CHECK(m.media_type == NULL);
+	CHECK_EQ_INT(get_ref("app", digest_str(&missing, s), &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(get_ref("no/repo", "v1", &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(get_ref("elsewhere", digest_str(&m1, s), &m), E_MANIFEST_UNKNOWN);
+
+	/* re-push of the same digest to the same tag: idempotent, no history row */
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, NULL, &alice, NULL), 0);
+	hist_get("app", "v1", &h, &rc);
+	CHECK_EQ_INT(rc, 0);
+	snprintf(want, sizeof(want), "->%s push alice 192.0.2.1\n", short_of(&m1, a));
+	CHECK_STR(h.text.buf, want);
+	buf_release(&h.text);
+
+	/* a second manifest moves v1; a NULL actor is allowed */
+	refs[1] = ref(REF_LAYER, l2, 0);
+	CHECK_EQ_INT(meta_blob_link("app", &l2, 12), 0);
+	mi.annotations = NULL;
+	mi.artifact_type = NULL;
+	CHECK_EQ_INT(meta_manifest_put("app", &m2, 200, &mi, "v1", &bob, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put("app", &m2, 200, &mi, "latest", NULL, NULL), 0);
+	CHECK_EQ_INT(get_ref("app", "v1", &m), 0);
+	CHECK(digest_eq(&m.digest, &m2));
+	CHECK(m.artifact_type == NULL);
+	CHECK(m.annotations == NULL);
+	meta_manifest_release(&m);
+	hist_get("app", "v1", &h, &rc);
+	snprintf(want, sizeof(want), "%s>%s retag bob 192.0.2.2\n->%s push alice 192.0.2.1\n",
+		 short_of(&m1, a), short_of(&m2, b), short_of(&m1, a));
+	CHECK_STR(h.text.buf, want);
+	CHECK(h.ordered);
+	CHECK(h.min_time >= before && h.max_time <= now_ms());
+	buf_release(&h.text);
+	hist_get("app", "latest", &h, &rc);
+	snprintf(want, sizeof(want), "->%s - - -\n", short_of(&m2, a));
+	CHECK_STR(h.text.buf, want);
+	buf_release(&h.text);
+	/* moving back (a rollback) is recorded like any move */
+	struct meta_actor op = { "root", "rollback", NULL };
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &op, NULL), 0);
+	CHECK_EQ_INT(tag_target("app", "v1", &got), 0);
+	CHECK(digest_eq(&got, &m1));
+	CHECK_EQ_INT(meta_manifest_put("app", &m2, 200, &mi, "v1", &op, NULL), 0);
+	hist_get("app", "v1", &h, &rc);
+	CHECK(h.ordered);
+	snprintf(want, sizeof(want), "%s>%s rollback root -\n%s>%s rollback root -\n",
+		 short_of(&m1, a), short_of(&m2, b), short_of(&m2, b), short_of(&m1, a));
+	CHECK(!strncmp(h.text.buf, want, strlen(want)));
+	buf_release(&h.text);
+	hist_get("app", "never", &h, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_STR(h.text.buf, "");
+	hist_get("no/repo", "v1", &h, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_STR(h.text.buf, "");
+
+	/* index: children must be manifests of this repository */
+	struct manifest_ref kids[3] = { ref(REF_CHILD, m1, 0), ref(REF_CHILD, missing, 0), ref(REF_CHILD, m2, 0) };
+	struct manifest_info ii;
+	mi_set(&ii, mt_index, NULL, kids, 3);
+	buf_reset(&detail);
+	CHECK_EQ_INT(meta_manifest_put("app", &idx, 300, &ii, "multi", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
+	snprintf(want, sizeof(want), "manifest unknown: %s", digest_str(&missing, s));
+	CHECK_STR(detail.buf, want);
+	/* a blob with a child's digest is not a manifest */
+	CHECK_EQ_INT(meta_blob_link("app", &missing, 1), 0);
+	CHECK_EQ_INT(meta_manifest_put("app", &idx, 300, &ii, "multi", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
+	kids[1] = kids[2];
+	ii.nrefs = 2;
+	CHECK_EQ_INT(meta_manifest_put("app", &idx, 300, &ii, "multi", &alice, NULL), 0);
+	CHECK_EQ_INT(get_ref("app", "multi", &m), 0);
+	CHECK_STR(m.media_type, MT_OCI_INDEX);
+	meta_manifest_release(&m);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM manifest_refs WHERE kind = 2"), 2);
+
+	/* delete m1: its tags go (history rows how=delete), v1 on m2 stays */
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "old", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "keep", &alice, NULL), 0);
+	snprintf(want, sizeof(want), "SELECT count(*) FROM manifest_refs WHERE manifest = '%s'", digest_str(&m1, s));
+	CHECK_EQ_INT(raw_int(dbpath.buf, want), 3);
+	struct meta_actor del = { "carol", "ignored", "198.51.100.7" };
+	CHECK_EQ_INT(meta_manifest_delete("app", &m1, &del), 0);
+	CHECK_EQ_INT(raw_int(dbpath.buf, want), 0);
+	CHECK_EQ_INT(get_ref("app", digest_str(&m1, s), &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(get_ref("app", "old", &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(get_ref("app", "keep", &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(tag_target("app", "v1", &got), 0);
+	CHECK(digest_eq(&got, &m2));
+	CHECK_EQ_INT(meta_blob_linked("app", &m1, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked("app", &l1, NULL), 0);
+	hist_get("app", "old", &h, &rc);
+	snprintf(want, sizeof(want), "%s>- delete carol 198.51.100.7\n->%s push alice 192.0.2.1\n",
+		 short_of(&m1, a), short_of(&m1, b));
+	CHECK_STR(h.text.buf, want);
+	buf_release(&h.text);
+	hist_get("app", "keep", &h, &rc);
+	CHECK(!strncmp(h.text.buf, want, 9) && strstr(h.text.buf, " delete carol "));
+	buf_release(&h.text);
+	CHECK_EQ_INT(meta_manifest_delete("app", &m1, &del), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_delete("no/repo", &m1, &del), E_MANIFEST_UNKNOWN);
+	/* deleted manifests can be pushed again */
+	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_delete("app", &m1, NULL), 0);
+
+	/* tag delete removes only the tag */
+	CHECK_EQ_INT(meta_tag_delete("app", "v1", &del), 0);
+	CHECK_EQ_INT(get_ref("app", "v1", &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(get_ref("app", digest_str(&m2, s), &m), 0);
+	meta_manifest_release(&m);
+	CHECK_EQ_INT(tag_target("app", "latest", &got), 0);
+	CHECK_EQ_INT(meta_tag_delete("app", "v1", &del), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_delete("no/repo", "v1", &del), E_MANIFEST_UNKNOWN);
+	hist_get("app", "v1", &h, &rc);
+	snprintf(want, sizeof(want), "%s>- delete carol 198.51.100.7\n", short_of(&m2, a));
+	CHECK(!strncmp(h.text.buf, want, strlen(want)));
+	buf_release(&h.text);
+
+	/* a repository emptied of blobs, manifests and tags disappears */
+	struct manifest_info plain;
+	mi_set(&plain, mt_manifest, NULL, NULL, 0);
+	CHECK_EQ_INT(meta_manifest_put("gone/soon", &m3, 50, &plain, "t", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_repo_exists("gone/soon"), 0);
+	CHECK_EQ_INT(meta_manifest_delete("gone/soon", &m3, &alice), 0);
+	CHECK_EQ_INT(meta_repo_exists("gone/soon"), E_NAME_UNKNOWN);
+	long n = 0;
+	CHECK_EQ_INT(meta_tags_list("gone/soon", NULL, -1, count_cb, &n, NULL), E_NAME_UNKNOWN);
+	/* its history survives */
+	hist_get("gone/soon", "t", &h, &rc);
+	CHECK(strstr(h.text.buf, " delete alice ") != NULL);
+	buf_release(&h.text);
+
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	buf_release(&detail);
+}
+
+/* ---- referrers ---- */
+
+static void test_referrers(void)
+{
+	struct digest subj = dg("subject"), absent = dg("absent-subject");
+	struct digest sig = dg("sig"), sbom = dg("sbom"), sig2 = dg("sig-2"), orphan = dg("orphan");
+	struct manifest_info mi;
+	struct buf b = BUF_INIT, want = BUF_INIT;
+	char x[16];
+	long calls = 0;
+
+	mi_set(&mi, mt_manifest, NULL, NULL, 0);
+	CHECK_EQ_INT(meta_manifest_put("refs", &subj, 10, &mi, "v1", NULL, NULL), 0);
+	mi.has_subject = 1;
+	mi.subject = subj;
+	mi.artifact_type = at_sig;
+	CHECK_EQ_INT(meta_manifest_put("refs", &sig, 11, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put("refs", &sig2, 13, &mi, NULL, NULL, NULL), 0);
+	mi.artifact_type = at_sbom;
+	CHECK_EQ_INT(meta_manifest_put("refs", &sbom, 12, &mi, NULL, NULL, NULL), 0);
+	/* the subject need not exist (referrers may be pushed first) */
+	mi.subject = absent;
+	CHECK_EQ_INT(meta_manifest_put("refs", &orphan, 14, &mi, NULL, NULL, NULL), 0);
+
+	/* digest order, whatever the push order */
+	struct expect {
+		struct digest *d;
+		const char *at;
+		int size;
+	} all[] = { { &sig, at_sig, 11 }, { &sbom, at_sbom, 12 }, { &sig2, at_sig, 13 } };
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (strcmp(all[j].d->hex, all[i].d->hex) < 0) {
+				struct expect t = all[i];
+				all[i] = all[j];
+				all[j] = t;
+			}
+	for (int i = 0; i < 3; i++)
+		buf_addf(&want, "%s%s:%s:%d", i ? " " : "", short_of(all[i].d, x), all[i].at, all[i].size);
+	CHECK_EQ_INT(meta_referrers("refs", &subj, NULL, ref_cb, &b), 0);
+	CHECK_STR(b.buf, want.buf);
+
+	buf_reset(&b);
+	buf_reset(&want);
+	for (int i = 0; i < 3; i++)
+		if (all[i].at == at_sig)
+			buf_addf(&want, "%s%s:%s:%d", want.len ? " " : "", short_of(all[i].d, x), at_sig, all[i].size);
+	CHECK_EQ_INT(meta_referrers("refs", &subj, at_sig, ref_cb, &b), 0);
+	CHECK_STR(b.buf, want.buf);
+
+	buf_reset(&b);
+	buf_reset(&want);
+	buf_addf(&want, "%s:%s:12", short_of(&sbom, x), at_sbom);
+	CHECK_EQ_INT(meta_referrers("refs", &subj, at_sbom, ref_cb, &b), 0);
+	CHECK_STR(b.buf, want.buf);
+
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_referrers("refs", &subj, "application/none", ref_cb, &b), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(meta_referrers("no/repo", &subj, NULL, ref_cb, &b), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(meta_referrers("refs", &sig, NULL, ref_cb, &b), 0);
+	CHECK_STR(b.buf, "");
+	/* filtered by repository too */
+	CHECK_EQ_INT(meta_referrers("app", &subj, NULL, ref_cb, &b), 0);
+	CHECK_STR(b.buf, "");
+
+	buf_reset(&want);
+	buf_addf(&want, "%s:%s:14", short_of(&orphan, x), at_sbom);
+	CHECK_EQ_INT(meta_referrers("refs", &absent, NULL, ref_cb, &b), 0);
+	CHECK_STR(b.buf, want.buf);
+
+	CHECK_EQ_INT(meta_referrers("refs", &subj, NULL, ref_stop_cb, &calls), 3);
+	CHECK_EQ_INT(calls, 1);
+
+	/* the subject is recorded as a reference too (for GC) */
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM manifest_refs WHERE kind = 3"), 4);
+	/* deleting a referrer removes it from the list */
+	CHECK_EQ_INT(meta_manifest_delete("refs", &sbom, NULL), 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_referrers("refs", &subj, at_sbom, ref_cb, &b), 0);
+	CHECK_STR(b.buf, "");
+	buf_release(&b);
+	buf_release(&want);
+}
+
+/* ---- listings ---- */
+
+static void test_tags_list(void)
+{
+	/* byte order: digits < upper case < '_' < lower case */
+	static const char *const tags[] = { "b", "a1", "_x", "Z", "a", "1.0", "B" };
+	const char *sorted = "1.0 B Z _x a a1 b";
+	struct digest m = dg("paged");
+	struct manifest_info mi;
+	struct buf b = BUF_INIT;
+	int more = -1;
+	long calls = 0;
+
+	mi_set(&mi, mt_manifest, NULL, NULL, 0);
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+		CHECK_EQ_INT(meta_manifest_put("pg", &m, 10, &mi, tags[i], NULL, NULL), 0);
+
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, -1, collect, &b, &more), 0);
+	CHECK_STR(b.buf, sorted);
+	CHECK_EQ_INT(more, 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, 7, collect, &b, &more), 0);
+	CHECK_STR(b.buf, sorted);
+	CHECK_EQ_INT(more, 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, 100, collect, &b, &more), 0);
+	CHECK_STR(b.buf, sorted);
+	CHECK_EQ_INT(more, 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, 6, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "1.0 B Z _x a a1");
+	CHECK_EQ_INT(more, 1);
+
+	/* n = 0: nothing, but says whether there is anything */
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, 0, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(meta_tags_list("pg", "b", 0, collect, &b, &more), 0);
+	CHECK_EQ_INT(more, 0);
+
+	/* pages of 2 */
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, 2, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "1.0 B");
+	CHECK_EQ_INT(more, 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", "B", 2, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "Z _x");
+	CHECK_EQ_INT(more, 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", "_x", 2, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "a a1");
+	CHECK_EQ_INT(more, 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", "a1", 2, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "b");
+	CHECK_EQ_INT(more, 0);
+
+	/* last need not be a tag; past the end is an empty page of an existing repository */
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", "Y", 2, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "Z _x");
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_tags_list("pg", "zzz", 2, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(meta_tags_list("pg", "zzz", -1, collect, &b, NULL), 0);
+	CHECK_STR(b.buf, "");
+
+	/* unknown repository; known one without tags */
+	CHECK_EQ_INT(meta_tags_list("no/repo", NULL, -1, collect, &b, &more), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_tags_list("lib/alpine", NULL, -1, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(more, 0);
+
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, -1, stop_cb, &calls, &more), 7);
+	CHECK_EQ_INT(calls, 1);
+	buf_release(&b);
+}
+
+/* A tags-list callback that lists another repository: the same statement re-entered. */
+struct nested {
+	struct buf outer;
+	long inner_total;
+	int inner_rc;
+};
+
+static int nested_cb(void *ctx, const char *s)
+{
+	struct nested *n = ctx;
+	collect(&n->outer, s);
+	long cnt = 0;
+	int rc = meta_tags_list("pg", NULL, -1, count_cb, &cnt, NULL);
+	if (rc)
+		n->inner_rc = rc;
+	n->inner_total += cnt;
+	if (meta_repo_exists("pg"))
+		n->inner_rc = -100;
+	return 0;
+}
+
+static void test_reentrant(void)
+{
+	struct nested n = { BUF_INIT, 0, 0 };
+	int more = 0;
+	CHECK_EQ_INT(meta_tags_list("pg", NULL, 3, nested_cb, &n, &more), 0);
+	CHECK_STR(n.outer.buf, "1.0 B Z");
+	CHECK_EQ_INT(n.inner_total, 21);
+	CHECK_EQ_INT(n.inner_rc, 0);
+	CHECK_EQ_INT(more, 1);
+	buf_release(&n.outer);
+}
+
+static void test_catalog(void)
+{
+	struct digest d = dg("catalog-blob");
+	struct buf b = BUF_INIT;
+	int more = -1;
+	long calls = 0;
+
+	CHECK_EQ_INT(meta_blob_link("hidden/one", &d, 1), 0);
+	CHECK_EQ_INT(meta_blob_link("hidden/two", &d, 1), 0);
+	CHECK_EQ_INT(meta_blob_link("zz/hidden", &d, 1), 0);
+	CHECK_EQ_INT(meta_catalog(NULL, -1, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "app elsewhere hidden/one hidden/two lib/alpine pg refs up/x zz/hidden");
+	CHECK_EQ_INT(more, 0);
+
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog(NULL, -1, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "app elsewhere lib/alpine pg refs up/x");
+	CHECK_EQ_INT(more, 0);
+
+	/* excluded names do not count towards n */
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog(NULL, 3, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "app elsewhere lib/alpine");
+	CHECK_EQ_INT(more, 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog("lib/alpine", 3, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "pg refs up/x");
+	CHECK_EQ_INT(more, 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog("elsewhere", 1, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "lib/alpine");
+	CHECK_EQ_INT(more, 1);
+	/* only an excluded name follows: more counts included names only */
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog("refs", 1, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "up/x");
+	CHECK_EQ_INT(more, 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog("refs", 1, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "up/x");
+	CHECK_EQ_INT(more, 1);
+
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog(NULL, 2, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "app elsewhere");
+	CHECK_EQ_INT(more, 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog("elsewhere", 2, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "hidden/one hidden/two");
+	CHECK_EQ_INT(more, 1);
+
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog(NULL, 0, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(more, 1);
+	CHECK_EQ_INT(meta_catalog("zz/hidden", 0, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(meta_catalog("zzz", 5, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(more, 0);
+	CHECK_EQ_INT(meta_catalog(NULL, 0, not_hidden, NULL, collect, &b, NULL), 0);
+
+	CHECK_EQ_INT(meta_catalog(NULL, -1, NULL, NULL, stop_cb, &calls, &more), 7);
+	CHECK_EQ_INT(calls, 1);
+
+	/* emptied repositories leave the catalog */
+	CHECK_EQ_INT(meta_blob_unlink("hidden/two", &d), 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_catalog("hidden", 2, NULL, NULL, collect, &b, &more), 0);
+	CHECK_STR(b.buf, "hidden/one lib/alpine");
+	buf_release(&b);
+}
+
+/* ---- locking ---- */
+
+static void test_busy(void)
+{
+	struct digest d = dg("busy");
+	sqlite3 *db = NULL;
+	CHECK_EQ_INT(sqlite3_open_v2(dbpath.buf, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	/* readers are not blocked by a writer (WAL) */
+	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
+	int64_t t0 = now_ms();
+	CHECK_EQ_INT(meta_blob_link("busy", &d, 1), E_BUSY);
+	CHECK(now_ms() - t0 >= 4000);
+	CHECK_EQ_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_EQ_INT(meta_repo_exists("busy"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link("busy", &d, 1), 0);
+	CHECK_EQ_INT(meta_blob_unlink("busy", &d), 0);
+}
+
+/* ---- threads ---- */
+
+#define N_WRITERS 4
+#define N_READERS 4
+#define ROUNDS 30
+
+struct worker {
+	int idx;
+	int errors;
+	long seen;
+};
+
+static void *writer(void *arg)
+{
+	struct worker *w = arg;
+	char repo[32], seed[64], tag[16];
+	struct meta_actor actor = { "ci", "push", "203.0.113.9" };
+	snprintf(repo, sizeof(repo), "conc/w%d", w->idx);
+	for (int i = 0; i < ROUNDS; i++) {
+		snprintf(seed, sizeof(seed), "layer-%d-%d", w->idx, i);
+		struct digest l = dg(seed);
+		snprintf(seed, sizeof(seed), "manifest-%d-%d", w->idx, i);
+		struct digest m = dg(seed);
+		struct manifest_ref r = ref(REF_LAYER, l, 0);
+		struct manifest_info mi;
+		mi_set(&mi, mt_manifest, NULL, &r, 1);
+		snprintf(tag, sizeof(tag), "t%d", i);
+		if (meta_blob_link(repo, &l, 100 + i))
+			w->errors++;
+		if (meta_manifest_put(repo, &m, 500, &mi, tag, &actor, NULL))
+			w->errors++;
+		if (meta_manifest_put(repo, &m, 500, &mi, "latest", &actor, NULL))
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void *reader(void *arg)
+{
+	struct worker *w = arg;
+	char repo[32];
+	struct digest d;
+	for (int i = 0; i < ROUNDS * 3; i++) {
+		long n = 0;
+		int more = 0;
+		snprintf(repo, sizeof(repo), "conc/w%d", (i + w->idx) % N_WRITERS);
+		int rc = meta_tags_list(repo, NULL, -1, count_cb, &n, &more);
+		if (rc && rc != E_NAME_UNKNOWN)
+			w->errors++;
+		w->seen += n;
+		if (meta_catalog(NULL, -1, NULL, NULL, count_cb, &n, &more))
+			w->errors++;
+		rc = tag_target(repo, "latest", &d);
+		if (rc && rc != E_MANIFEST_UNKNOWN)
+			w->errors++;
+		if (!rc && meta_blob_linked(repo, &d, NULL))
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	pthread_t th[N_WRITERS + N_READERS];
+	struct worker w[N_WRITERS + N_READERS];
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < N_WRITERS + N_READERS; i++) {
+		w[i].idx = i;
+		CHECK_EQ_INT(pthread_create(&th[i], NULL, i < N_WRITERS ? writer : reader, &w[i]), 0);
+	}
+	for (int i = 0; i < N_WRITERS + N_READERS; i++) {
+		CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
+		CHECK_EQ_INT(w[i].errors, 0);
+	}
+	for (int i = 0; i < N_WRITERS; i++) {
+		char repo[32];
+		long n = 0;
+		int more = 0, rc;
+		struct hist h;
+		snprintf(repo, sizeof(repo), "conc/w%d", i);
+		CHECK_EQ_INT(meta_tags_list(repo, NULL, -1, count_cb, &n, &more), 0);
+		CHECK_EQ_INT(n, ROUNDS + 1);
+		hist_get(repo, "latest", &h, &rc);
+		CHECK_EQ_INT(rc, 0);
+		CHECK(h.ordered);
+		long lines = 0;
+		for (const char *p = h.text.buf; *p; p++)
+			lines += *p == '\n';
+		CHECK_EQ_INT(lines, ROUNDS);
+		buf_release(&h.text);
+	}
+}
+
+static void *after_close(void *arg)
+{
+	*(int *)arg = meta_repo_exists("pg");
+	return NULL;
+}
+
+/* ---- reopening, refusing foreign files ---- */
+
+static void test_reopen(void)
+{
+	struct digest got;
+	pthread_t th;
+	int rc = 0;
+	meta_close();
+	CHECK_EQ_INT(meta_repo_exists("pg"), E_INTERNAL);
+	CHECK_EQ_INT(pthread_create(&th, NULL, after_close, &rc), 0);
+	CHECK_EQ_INT(pthread_join(th, NULL), 0);
+	CHECK_EQ_INT(rc, E_INTERNAL);
+	meta_close(); /* harmless twice */
+
+	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(meta_schema_version(), 1);
+	CHECK_EQ_INT(tag_target("pg", "a1", &got), 0);
+	struct digest paged = dg("paged");
+	CHECK(digest_eq(&got, &paged));
+	CHECK_EQ_INT(meta_repo_exists("refs"), 0);
+	struct hist h;
+	hist_get("app", "v1", &h, &rc);
+	CHECK(strstr(h.text.buf, " delete carol ") != NULL);
+	buf_release(&h.text);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA user_version"), 1);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA application_id"), 0x62727468);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
+}
+
+static void test_foreign(const char *dir)
+{
+	struct buf p = BUF_INIT;
+	meta_close();
+
+	buf_addf(&p, "%s/foreign.db", dir);
+	CHECK_EQ_INT(raw_exec(p.buf, "CREATE TABLE t(x)"), SQLITE_OK);
+	CHECK_EQ_INT(meta_open(p.buf), E_IO);
+	CHECK_EQ_INT(meta_repo_exists("pg"), E_INTERNAL);
+	/* refused without being changed */
+	CHECK_EQ_INT(raw_int(p.buf, "SELECT journal_mode = 'delete' FROM pragma_journal_mode"), 1);
+
+	buf_reset(&p);
+	buf_addf(&p, "%s/newer.db", dir);
+	CHECK_EQ_INT(raw_exec(p.buf, "PRAGMA application_id = 1651668072; PRAGMA user_version = 99;"
+				     "CREATE TABLE future(x)"), SQLITE_OK);
+	CHECK_EQ_INT(meta_open(p.buf), E_IO);
+
+	buf_reset(&p);
+	buf_addf(&p, "%s/garbage.db", dir);
+	FILE *f = fopen(p.buf, "w");
+	CHECK(f != NULL);
+	if (f) {
+		for (int i = 0; i < 200; i++)
+			fputs("this is not a database file. ", f);
+		fclose(f);
+	}
+	CHECK_EQ_INT(meta_open(p.buf), E_IO);
+
+	buf_reset(&p);
+	buf_addf(&p, "%s/no/such/dir/berth.db", dir);
+	CHECK_EQ_INT(meta_open(p.buf), E_IO);
+	CHECK_EQ_INT(meta_schema_version(), 0);
+
+	/* still usable on the real file afterwards */
+	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
+	buf_release(&p);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct buf dir = BUF_INIT;
+	buf_addf(&dir, "%s/berth-meta-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir.buf)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	buf_addf(&dbpath, "%s/berth.db", dir.buf);
+
+	test_not_open();
+	test_open();
+	test_blobs();
+	test_uploads();
+	test_manifests();
+	test_referrers();
+	test_tags_list();
+	test_reentrant();
+	test_catalog();
+	test_busy();
+	test_threads();
+	test_reopen();
+	test_foreign(dir.buf);
+	meta_close();
+
+	CHECK_EQ_INT(nftw(dir.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	buf_release(&dir);
+	buf_release(&dbpath);
+	return t_done();
+}

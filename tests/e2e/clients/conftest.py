@@ -92,7 +92,7 @@ def require_tool(name):
 
 
 # Runs "$@" after bind-mounting each SRC over DST given as pairs before "--".
-_NS_SCRIPT = ('set -e; while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done; '
+_NS_SCRIPT = ('set -e; while [ "$1" != "--" ]; do mount -n --bind "$1" "$2"; shift 2; done; '
               'shift; exec "$@"')
 
 
@@ -393,8 +393,8 @@ class ContainersTools:
             DOCKER_CONFIG=os.path.join(home, ".docker"),
         )
         os.makedirs(os.path.join(conf, "registries.conf.d"), exist_ok=True)
-        self.binds = {"/etc/containers": conf,
-                      "/run": os.path.join(base, "sys-run"),
+        self.binds = {"/run": os.path.join(base, "sys-run"),
+                      "/etc/containers": conf,
                       "/var/lib": os.path.join(base, "sys-varlib"),
                       "/var/tmp": os.path.join(base, "sys-vartmp")}
 
