@@ -1,4 +1,4 @@
-/* config: defaults and environment overrides for the daemon's settings. */
+/* config: defaults, environment overrides and derived values of the daemon's settings. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -13,19 +13,58 @@ void config_init_defaults(struct config *c)
 	c->listen = xstrdup(CONFIG_DEFAULT_LISTEN);
 	c->root = xstrdup(CONFIG_DEFAULT_ROOT);
 	c->threads = 0;
+	c->token_service = xstrdup(CONFIG_DEFAULT_SERVICE);
+	c->token_issuer = xstrdup(CONFIG_DEFAULT_ISSUER);
+	c->token_ttl_s = CONFIG_DEFAULT_TOKEN_TTL;
 	c->max_connections = 1024;
 	c->idle_timeout_s = 60;
 	c->manifest_max = CONFIG_MANIFEST_MAX;
 	c->page_max = CONFIG_PAGE_MAX;
+	c->login_concurrency = 2;
+	c->login_failures_per_minute = 10;
 	c->delete_enabled = 1;
 	c->log_level = LOG_INFO;
 }
 
+static void strv_release(struct config_strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
 void config_release(struct config *c)
 {
+	for (size_t i = 0; i < c->n_users; i++) {
+		free(c->users[i].name);
+		free(c->users[i].password);
+		strv_release(&c->users[i].groups);
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {
+		free(c->groups[i].name);
+		strv_release(&c->groups[i].members);
+	}
+	for (size_t i = 0; i < c->n_rules; i++) {
+		strv_release(&c->rules[i].repositories);
+		strv_release(&c->rules[i].users);
+		strv_release(&c->rules[i].groups);
+	}
+	free(c->users);
+	free(c->groups);
+	free(c->rules);
+	free(c->trusted_proxies);
+	free(c->path);
 	free(c->listen);
+	free(c->external_url);
 	free(c->root);
-	c->listen = c->root = NULL;
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->token_service);
+	free(c->token_issuer);
+	free(c->token_key);
+	memset(c, 0, sizeof(*c));
 }
 
 void config_set_str(char **field, const char *value)
@@ -71,9 +110,16 @@ int config_listen_split(const char *listen, char *host, unsigned *port)
 
 int config_apply_env(struct config *c, struct buf *err)
 {
-	const char *v;
-	if ((v = getenv("BERTH_LISTEN")) && *v)
+	const char *v, *why;
+	char host[256];
+	unsigned port;
+	if ((v = getenv("BERTH_LISTEN")) && *v) {
+		if (config_listen_split(v, host, &port)) {
+			buf_addf(err, "BERTH_LISTEN: expected host:port, not \"%s\"", v);
+			return E_CONFIG;
+		}
 		config_set_str(&c->listen, v);
+	}
 	if ((v = getenv("BERTH_ROOT")) && *v)
 		config_set_str(&c->root, v);
 	if ((v = getenv("BERTH_THREADS")) && *v && parse_uint(v, 1024, &c->threads)) {
@@ -84,5 +130,122 @@ int config_apply_env(struct config *c, struct buf *err)
 		buf_addf(err, "BERTH_LOG_LEVEL: unknown level \"%s\"", v);
 		return E_CONFIG;
 	}
+	if ((v = getenv("BERTH_EXTERNAL_URL")) && *v) {
+		if (config_url_check(v, &why)) {
+			buf_addf(err, "BERTH_EXTERNAL_URL: %s", why);
+			return E_CONFIG;
+		}
+		config_set_str(&c->external_url, v);
+	}
+	if ((v = getenv("BERTH_TLS_CERT")) && *v)
+		config_set_str(&c->tls_cert, v);
+	if ((v = getenv("BERTH_TLS_KEY")) && *v)
+		config_set_str(&c->tls_key, v);
+	/* Checked after the merge: the file may set one and the environment the other. */
+	if (!c->tls_cert != !c->tls_key) {
+		buf_addf(err, "tls: the certificate and the key must be set together (%s is missing)",
+			c->tls_cert ? "the key" : "the certificate");
+		return E_CONFIG;
+	}
 	return 0;
+}
+
+int config_load(struct config *c, const char *path, struct buf *err)
+{
+	config_init_defaults(c);
+	if (!path) {
+		path = getenv("BERTH_CONFIG");
+		if (path && !*path)
+			path = NULL;
+	}
+	if (path) {
+		int rc = config_load_file(c, path, err);
+		if (rc)
+			return rc;
+	}
+	return config_apply_env(c, err);
+}
+
+static int is_wildcard(const char *host)
+{
+	return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");
+}
+
+void config_external_url(const struct config *c, struct buf *out)
+{
+	char host[256];
+	unsigned port;
+	if (c->external_url) {
+		size_t len = strlen(c->external_url);
+		while (len && c->external_url[len - 1] == '/')
+			len--;
+		buf_add(out, c->external_url, len);
+		return;
+	}
+	buf_adds(out, c->tls_cert ? "https://" : "http://");
+	if (config_listen_split(c->listen, host, &port)) {
+		/* An unusable listen address fails at start-up; this is only a fallback. */
+		buf_adds(out, "localhost");
+		return;
+	}
+	if (is_wildcard(host))
+		buf_addf(out, "localhost:%u", port);
+	else if (strchr(host, ':'))
+		buf_addf(out, "[%s]:%u", host, port);
+	else
+		buf_addf(out, "%s:%u", host, port);
+}
+
+void config_token_key(const struct config *c, struct buf *out)
+{
+	if (c->token_key)
+		buf_adds(out, c->token_key);
+	else
+		buf_addf(out, "%s/keys/token.pem", c->root);
+}
+
+int config_net_contains(const struct config_net *n, int family, const void *addr)
+{
+	const unsigned char *a = addr;
+	unsigned full = n->prefix / 8, rest = n->prefix % 8;
+	if (family != n->family)
+		return 0;
+	if (memcmp(a, n->addr, full))
+		return 0;
+	if (rest) {
+		unsigned char mask = (unsigned char)(0xffu << (8 - rest));
+		if ((a[full] & mask) != n->addr[full])
+			return 0;
+	}
+	return 1;
+}
+
+static int loopback_listen(const struct config *c)
+{
+	char host[256];
+	unsigned port;
+	if (config_listen_split(c->listen, host, &port))
+		return 0;
+	return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+}
+
+void config_warnings(const struct config *c, struct buf *out)
+{
+	int passwords = 0;
+	for (size_t i = 0; i < c->n_rules; i++) {
+		const struct config_rule *r = &c->rules[i];
+		if (r->anonymous && (r->actions & (CONFIG_PUSH | CONFIG_DELETE)))
+			buf_addf(out, "access[%zu]: anonymous callers may %s%s%s\n", i,
+				r->actions & CONFIG_PUSH ? "push" : "",
+				(r->actions & CONFIG_PUSH) && (r->actions & CONFIG_DELETE) ? " and " : "",
+				r->actions & CONFIG_DELETE ? "delete" : "");
+	}
+	for (size_t i = 0; i < c->n_users; i++)
+		passwords |= c->users[i].password != NULL;
+	if (passwords && !c->tls_cert && !loopback_listen(c) &&
+	    !(c->external_url && !strncmp(c->external_url, "https://", 8)))
+		buf_addf(out, "listen: passwords would cross the network unencrypted "
+			"on %s (set tls, or external_url to the https:// URL of a TLS proxy)\n", c->listen);
+	if (!c->n_rules)
+		buf_adds(out, "access: no rules, so nobody can pull or push\n");
 }

@@ -1,10 +1,13 @@
 /*
- * config: the daemon's settings, their safe defaults and environment
- * overrides.
+ * config: the daemon's settings: safe defaults, the JSON config file, and
+ * environment overrides, applied in that order (command-line flags, handled
+ * by the caller, come last).
  *
- * struct config owns its strings; config_release() frees them. A config is
- * built once at start-up (defaults, then the environment, then command-line
- * flags) and read-only afterwards, so any thread may read it.
+ * struct config owns every string and array it points at; config_release()
+ * frees them all (and is safe on a config that failed to load half-way).
+ * A config is built once (at start-up, or into a fresh struct on reload) and
+ * read-only afterwards, so any thread may read it. The value checkers at the
+ * end are pure functions: thread-safe, nothing allocated.
  */
 #ifndef BERTH_CONFIG_H
 #define BERTH_CONFIG_H
@@ -18,29 +21,151 @@
 #define CONFIG_DEFAULT_ROOT "./berth-data"
 #define CONFIG_PAGE_MAX 1000
 #define CONFIG_MANIFEST_MAX (4 * 1024 * 1024)
+#define CONFIG_DEFAULT_SERVICE "berth"
+#define CONFIG_DEFAULT_ISSUER "berth"
+#define CONFIG_DEFAULT_TOKEN_TTL 300
+#define CONFIG_NAME_MAX 64 /* user and group names */
+
+/* Actions an access rule grants; the same bits as POLICY_* in auth/policy.h. */
+#define CONFIG_PULL 1u
+#define CONFIG_PUSH 2u
+#define CONFIG_DELETE 4u
+#define CONFIG_ALL_ACTIONS (CONFIG_PULL | CONFIG_PUSH | CONFIG_DELETE)
+
+/* A list of owned strings. */
+struct config_strv {
+	char **v;
+	size_t n;
+};
+
+/* A trusted proxy: one address (prefix = full length) or a CIDR block. */
+struct config_net {
+	int family;              /* AF_INET or AF_INET6 */
+	unsigned char addr[16];  /* network byte order; host bits are zero */
+	unsigned prefix;         /* 0..32 or 0..128 */
+};
+
+struct config_user {
+	char *name;
+	char *password;             /* argon2id PHC string; NULL: no password login */
+	struct config_strv groups;  /* the user's own "groups" list, as written */
+};
+
+struct config_group {
+	char *name;
+	struct config_strv members; /* user names */
+};
+
+struct config_rule {
+	struct config_strv repositories; /* globs, see policy_glob_match() */
+	struct config_strv users;
+	struct config_strv groups;
+	int anonymous;                   /* grants to every caller, signed in or not */
+	unsigned actions;                /* CONFIG_PULL | CONFIG_PUSH | CONFIG_DELETE */
+};
 
 struct config {
+	char *path;               /* the file loaded, or NULL for built-in defaults */
 	char *listen;             /* host:port or [v6]:port */
+	char *external_url;       /* NULL: derived, see config_external_url() */
 	char *root;               /* data directory */
 	unsigned threads;         /* HTTP worker threads; 0 = number of cores */
+	char *tls_cert;           /* PEM files; both set or both NULL (plain HTTP) */
+	char *tls_key;
+	struct config_net *trusted_proxies;
+	size_t n_trusted_proxies;
+
+	char *token_service;
+	char *token_issuer;
+	unsigned token_ttl_s;
+	char *token_key;          /* NULL: <root>/keys/token.pem, see config_token_key() */
+
+	struct config_user *users;   /* in file order; names unique */
+	size_t n_users;
+	struct config_group *groups; /* the "groups" object, in file order */
+	size_t n_groups;
+	struct config_rule *rules;   /* the "access" list, in file order */
+	size_t n_rules;
+
 	unsigned max_connections; /* concurrent connections; beyond, refused */
 	unsigned idle_timeout_s;  /* a connection idle this long is closed */
 	size_t manifest_max;      /* largest manifest accepted, bytes */
 	long page_max;            /* cap on n for tags and catalog */
+	unsigned login_concurrency;         /* password checks running at once */
+	unsigned login_failures_per_minute; /* per client address; 0 = no limit */
 	int delete_enabled;
 	enum log_level log_level;
 };
 
+/* Fills c with the built-in defaults (no users, no rules: nobody has access). */
 void config_init_defaults(struct config *c);
+/* Frees everything c owns and leaves it zeroed; c itself is the caller's. */
 void config_release(struct config *c);
 /* Sets a string field, freeing the previous value. */
 void config_set_str(char **field, const char *value);
+
 /*
- * Applies BERTH_LISTEN, BERTH_ROOT, BERTH_THREADS and BERTH_LOG_LEVEL when
- * set. Returns 0, or E_CONFIG with the problem appended to err.
+ * Reads the JSON config file at path over what c holds (normally the
+ * defaults). Every key is optional; an unknown key, a wrong type or a bad
+ * value fails with E_CONFIG and one line in err naming the file and the key
+ * path. On failure c may be partly updated: release it, do not use it.
+ */
+int config_load_file(struct config *c, const char *path, struct buf *err);
+/*
+ * Applies BERTH_LISTEN, BERTH_ROOT, BERTH_THREADS, BERTH_LOG_LEVEL,
+ * BERTH_EXTERNAL_URL, BERTH_TLS_CERT and BERTH_TLS_KEY when set (non-empty),
+ * then checks that the TLS cert and key are set together. Returns 0, or
+ * E_CONFIG with the problem appended to err.
  */
 int config_apply_env(struct config *c, struct buf *err);
+/*
+ * The whole sequence: defaults, then the file (path, or $BERTH_CONFIG when
+ * path is NULL; none at all when both are unset), then the environment.
+ * Returns 0 or E_CONFIG (message in err); c must be released either way.
+ */
+int config_load(struct config *c, const char *path, struct buf *err);
+
 /* Splits c->listen into host and port; returns 0 or E_CONFIG. host must hold 256 bytes. */
 int config_listen_split(const char *listen, char *host, unsigned *port);
+/*
+ * Appends the URL clients reach the registry at (no trailing slash):
+ * external_url when set, else http(s)://<listen>, with a wildcard listen
+ * address (0.0.0.0, ::) replaced by "localhost".
+ */
+void config_external_url(const struct config *c, struct buf *out);
+/* Appends the token signing key path: token_key, or <root>/keys/token.pem. */
+void config_token_key(const struct config *c, struct buf *out);
+/*
+ * Appends one line ("...\n") per risky but valid setting (anonymous push or
+ * delete, passwords over plain HTTP on a non-loopback address, ...).
+ */
+void config_warnings(const struct config *c, struct buf *out);
+/* Returns 1 when the address (family AF_INET/AF_INET6, network order) is in n. */
+int config_net_contains(const struct config_net *n, int family, const void *addr);
+
+/*
+ * `berth config check [-c FILE]`: argv[0] names the command ("check") and is
+ * ignored, as in main(). Prints "config ok" and returns 0, or prints the
+ * error on stderr and returns 1 (2 on a usage error).
+ */
+int config_check_main(int argc, char **argv);
+
+/*
+ * Value checkers shared by the file loader, the environment and auth/.
+ * Each returns 0 when the value is acceptable, or -1 with *why pointing at a
+ * static message (when why is not NULL).
+ */
+/* "30s", "5m", "1h", "90d": digits then one unit; into seconds. */
+int config_duration_parse(const char *s, unsigned *secs, const char **why);
+/* An IPv4 or IPv6 address, optionally with "/prefix"; host bits must be zero. */
+int config_net_parse(const char *s, struct config_net *out, const char **why);
+/* The shape argon2id_verify() accepts: $argon2id$v=19$m=M,t=T,p=P$salt$hash. */
+int config_phc_check(const char *s, const char **why);
+/* User and group names: [a-z0-9][a-z0-9._-]{0,63}. */
+int config_name_check(const char *s, const char **why);
+/* Repository globs: OCI name components, "*" within one, "**" as a whole one. */
+int config_glob_check(const char *s, const char **why);
+/* "http://" or "https://", a host, optional port and path; no query or fragment. */
+int config_url_check(const char *s, const char **why);
 
 #endif

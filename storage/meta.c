@@ -241,7 +241,7 @@ int meta_exec(struct meta_conn *c, sqlite3_stmt *s)
 /* Runs one cached statement that takes no parameters and returns no rows. */
 static int run_simple(struct meta_conn *c, const struct meta_query *q)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;

@@ -5,15 +5,18 @@
  *
  * Thread model: meta_open() once at start-up; after that every thread gets
  * its own connection, opened lazily on first use and kept for the thread's
- * life (no global lock on the read path). meta_close() closes every
- * connection ever opened and must run after all other threads stopped.
+ * life (no global lock on the read path); it is closed when the thread
+ * exits. meta_close() closes every connection still open and must run
+ * after all other threads stopped. Before meta_open() and after
+ * meta_close(), queries and updates return E_INTERNAL.
  * Writers use BEGIN IMMEDIATE with a busy timeout; E_BUSY means the
  * database stayed locked too long.
  *
  * Strings passed in are borrowed for the call. Structs filled by meta_*
  * own their strings until the matching *_release(). Strings handed to
  * callbacks are valid only during the callback. A callback returning
- * non-zero stops the iteration, and that value is returned.
+ * non-zero stops the iteration, and that value is returned. A callback may
+ * call meta_* read functions, but no function that writes.
  *
  * Every function returns 0 or a negative E_* code; E_IO covers SQLite
  * errors (logged), E_NO_SPACE a full disk.
@@ -55,6 +58,7 @@ typedef int (*meta_str_cb)(void *ctx, const char *s);
 int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx);
 
 /* ---- uploads ---- */
+/* E_EXISTS when id is already an upload. */
 int meta_upload_create(const char *id, const char *repo);
 /* E_BLOB_UPLOAD_UNKNOWN when id is not an upload of repo. */
 int meta_upload_check(const char *id, const char *repo);
@@ -84,7 +88,7 @@ void meta_manifest_release(struct meta_manifest *m);
 int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
 		      const struct manifest_info *mi, const char *tag,
 		      const struct meta_actor *actor, struct buf *detail);
-/* Resolves a tag or digest in repo; E_MANIFEST_UNKNOWN when absent. */
+/* Resolves a tag or digest in repo; E_MANIFEST_UNKNOWN when absent (*out then empty). */
 int meta_manifest_get(const char *repo, const struct reference *ref, struct meta_manifest *out);
 /*
  * Removes manifest d from repo together with every tag pointing at it

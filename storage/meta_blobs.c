@@ -1,5 +1,4 @@
 /* meta_blobs: blob records, per-repository blob links and upload sessions. */
-#include <string.h>
 
 #include "err.h"
 #include "meta.h"

@@ -21,8 +21,14 @@ static const struct meta_query q_repo_exists = { MS_REPO_EXISTS,
 	"SELECT 1 FROM repos r WHERE r.name = ?1 AND" REPO_LIVE };
 static const struct meta_query q_catalog = { MS_CATALOG,
 	"SELECT r.name FROM repos r WHERE r.name > ?1 AND" REPO_LIVE " ORDER BY r.name" };
+/*
+ * Without statistics the planner prefers walking the whole repository in
+ * primary-key (digest) order over the subject index; the index already
+ * yields digest order and touches only the referrers.
+ */
 static const struct meta_query q_referrers = { MS_REFERRERS,
-	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations FROM manifests m"
+	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
+	" FROM manifests m INDEXED BY manifests_by_subject"
 	" WHERE m.repo_id = (SELECT id FROM repos WHERE name = ?1) AND m.subject = ?2"
 	" AND (?3 IS NULL OR m.artifact_type = ?3) ORDER BY m.digest" };
 static const struct meta_query q_history = { MS_HISTORY,

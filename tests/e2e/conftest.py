@@ -39,7 +39,9 @@ class Berth:
         self.env = dict(os.environ, **(env or {}))
         self.port = None
         self.proc = None
-        self.log_path = os.path.join(self.root, "..", os.path.basename(self.root) + ".log")
+        # next to the data dir (normalized: it must stay valid once the dir is removed)
+        root_abs = os.path.abspath(self.root)
+        self.log_path = os.path.join(os.path.dirname(root_abs), os.path.basename(root_abs) + ".log")
 
     @property
     def host(self):
@@ -133,6 +135,7 @@ class ExternalRegistry:
 # A short token unique to this run: repository names carry it, so tests can
 # assume their repositories start empty even on a long-running registry.
 RUN_TOKEN = os.urandom(3).hex()
+_issued_names = {}
 
 
 def repo_name_for(nodeid, suffix=""):
@@ -148,7 +151,12 @@ def repo_name_for(nodeid, suffix=""):
             h = hashlib.sha256(comp.encode()).hexdigest()[:8]
             comp = comp[:60].strip("-") + "-" + h
         parts.append(comp or "x")
-    return "e2e%s/%s/%s" % (RUN_TOKEN, parts[0], parts[1])
+    name = "e2e%s/%s/%s" % (RUN_TOKEN, parts[0], parts[1])
+    key = nodeid + "\0" + suffix
+    if _issued_names.setdefault(name, key) != key:
+        # two ids that differ only in case or punctuation: keep them apart
+        name += "-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return name
 
 
 @pytest.fixture(scope="session")

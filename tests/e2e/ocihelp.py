@@ -28,8 +28,9 @@ MT_DOCKER_V1 = "application/vnd.docker.distribution.manifest.v1+json"
 EMPTY_JSON = b"{}"
 EMPTY_JSON_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
-# Upload locations: /v2/<name>/blobs/uploads/<id>, id being 32 lowercase hex.
-UPLOAD_PATH_RE = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<id>[0-9a-f]{32})$")
+# Upload locations: /v2/<name>/blobs/uploads/<id> (berth's ids are 32 lowercase hex).
+UPLOAD_PATH_RE = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/]+)$")
+UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 RANGE_RE = re.compile(r"^0-(\d+)$")
 
 MANIFEST_ACCEPT = ", ".join([MT_OCI_MANIFEST, MT_OCI_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST])
@@ -44,6 +45,20 @@ def random_blob(size):
 
 def digest(data, alg="sha256"):
     return "%s:%s" % (alg, hashlib.new(alg, data).hexdigest())
+
+
+def content_digest_ok(header, data, requested):
+    """A Docker-Content-Digest header is right when it equals the requested
+    digest, or is the content's digest in another algorithm (the spec lets a
+    registry answer in its own algorithm); sha256 requests get sha256 back."""
+    if header == requested:
+        return True
+    if requested.startswith("sha256:"):
+        return False
+    if not header or ":" not in header:
+        return False
+    alg = header.split(":", 1)[0]
+    return alg in ("sha256", "sha512") and header == digest(data, alg)
 
 
 def unknown_digest(alg="sha256"):

@@ -11,9 +11,13 @@ def blob_path(repo, d):
 
 
 def check_blob_headers(resp, data, d):
-    assert resp.headers.get("Docker-Content-Digest") == d
+    dcd = resp.headers.get("Docker-Content-Digest")
+    if d.startswith("sha256:"):
+        assert dcd == d
+    else:
+        assert oh.content_digest_ok(dcd, data, d), dcd
     assert resp.headers.get("Content-Length") == str(len(data))
-    assert resp.headers.get("ETag") == '"%s"' % d
+    assert resp.headers.get("ETag") == '"%s"' % dcd
 
 
 def test_get_blob(reg, repo):

@@ -140,6 +140,16 @@ def test_tags_list_n_above_cap_is_clamped(reg, repo):
     assert everything == tags
 
 
+def test_tags_list_of_repository_without_tags(reg, repo):
+    img = reg.push_image(repo, tag="only")
+    assert reg.delete("/v2/%s/manifests/only" % repo).status_code == 202
+    assert reg.get_manifest(repo, img.digest).status_code == 200
+    resp = reg.get(tags_path(repo))
+    assert resp.status_code == 200
+    assert resp.json()["name"] == repo
+    assert resp.json()["tags"] in ([], None)
+
+
 def test_tags_list_unknown_repository(reg, repo):
     oh.expect_error(reg.get(tags_path(repo)), 404, "NAME_UNKNOWN")
 

@@ -109,7 +109,8 @@ BAD_TAGS = {
     "leading-dot": ".lead",
     "too-long": "a" * 129,
     "bang": "bad!tag",
-    "space": "a%20b",
+    "tilde": "a~b",
+    "at": "v1@x",
     "plus": "a+b",
     "comma": "a,b",
 }
@@ -130,6 +131,15 @@ def test_invalid_tag_on_get_and_delete(reg, repo, case, method):
     reg.push_image(repo, tag="good")
     resp = reg.raw(method, "/v2/%s/manifests/%s" % (repo, BAD_TAGS[case]))
     oh.expect_error(resp, 400, "TAG_INVALID")
+
+
+def test_percent_encoded_tag_refused(reg, repo):
+    """Escapes never make a valid tag ("a%20b" is "a b" or has a '%')."""
+    img = reg.push_image(repo, tag="good")
+    resp = reg.raw("PUT", "/v2/%s/manifests/a%%20b" % repo, body=img.body,
+                   headers={"Content-Type": img.media_type, "Content-Length": str(len(img.body))})
+    oh.expect_error(resp, 400, "TAG_INVALID", "NAME_INVALID")
+    assert reg.get("/v2/%s/tags/list" % repo).json()["tags"] == ["good"]
 
 
 # ---------------------------------------------------------------- digests

@@ -2,6 +2,7 @@
 transfer encoding, ranged), GET status, PUT to finish, DELETE to cancel, and
 their error paths."""
 
+import concurrent.futures
 import urllib.parse
 
 import pytest
@@ -19,17 +20,17 @@ def upload_id(resp):
     assert loc, "no Location"
     path, _ = oh.split_url(loc)
     m = oh.UPLOAD_PATH_RE.match(path)
-    assert m, "upload Location %r is not /v2/<name>/blobs/uploads/<32 hex>" % loc
+    assert m, "upload Location %r is not /v2/<name>/blobs/uploads/<id>" % loc
     assert resp.headers.get("Docker-Upload-UUID") == m.group("id")
     return m.group("id")
 
 
 def check_blob_created(reg, resp, repo, data, d):
     assert resp.status_code == 201, (resp.status_code, resp.content[:300])
-    assert resp.headers.get("Docker-Content-Digest") == d
+    assert oh.content_digest_ok(resp.headers.get("Docker-Content-Digest"), data, d)
     loc = resp.headers.get("Location")
     assert loc, "no Location"
-    assert oh.split_url(loc)[0] == blob_path(repo, d)
+    assert oh.split_url(loc)[0] in (blob_path(repo, d), blob_path(repo, resp.headers["Docker-Content-Digest"]))
     got = reg.get(loc)
     assert got.status_code == 200
     assert got.content == data
@@ -48,8 +49,9 @@ def patch_ranged(reg, loc, chunk, start):
 def test_post_starts_upload(reg, repo):
     resp = reg.post("/v2/%s/blobs/uploads/" % repo, headers={"Content-Length": "0"})
     assert resp.status_code == 202
-    upload_id(resp)
-    assert oh.split_url(resp.headers["Location"])[0].startswith("/v2/%s/blobs/uploads/" % repo)
+    uid = upload_id(resp)
+    assert oh.UPLOAD_ID_RE.match(uid), "upload id %r is not 32 lowercase hex" % uid
+    assert oh.split_url(resp.headers["Location"])[0] == "/v2/%s/blobs/uploads/%s" % (repo, uid)
     assert resp.headers.get("Range") == "0-0"
 
 
@@ -160,6 +162,41 @@ def test_put_on_finished_upload_is_unknown(reg, repo):
     assert reg.put(reg.with_query(loc, digest=d), data=data).status_code == 201
     oh.expect_error(reg.put(reg.with_query(loc, digest=d), data=data), 404, "BLOB_UPLOAD_UNKNOWN")
     oh.expect_error(reg.get(loc), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_push_existing_blob_again(reg, repo):
+    """Content already stored (here or in another repository) uploads again fine."""
+    data = oh.random_blob(3000)
+    d = oh.digest(data)
+    for target in (repo, repo, repo + "/other"):
+        loc = reg.start_upload(target).headers["Location"]
+        resp = reg.put(reg.with_query(loc, digest=d), data=data)
+        check_blob_created(reg, resp, target, data, d)
+    resp = reg.post("/v2/%s/blobs/uploads/?digest=%s" % (repo, d), data=data)
+    check_blob_created(reg, resp, repo, data, d)
+
+
+def test_concurrent_uploads_of_same_blob(reg, repo):
+    data = oh.random_blob(512 * 1024)
+    d = oh.digest(data)
+
+    def upload(i):
+        client = oh.Registry(reg.base)
+        try:
+            name = "%s/r%d" % (repo, i % 2)
+            loc = client.start_upload(name).headers["Location"]
+            resp = client.patch(loc, data=iter([data[:100000], data[100000:]]))
+            assert resp.status_code == 202
+            resp = client.put(client.with_query(resp.headers["Location"], digest=d))
+            return resp.status_code
+        finally:
+            client.close()
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(upload, range(6))) == [201] * 6
+    for name in (repo + "/r0", repo + "/r1"):
+        got = reg.get(blob_path(name, d))
+        assert got.status_code == 200 and got.content == data
 
 
 # ---------------------------------------------------------------- streamed PATCH
@@ -340,6 +377,27 @@ def test_content_range_length_mismatch(reg, repo):
     check_blob_created(reg, resp, repo, data, d)
 
 
+def test_chunked_body_shorter_than_content_range(reg, repo):
+    """A ranged chunk that ends early is refused; whatever the server kept is
+    reported by the upload status, and the blob can still be completed."""
+    data = oh.random_blob(4000)
+    d = oh.digest(data)
+    loc = reg.start_upload(repo).headers["Location"]
+    resp = reg.patch(loc, data=iter([data[:500], data[500:1000]]),
+                     headers={"Content-Range": "0-1999", "Content-Type": "application/octet-stream"})
+    assert resp.request.headers.get("Transfer-Encoding") == "chunked"
+    assert resp.status_code in (400, 416), resp.status_code
+    oh.expect_error(resp, resp.status_code, "SIZE_INVALID", "BLOB_UPLOAD_INVALID")
+    status = reg.get(loc)
+    assert status.status_code == 204
+    have = oh.upload_range_end(status) + 1 if oh.upload_range_end(status) > 0 else 0
+    assert have in (0, 1000), "upload kept %d bytes of a 1000-byte partial chunk" % have
+    resp = patch_ranged(reg, status.headers.get("Location") or loc, data[have:], have)
+    assert resp.status_code == 202
+    resp = reg.put(reg.with_query(resp.headers["Location"], digest=d))
+    check_blob_created(reg, resp, repo, data, d)
+
+
 # ---------------------------------------------------------------- GET status, DELETE
 
 def test_upload_status(reg, repo):
@@ -377,7 +435,9 @@ def test_resume_from_status(reg, repo):
 def test_cancel_upload(reg, repo):
     data = oh.random_blob(800)
     loc = reg.start_upload(repo).headers["Location"]
-    assert reg.patch(loc, data=data).status_code == 202
+    resp = reg.patch(loc, data=data)
+    assert resp.status_code == 202
+    loc = resp.headers["Location"]
     resp = reg.delete(loc)
     assert resp.status_code == 204, (resp.status_code, resp.content[:300])
     oh.expect_error(reg.get(loc), 404, "BLOB_UPLOAD_UNKNOWN")
@@ -427,6 +487,16 @@ def test_mount_from_repository(reg, repo):
     assert resp.status_code == 201, (resp.status_code, resp.content[:300])
     check_blob_created(reg, resp, dst, data, d)
     assert reg.has_blob(src, d)
+
+
+def test_mounted_blob_usable_in_manifest(reg, repo):
+    src, dst = repo + "/src", repo + "/dst"
+    img = reg.push_image(src, tag="v1")
+    for blob in [img.config] + img.layers:
+        resp = reg.post("/v2/%s/blobs/uploads/" % dst, params={"mount": oh.digest(blob), "from": src})
+        assert resp.status_code == 201
+    reg.push_manifest(dst, "v1", img.body, img.media_type)
+    assert reg.get_manifest(dst, "v1").content == img.body
 
 
 def test_mount_sha512(reg, repo):

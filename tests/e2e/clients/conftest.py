@@ -28,8 +28,8 @@ own repository below a per-session prefix, so runs against a long-lived
 registry do not see each other's repositories.
 """
 
+import ctypes
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -60,6 +60,13 @@ class CommandError(AssertionError):
     pass
 
 
+def _shown(argv):
+    """The command as a person would type it: without the sandbox wrapper of isolated()."""
+    if argv and argv[0] == "unshare" and "--" in argv:
+        argv = argv[argv.index("--") + 1:]
+    return " ".join(argv)
+
+
 def run(argv, env=None, timeout=CMD_TIMEOUT, check=True, input=None):
     """Run a command; on failure raise with the command, exit code and output."""
     try:
@@ -67,12 +74,12 @@ def run(argv, env=None, timeout=CMD_TIMEOUT, check=True, input=None):
                            timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise CommandError("timed out after %ss: %s\nstdout:\n%s\nstderr:\n%s" % (
-            timeout, " ".join(argv), _tail(e.stdout), _tail(e.stderr)))
+            timeout, _shown(argv), _tail(e.stdout), _tail(e.stderr)))
     except FileNotFoundError as e:
         raise CommandError("cannot run %s: %s" % (argv[0], e))
     if check and p.returncode != 0:
         raise CommandError("exit %d: %s\nstdout:\n%s\nstderr:\n%s" % (
-            p.returncode, " ".join(argv), _tail(p.stdout), _tail(p.stderr)))
+            p.returncode, _shown(argv), _tail(p.stdout), _tail(p.stderr)))
     return p
 
 
@@ -146,6 +153,12 @@ def kill_processes_naming(path):
     return victims
 
 
+def _die_with_parent():
+    """In the child before exec: get SIGTERM if the test process dies without tearing down."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Daemon:
     """A long-running process started in the session, with its log file."""
 
@@ -154,7 +167,7 @@ class Daemon:
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
 
     def read_log(self, n=8000):
         try:
@@ -193,13 +206,43 @@ class Daemon:
 
 # ---------------------------------------------------------------- session directory
 
+WORKDIR_PREFIX = "berth-clients-"
+# System paths that isolated() may hide behind private directories.
+SANDBOX_BINDS = ("/run", "/var/lib", "/var/tmp", "/etc/containers", "/etc/docker")
+
+
+def _remove_stale_workdirs():
+    """Remove the directories of earlier sessions that were killed before their teardown
+    (their daemons died with them; see _die_with_parent)."""
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        path = os.path.join(tmp, name)
+        if not name.startswith(WORKDIR_PREFIX) or not os.path.isdir(path):
+            continue
+        try:
+            with open(os.path.join(path, "owner.pid")) as f:
+                owner = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if os.path.exists("/proc/%d" % owner):
+            continue
+        kill_processes_naming(path)
+        unmount_below(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def workdir():
     """The session's private directory; everything below it is removed at the end."""
-    base = tempfile.mkdtemp(prefix="berth-clients-")
-    if base.startswith("/run/") or base.startswith("/var/lib/") or base.startswith("/var/tmp/"):
-        pytest.fail("the temporary directory %s lies below a path that the client sandboxes "
-                    "bind over; set TMPDIR elsewhere" % base, pytrace=False)
+    tmp = os.path.realpath(tempfile.gettempdir())
+    for hidden in SANDBOX_BINDS:
+        if tmp == hidden or tmp.startswith(hidden + "/"):
+            pytest.fail("the temporary directory %s lies below %s, which the client sandboxes "
+                        "bind over; set TMPDIR elsewhere" % (tmp, hidden), pytrace=False)
+    _remove_stale_workdirs()
+    base = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+    with open(os.path.join(base, "owner.pid"), "w") as f:
+        f.write(str(os.getpid()))
     yield base
     kill_processes_naming(base)
     unmount_below(base)
@@ -337,7 +380,8 @@ class ImageStore:
         images.write_docker_archive(path, item, [repo_tag])
         return path, item
 
-    def new_dir(self, name):
+    def new_path(self, name):
+        """A fresh path (not created) below the image directory."""
         path = os.path.join(self.base, "%s-%s" % (name, uuid.uuid4().hex[:8]))
         return path
 
@@ -512,8 +556,12 @@ def docker_client():
     else whatever `docker` is on PATH; E2E_DOCKER_CLI overrides."""
     if os.environ.get("E2E_DOCKER_CLI"):
         return os.environ["E2E_DOCKER_CLI"]
-    if os.path.exists("/usr/bin/docker") and shutil.which("dockerd") == "/usr/sbin/dockerd":
-        return "/usr/bin/docker"
+    dockerd = shutil.which("dockerd")
+    if dockerd:
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(dockerd)))
+        beside = os.path.join(prefix, "bin", "docker")
+        if os.access(beside, os.X_OK):
+            return beside
     return require_tool("docker")
 
 

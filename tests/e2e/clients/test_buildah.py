@@ -15,7 +15,7 @@ def test_buildah_pull_and_push(buildah, skopeo, registry, seed, image_store):
 
     repo = registry.repo("buildah/dst")
     dst = registry.ref("buildah/dst", "v2")
-    digestfile = image_store.new_dir("buildah-digest")
+    digestfile = image_store.new_path("buildah-digest")
     buildah("push", "--tls-verify=false", "--digestfile", digestfile, src, "docker://" + dst)
     with open(digestfile) as f:
         pushed = f.read().strip()

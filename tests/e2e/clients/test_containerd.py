@@ -50,7 +50,7 @@ def test_ctr_pull_and_push(containerd, registry, seed):
 def test_ctr_push_unpulled_local_image(containerd, registry, image_store):
     """An image imported locally (never pulled from the registry), so every blob is uploaded."""
     path, image = image_store.oci_layout("small", "ctr-import")
-    archive = image_store.new_dir("ctr-import") + ".tar"
+    archive = image_store.new_path("ctr-import") + ".tar"
     with tarfile.open(archive, "w") as tar:
         for name in sorted(os.listdir(path)):
             tar.add(os.path.join(path, name), arcname=name)

@@ -6,6 +6,9 @@ import re
 PUSH_DIGEST_RE = re.compile(r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: (?P<size>\d+)$", re.M)
 
 
+LAYER_LINE_RE = re.compile(r"^([0-9a-f]{12}): (.+)$")
+
+
 def inspect(docker, ref):
     out = json.loads(docker("image", "inspect", ref).stdout)
     assert len(out) == 1, out
@@ -17,6 +20,16 @@ def pushed_digest(push_output, tag):
     found = PUSH_DIGEST_RE.findall(out)
     assert [f[0] for f in found] == [tag], "docker push printed no digest line for %s:\n%s" % (tag, out)
     return found[0][1], int(found[0][2])
+
+
+def layer_states(push_output):
+    """{short layer id: final state} from docker push's progress lines."""
+    states = {}
+    for line in push_output.decode(errors="replace").splitlines():
+        m = LAYER_LINE_RE.match(line)
+        if m:
+            states[m.group(1)] = m.group(2)
+    return states
 
 
 def load_push_pull(docker, registry, image_store, kind, image_seed, name):
@@ -32,7 +45,11 @@ def load_push_pull(docker, registry, image_store, kind, image_seed, name):
     repo = registry.repo(name)
     ref = registry.ref(name, "v1")
     docker("tag", local, ref)
-    digest, size = pushed_digest(docker("push", ref).stdout, "v1")
+    out = docker("push", ref).stdout
+    digest, size = pushed_digest(out, "v1")
+    # Every layer went up through an upload (POST, streamed PATCH, PUT): none was
+    # mounted or found already there.
+    assert layer_states(out) == {l.diff_id[7:19]: "Pushed" for l in image.layers}, out.decode()
 
     # The registry serves, byte-exact, what docker says it pushed.
     r = registry.get_manifest(repo, "v1")
@@ -84,7 +101,12 @@ def test_docker_pull_seeded_and_push_to_other_repo(docker, registry, seed):
 
     dst = registry.ref("docker/seeded-dst", "v7")
     docker("tag", src, dst)
-    digest, _ = pushed_digest(docker("push", dst).stdout, "v7")
+    out = docker("push", dst).stdout
+    digest, _ = pushed_digest(out, "v7")
+    states = layer_states(out)
+    assert set(states) == {l.diff_id[7:19] for l in image.layers}, out.decode()
+    assert all(s == "Pushed" or s == "Layer already exists" or s.startswith("Mounted from ")
+               for s in states.values()), out.decode()
     repo = registry.repo("docker/seeded-dst")
     got, manifest = registry.check_image(repo, "v7", config=image.config, diff_ids=image.diff_ids)
     assert got == digest

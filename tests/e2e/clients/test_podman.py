@@ -35,7 +35,7 @@ def test_podman_push_loaded_image_and_pull_back(podman, registry, image_store, w
 
     repo = registry.repo("podman/pushed")
     ref = registry.ref("podman/pushed", "v1")
-    digestfile = image_store.new_dir("podman-digest")
+    digestfile = image_store.new_path("podman-digest")
     podman("push", "--tls-verify=false", "--digestfile", digestfile, local, ref)
     with open(digestfile) as f:
         pushed = f.read().strip()

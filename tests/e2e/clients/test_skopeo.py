@@ -44,7 +44,7 @@ def roundtrip(skopeo, registry, image_store, kind, image_seed, name):
 
     # Copy back out, by tag and by digest, into fresh layouts.
     for source in (ref, "%s/%s@%s" % (registry.host, repo, image.digest)):
-        out = image_store.new_dir("skopeo-out")
+        out = image_store.new_path("skopeo-out")
         skopeo("copy", "--src-tls-verify=false", "docker://" + source, "oci:%s:out" % out)
         assert copied_out_digest(out) == image.digest
         manifest, config, layers = layout_blobs(out, image.digest)
@@ -87,7 +87,7 @@ def test_skopeo_copy_all_two_platform_index(skopeo, registry, image_store):
     assert info["Architecture"] == "arm64"
     assert info["Layers"] == index.images[1].layer_digests
 
-    out = image_store.new_dir("skopeo-index-out")
+    out = image_store.new_path("skopeo-index-out")
     skopeo("copy", "--all", "--src-tls-verify=false", "docker://" + ref, "oci:%s:out" % out)
     assert copied_out_digest(out) == index.digest
     _, blob = images.read_oci_layout(out)
