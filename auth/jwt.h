@@ -82,6 +82,9 @@ struct jwt_claims {
 	int64_t iat, nbf, exp;       /* seconds since the epoch */
 	struct jwt_access *access;
 	size_t naccess;
+	/* berth's private claims, in the payload only when set: */
+	int64_t pat_id; /* "pat_id": personal access token behind the token, 0 for none */
+	char *cred;     /* "cred": fingerprint of the password used, NULL for none */
 };
 
 /* Frees every string and the access array, and zeroes *c. */
@@ -89,7 +92,8 @@ void jwt_claims_release(struct jwt_claims *c);
 
 /*
  * Appends a compact ES256 token for c to out. iss and aud are required;
- * sub NULL is written as "" (anonymous); jti NULL gets a random 128-bit id.
+ * sub NULL is written as "" (anonymous); jti NULL gets a random 128-bit id;
+ * pat_id 0 and cred NULL are left out.
  * An access entry's actions are written as the names of its bits, in the
  * order pull, push, delete. Returns 0, or E_INTERNAL when a string is not
  * valid UTF-8, iss or aud is missing, or signing fails; out is unchanged on
@@ -108,7 +112,8 @@ int jwt_sign(const struct jwt_key *key, const struct jwt_claims *c, struct buf *
  * string or an array of strings) must be or contain want_aud; access, when
  * present, must be an array of {type, name, actions} objects. Action names
  * other than pull, push, delete and "*" (all three) are ignored. Missing
- * sub and jti are returned as "", aud as want_aud.
+ * sub and jti are returned as "", aud as want_aud. pat_id, when present,
+ * must be a positive integer, and cred a string (NULL when absent).
  * Returns 0 or E_UNAUTHORIZED. *out is always initialised: on error it is
  * empty, so jwt_claims_release() is safe either way.
  */

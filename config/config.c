@@ -166,6 +166,33 @@ int config_load(struct config *c, const char *path, struct buf *err)
 	return config_apply_env(c, err);
 }
 
+int config_add_admin(struct config *c, const char *name, const char *phc)
+{
+	struct config_user *u;
+	struct config_rule *r;
+	if (config_name_check(name, NULL) || config_phc_check(phc, NULL))
+		return E_CONFIG;
+	for (size_t i = 0; i < c->n_users; i++)
+		if (!strcmp(c->users[i].name, name))
+			return E_CONFIG;
+	c->users = xrealloc(c->users, (c->n_users + 1) * sizeof(*c->users));
+	u = &c->users[c->n_users++];
+	memset(u, 0, sizeof(*u));
+	u->name = xstrdup(name);
+	u->password = xstrdup(phc);
+	c->rules = xrealloc(c->rules, (c->n_rules + 1) * sizeof(*c->rules));
+	r = &c->rules[c->n_rules++];
+	memset(r, 0, sizeof(*r));
+	r->repositories.v = xmalloc(sizeof(char *));
+	r->repositories.v[0] = xstrdup("**");
+	r->repositories.n = 1;
+	r->users.v = xmalloc(sizeof(char *));
+	r->users.v[0] = xstrdup(name);
+	r->users.n = 1;
+	r->actions = CONFIG_ALL_ACTIONS;
+	return 0;
+}
+
 static int is_wildcard(const char *host)
 {
 	return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");

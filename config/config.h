@@ -125,6 +125,14 @@ int config_apply_env(struct config *c, struct buf *err);
  */
 int config_load(struct config *c, const char *path, struct buf *err);
 
+/*
+ * Adds user name with the argon2id hash phc and a rule granting it every
+ * action on every repository: the embedded default's administrator, for
+ * running without a config file. Returns 0, or E_CONFIG (nothing changed)
+ * when the name or hash is invalid or the user already exists.
+ */
+int config_add_admin(struct config *c, const char *name, const char *phc);
+
 /* Splits c->listen into host and port; returns 0 or E_CONFIG. host must hold 256 bytes. */
 int config_listen_split(const char *listen, char *host, unsigned *port);
 /*

@@ -7,18 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_walk.h"
 #include "err.h"
 #include "xalloc.h"
 
-/* The walk's state: where errors go and the path of the key being read. */
-struct walk {
-	const char *file;
-	struct buf *err;
-	struct buf path; /* e.g. "access[2].actions[0]" */
-};
-
-static int fail(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(struct walk *w, const char *fmt, ...)
+int config_walk_fail(struct config_walk *w, const char *fmt, ...)
 {
 	va_list ap;
 	buf_addf(w->err, "%s: \"%s\": ", w->file, w->path.buf);
@@ -29,7 +22,7 @@ static int fail(struct walk *w, const char *fmt, ...)
 }
 
 /* Path push/pop: a push returns the length to restore. */
-static size_t push_key(struct walk *w, const char *key)
+size_t config_walk_push_key(struct config_walk *w, const char *key)
 {
 	size_t old = w->path.len;
 	if (old)
@@ -38,16 +31,51 @@ static size_t push_key(struct walk *w, const char *key)
 	return old;
 }
 
-static size_t push_index(struct walk *w, size_t i)
+size_t config_walk_push_index(struct config_walk *w, size_t i)
 {
 	size_t old = w->path.len;
 	buf_addf(&w->path, "[%zu]", i);
 	return old;
 }
 
-static void pop(struct walk *w, size_t old)
+void config_walk_pop(struct config_walk *w, size_t old)
 {
 	buf_setlen(&w->path, old);
+}
+
+/*
+ * "_comment" keys are accepted and ignored in every object so that the
+ * example file can explain itself; no real key starts with '_' and no user
+ * or group name can.
+ */
+int config_walk_is_comment(const char *key)
+{
+	return !strcmp(key, "_comment");
+}
+
+/* Reads an array of strings, each passing check (when given), into an owned list. */
+int config_walk_strv(struct config_walk *w, json_t *v, int (*check)(const char *, const char **),
+		     const char *what, struct config_strv *out)
+{
+	size_t i;
+	json_t *item;
+	const char *why;
+	int rc = 0;
+	if (!json_is_array(v))
+		return config_walk_fail(w, "expected an array of %s", what);
+	out->v = xcalloc(json_array_size(v), sizeof(char *));
+	json_array_foreach(v, i, item) {
+		size_t old = config_walk_push_index(w, i);
+		if (!json_is_string(item))
+			rc = config_walk_fail(w, "expected a string");
+		else if (check && check(json_string_value(item), &why))
+			rc = config_walk_fail(w, "\"%s\": %s", json_string_value(item), why);
+		config_walk_pop(w, old);
+		if (rc)
+			return rc;
+		out->v[out->n++] = xstrdup(json_string_value(item));
+	}
+	return 0;
 }
 
 /*
@@ -64,77 +92,67 @@ struct field {
 	long long min, max;                       /* K_UINT, K_SIZE, K_LONG, K_DURATION */
 	int (*check)(const char *s, const char **why); /* K_STR, optional */
 	const struct field *sub;                  /* K_OBJECT */
-	int (*fn)(struct walk *w, json_t *v, struct config *c); /* K_FN */
+	int (*fn)(struct config_walk *w, json_t *v, struct config *c); /* K_FN */
 };
 
 #define FIELD_PTR(c, f, type) ((type *)(void *)((char *)(c) + (f)->off))
 
-static int walk_object(struct walk *w, json_t *obj, const struct field *fields, struct config *c);
+static int walk_object(struct config_walk *w, json_t *obj, const struct field *fields, struct config *c);
 
-static const char *kind_article(enum kind k)
-{
-	switch (k) {
-	case K_STR: return "a string";
-	case K_BOOL: return "true or false";
-	case K_OBJECT: return "an object";
-	default: return "a value";
-	}
-}
-
-/* Durations are written like "90s" in messages whatever unit the file used. */
+/* Bounds are shown in the largest whole unit, with "24h" rather than "1d". */
 static void describe_secs(char *out, size_t len, long long s)
 {
-	if (s % 86400 == 0)
+	if (s > 86400 && s % 86400 == 0)
 		snprintf(out, len, "%lldd", s / 86400);
-	else if (s % 3600 == 0)
+	else if (s % 3600 == 0 && s)
 		snprintf(out, len, "%lldh", s / 3600);
-	else if (s % 60 == 0)
+	else if (s % 60 == 0 && s)
 		snprintf(out, len, "%lldm", s / 60);
 	else
 		snprintf(out, len, "%llds", s);
 }
 
-static int read_integer(struct walk *w, json_t *v, const struct field *f, long long *out)
+static int read_integer(struct config_walk *w, json_t *v, const struct field *f, long long *out)
 {
 	long long n;
 	if (!json_is_integer(v))
-		return fail(w, "expected an integer from %lld to %lld", f->min, f->max);
+		return config_walk_fail(w, "expected an integer from %lld to %lld", f->min, f->max);
 	n = json_integer_value(v);
 	if (n < f->min || n > f->max)
-		return fail(w, "%lld is out of range (%lld to %lld)", n, f->min, f->max);
+		return config_walk_fail(w, "%lld is out of range (%lld to %lld)", n, f->min, f->max);
 	*out = n;
 	return 0;
 }
 
-static int read_duration(struct walk *w, json_t *v, const struct field *f, unsigned *out)
+static int read_duration(struct config_walk *w, json_t *v, const struct field *f, unsigned *out)
 {
 	const char *why;
 	char lo[32], hi[32];
 	unsigned secs;
 	if (!json_is_string(v))
-		return fail(w, "expected a duration string like \"5m\"");
+		return config_walk_fail(w, "expected a duration string like \"5m\"");
 	if (config_duration_parse(json_string_value(v), &secs, &why))
-		return fail(w, "%s", why);
+		return config_walk_fail(w, "%s", why);
 	if (secs < f->min || secs > f->max) {
 		describe_secs(lo, sizeof(lo), f->min);
 		describe_secs(hi, sizeof(hi), f->max);
-		return fail(w, "\"%s\" is out of range (%s to %s)", json_string_value(v), lo, hi);
+		return config_walk_fail(w, "\"%s\" is out of range (%s to %s)", json_string_value(v), lo, hi);
 	}
 	*out = secs;
 	return 0;
 }
 
-static int read_field(struct walk *w, json_t *v, const struct field *f, struct config *c)
+static int read_field(struct config_walk *w, json_t *v, const struct field *f, struct config *c)
 {
 	const char *why;
-	long long n;
+	long long n = 0;
 	int rc;
 	switch (f->kind) {
 	case K_STR:
 		if (!json_is_string(v) || !json_string_length(v))
-			return fail(w, "expected a non-empty string");
+			return config_walk_fail(w, "expected a non-empty string");
 		if (f->check && f->check(json_string_value(v), &why))
-			return fail(w, "%s", why);
+			return config_walk_fail(w, "%s", why);
 		config_set_str(FIELD_PTR(c, f, char *), json_string_value(v));
 		return 0;
 	case K_UINT:
@@ -154,97 +172,59 @@ static int read_field(struct walk *w, json_t *v, const struct field *f, struct c
 		return 0;
 	case K_BOOL:
 		if (!json_is_boolean(v))
-			return fail(w, "expected true or false");
+			return config_walk_fail(w, "expected true or false");
 		*FIELD_PTR(c, f, int) = json_is_true(v);
 		return 0;
 	case K_DURATION:
 		return read_duration(w, v, f, FIELD_PTR(c, f, unsigned));
 	case K_LOGLEVEL:
 		if (!json_is_string(v) || log_level_parse(json_string_value(v), FIELD_PTR(c, f, enum log_level)))
-			return fail(w, "expected one of \"error\", \"warn\", \"info\", \"debug\"");
+			return config_walk_fail(w, "expected one of \"error\", \"warn\", \"info\", \"debug\"");
 		return 0;
 	case K_OBJECT:
 		return walk_object(w, v, f->sub, c);
 	case K_FN:
 		return f->fn(w, v, c);
 	}
-	return fail(w, "internal error: unknown field kind");
+	return config_walk_fail(w, "internal error: unknown field kind");
 }
 
-static int unknown_key(struct walk *w, const struct field *fields)
+static int unknown_key(struct config_walk *w, const struct field *fields)
 {
 	struct buf known = BUF_INIT;
 	int rc;
 	for (const struct field *f = fields; f->key; f++)
 		buf_addf(&known, "%s%s", f == fields ? "" : ", ", f->key);
-	rc = fail(w, "unknown key (expected one of: %s)", known.buf);
+	rc = config_walk_fail(w, "unknown key (expected one of: %s)", known.buf);
 	buf_release(&known);
 	return rc;
 }
 
-/*
- * "_comment" keys are accepted and ignored in every object so that the
- * example file can explain itself; no real key starts with '_' and no user
- * or group name can.
- */
-static int is_comment(const char *key)
-{
-	return !strcmp(key, "_comment");
-}
-
-static int walk_object(struct walk *w, json_t *obj, const struct field *fields, struct config *c)
+static int walk_object(struct config_walk *w, json_t *obj, const struct field *fields, struct config *c)
 {
 	const char *key;
 	json_t *v;
 	int rc = 0;
 	if (!json_is_object(obj))
-		return fail(w, "expected an object");
+		return config_walk_fail(w, "expected an object");
 	json_object_foreach(obj, key, v) {
 		const struct field *f = fields;
 		size_t old;
-		if (is_comment(key))
+		if (config_walk_is_comment(key))
 			continue;
 		while (f->key && strcmp(f->key, key))
 			f++;
-		old = push_key(w, key);
+		old = config_walk_push_key(w, key);
 		rc = f->key ? read_field(w, v, f, c) : unknown_key(w, fields);
-		pop(w, old);
+		config_walk_pop(w, old);
 		if (rc)
 			break;
 	}
 	return rc;
 }
 
-/* Reads an array of strings, each passing check (when given), into an owned list. */
-static int read_strv(struct walk *w, json_t *v, int (*check)(const char *, const char **),
-		     const char *what, struct config_strv *out)
-{
-	size_t i;
-	json_t *item;
-	const char *why;
-	int rc = 0;
-	if (!json_is_array(v))
-		return fail(w, "expected an array of %s", what);
-	out->v = xcalloc(json_array_size(v), sizeof(char *));
-	json_array_foreach(v, i, item) {
-		size_t old = push_index(w, i);
-		if (!json_is_string(item))
-			rc = fail(w, "expected a string");
-		else if (check && check(json_string_value(item), &why))
-			rc = fail(w, "\"%s\": %s", json_string_value(item), why);
-		pop(w, old);
-		if (rc)
-			return rc;
-		out->v[out->n++] = xstrdup(json_string_value(item));
-	}
-	return 0;
-}
-
-static int read_tls(struct walk *w, json_t *v, struct config *c);
-static int read_proxies(struct walk *w, json_t *v, struct config *c);
-static int read_users(struct walk *w, json_t *v, struct config *c);
-static int read_groups(struct walk *w, json_t *v, struct config *c);
-static int read_access(struct walk *w, json_t *v, struct config *c);
+static int read_tls(struct config_walk *w, json_t *v, struct config *c);
+static int read_proxies(struct config_walk *w, json_t *v, struct config *c);
 
 static int check_listen(const char *s, const char **why)
 {
@@ -314,9 +294,9 @@ static const struct field top_fields[] = {
 	{ .key = "tls", .kind = K_FN, .fn = read_tls },
 	{ .key = "trusted_proxies", .kind = K_FN, .fn = read_proxies },
 	{ .key = "token", .kind = K_OBJECT, .sub = token_fields },
-	{ .key = "users", .kind = K_FN, .fn = read_users },
-	{ .key = "groups", .kind = K_FN, .fn = read_groups },
-	{ .key = "access", .kind = K_FN, .fn = read_access },
+	{ .key = "users", .kind = K_FN, .fn = config_walk_users },
+	{ .key = "groups", .kind = K_FN, .fn = config_walk_groups },
+	{ .key = "access", .kind = K_FN, .fn = config_walk_access },
 	{ .key = "limits", .kind = K_OBJECT, .sub = limits_fields },
 	{ .key = "storage", .kind = K_OBJECT, .sub = storage_fields },
 	{ .key = "log", .kind = K_OBJECT, .sub = log_fields },
@@ -329,32 +309,32 @@ static const struct field tls_fields[] = {
 	{ 0 },
 };
 
-static int read_tls(struct walk *w, json_t *v, struct config *c)
+static int read_tls(struct config_walk *w, json_t *v, struct config *c)
 {
 	int rc = walk_object(w, v, tls_fields, c);
 	if (rc)
 		return rc;
 	/* Both or neither: half a TLS setup would silently serve plain HTTP. */
 	if (!json_object_get(v, "cert") != !json_object_get(v, "key"))
-		return fail(w, "\"cert\" and \"key\" must be given together");
+		return config_walk_fail(w, "\"cert\" and \"key\" must be given together");
 	return 0;
 }
 
-static int read_proxies(struct walk *w, json_t *v, struct config *c)
+static int read_proxies(struct config_walk *w, json_t *v, struct config *c)
 {
 	struct config_strv list = { 0 };
 	const char *why;
-	int rc = read_strv(w, v, NULL, "IP addresses or CIDR blocks", &list);
+	int rc = config_walk_strv(w, v, NULL, "IP addresses or CIDR blocks", &list);
 	free(c->trusted_proxies);
 	c->trusted_proxies = xcalloc(list.n ? list.n : 1, sizeof(*c->trusted_proxies));
 	c->n_trusted_proxies = 0;
 	for (size_t i = 0; !rc && i < list.n; i++) {
-		size_t old = push_index(w, i);
+		size_t old = config_walk_push_index(w, i);
 		if (config_net_parse(list.v[i], &c->trusted_proxies[i], &why))
-			rc = fail(w, "\"%s\": %s", list.v[i], why);
+			rc = config_walk_fail(w, "\"%s\": %s", list.v[i], why);
 		else
 			c->n_trusted_proxies++;
-		pop(w, old);
+		config_walk_pop(w, old);
 	}
 	for (size_t i = 0; i < list.n; i++)
 		free(list.v[i]);
@@ -362,269 +342,9 @@ static int read_proxies(struct walk *w, json_t *v, struct config *c)
 	return rc;
 }
 
-/*
- * A list in the file replaces the one c already holds: config_release() on
- * a zeroed config that borrows just those lists frees exactly them.
- */
-static void drop_lists(struct config *c, int users, int groups, int rules)
-{
-	struct config tmp = { 0 };
-	if (users) {
-		tmp.users = c->users;
-		tmp.n_users = c->n_users;
-		c->users = NULL;
-		c->n_users = 0;
-	}
-	if (groups) {
-		tmp.groups = c->groups;
-		tmp.n_groups = c->n_groups;
-		c->groups = NULL;
-		c->n_groups = 0;
-	}
-	if (rules) {
-		tmp.rules = c->rules;
-		tmp.n_rules = c->n_rules;
-		c->rules = NULL;
-		c->n_rules = 0;
-	}
-	config_release(&tmp);
-}
-
-static int read_user(struct walk *w, json_t *v, struct config_user *u)
-{
-	const char *key, *why;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return fail(w, "expected an object like {\"password\": \"$argon2id$...\", \"groups\": [...]}");
-	json_object_foreach(v, key, item) {
-		size_t old;
-		if (is_comment(key))
-			continue;
-		old = push_key(w, key);
-		if (!strcmp(key, "password")) {
-			if (!json_is_string(item))
-				rc = fail(w, "expected a string");
-			else if (config_phc_check(json_string_value(item), &why))
-				rc = fail(w, "%s", why);
-			else
-				u->password = xstrdup(json_string_value(item));
-		} else if (!strcmp(key, "groups")) {
-			rc = read_strv(w, item, config_name_check, "group names", &u->groups);
-		} else {
-			rc = fail(w, "unknown key (expected one of: password, groups)");
-		}
-		pop(w, old);
-		if (rc)
-			break;
-	}
-	return rc;
-}
-
-static int read_users(struct walk *w, json_t *v, struct config *c)
-{
-	const char *name, *why;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return fail(w, "expected an object of users by name");
-	drop_lists(c, 1, 0, 0);
-	c->users = xcalloc(json_object_size(v) + 1, sizeof(*c->users));
-	json_object_foreach(v, name, item) {
-		size_t old;
-		if (is_comment(name))
-			continue;
-		old = push_key(w, name);
-		if (config_name_check(name, &why)) {
-			rc = fail(w, "bad user name: %s", why);
-		} else {
-			struct config_user *u = &c->users[c->n_users++];
-			u->name = xstrdup(name);
-			rc = read_user(w, item, u);
-		}
-		pop(w, old);
-		if (rc)
-			break;
-	}
-	return rc;
-}
-
-static int read_groups(struct walk *w, json_t *v, struct config *c)
-{
-	const char *name, *why;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return fail(w, "expected an object of member lists by group name");
-	drop_lists(c, 0, 1, 0);
-	c->groups = xcalloc(json_object_size(v) + 1, sizeof(*c->groups));
-	json_object_foreach(v, name, item) {
-		size_t old;
-		if (is_comment(name))
-			continue;
-		old = push_key(w, name);
-		if (config_name_check(name, &why)) {
-			rc = fail(w, "bad group name: %s", why);
-		} else {
-			struct config_group *g = &c->groups[c->n_groups++];
-			g->name = xstrdup(name);
-			rc = read_strv(w, item, config_name_check, "user names", &g->members);
-		}
-		pop(w, old);
-		if (rc)
-			break;
-	}
-	return rc;
-}
-
-static int read_actions(struct walk *w, json_t *v, unsigned *out)
-{
-	static const char msg[] = "expected \"pull\", \"push\", \"delete\" or \"*\"";
-	size_t i;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_array(v) || !json_array_size(v))
-		return fail(w, "expected a non-empty array of actions (\"pull\", \"push\", \"delete\" or \"*\")");
-	json_array_foreach(v, i, item) {
-		const char *s = json_string_value(item); /* NULL when not a string */
-		size_t old = push_index(w, i);
-		if (!s)
-			rc = fail(w, "%s", msg);
-		else if (!strcmp(s, "pull"))
-			*out |= CONFIG_PULL;
-		else if (!strcmp(s, "push"))
-			*out |= CONFIG_PUSH;
-		else if (!strcmp(s, "delete"))
-			*out |= CONFIG_DELETE;
-		else if (!strcmp(s, "*"))
-			*out |= CONFIG_ALL_ACTIONS;
-		else
-			rc = fail(w, "unknown action \"%s\" (%s)", s, msg);
-		pop(w, old);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int read_rule(struct walk *w, json_t *v, struct config_rule *r)
-{
-	const char *key;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return fail(w, "expected an object");
-	json_object_foreach(v, key, item) {
-		size_t old;
-		if (is_comment(key))
-			continue;
-		old = push_key(w, key);
-		if (!strcmp(key, "repositories")) {
-			rc = read_strv(w, item, config_glob_check, "repository globs", &r->repositories);
-			if (!rc && !r->repositories.n)
-				rc = fail(w, "expected at least one repository glob");
-		} else if (!strcmp(key, "users")) {
-			rc = read_strv(w, item, config_name_check, "user names", &r->users);
-		} else if (!strcmp(key, "groups")) {
-			rc = read_strv(w, item, config_name_check, "group names", &r->groups);
-		} else if (!strcmp(key, "anonymous")) {
-			if (!json_is_boolean(item))
-				rc = fail(w, "expected true or false");
-			r->anonymous = json_is_true(item);
-		} else if (!strcmp(key, "actions")) {
-			rc = read_actions(w, item, &r->actions);
-		} else {
-			rc = fail(w, "unknown key (expected one of: repositories, users, groups, anonymous, actions)");
-		}
-		pop(w, old);
-		if (rc)
-			return rc;
-	}
-	if (!r->repositories.n)
-		return fail(w, "a rule needs \"repositories\"");
-	if (!r->actions)
-		return fail(w, "a rule needs \"actions\"");
-	if (!r->users.n && !r->groups.n && !r->anonymous)
-		return fail(w, "a rule must name \"users\", \"groups\" or \"anonymous\": true");
-	return 0;
-}
-
-static int read_access(struct walk *w, json_t *v, struct config *c)
-{
-	size_t i;
-	json_t *item;
-	if (!json_is_array(v))
-		return fail(w, "expected an array of rules");
-	drop_lists(c, 0, 0, 1);
-	c->rules = xcalloc(json_array_size(v) + 1, sizeof(*c->rules));
-	json_array_foreach(v, i, item) {
-		size_t old = push_index(w, i);
-		int rc = read_rule(w, item, &c->rules[c->n_rules++]);
-		pop(w, old);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int find_user(const struct config *c, const char *name)
-{
-	for (size_t i = 0; i < c->n_users; i++)
-		if (!strcmp(c->users[i].name, name))
-			return 1;
-	return 0;
-}
-
-/* A group exists when the "groups" object defines it or some user lists it. */
-static int find_group(const struct config *c, const char *name)
-{
-	for (size_t i = 0; i < c->n_groups; i++)
-		if (!strcmp(c->groups[i].name, name))
-			return 1;
-	for (size_t i = 0; i < c->n_users; i++)
-		for (size_t j = 0; j < c->users[i].groups.n; j++)
-			if (!strcmp(c->users[i].groups.v[j], name))
-				return 1;
-	return 0;
-}
-
-/* Names are checked once the whole file is read, so order in the file does not matter. */
-static int check_references(struct walk *w, const struct config *c)
-{
-	for (size_t i = 0; i < c->n_groups; i++) {
-		const struct config_strv *m = &c->groups[i].members;
-		for (size_t j = 0; j < m->n; j++) {
-			if (find_user(c, m->v[j]))
-				continue;
-			buf_reset(&w->path);
-			buf_addf(&w->path, "groups.%s[%zu]", c->groups[i].name, j);
-			return fail(w, "unknown user \"%s\" (not in \"users\")", m->v[j]);
-		}
-	}
-	for (size_t i = 0; i < c->n_rules; i++) {
-		const struct config_rule *r = &c->rules[i];
-		for (size_t j = 0; j < r->users.n; j++) {
-			if (find_user(c, r->users.v[j]))
-				continue;
-			buf_reset(&w->path);
-			buf_addf(&w->path, "access[%zu].users[%zu]", i, j);
-			return fail(w, "unknown user \"%s\" (not in \"users\")", r->users.v[j]);
-		}
-		for (size_t j = 0; j < r->groups.n; j++) {
-			if (find_group(c, r->groups.v[j]))
-				continue;
-			buf_reset(&w->path);
-			buf_addf(&w->path, "access[%zu].groups[%zu]", i, j);
-			return fail(w, "unknown group \"%s\" (not in \"groups\" nor in any user's \"groups\")",
-				    r->groups.v[j]);
-		}
-	}
-	return 0;
-}
-
 int config_load_file(struct config *c, const char *path, struct buf *err)
 {
-	struct walk w = { .file = path, .err = err, .path = BUF_INIT };
+	struct config_walk w = { .file = path, .err = err, .path = BUF_INIT };
 	json_error_t jerr;
 	json_t *root;
 	int rc;
@@ -645,7 +365,7 @@ int config_load_file(struct config *c, const char *path, struct buf *err)
 	}
 	if ((rc = walk_object(&w, root, top_fields, c)))
 		goto out;
-	rc = check_references(&w, c);
+	rc = config_walk_references(&w, c);
 out:
 	json_decref(root);
 	buf_release(&w.path);

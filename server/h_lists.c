@@ -6,6 +6,7 @@
 #include "handlers.h"
 #include "meta.h"
 #include "router.h"
+#include "scope.h"
 #include "xalloc.h"
 
 /* Longest `last` marker accepted: a name or tag can never be longer. */
@@ -66,7 +67,7 @@ out:
 
 static int catalog_filter(void *ctx, const char *repo)
 {
-	return router_may(ctx, repo, R_PULL);
+	return router_may(ctx, repo, ACT_PULL);
 }
 
 int h_catalog(struct req *r)

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "handlers.h"
 #include "router.h"
+#include "scope.h"
 #include "meta.h"
 #include "upload.h"
 #include "xalloc.h"
@@ -63,7 +64,7 @@ struct mount_find {
 static int mount_pick(void *ctx, const char *repo)
 {
 	struct mount_find *mf = ctx;
-	if (!router_may(mf->r, repo, R_PULL))
+	if (!router_may(mf->r, repo, ACT_PULL))
 		return 0;
 	mf->repo = xstrdup(repo);
 	return 1;
@@ -80,7 +81,7 @@ static int try_mount(struct req *r, const struct digest *d, const char *from)
 	int64_t size;
 	int rc;
 	if (from) {
-		if (name_check(from, strlen(from)) || !router_may(r, from, R_PULL))
+		if (name_check(from, strlen(from)) || !router_may(r, from, ACT_PULL))
 			return 1;
 		mf.repo = xstrdup(from);
 	} else {

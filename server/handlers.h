@@ -9,12 +9,20 @@
 
 #include "blobstore.h"
 #include "config.h"
+#include "jwt.h"
 #include "req.h"
+#include "workq.h"
 
 /* Everything a handler may use; owned by main, lives as long as the daemon. */
 struct registry {
 	struct blobstore bs;
 	const struct config *cfg;
+	struct workq *loginq; /* password checks, off the HTTP threads */
+	struct policy *policy;     /* users, groups, access rules */
+	struct jwt_key key;        /* token signing key */
+	struct credcache *creds;   /* recently verified Basic credentials */
+	struct ratelimit *fail_ip; /* failed logins per client address */
+	struct ratelimit *fail_user; /* failed logins per user name */
 };
 
 int h_base_get(struct req *r);
@@ -36,6 +44,10 @@ int h_manifest_get(struct req *r);
 int h_manifest_put(struct req *r);
 int h_manifest_put_finish(struct req *r);
 int h_manifest_delete(struct req *r);
+
+int h_token_get(struct req *r);
+int h_token_post(struct req *r);
+int h_token_post_finish(struct req *r);
 
 int h_tags_list(struct req *r);
 int h_catalog(struct req *r);

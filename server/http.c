@@ -2,6 +2,9 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "err.h"
 #include "log.h"
 #include "router.h"
+#include "workq.h"
 #include "xalloc.h"
 
 /* Bodies up to this size are read and dropped before an early reply, so
@@ -23,6 +27,7 @@
 struct http_server {
 	struct MHD_Daemon *d;
 	struct registry *reg;
+	struct buf tls_cert, tls_key; /* PEM, kept for the daemon's life */
 };
 
 /* Per-request glue state around the router's struct req. */
@@ -31,6 +36,8 @@ struct conn_state {
 	int started;
 	int draining;  /* response decided; discard the rest of the body */
 	int decided;   /* router said the reply is ready before the body */
+	int suspended; /* waiting for a job on the login pool */
+	int body_done; /* the whole request was read */
 };
 
 static uint64_t now_ns(void)
@@ -162,6 +169,45 @@ static void consume(struct conn_state *cs, const char *data, size_t len)
 	}
 }
 
+/* Runs on a login pool thread: the slow step, then hands the request back. */
+static void async_job(void *arg)
+{
+	struct req *r = arg;
+	r->async_work(r);
+	/* Last touch of r on this thread: once resumed, a worker thread may
+	 * finish and free the request at once. */
+	MHD_resume_connection(r->conn);
+}
+
+/*
+ * Acts on a router decision taken before the body. Returns 1 when the reply
+ * must be sent now, 0 to go on reading the request.
+ */
+static int decide(struct conn_state *cs, int rc)
+{
+	struct req *r = &cs->r;
+	if (rc == ROUTER_ASYNC) {
+		cs->suspended = 1;
+		MHD_suspend_connection(r->conn);
+		if (workq_submit(r->reg->loginq, async_job, r)) {
+			r->async_work = NULL;
+			r->async_then = NULL;
+			req_fail(r, E_TOOMANYREQUESTS, "too many logins in progress, retry later");
+			MHD_resume_connection(r->conn);
+		}
+		return 0;
+	}
+	if (rc == ROUTER_REPLY) {
+		cs->decided = 1;
+		cs->draining = 1;
+		/* Replying before the request is fully read makes MHD close
+		 * the connection: only worth it to refuse a large body. */
+		if (body_pending(r) && (r->content_length < 0 || r->content_length > DRAIN_MAX))
+			return 1;
+	}
+	return 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **con_cls)
@@ -187,15 +233,24 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			long long v = strtoll(cl, &end, 10);
 			r->content_length = (*end || v < 0) ? -1 : v;
 		}
-		if (r->err || router_begin(r)) {
-			cs->decided = 1;
-			cs->draining = 1;
-			/* Replying before the request is fully read makes MHD close
-			 * the connection: only worth it to refuse a large body. */
-			if (body_pending(r) && (r->content_length < 0 || r->content_length > DRAIN_MAX))
-				return send_reply(cs);
-		}
+		if (decide(cs, r->err ? ROUTER_REPLY : router_begin(r)))
+			return send_reply(cs);
 		return MHD_YES;
+	}
+	if (cs->suspended) {
+		cs->suspended = 0;
+		int rc = r->err ? ROUTER_REPLY : router_resume(r);
+		if (cs->body_done) {
+			if (rc == ROUTER_ASYNC) {
+				decide(cs, rc);
+				return MHD_YES;
+			}
+			return send_reply(cs);
+		}
+		if (decide(cs, rc))
+			return send_reply(cs);
+		if (cs->suspended)
+			return MHD_YES;
 	}
 	if (*upload_data_size) {
 		consume(cs, upload_data, *upload_data_size);
@@ -204,8 +259,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	}
 	if (r->responded)
 		return MHD_YES;
-	if (!cs->decided)
-		router_finish(r);
+	cs->body_done = 1;
+	if (!cs->decided && router_finish(r) == ROUTER_ASYNC) {
+		decide(cs, ROUTER_ASYNC);
+		return MHD_YES;
+	}
 	return send_reply(cs);
 }
 
@@ -240,12 +298,34 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	buf_release(&b);
 }
 
+/* Reads a PEM file (certificate chain or key) into out; 0 or -1 (logged). */
+static int read_pem(const char *path, struct buf *out)
+{
+	FILE *f = fopen(path, "rb");
+	char tmp[4096];
+	size_t n;
+	if (!f) {
+		log_error("tls: cannot read \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0 && out->len < (1 << 20))
+		buf_add(out, tmp, n);
+	fclose(f);
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	if (!out->len) {
+		log_error("tls: \"%s\" is empty", path);
+		return -1;
+	}
+	return 0;
+}
+
 int http_start(struct registry *reg, const struct config *cfg, struct http_server **out)
 {
 	char host[256];
 	unsigned port;
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = cfg->threads;
 	memset(&ss, 0, sizeof(ss));
 	if (config_listen_split(cfg->listen, host, &port)) {
@@ -271,6 +351,15 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 	}
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	s->reg = reg;
+	buf_init(&s->tls_cert, 0);
+	buf_init(&s->tls_key, 0);
+	if (cfg->tls_cert) {
+		if (read_pem(cfg->tls_cert, &s->tls_cert) || read_pem(cfg->tls_key, &s->tls_key)) {
+			http_stop(s);
+			return E_CONFIG;
+		}
+		flags |= MHD_USE_TLS;
+	}
 	s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, reg,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -281,10 +370,13 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+		/* Last, so that without TLS the first END closes the list. */
+		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert.buf,
+		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key.buf,
 		MHD_OPTION_END);
 	if (!s->d) {
 		log_error("cannot listen on %s", cfg->listen);
-		free(s);
+		http_stop(s);
 		return E_IO;
 	}
 	*out = s;
@@ -295,6 +387,10 @@ void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->d);
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	OPENSSL_cleanse(s->tls_key.buf, s->tls_key.len);
+	buf_release(&s->tls_key);
+	buf_release(&s->tls_cert);
 	free(s);
 }

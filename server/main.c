@@ -1,4 +1,4 @@
-/* main: the berth command line (serve, help, --version). */
+/* main: the berth command line. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -6,79 +6,105 @@
 #include <string.h>
 
 #include "berth_version.h"
-#include "blobstore.h"
+#include "cli.h"
 #include "config.h"
 #include "err.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
-#include "meta.h"
-#include "paths.h"
-#include "upload.h"
+#include "policy.h"
+#include "registry.h"
 
 static const char usage[] =
 	"usage: berth <command> [options]\n"
 	"\n"
 	"commands:\n"
-	"  serve      run the registry\n"
-	"  help       show this help\n"
-	"  --version  print the version\n"
+	"  serve          run the registry\n"
+	"  passwd         print the argon2id hash of a password, for the config file\n"
+	"  token          create, list and revoke personal access tokens\n"
+	"  config check   validate a config file\n"
+	"  help           show this help\n"
+	"  --version      print the version\n"
 	"\n"
-	"berth serve [--listen HOST:PORT] [--root DIR] [--threads N]\n"
-	"  --listen   address to listen on (default " CONFIG_DEFAULT_LISTEN ", env BERTH_LISTEN)\n"
-	"  --root     data directory (default " CONFIG_DEFAULT_ROOT ", env BERTH_ROOT)\n"
+	"berth serve [-c FILE] [--listen HOST:PORT] [--root DIR] [--threads N]\n"
+	"  -c FILE    config file (env BERTH_CONFIG); without one, the embedded default:\n"
+	"             listen on " CONFIG_DEFAULT_LISTEN ", data in " CONFIG_DEFAULT_ROOT ", one user \"admin\"\n"
+	"             whose password is printed at the first start\n"
+	"  --listen   address to listen on (env BERTH_LISTEN)\n"
+	"  --root     data directory (env BERTH_ROOT)\n"
 	"  --threads  HTTP worker threads (default: number of cores, env BERTH_THREADS)\n";
 
-/* Parses serve's flags over the defaults and environment. Returns 0 or 2 (usage). */
-static int serve_args(int argc, char **argv, struct config *cfg)
+struct serve_opts {
+	const char *config, *listen, *root, *threads;
+};
+
+static int serve_args(int argc, char **argv, struct serve_opts *o)
 {
 	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--listen") && v) {
-			config_set_str(&cfg->listen, v);
-			i++;
-		} else if (!strcmp(a, "--root") && v) {
-			config_set_str(&cfg->root, v);
-			i++;
-		} else if (!strcmp(a, "--threads") && v) {
-			char *end;
-			long n = strtol(v, &end, 10);
-			if (*end || n < 0 || n > 1024) {
-				fprintf(stderr, "error: --threads wants a number from 0 to 1024, not \"%s\"\n", v);
-				return 2;
-			}
-			cfg->threads = (unsigned)n;
-			i++;
-		} else {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char **slot = NULL;
+		if (!strcmp(a, "-c") || !strcmp(a, "--config"))
+			slot = &o->config;
+		else if (!strcmp(a, "--listen"))
+			slot = &o->listen;
+		else if (!strcmp(a, "--root"))
+			slot = &o->root;
+		else if (!strcmp(a, "--threads"))
+			slot = &o->threads;
+		if (!slot || !v) {
 			fprintf(stderr, "error: unknown or incomplete option \"%s\"\n\n%s", a, usage);
 			return 2;
 		}
+		*slot = v;
+		i++;
+	}
+	return 0;
+}
+
+/* Command-line flags win over the file and the environment. */
+static int apply_flags(struct config *cfg, const struct serve_opts *o)
+{
+	if (o->listen)
+		config_set_str(&cfg->listen, o->listen);
+	if (o->root)
+		config_set_str(&cfg->root, o->root);
+	if (o->threads) {
+		char *end;
+		long n = strtol(o->threads, &end, 10);
+		if (*end || n < 0 || n > 1024) {
+			fprintf(stderr, "error: --threads wants a number from 0 to 1024, not \"%s\"\n", o->threads);
+			return 2;
+		}
+		cfg->threads = (unsigned)n;
 	}
 	return 0;
 }
 
 static int cmd_serve(int argc, char **argv)
 {
+	struct serve_opts o = { 0 };
 	struct config cfg;
-	struct registry reg = { .cfg = &cfg };
+	struct registry reg;
 	struct http_server *srv = NULL;
-	struct buf err = BUF_INIT, dbpath = BUF_INIT;
+	struct buf err = BUF_INIT, warn = BUF_INIT, url = BUF_INIT;
 	sigset_t set;
-	int sig, rc = 1;
+	int sig, rc;
 
-	config_init_defaults(&cfg);
-	if (config_apply_env(&cfg, &err)) {
+	memset(&reg, 0, sizeof(reg));
+	if ((rc = serve_args(argc, argv, &o)))
+		return rc;
+	if (config_load(&cfg, o.config, &err)) {
 		fprintf(stderr, "error: %s\n", err.buf);
+		rc = 1;
 		goto out_cfg;
 	}
-	if ((rc = serve_args(argc, argv, &cfg)))
+	if ((rc = apply_flags(&cfg, &o)))
 		goto out_cfg;
 	rc = 1;
 	log_set_level(cfg.log_level);
 
-	/* Signals are taken synchronously by this thread; the worker threads
-	 * started below inherit the blocked mask. */
+	/* Signals are taken synchronously by this thread; every thread started
+	 * below inherits the blocked mask. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -86,54 +112,83 @@ static int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if (blobstore_init(&reg.bs, cfg.root)) {
-		log_error("cannot prepare data directory \"%s\"", cfg.root);
-		goto out_bs;
-	}
-	paths_db(&dbpath, cfg.root);
-	if (meta_open(dbpath.buf)) {
-		log_error("cannot open database \"%s\"", dbpath.buf);
-		goto out_bs;
-	}
+	if (registry_open(&reg, &cfg))
+		goto out;
+	config_warnings(&cfg, &warn);
+	if (warn.len)
+		log_warn("%.*s", (int)(warn.len - 1), warn.buf);
 	if (http_start(&reg, &cfg, &srv))
-		goto out_meta;
-	log_info("berth %s listening on http://%s, data in %s", BERTH_VERSION, cfg.listen, cfg.root);
+		goto out;
+	config_external_url(&cfg, &url);
+	log_info("berth %s listening on %s (%s), data in %s", BERTH_VERSION, cfg.listen, url.buf, cfg.root);
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: nothing to reload without a config file");
+			log_info("SIGHUP: configuration reload is not available in this version");
 			continue;
 		}
 		break;
 	}
 	log_info("shutting down");
+	registry_close(&reg);
 	http_stop(srv);
 	rc = 0;
-out_meta:
-	meta_close();
-out_bs:
-	upload_cache_clear();
-	blobstore_release(&reg.bs);
+out:
+	registry_release(&reg);
 out_cfg:
 	buf_release(&err);
-	buf_release(&dbpath);
+	buf_release(&warn);
+	buf_release(&url);
 	config_release(&cfg);
 	return rc;
 }
 
+int cli_open(struct cli *cli, const char *config_path)
+{
+	struct buf err = BUF_INIT;
+	memset(cli, 0, sizeof(*cli));
+	if (config_load(&cli->cfg, config_path, &err)) {
+		fprintf(stderr, "error: %s\n", err.buf);
+		buf_release(&err);
+		config_release(&cli->cfg);
+		return 1;
+	}
+	buf_release(&err);
+	log_set_level(LOG_WARN);
+	if (registry_open(&cli->reg, &cli->cfg)) {
+		registry_release(&cli->reg);
+		config_release(&cli->cfg);
+		return 1;
+	}
+	return 0;
+}
+
+void cli_close(struct cli *cli)
+{
+	registry_release(&cli->reg);
+	config_release(&cli->cfg);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+	if (!cmd || !strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		fputs(usage, cmd ? stdout : stderr);
+		return cmd ? 0 : 2;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;
 	}
-	if (!strcmp(argv[1], "serve"))
+	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc - 2, argv + 2);
-	fprintf(stderr, "error: unknown command \"%s\"\n\n%s", argv[1], usage);
+	if (!strcmp(cmd, "passwd"))
+		return policy_passwd_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "token"))
+		return cli_token_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
+		return config_check_main(argc - 2, argv + 2);
+	fprintf(stderr, "error: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

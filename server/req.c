@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authn.h"
 #include "xalloc.h"
 
 void req_init(struct req *r)
@@ -24,6 +25,7 @@ void req_release(struct req *r)
 {
 	if (r->on_cleanup)
 		r->on_cleanup(r);
+	authn_ident_free(r->ident);
 	free(r->path);
 	free(r->name);
 	free(r->ref);

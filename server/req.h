@@ -35,6 +35,7 @@ struct resp_header {
 
 struct route;
 struct registry;
+struct ident;
 
 struct req {
 	/* filled by the glue */
@@ -49,6 +50,7 @@ struct req {
 	uint64_t bytes_in;
 
 	struct registry *reg;
+	struct ident *ident; /* who is calling; set by the authentication step */
 
 	/* filled by the router */
 	const struct route *route;
@@ -63,6 +65,14 @@ struct req {
 	int (*on_body)(struct req *r, const char *data, size_t len);
 	void (*on_cleanup)(struct req *r);
 	void *hstate;
+
+	/*
+	 * Slow work (password hashing) runs on the login pool, off the HTTP
+	 * threads: a step sets async_work (run there) and async_then (run back
+	 * on an HTTP thread, with the same contract as a route's begin step).
+	 */
+	void (*async_work)(struct req *r);
+	int (*async_then)(struct req *r);
 
 	/* outcome */
 	int err;                /* 0 or the E_* that decides the reply */

@@ -6,14 +6,18 @@
 #include <strings.h>
 
 #include "err.h"
+#include "authn.h"
 #include "handlers.h"
 #include "names.h"
 #include "paths.h"
+#include "scope.h"
 #include "xalloc.h"
 
 static const struct route routes[] = {
 	{ ROUTE_BASE, M_GET, 0, h_base_get, NULL },
-	{ ROUTE_HEALTH, M_GET, 0, h_health_get, NULL },
+	{ ROUTE_HEALTH, M_GET, R_NOAUTH, h_health_get, NULL },
+	{ ROUTE_TOKEN, M_GET, R_NOAUTH, h_token_get, NULL },
+	{ ROUTE_TOKEN, M_POST, R_NOAUTH, h_token_post, h_token_post_finish },
 	{ ROUTE_CATALOG, M_GET, 0, h_catalog, NULL },
 	{ ROUTE_TAGS, M_GET, R_PULL, h_tags_list, NULL },
 	{ ROUTE_MANIFEST, M_GET, R_PULL, h_manifest_get, NULL },
@@ -33,6 +37,7 @@ static const char *labels[] = {
 	[ROUTE_BASE] = "base", [ROUTE_CATALOG] = "catalog", [ROUTE_TAGS] = "tags",
 	[ROUTE_MANIFEST] = "manifest", [ROUTE_BLOB] = "blob", [ROUTE_UPLOAD_START] = "upload_start",
 	[ROUTE_UPLOAD] = "upload", [ROUTE_REFERRERS] = "referrers", [ROUTE_HEALTH] = "health",
+	[ROUTE_TOKEN] = "token",
 	[ROUTE_NONE] = "none",
 };
 
@@ -62,6 +67,8 @@ static enum route_kind match(const char *path, char **name, char **seg)
 	*name = *seg = NULL;
 	if (!strcmp(path, "/healthz"))
 		return ROUTE_HEALTH;
+	if (!strcmp(path, "/auth/token"))
+		return ROUTE_TOKEN;
 	if (!strcmp(path, "/v2/") || !strcmp(path, "/v2"))
 		return ROUTE_BASE;
 	if (strncmp(path, "/v2/", 4))
@@ -131,10 +138,72 @@ static int validate(struct req *r, enum route_kind kind)
 
 int router_may(struct req *r, const char *repo, unsigned actions)
 {
-	(void)r;
-	(void)repo;
-	(void)actions;
-	return 1;
+	return (authn_rights(r, repo) & actions) == actions;
+}
+
+/* Route flags to the actions of the token vocabulary. */
+static unsigned needed_actions(const struct route *rt)
+{
+	return ((rt->flags & R_PULL) ? ACT_PULL : 0) | ((rt->flags & R_PUSH) ? ACT_PUSH : 0) |
+	       ((rt->flags & R_DELETE) ? ACT_DELETE : 0);
+}
+
+/*
+ * Decides whether the authenticated caller may use the route. A caller
+ * without the right gets the same answer whether or not the repository
+ * exists, so private repositories stay invisible.
+ */
+static int authorize(struct req *r)
+{
+	struct ident *id = r->ident;
+	unsigned need = needed_actions(r->route);
+	if (id->failed == E_TOOMANYREQUESTS)
+		return req_fail(r, E_TOOMANYREQUESTS, "too many failed logins, retry later");
+	if (id->failed) {
+		authn_challenge(r, r->name, need, 0);
+		return req_fail(r, E_UNAUTHORIZED, "invalid credentials");
+	}
+	if (r->route->kind == ROUTE_BASE) {
+		if (id->kind == ID_ANONYMOUS && !authn_open_registry(r)) {
+			authn_challenge(r, NULL, 0, 0);
+			return req_fail(r, E_UNAUTHORIZED, NULL);
+		}
+		return 0;
+	}
+	if (!r->name || !need)
+		return 0;
+	if ((authn_rights(r, r->name) & need) == need)
+		return 0;
+	if (id->kind == ID_ANONYMOUS) {
+		authn_challenge(r, r->name, need, 0);
+		return req_fail(r, E_UNAUTHORIZED, NULL);
+	}
+	if (id->kind == ID_BEARER) {
+		authn_challenge(r, r->name, need, 1);
+		return req_fail(r, E_UNAUTHORIZED, "the token does not grant this action on the repository");
+	}
+	return req_fail(r, E_DENIED, NULL);
+}
+
+/* Maps the state after a step to the router's answer. */
+static int outcome(struct req *r, int rc)
+{
+	if (rc < 0)
+		req_fail(r, rc, NULL);
+	if (r->err)
+		return ROUTER_REPLY;
+	if (r->async_work)
+		return ROUTER_ASYNC;
+	return r->body_mode == BODY_NONE ? ROUTER_REPLY : ROUTER_BODY;
+}
+
+/* Authorization, then the route's own begin step. */
+static int after_authn(struct req *r)
+{
+	int rc = authorize(r);
+	if (rc)
+		return rc;
+	return r->route->begin(r);
 }
 
 int router_begin(struct req *r)
@@ -147,11 +216,11 @@ int router_begin(struct req *r)
 	/* Names, tags, digests and upload ids never hold escapes: a '%' can
 	 * only be an attempt to smuggle a separator past validation. */
 	if (strchr(r->path, '%'))
-		return req_fail(r, E_NAME_INVALID, "percent-encoded characters are not allowed in paths"), 1;
+		return req_fail(r, E_NAME_INVALID, "percent-encoded characters are not allowed in paths"), ROUTER_REPLY;
 	kind = match(r->path, &r->name, &r->ref);
 	if (kind == ROUTE_NONE) {
 		req_fail(r, E_NOT_FOUND, NULL);
-		return 1;
+		return ROUTER_REPLY;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (routes[i].kind != kind)
@@ -164,26 +233,35 @@ int router_begin(struct req *r)
 	}
 	if (!found) {
 		req_fail(r, kind_known ? E_METHOD : E_NOT_FOUND, NULL);
-		return 1;
+		return ROUTER_REPLY;
 	}
 	r->route = found;
 	if (validate(r, kind))
-		return 1;
-	int rc = found->begin(r);
-	if (rc < 0)
-		req_fail(r, rc, NULL);
-	if (r->err)
-		return 1;
-	return r->body_mode == BODY_NONE ? 1 : 0;
+		return ROUTER_REPLY;
+	if (found->flags & R_NOAUTH)
+		return outcome(r, found->begin(r));
+	authn_begin(r);
+	if (r->async_work) {
+		r->async_then = after_authn;
+		return ROUTER_ASYNC;
+	}
+	return outcome(r, after_authn(r));
 }
 
-void router_finish(struct req *r)
+int router_resume(struct req *r)
 {
-	if (!r->err && r->route && r->route->finish) {
-		int rc = r->route->finish(r);
-		if (rc < 0)
-			req_fail(r, rc, NULL);
-	}
+	int (*then)(struct req *) = r->async_then;
+	r->async_work = NULL;
+	r->async_then = NULL;
+	return outcome(r, then ? then(r) : 0);
+}
+
+int router_finish(struct req *r)
+{
+	if (r->err || !r->route || !r->route->finish)
+		return ROUTER_REPLY;
+	int rc = outcome(r, r->route->finish(r));
+	return rc == ROUTER_BODY ? ROUTER_REPLY : rc;
 }
 
 /* Headers a handler set that still make sense on an error reply. */

@@ -22,6 +22,7 @@ enum route_kind {
 	ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<id> */
 	ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
 	ROUTE_HEALTH,       /* /healthz */
+	ROUTE_TOKEN,        /* /auth/token */
 	ROUTE_NONE,
 };
 
@@ -29,6 +30,7 @@ enum route_flags {
 	R_PULL = 1 << 0,   /* needs pull on the repository */
 	R_PUSH = 1 << 1,   /* needs push */
 	R_DELETE = 1 << 2, /* needs delete */
+	R_NOAUTH = 1 << 3, /* no authentication step (the handler deals with credentials) */
 };
 
 struct route {
@@ -45,20 +47,21 @@ struct route {
 	int (*finish)(struct req *r);
 };
 
-/*
- * Matches and validates r and runs the route's begin step. Returns 1 when
- * the response is decided (r->err or a built response), 0 when the body
- * must be consumed and router_finish() called afterwards.
- */
+enum {
+	ROUTER_BODY = 0,  /* read the body, then call router_finish() */
+	ROUTER_REPLY = 1, /* the reply is decided (r->err or a built response) */
+	ROUTER_ASYNC = 2, /* run r->async_work on the login pool, then router_resume() */
+};
+
+/* Matches and validates r, authenticates and runs the route's begin step. */
 int router_begin(struct req *r);
-/* Runs the finish step (when no error is pending) and makes the final reply. */
-void router_finish(struct req *r);
+/* Continues after r->async_work ran; same results as router_begin(). */
+int router_resume(struct req *r);
+/* Runs the finish step (when no error is pending): ROUTER_REPLY or ROUTER_ASYNC. */
+int router_finish(struct req *r);
 /* Turns r->err into the OCI error JSON reply. */
 void router_error_reply(struct req *r);
-/*
- * Non-zero when the caller of r holds all of actions (R_PULL|R_PUSH|R_DELETE)
- * on repo. Without authentication configured every caller holds them all.
- */
+/* Non-zero when the caller of r holds all of actions (ACT_*) on repo. */
 int router_may(struct req *r, const char *repo, unsigned actions);
 /* Short route label for logs and metrics ("manifest", "blob", ...). */
 const char *router_label(const struct req *r);

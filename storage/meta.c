@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -97,6 +98,41 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	/* For purging stale uploads by age. */
 	"CREATE INDEX uploads_by_updated ON uploads(updated_ms);",
+
+	/* 2: personal access tokens, audit log */
+	/*
+	 * AUTOINCREMENT: tokens issued from a PAT carry its id, so an id must
+	 * never name another token later. Revoked rows are kept; the partial
+	 * index makes a name unique only among the owner's unrevoked tokens.
+	 */
+	"CREATE TABLE pats ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  owner TEXT NOT NULL COLLATE BINARY CHECK (owner <> ''),"
+	"  name TEXT NOT NULL COLLATE BINARY CHECK (name <> ''),"
+	"  secret_hash BLOB NOT NULL UNIQUE"
+	"    CHECK (typeof(secret_hash) = 'blob' AND length(secret_hash) = 32),"
+	"  scopes TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL CHECK (expires_ms >= 0),"
+	"  last_used_ms INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_ms INTEGER NOT NULL DEFAULT 0 CHECK (revoked_ms >= 0));"
+	"CREATE UNIQUE INDEX pats_active_name ON pats(owner, name) WHERE revoked_ms = 0;"
+	/* Entries also carry the id, so an owner's tokens come out newest first without sorting. */
+	"CREATE INDEX pats_by_owner ON pats(owner);"
+	/*
+	 * detail holds JSON object text (checked on insert, not by a CHECK:
+	 * with trusted_schema off, JSON functions may not appear in the schema).
+	 */
+	"CREATE TABLE audit_events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time_ms INTEGER NOT NULL,"
+	"  actor TEXT,"
+	"  action TEXT NOT NULL CHECK (action <> ''),"
+	"  repo TEXT,"
+	"  detail TEXT,"
+	"  client TEXT);"
+	"CREATE INDEX audit_events_by_time ON audit_events(time_ms);"
+	"CREATE INDEX audit_events_by_repo ON audit_events(repo, time_ms);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -169,6 +205,14 @@ void meta_bind_text(sqlite3_stmt *s, int i, const char *t)
 void meta_bind_int64(sqlite3_stmt *s, int i, int64_t v)
 {
 	int rc = sqlite3_bind_int64(s, i, v);
+	if (rc != SQLITE_OK)
+		die("meta: cannot bind parameter %d: %s", i, sqlite3_errstr(rc));
+}
+
+void meta_bind_blob(sqlite3_stmt *s, int i, const void *data, size_t len)
+{
+	assert(len <= INT_MAX);
+	int rc = sqlite3_bind_blob(s, i, data, (int)len, SQLITE_STATIC);
 	if (rc != SQLITE_OK)
 		die("meta: cannot bind parameter %d: %s", i, sqlite3_errstr(rc));
 }
@@ -471,11 +515,11 @@ static int check_identity(struct meta_conn *c, const char *path)
 }
 
 /*
- * Brings the schema to N_MIGRATIONS, one step per transaction. The version
- * is re-read inside each transaction because another process (the CLI) may
- * be migrating the same file at the same time.
+ * Brings the schema to target (at most N_MIGRATIONS), one step per
+ * transaction. The version is re-read inside each transaction because
+ * another process (the CLI) may be migrating the same file at the same time.
  */
-static int migrate(struct meta_conn *c, const char *path, int *version)
+static int migrate(struct meta_conn *c, const char *path, int target, int *version)
 {
 	int v = 0, rc;
 	for (;;) {
@@ -488,7 +532,7 @@ static int migrate(struct meta_conn *c, const char *path, int *version)
 				  path, v, N_MIGRATIONS);
 			rc = E_IO;
 		}
-		int done = v >= N_MIGRATIONS;
+		int done = v >= target;
 		if (!rc && !done) {
 			struct buf b = BUF_INIT;
 			buf_addf(&b, "migration %d", v + 1);
@@ -509,7 +553,8 @@ static int migrate(struct meta_conn *c, const char *path, int *version)
 	return rc;
 }
 
-int meta_open(const char *path)
+/* Opens path and migrates it to max_version (N_MIGRATIONS in production). */
+static int open_at(const char *path, int max_version)
 {
 	struct meta_conn *c;
 	int rc;
@@ -533,10 +578,21 @@ int meta_open(const char *path)
 	if (!rc)
 		rc = set_wal(c, path);
 	if (!rc)
-		rc = migrate(c, path, &schema_version);
+		rc = migrate(c, path, max_version, &schema_version);
 	if (rc)
 		meta_close();
 	return rc;
+}
+
+int meta_open(const char *path)
+{
+	return open_at(path, N_MIGRATIONS);
+}
+
+int meta_open_at_version(const char *path, int max_version)
+{
+	assert(max_version >= 1 && max_version <= N_MIGRATIONS);
+	return open_at(path, max_version);
 }
 
 void meta_close(void)

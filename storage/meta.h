@@ -1,7 +1,8 @@
 /*
  * meta: all metadata in SQLite (WAL): repositories, per-repository blob
- * links, manifests and what they reference, tags, tag history, uploads.
- * This is the only module that contains SQL.
+ * links, manifests and what they reference, tags, tag history, uploads,
+ * personal access tokens and the audit log. This is the only module that
+ * contains SQL.
  *
  * Thread model: meta_open() once at start-up; after that every thread gets
  * its own connection, opened lazily on first use and kept for the thread's
@@ -133,5 +134,106 @@ struct meta_tag_event {
 typedef int (*meta_event_cb)(void *ctx, const struct meta_tag_event *ev);
 /* History of repo:tag, newest first. */
 int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *ctx);
+
+/* ---- upload housekeeping ---- */
+/* Marks upload id as active now; E_BLOB_UPLOAD_UNKNOWN when it is not an upload. */
+int meta_upload_touch(const char *id);
+/*
+ * Ids of uploads not created or touched since older_than_ms (updated
+ * strictly before it), least recently active first. The callback must not
+ * write: collect the ids, then meta_upload_delete() each.
+ */
+int meta_uploads_stale(int64_t older_than_ms, meta_str_cb cb, void *ctx);
+
+/* ---- personal access tokens ---- */
+/*
+ * A PAT is stored by the SHA-256 of its secret, never the secret itself.
+ * Times are milliseconds since the epoch. A token is active while it is
+ * neither revoked nor expired; it is expired at now when expires_ms is not
+ * 0 and now >= expires_ms. An expired token keeps its name until revoked.
+ */
+struct meta_pat {
+	int64_t id;
+	char *owner;
+	char *name;
+	char *scopes; /* space-separated, as given; "" = all of the owner's rights */
+	int64_t created_ms;
+	int64_t expires_ms;   /* 0 = never */
+	int64_t last_used_ms; /* 0 = never */
+	int64_t revoked_ms;   /* 0 = not revoked */
+};
+/* Frees the strings of a struct filled by meta_pat_lookup(); safe on an emptied one. */
+void meta_pat_release(struct meta_pat *p);
+
+/*
+ * Records a token of owner called name (both non-empty), scopes NULL or
+ * "" for all rights, expires_ms 0 for never; its id goes to *id (may be
+ * NULL). E_EXISTS when owner already has an unrevoked (active or expired)
+ * token called name, or hash is already some token's.
+ */
+int meta_pat_create(const char *owner, const char *name, const char *scopes, int64_t expires_ms,
+		    const unsigned char hash[32], int64_t *id);
+/*
+ * Finds the token whose secret hashes to hash and fills *out (release it).
+ * E_UNAUTHORIZED when there is none or it is revoked or expired at now_ms;
+ * *out is then empty.
+ */
+int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pat *out);
+/*
+ * 0 while token id is active at now_ms, else E_UNAUTHORIZED (also when
+ * there is no such token). One primary-key read, no transaction: cheap
+ * enough for every request made with a token issued from a PAT.
+ */
+int meta_pat_check(int64_t id, int64_t now_ms);
+/*
+ * The scopes of token id into *scopes (caller frees; "" = all of the
+ * owner's rights) while it is active now, else E_UNAUTHORIZED and NULL.
+ */
+int meta_pat_get_scopes(int64_t id, char **scopes);
+/*
+ * Records use of token id at now_ms (last_used_ms never moves backwards);
+ * E_UNAUTHORIZED when there is no such token. A write: callers rate-limit
+ * it (at most once a minute per token).
+ */
+int meta_pat_touch(int64_t id, int64_t now_ms);
+/* p and its strings are valid only during the callback; never release it. */
+typedef int (*meta_pat_cb)(void *ctx, const struct meta_pat *p);
+/*
+ * Tokens of owner (NULL = everyone's), newest first; expired ones always,
+ * revoked ones only when all != 0.
+ */
+int meta_pat_list(const char *owner, int all, meta_pat_cb cb, void *ctx);
+/*
+ * Revokes owner's unrevoked (active or expired) token name at now_ms
+ * (> 0); the name is free again afterwards. E_NAME_UNKNOWN when there is
+ * no such token.
+ */
+int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms);
+
+/* ---- audit log ---- */
+/*
+ * One event; the strings are valid only during the callback. actor, repo,
+ * detail and client may be NULL. detail is JSON object text.
+ */
+struct meta_audit {
+	int64_t id; /* increasing, never reused */
+	int64_t time_ms;
+	const char *actor, *action, *repo, *detail, *client;
+};
+/*
+ * Appends an event stamped with the current time. action ("push",
+ * "delete", "tag", "rollback", "login", "login_failed", "token_create",
+ * "token_revoke", "gc", ...) must be non-empty; every other argument may
+ * be NULL (actor NULL for anonymous). detail_json, when not NULL, must be
+ * a JSON object: anything else is a caller bug, refused with E_INTERNAL.
+ */
+int meta_audit_add(const char *actor, const char *action, const char *repo, const char *detail_json,
+		   const char *client);
+typedef int (*meta_audit_cb)(void *ctx, const struct meta_audit *ev);
+/*
+ * Events at or after since_ms, only repo's when repo is not NULL, oldest
+ * first (by time, then id), at most limit (limit < 0: all).
+ */
+int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx);
 
 #endif

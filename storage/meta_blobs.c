@@ -33,6 +33,10 @@ static const struct meta_query q_upload_check = { MS_UPLOAD_CHECK,
 	" WHERE u.id = ?1 AND r.name = ?2" };
 static const struct meta_query q_upload_delete = { MS_UPLOAD_DELETE,
 	"DELETE FROM uploads WHERE id = ?1" };
+static const struct meta_query q_upload_touch = { MS_UPLOAD_TOUCH,
+	"UPDATE uploads SET updated_ms = ?2 WHERE id = ?1" };
+static const struct meta_query q_uploads_stale = { MS_UPLOADS_STALE,
+	"SELECT id FROM uploads WHERE updated_ms < ?1 ORDER BY updated_ms, id" };
 
 int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now)
 {
@@ -240,4 +244,47 @@ int meta_upload_commit(const char *id, const char *repo, const struct digest *d,
 		meta_stmt_done(c, &q_upload_delete, s);
 	}
 	return meta_tx_end(c, rc);
+}
+
+int meta_upload_touch(const char *id)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int changes = 0;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, &q_upload_touch, &s);
+	if (!rc) {
+		meta_bind_text(s, 1, id);
+		meta_bind_int64(s, 2, meta_now_ms());
+		rc = meta_exec(c, s);
+		changes = sqlite3_changes(c->db);
+		meta_stmt_done(c, &q_upload_touch, s);
+	}
+	rc = meta_tx_end(c, rc);
+	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
+}
+
+int meta_uploads_stale(int64_t older_than_ms, meta_str_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_uploads_stale, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, older_than_ms);
+	while ((rc = meta_step(c, s)) == 1) {
+		int r = cb(ctx, meta_col_text(s, 0));
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_uploads_stale, s);
+	return rc;
 }

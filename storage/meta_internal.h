@@ -1,7 +1,8 @@
 /*
- * meta_internal: what the meta*.c files share and nothing else may include:
- * the per-thread connection, its prepared-statement cache, error mapping,
- * transactions and the few helpers several files need.
+ * meta_internal: what the meta*.c files share and nothing else may include
+ * (but the meta unit tests, for meta_open_at_version()): the per-thread
+ * connection, its prepared-statement cache, error mapping, transactions and
+ * the few helpers several files need.
  *
  * A struct meta_conn belongs to one thread (the one that opened it) and is
  * used without any lock; only the registry of connections in meta.c is
@@ -13,6 +14,7 @@
 #define BERTH_META_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "digest.h"
@@ -36,6 +38,8 @@ enum meta_stmt_id {
 	MS_UPLOAD_INSERT,
 	MS_UPLOAD_CHECK,
 	MS_UPLOAD_DELETE,
+	MS_UPLOAD_TOUCH,
+	MS_UPLOADS_STALE,
 	/* meta_manifests.c */
 	MS_HAS_BLOB,
 	MS_HAS_MANIFEST,
@@ -58,6 +62,19 @@ enum meta_stmt_id {
 	MS_CATALOG,
 	MS_REFERRERS,
 	MS_HISTORY,
+	/* meta_tokens.c */
+	MS_PAT_INSERT,
+	MS_PAT_BY_HASH,
+	MS_PAT_CHECK,
+	MS_PAT_SCOPES,
+	MS_PAT_TOUCH,
+	MS_PAT_LIST_OWNER,
+	MS_PAT_LIST_ALL,
+	MS_PAT_REVOKE,
+	/* meta_audit.c */
+	MS_AUDIT_INSERT,
+	MS_AUDIT_LIST,
+	MS_AUDIT_LIST_REPO,
 	MS__COUNT
 };
 
@@ -126,6 +143,13 @@ int meta_repo_id(struct meta_conn *c, const char *repo, int create, int64_t *id)
  */
 int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now);
 
+/*
+ * For tests only: meta_open(), but migrating no further than max_version
+ * (1 .. the latest), so an upgrade from an older schema can be exercised.
+ * A database already newer than max_version is left as it is.
+ */
+int meta_open_at_version(const char *path, int max_version);
+
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t meta_now_ms(void);
 
@@ -136,6 +160,8 @@ int64_t meta_now_ms(void);
  */
 void meta_bind_text(sqlite3_stmt *s, int i, const char *t);
 void meta_bind_int64(sqlite3_stmt *s, int i, int64_t v);
+/* Binds len bytes SQLITE_STATIC, like text. */
+void meta_bind_blob(sqlite3_stmt *s, int i, const void *data, size_t len);
 /* Column text, or NULL for SQL NULL; valid until the next step or reset. */
 const char *meta_col_text(sqlite3_stmt *s, int i);
 

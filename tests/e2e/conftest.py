@@ -7,6 +7,7 @@ registry that is already running instead of starting berth; the `berth` and
 Set BERTH_BIN to use another berth binary."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BERTH_BIN = os.environ.get("BERTH_BIN", os.path.join(ROOT, "build", "server", "berth"))
 
 
+# Anonymous callers may do everything: the registry behaves as an open one.
+OPEN_CONFIG = {"access": [{"repositories": ["**"], "anonymous": True, "actions": ["*"]}]}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -32,10 +37,11 @@ def free_port():
 class Berth:
     """One berth daemon. `url` is its base URL, `host` is host:port."""
 
-    def __init__(self, root=None, extra_args=(), env=None):
+    def __init__(self, root=None, extra_args=(), env=None, config=OPEN_CONFIG):
         self.own_root = root is None
         self.root = root or tempfile.mkdtemp(prefix="berth-e2e-")
         self.extra_args = list(extra_args)
+        self.config = config
         self.env = dict(os.environ, **(env or {}))
         self.port = None
         self.proc = None
@@ -54,6 +60,11 @@ class Berth:
     def start(self, port=None):
         self.port = port or free_port()
         args = [BERTH_BIN, "serve", "--listen", self.host, "--root", self.root] + self.extra_args
+        if self.config is not None:
+            self.config_path = self.log_path[:-len(".log")] + ".json"
+            with open(self.config_path, "w") as f:
+                json.dump(self.config, f)
+            args += ["-c", self.config_path]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + 10
@@ -100,10 +111,12 @@ class Berth:
         self.stop()
         if self.own_root:
             shutil.rmtree(self.root, ignore_errors=True)
-            try:
-                os.unlink(self.log_path)
-            except OSError:
-                pass
+            for path in (self.log_path, getattr(self, "config_path", None)):
+                try:
+                    if path:
+                        os.unlink(path)
+                except OSError:
+                    pass
 
 
 class ExternalRegistry:

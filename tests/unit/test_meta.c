@@ -1,7 +1,7 @@
 /*
- * Unit tests for storage/meta: opening and migrations, blobs, uploads,
- * manifests, tags and their history, listings, referrers, locking and
- * concurrent use from several threads. Runs in a fresh scratch directory
+ * Unit tests for storage/meta: opening and migrations, blobs, uploads and
+ * finding stale ones, manifests, tags and their history, listings,
+ * referrers, locking and concurrent use from several threads. Runs in a fresh scratch directory
  * that is removed at the end. A few white-box checks read the database
  * file directly with SQLite to see what the API cannot show.
  */
@@ -29,6 +29,9 @@ static char at_image[] = "application/vnd.oci.image.config.v1+json";
 static char at_sig[] = "application/vnd.example.signature";
 static char at_sbom[] = "application/spdx+json";
 static char annot[] = "{\"org.opencontainers.image.created\":\"2024-01-01T00:00:00Z\"}";
+
+/* The schema version this berth migrates to. */
+#define SCHEMA_LATEST 2
 
 static struct buf dbpath = BUF_INIT;
 
@@ -223,10 +226,10 @@ static void test_not_open(void)
 static void test_open(void)
 {
 	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 1);
+	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
 	/* a second open without close is a caller bug, refused without harm */
 	CHECK_EQ_INT(meta_open(dbpath.buf), E_INTERNAL);
-	CHECK_EQ_INT(meta_schema_version(), 1);
+	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
 	CHECK_EQ_INT(meta_repo_exists("nothing"), E_NAME_UNKNOWN);
 }
 
@@ -322,6 +325,69 @@ static void test_uploads(void)
 	CHECK_EQ_INT(meta_upload_delete(id2), 0);
 	CHECK_EQ_INT(meta_upload_delete(id2), E_BLOB_UPLOAD_UNKNOWN);
 	CHECK_EQ_INT(meta_upload_check(id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+}
+
+static void test_uploads_stale(void)
+{
+	static const char *const ids[] = {
+		"00000000000000000000000000000001",
+		"00000000000000000000000000000002",
+		"00000000000000000000000000000003",
+	};
+	struct buf b = BUF_INIT, sql = BUF_INIT;
+	long calls = 0;
+
+	CHECK_EQ_INT(meta_upload_touch(ids[0]), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_uploads_stale(now_ms() + 1000, collect, &b), 0);
+	CHECK_STR(b.buf, "");
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(meta_upload_create(ids[i], "up/stale"), 0);
+	/* fresh uploads are stale only for a cut-off in the future */
+	CHECK_EQ_INT(meta_uploads_stale(now_ms() - 60000, collect, &b), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(meta_uploads_stale(now_ms() + 1000, collect, &b), 0);
+	CHECK_STR(b.buf, "00000000000000000000000000000001 00000000000000000000000000000002"
+			 " 00000000000000000000000000000003");
+	/* age them by hand: the third oldest, then the first, then the second */
+	static const int updated[] = { 2000, 3000, 1000 };
+	for (int i = 0; i < 3; i++) {
+		buf_reset(&sql);
+		buf_addf(&sql, "UPDATE uploads SET updated_ms = %d WHERE id = '%s'", updated[i], ids[i]);
+		CHECK_EQ_INT(raw_exec(dbpath.buf, sql.buf), SQLITE_OK);
+	}
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_uploads_stale(2001, collect, &b), 0);
+	CHECK_STR(b.buf, "00000000000000000000000000000003 00000000000000000000000000000001");
+	/* strictly before the cut-off */
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_uploads_stale(2000, collect, &b), 0);
+	CHECK_STR(b.buf, "00000000000000000000000000000003");
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_uploads_stale(1000, collect, &b), 0);
+	CHECK_STR(b.buf, "");
+	CHECK_EQ_INT(meta_uploads_stale(INT64_MAX, stop_cb, &calls), 7);
+	CHECK_EQ_INT(calls, 1);
+
+	/* a touched upload is no longer stale */
+	int64_t before = now_ms();
+	CHECK_EQ_INT(meta_upload_touch(ids[2]), 0);
+	CHECK(raw_int(dbpath.buf, "SELECT updated_ms FROM uploads WHERE id = '00000000000000000000000000000003'") >=
+	      before);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT created_ms > 3000 FROM uploads"
+					 " WHERE id = '00000000000000000000000000000003'"), 1);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_uploads_stale(before, collect, &b), 0);
+	CHECK_STR(b.buf, "00000000000000000000000000000001 00000000000000000000000000000002");
+
+	/* purge them the way a sweeper would: collect, then delete */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(meta_upload_delete(ids[i]), 0);
+	CHECK_EQ_INT(meta_upload_touch(ids[0]), E_BLOB_UPLOAD_UNKNOWN);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_uploads_stale(INT64_MAX, collect, &b), 0);
+	CHECK_STR(b.buf, "");
+	buf_release(&sql);
+	buf_release(&b);
 }
 
 /* ---- manifests, tags, history ---- */
@@ -929,7 +995,7 @@ static void test_reopen(void)
 	meta_close(); /* harmless twice */
 
 	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 1);
+	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
 	CHECK_EQ_INT(tag_target("pg", "a1", &got), 0);
 	struct digest paged = dg("paged");
 	CHECK(digest_eq(&got, &paged));
@@ -938,7 +1004,7 @@ static void test_reopen(void)
 	hist_get("app", "v1", &h, &rc);
 	CHECK(strstr(h.text.buf, " delete carol ") != NULL);
 	buf_release(&h.text);
-	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA user_version"), 1);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA user_version"), SCHEMA_LATEST);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA application_id"), 0x62727468);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
@@ -1006,6 +1072,7 @@ int main(void)
 	test_open();
 	test_blobs();
 	test_uploads();
+	test_uploads_stale();
 	test_manifests();
 	test_referrers();
 	test_tags_list();

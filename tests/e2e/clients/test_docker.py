@@ -3,9 +3,7 @@
 import json
 import re
 
-PUSH_DIGEST_RE = re.compile(r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: (?P<size>\d+)$", re.M)
-
-
+PUSH_DIGEST_RE = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64}) size: (\d+)$", re.M)
 LAYER_LINE_RE = re.compile(r"^([0-9a-f]{12}): (.+)$")
 
 

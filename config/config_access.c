@@ -1,0 +1,267 @@
+/* config_access: reads the users, groups and access rules of the config file and checks their references. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_walk.h"
+#include "err.h"
+#include "xalloc.h"
+
+/*
+ * A list in the file replaces the one c already holds: config_release() on
+ * a zeroed config that borrows just those lists frees exactly them.
+ */
+static void drop_lists(struct config *c, int users, int groups, int rules)
+{
+	struct config tmp = { 0 };
+	if (users) {
+		tmp.users = c->users;
+		tmp.n_users = c->n_users;
+		c->users = NULL;
+		c->n_users = 0;
+	}
+	if (groups) {
+		tmp.groups = c->groups;
+		tmp.n_groups = c->n_groups;
+		c->groups = NULL;
+		c->n_groups = 0;
+	}
+	if (rules) {
+		tmp.rules = c->rules;
+		tmp.n_rules = c->n_rules;
+		c->rules = NULL;
+		c->n_rules = 0;
+	}
+	config_release(&tmp);
+}
+
+static int read_user(struct config_walk *w, json_t *v, struct config_user *u)
+{
+	const char *key, *why;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_object(v))
+		return config_walk_fail(w, "expected an object like {\"password\": \"$argon2id$...\", \"groups\": [...]}");
+	json_object_foreach(v, key, item) {
+		size_t old;
+		if (config_walk_is_comment(key))
+			continue;
+		old = config_walk_push_key(w, key);
+		if (!strcmp(key, "password")) {
+			if (!json_is_string(item))
+				rc = config_walk_fail(w, "expected a string");
+			else if (config_phc_check(json_string_value(item), &why))
+				rc = config_walk_fail(w, "%s", why);
+			else
+				u->password = xstrdup(json_string_value(item));
+		} else if (!strcmp(key, "groups")) {
+			rc = config_walk_strv(w, item, config_name_check, "group names", &u->groups);
+		} else {
+			rc = config_walk_fail(w, "unknown key (expected one of: password, groups)");
+		}
+		config_walk_pop(w, old);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+int config_walk_users(struct config_walk *w, json_t *v, struct config *c)
+{
+	const char *name, *why;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_object(v))
+		return config_walk_fail(w, "expected an object of users by name");
+	drop_lists(c, 1, 0, 0);
+	c->users = xcalloc(json_object_size(v) + 1, sizeof(*c->users));
+	json_object_foreach(v, name, item) {
+		size_t old;
+		if (config_walk_is_comment(name))
+			continue;
+		old = config_walk_push_key(w, name);
+		if (config_name_check(name, &why)) {
+			rc = config_walk_fail(w, "bad user name: %s", why);
+		} else {
+			struct config_user *u = &c->users[c->n_users++];
+			u->name = xstrdup(name);
+			rc = read_user(w, item, u);
+		}
+		config_walk_pop(w, old);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+int config_walk_groups(struct config_walk *w, json_t *v, struct config *c)
+{
+	const char *name, *why;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_object(v))
+		return config_walk_fail(w, "expected an object of member lists by group name");
+	drop_lists(c, 0, 1, 0);
+	c->groups = xcalloc(json_object_size(v) + 1, sizeof(*c->groups));
+	json_object_foreach(v, name, item) {
+		size_t old;
+		if (config_walk_is_comment(name))
+			continue;
+		old = config_walk_push_key(w, name);
+		if (config_name_check(name, &why)) {
+			rc = config_walk_fail(w, "bad group name: %s", why);
+		} else {
+			struct config_group *g = &c->groups[c->n_groups++];
+			g->name = xstrdup(name);
+			rc = config_walk_strv(w, item, config_name_check, "user names", &g->members);
+		}
+		config_walk_pop(w, old);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
+static int read_actions(struct config_walk *w, json_t *v, unsigned *out)
+{
+	static const char msg[] = "expected \"pull\", \"push\", \"delete\" or \"*\"";
+	size_t i;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_array(v) || !json_array_size(v))
+		return config_walk_fail(w, "expected a non-empty array of actions (\"pull\", \"push\", \"delete\" or \"*\")");
+	json_array_foreach(v, i, item) {
+		const char *s = json_string_value(item); /* NULL when not a string */
+		size_t old = config_walk_push_index(w, i);
+		if (!s)
+			rc = config_walk_fail(w, "%s", msg);
+		else if (!strcmp(s, "pull"))
+			*out |= CONFIG_PULL;
+		else if (!strcmp(s, "push"))
+			*out |= CONFIG_PUSH;
+		else if (!strcmp(s, "delete"))
+			*out |= CONFIG_DELETE;
+		else if (!strcmp(s, "*"))
+			*out |= CONFIG_ALL_ACTIONS;
+		else
+			rc = config_walk_fail(w, "unknown action \"%s\" (%s)", s, msg);
+		config_walk_pop(w, old);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int read_rule(struct config_walk *w, json_t *v, struct config_rule *r)
+{
+	const char *key;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_object(v))
+		return config_walk_fail(w, "expected an object");
+	json_object_foreach(v, key, item) {
+		size_t old;
+		if (config_walk_is_comment(key))
+			continue;
+		old = config_walk_push_key(w, key);
+		if (!strcmp(key, "repositories")) {
+			rc = config_walk_strv(w, item, config_glob_check, "repository globs", &r->repositories);
+			if (!rc && !r->repositories.n)
+				rc = config_walk_fail(w, "expected at least one repository glob");
+		} else if (!strcmp(key, "users")) {
+			rc = config_walk_strv(w, item, config_name_check, "user names", &r->users);
+		} else if (!strcmp(key, "groups")) {
+			rc = config_walk_strv(w, item, config_name_check, "group names", &r->groups);
+		} else if (!strcmp(key, "anonymous")) {
+			if (!json_is_boolean(item))
+				rc = config_walk_fail(w, "expected true or false");
+			r->anonymous = json_is_true(item);
+		} else if (!strcmp(key, "actions")) {
+			rc = read_actions(w, item, &r->actions);
+		} else {
+			rc = config_walk_fail(w, "unknown key (expected one of: repositories, users, groups, anonymous, actions)");
+		}
+		config_walk_pop(w, old);
+		if (rc)
+			return rc;
+	}
+	if (!r->repositories.n)
+		return config_walk_fail(w, "a rule needs \"repositories\"");
+	if (!r->actions)
+		return config_walk_fail(w, "a rule needs \"actions\"");
+	if (!r->users.n && !r->groups.n && !r->anonymous)
+		return config_walk_fail(w, "a rule must name \"users\", \"groups\" or \"anonymous\": true");
+	return 0;
+}
+
+int config_walk_access(struct config_walk *w, json_t *v, struct config *c)
+{
+	size_t i;
+	json_t *item;
+	if (!json_is_array(v))
+		return config_walk_fail(w, "expected an array of rules");
+	drop_lists(c, 0, 0, 1);
+	c->rules = xcalloc(json_array_size(v) + 1, sizeof(*c->rules));
+	json_array_foreach(v, i, item) {
+		size_t old = config_walk_push_index(w, i);
+		int rc = read_rule(w, item, &c->rules[c->n_rules++]);
+		config_walk_pop(w, old);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int find_user(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_users; i++)
+		if (!strcmp(c->users[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* A group exists when the "groups" object defines it or some user lists it. */
+static int find_group(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_groups; i++)
+		if (!strcmp(c->groups[i].name, name))
+			return 1;
+	for (size_t i = 0; i < c->n_users; i++)
+		for (size_t j = 0; j < c->users[i].groups.n; j++)
+			if (!strcmp(c->users[i].groups.v[j], name))
+				return 1;
+	return 0;
+}
+
+/* Names are checked once the whole file is read, so order in the file does not matter. */
+int config_walk_references(struct config_walk *w, const struct config *c)
+{
+	for (size_t i = 0; i < c->n_groups; i++) {
+		const struct config_strv *m = &c->groups[i].members;
+		for (size_t j = 0; j < m->n; j++) {
+			if (find_user(c, m->v[j]))
+				continue;
+			buf_reset(&w->path);
+			buf_addf(&w->path, "groups.%s[%zu]", c->groups[i].name, j);
+			return config_walk_fail(w, "unknown user \"%s\" (not in \"users\")", m->v[j]);
+		}
+	}
+	for (size_t i = 0; i < c->n_rules; i++) {
+		const struct config_rule *r = &c->rules[i];
+		for (size_t j = 0; j < r->users.n; j++) {
+			if (find_user(c, r->users.v[j]))
+				continue;
+			buf_reset(&w->path);
+			buf_addf(&w->path, "access[%zu].users[%zu]", i, j);
+			return config_walk_fail(w, "unknown user \"%s\" (not in \"users\")", r->users.v[j]);
+		}
+		for (size_t j = 0; j < r->groups.n; j++) {
+			if (find_group(c, r->groups.v[j]))
+				continue;
+			buf_reset(&w->path);
+			buf_addf(&w->path, "access[%zu].groups[%zu]", i, j);
+			return config_walk_fail(w, "unknown group \"%s\" (not in \"groups\" nor in any user's \"groups\")",
+				    r->groups.v[j]);
+		}
+	}
+	return 0;
+}

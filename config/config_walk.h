@@ -1,0 +1,46 @@
+/*
+ * config_walk: private to config/: the JSON walk shared by config_file.c
+ * (generic keys and scalar sections) and config_access.c (users, groups,
+ * access rules). Not for use outside config/.
+ *
+ * A walk belongs to one config_load_file() call and one thread. Every
+ * reader returns 0 or E_CONFIG, with one line appended to w->err naming the
+ * file and the key path; anything read is stored in (and owned by) the
+ * struct config, so config_release() cleans up after a failure too.
+ */
+#ifndef BERTH_CONFIG_WALK_H
+#define BERTH_CONFIG_WALK_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+
+/* The walk's state: where errors go and the path of the key being read. */
+struct config_walk {
+	const char *file;
+	struct buf *err;
+	struct buf path; /* e.g. "access[2].actions[0]" */
+};
+
+/* Appends "<file>: \"<key path>\": <message>" to w->err; returns E_CONFIG. */
+int config_walk_fail(struct config_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Path push/pop: a push returns the length to give back to config_walk_pop(). */
+size_t config_walk_push_key(struct config_walk *w, const char *key);
+size_t config_walk_push_index(struct config_walk *w, size_t i);
+void config_walk_pop(struct config_walk *w, size_t old);
+/* Returns 1 for keys ignored in every object ("_comment"). */
+int config_walk_is_comment(const char *key);
+/* Reads an array of strings, each passing check (when not NULL), into out. */
+int config_walk_strv(struct config_walk *w, json_t *v, int (*check)(const char *, const char **),
+		     const char *what, struct config_strv *out);
+
+/* Readers for "users", "groups" and "access"; each replaces the list c holds. */
+int config_walk_users(struct config_walk *w, json_t *v, struct config *c);
+int config_walk_groups(struct config_walk *w, json_t *v, struct config *c);
+int config_walk_access(struct config_walk *w, json_t *v, struct config *c);
+/* Checks that every user and group named anywhere exists; run after the whole file. */
+int config_walk_references(struct config_walk *w, const struct config *c);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * cli: what the administrative subcommands share: opening the data
+ * directory and policy of a registry (which may be running at the same
+ * time: SQLite's WAL makes that safe) and closing them again.
+ */
+#ifndef BERTH_CLI_H
+#define BERTH_CLI_H
+
+#include "config.h"
+#include "handlers.h"
+
+struct cli {
+	struct config cfg;
+	struct registry reg;
+};
+
+/* Loads the config (path, $BERTH_CONFIG or the embedded default) and opens the registry's state. */
+int cli_open(struct cli *cli, const char *config_path);
+void cli_close(struct cli *cli);
+
+int cli_token_main(int argc, char **argv);
+
+#endif

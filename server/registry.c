@@ -1,0 +1,192 @@
+/*
+ * registry: assembling the shared state of a running registry (storage,
+ * database, policy, signing key, login pool, limiters) and tearing it
+ * down, plus the embedded default's first-start administrator.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "credcache.h"
+#include "err.h"
+#include "handlers.h"
+#include "log.h"
+#include "meta.h"
+#include "paths.h"
+#include "policy.h"
+#include "ratelimit.h"
+#include "registry.h"
+#include "upload.h"
+#include "xalloc.h"
+
+/* Verified Basic credentials are trusted this long without a new check. */
+#define CRED_CACHE_MS (60 * 1000)
+#define CRED_CACHE_SLOTS 4096
+#define LIMIT_SLOTS 8192
+/* Login checks waiting for the pool beyond this are refused (429). */
+#define LOGIN_QUEUE_MAX 64
+
+/* Reads a whole small file into out; returns 0 or -1 (errno set). */
+static int read_small(const char *path, struct buf *out)
+{
+	char tmp[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0 && out->len < 65536)
+		buf_add(out, tmp, (size_t)n);
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * The embedded default has one user, "admin", with every right. Its
+ * password is generated at the first start, printed once, and only its
+ * hash is kept (keys/admin.argon2, mode 0600).
+ */
+static int bootstrap_admin(struct config *cfg)
+{
+	struct buf path = BUF_INIT, hash = BUF_INIT;
+	int rc = 0;
+	paths_keys_dir(&path, cfg->root);
+	if (mkdir(path.buf, 0700) < 0 && errno != EEXIST) {
+		log_error("cannot create \"%s\": %s", path.buf, strerror(errno));
+		rc = E_IO;
+		goto out;
+	}
+	buf_adds(&path, "/admin.argon2");
+	if (read_small(path.buf, &hash) == 0) {
+		while (hash.len && (hash.buf[hash.len - 1] == '\n' || hash.buf[hash.len - 1] == '\r'))
+			buf_setlen(&hash, hash.len - 1);
+	} else if (errno == ENOENT) {
+		unsigned char rnd[18];
+		struct buf pw = BUF_INIT;
+		static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			die("no randomness available");
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			buf_addch(&pw, alphabet[rnd[i] % (sizeof(alphabet) - 1)]);
+		OPENSSL_cleanse(rnd, sizeof(rnd));
+		if ((rc = policy_hash_password(pw.buf, pw.len, &hash)) == 0)
+			rc = registry_write_secret_file(path.buf, hash.buf);
+		if (!rc)
+			fprintf(stderr,
+				"\n  berth: created user \"admin\" with password: %s\n"
+				"  It is shown this once; only its hash is kept (%s).\n"
+				"  Log in with: docker login <host>:5000 -u admin\n\n",
+				pw.buf, path.buf);
+		OPENSSL_cleanse(pw.buf, pw.len);
+		buf_release(&pw);
+		if (rc)
+			goto out;
+	} else {
+		log_error("cannot read \"%s\": %s", path.buf, strerror(errno));
+		rc = E_IO;
+		goto out;
+	}
+	rc = config_add_admin(cfg, "admin", hash.buf);
+out:
+	buf_release(&path);
+	buf_release(&hash);
+	return rc;
+}
+
+int registry_write_secret_file(const char *path, const char *content)
+{
+	struct buf tmp = BUF_INIT;
+	size_t len = strlen(content);
+	int fd, rc = 0;
+	buf_addf(&tmp, "%s.tmp", path);
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, content, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		log_error("cannot write \"%s\": %s", tmp.buf, strerror(errno));
+		rc = E_IO;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!rc && rename(tmp.buf, path) < 0) {
+		log_error("cannot rename \"%s\": %s", tmp.buf, strerror(errno));
+		rc = E_IO;
+	}
+	if (rc)
+		unlink(tmp.buf);
+	buf_release(&tmp);
+	return rc;
+}
+
+int registry_open(struct registry *reg, struct config *cfg)
+{
+	struct buf p = BUF_INIT;
+	int rc;
+	memset(reg, 0, sizeof(*reg));
+	reg->cfg = cfg;
+	if ((rc = blobstore_init(&reg->bs, cfg->root))) {
+		log_error("cannot prepare data directory \"%s\"", cfg->root);
+		goto out;
+	}
+	if (!cfg->path && (rc = bootstrap_admin(cfg)))
+		goto out;
+	paths_db(&p, cfg->root);
+	if ((rc = meta_open(p.buf))) {
+		log_error("cannot open database \"%s\"", p.buf);
+		goto out;
+	}
+	if ((rc = policy_build(cfg, &reg->policy))) {
+		log_error("cannot build the access policy");
+		goto out;
+	}
+	buf_reset(&p);
+	config_token_key(cfg, &p);
+	if (!cfg->token_key) {
+		struct buf dir = BUF_INIT;
+		paths_keys_dir(&dir, cfg->root);
+		if (mkdir(dir.buf, 0700) < 0 && errno != EEXIST)
+			log_error("cannot create \"%s\": %s", dir.buf, strerror(errno));
+		buf_release(&dir);
+		rc = jwt_key_load_or_create(p.buf, &reg->key);
+	} else {
+		rc = jwt_key_load(p.buf, &reg->key);
+	}
+	if (rc) {
+		log_error("cannot load the token signing key \"%s\"", p.buf);
+		goto out;
+	}
+	reg->loginq = workq_new(cfg->login_concurrency, LOGIN_QUEUE_MAX);
+	reg->creds = credcache_new(CRED_CACHE_SLOTS, CRED_CACHE_MS);
+	reg->fail_ip = ratelimit_new(cfg->login_failures_per_minute ? cfg->login_failures_per_minute : ~0u,
+				     60 * 1000, LIMIT_SLOTS);
+	reg->fail_user = ratelimit_new(cfg->login_failures_per_minute ? cfg->login_failures_per_minute : ~0u,
+				       60 * 1000, LIMIT_SLOTS);
+out:
+	buf_release(&p);
+	return rc;
+}
+
+void registry_close(struct registry *reg)
+{
+	/* Queued logins resume their connections: drain before the HTTP side stops. */
+	workq_free(reg->loginq);
+	reg->loginq = NULL;
+}
+
+void registry_release(struct registry *reg)
+{
+	workq_free(reg->loginq);
+	meta_close();
+	upload_cache_clear();
+	credcache_free(reg->creds);
+	ratelimit_free(reg->fail_ip);
+	ratelimit_free(reg->fail_user);
+	jwt_key_release(&reg->key);
+	if (reg->policy)
+		policy_free(reg->policy);
+	blobstore_release(&reg->bs);
+	memset(reg, 0, sizeof(*reg));
+}

@@ -1,0 +1,276 @@
+/* meta_tokens: personal access tokens, stored by the SHA-256 of their secret. */
+#include <assert.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "meta.h"
+#include "meta_internal.h"
+#include "xalloc.h"
+
+#define PAT_HASH_LEN 32
+#define PAT_COLUMNS "id, owner, name, scopes, created_ms, expires_ms, last_used_ms, revoked_ms"
+/* SQL form of "active at ?2": neither revoked nor expired. */
+#define PAT_ACTIVE " revoked_ms = 0 AND (expires_ms = 0 OR expires_ms > ?2)"
+
+/* No conflict target: a name clash (partial unique index) and a hash clash both do nothing. */
+static const struct meta_query q_pat_insert = { MS_PAT_INSERT,
+	"INSERT INTO pats(owner, name, secret_hash, scopes, created_ms, expires_ms)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING" };
+static const struct meta_query q_pat_by_hash = { MS_PAT_BY_HASH,
+	"SELECT " PAT_COLUMNS ", secret_hash FROM pats WHERE secret_hash = ?1" };
+static const struct meta_query q_pat_check = { MS_PAT_CHECK,
+	"SELECT 1 FROM pats WHERE id = ?1 AND" PAT_ACTIVE };
+static const struct meta_query q_pat_scopes = { MS_PAT_SCOPES,
+	"SELECT scopes FROM pats WHERE id = ?1 AND" PAT_ACTIVE };
+/* Counts the row even when last_used_ms stays: sqlite3_changes() tells whether the token exists. */
+static const struct meta_query q_pat_touch = { MS_PAT_TOUCH,
+	"UPDATE pats SET last_used_ms = max(last_used_ms, ?2) WHERE id = ?1" };
+static const struct meta_query q_pat_list_owner = { MS_PAT_LIST_OWNER,
+	"SELECT " PAT_COLUMNS " FROM pats WHERE owner = ?1 AND (?2 OR revoked_ms = 0)"
+	" ORDER BY id DESC" };
+static const struct meta_query q_pat_list_all = { MS_PAT_LIST_ALL,
+	"SELECT " PAT_COLUMNS " FROM pats WHERE ?2 OR revoked_ms = 0 ORDER BY id DESC" };
+static const struct meta_query q_pat_revoke = { MS_PAT_REVOKE,
+	"UPDATE pats SET revoked_ms = ?3 WHERE owner = ?1 AND name = ?2 AND revoked_ms = 0" };
+
+void meta_pat_release(struct meta_pat *p)
+{
+	free(p->owner);
+	free(p->name);
+	free(p->scopes);
+	p->owner = p->name = p->scopes = NULL;
+}
+
+/* Runs a write q whose parameters bind() sets, in its own transaction; *changes counts rows. */
+static int write_pat(const struct meta_query *q, void (*bind)(sqlite3_stmt *, const void *),
+		     const void *args, int *changes, int64_t *rowid)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, q, &s);
+	if (!rc) {
+		bind(s, args);
+		rc = meta_exec(c, s);
+		*changes = sqlite3_changes(c->db);
+		if (rowid)
+			*rowid = sqlite3_last_insert_rowid(c->db);
+		meta_stmt_done(c, q, s);
+	}
+	return meta_tx_end(c, rc);
+}
+
+struct pat_create_args {
+	const char *owner, *name, *scopes;
+	int64_t created_ms, expires_ms;
+	const unsigned char *hash;
+};
+
+static void bind_create(sqlite3_stmt *s, const void *p)
+{
+	const struct pat_create_args *a = p;
+	meta_bind_text(s, 1, a->owner);
+	meta_bind_text(s, 2, a->name);
+	meta_bind_blob(s, 3, a->hash, PAT_HASH_LEN);
+	meta_bind_text(s, 4, a->scopes ? a->scopes : "");
+	meta_bind_int64(s, 5, a->created_ms);
+	meta_bind_int64(s, 6, a->expires_ms);
+}
+
+int meta_pat_create(const char *owner, const char *name, const char *scopes, int64_t expires_ms,
+		    const unsigned char hash[32], int64_t *id)
+{
+	struct pat_create_args a = { owner, name, scopes, meta_now_ms(), expires_ms, hash };
+	int changes = 0;
+	int64_t rowid = 0;
+	assert(owner && *owner && name && *name && hash && expires_ms >= 0);
+	int rc = write_pat(&q_pat_insert, bind_create, &a, &changes, &rowid);
+	if (rc)
+		return rc;
+	if (!changes)
+		return E_EXISTS;
+	if (id)
+		*id = rowid;
+	return 0;
+}
+
+/* Whether a row with these times is active at now (the C twin of PAT_ACTIVE). */
+static int pat_active(int64_t expires_ms, int64_t revoked_ms, int64_t now_ms)
+{
+	return !revoked_ms && (!expires_ms || expires_ms > now_ms);
+}
+
+/* A row of PAT_COLUMNS as a struct whose strings point into the row (valid until the next step). */
+static int pat_from_row(sqlite3_stmt *s, struct meta_pat *p)
+{
+	p->id = sqlite3_column_int64(s, 0);
+	p->owner = (char *)meta_col_text(s, 1);
+	p->name = (char *)meta_col_text(s, 2);
+	p->scopes = (char *)meta_col_text(s, 3);
+	p->created_ms = sqlite3_column_int64(s, 4);
+	p->expires_ms = sqlite3_column_int64(s, 5);
+	p->last_used_ms = sqlite3_column_int64(s, 6);
+	p->revoked_ms = sqlite3_column_int64(s, 7);
+	if (!p->owner || !p->name || !p->scopes) {
+		log_error("meta: malformed access token row");
+		return E_IO;
+	}
+	return 0;
+}
+
+/*
+ * The index finds the row; the stored hash is then compared again in
+ * constant time, so what authenticates is never a short-circuiting compare.
+ */
+static int pat_match(sqlite3_stmt *s, const unsigned char *hash, int64_t now_ms, struct meta_pat *out)
+{
+	struct meta_pat row;
+	const void *stored = sqlite3_column_blob(s, 8);
+	if (sqlite3_column_bytes(s, 8) != PAT_HASH_LEN || !stored ||
+	    CRYPTO_memcmp(stored, hash, PAT_HASH_LEN))
+		return E_UNAUTHORIZED;
+	int rc = pat_from_row(s, &row);
+	if (rc)
+		return rc;
+	if (!pat_active(row.expires_ms, row.revoked_ms, now_ms))
+		return E_UNAUTHORIZED;
+	*out = row;
+	out->owner = xstrdup(row.owner);
+	out->name = xstrdup(row.name);
+	out->scopes = xstrdup(row.scopes);
+	return 0;
+}
+
+int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pat *out)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	memset(out, 0, sizeof(*out));
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_pat_by_hash, &s);
+	if (rc)
+		return rc;
+	meta_bind_blob(s, 1, hash, PAT_HASH_LEN);
+	rc = meta_step(c, s);
+	if (rc == 1)
+		rc = pat_match(s, hash, now_ms, out);
+	else if (rc == 0)
+		rc = E_UNAUTHORIZED;
+	meta_stmt_done(c, &q_pat_by_hash, s);
+	return rc;
+}
+
+int meta_pat_check(int64_t id, int64_t now_ms)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_pat_check, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, id);
+	meta_bind_int64(s, 2, now_ms);
+	rc = meta_step(c, s);
+	meta_stmt_done(c, &q_pat_check, s);
+	return rc == 1 ? 0 : rc == 0 ? E_UNAUTHORIZED : rc;
+}
+
+int meta_pat_get_scopes(int64_t id, char **scopes)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	*scopes = NULL;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_pat_scopes, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, id);
+	meta_bind_int64(s, 2, meta_now_ms());
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		const char *t = meta_col_text(s, 0);
+		*scopes = xstrdup(t ? t : "");
+		rc = 0;
+	} else if (rc == 0) {
+		rc = E_UNAUTHORIZED;
+	}
+	meta_stmt_done(c, &q_pat_scopes, s);
+	return rc;
+}
+
+struct pat_touch_args {
+	int64_t id, now_ms;
+};
+
+static void bind_touch(sqlite3_stmt *s, const void *p)
+{
+	const struct pat_touch_args *a = p;
+	meta_bind_int64(s, 1, a->id);
+	meta_bind_int64(s, 2, a->now_ms);
+}
+
+int meta_pat_touch(int64_t id, int64_t now_ms)
+{
+	struct pat_touch_args a = { id, now_ms };
+	int changes = 0;
+	int rc = write_pat(&q_pat_touch, bind_touch, &a, &changes, NULL);
+	return rc ? rc : changes ? 0 : E_UNAUTHORIZED;
+}
+
+int meta_pat_list(const char *owner, int all, meta_pat_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	const struct meta_query *q = owner ? &q_pat_list_owner : &q_pat_list_all;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	if (owner)
+		meta_bind_text(s, 1, owner);
+	meta_bind_int64(s, 2, all != 0);
+	while ((rc = meta_step(c, s)) == 1) {
+		struct meta_pat p;
+		rc = pat_from_row(s, &p);
+		if (!rc)
+			rc = cb(ctx, &p);
+		if (rc)
+			break;
+	}
+	meta_stmt_done(c, q, s);
+	return rc;
+}
+
+struct pat_revoke_args {
+	const char *owner, *name;
+	int64_t now_ms;
+};
+
+static void bind_revoke(sqlite3_stmt *s, const void *p)
+{
+	const struct pat_revoke_args *a = p;
+	meta_bind_text(s, 1, a->owner);
+	meta_bind_text(s, 2, a->name);
+	meta_bind_int64(s, 3, a->now_ms);
+}
+
+int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms)
+{
+	struct pat_revoke_args a = { owner, name, now_ms };
+	int changes = 0;
+	/* revoked_ms = 0 means active, so a revocation needs a real time */
+	assert(now_ms > 0);
+	int rc = write_pat(&q_pat_revoke, bind_revoke, &a, &changes, NULL);
+	return rc ? rc : changes ? 0 : E_NAME_UNKNOWN;
+}
