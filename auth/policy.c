@@ -319,6 +319,12 @@ const char *policy_user_hash(const struct policy *p, const char *user)
 	return u ? u->hash : NULL;
 }
 
+const char *policy_verified_hash(const struct policy *p, const char *user)
+{
+	const char *h = policy_user_hash(p, user);
+	return h ? h : p->dummy_hash;
+}
+
 int policy_check_password(const struct policy *p, const char *user, const char *password, size_t len)
 {
 	const struct policy_user *u = find_user(p, user);

@@ -69,6 +69,12 @@ int policy_has_users(const struct policy *p);
 const char *policy_user_hash(const struct policy *p, const char *user);
 
 /*
+ * The PHC string a password check for user runs against: the user's own
+ * hash, or the dummy one (same cost) for unknown users and users without
+ * a password. Exposed so tests can prove the costs match without timing.
+ */
+const char *policy_verified_hash(const struct policy *p, const char *user);
+/*
  * Checks a password (len bytes, any content) with argon2id. Returns 0 when
  * it is user's password, else E_UNAUTHORIZED. Unknown users and users
  * without a password are checked against a dummy hash of the same cost, so

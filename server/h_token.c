@@ -285,7 +285,7 @@ static int refresh_identity(struct req *r, struct token_state *ts)
 			rc = E_UNAUTHORIZED;
 		else {
 			cred_fingerprint(phc, fp);
-			rc = CRYPTO_memcmp(fp, cl.cred, 16) || strlen(cl.cred) != 16 ? E_UNAUTHORIZED : 0;
+			rc = strlen(cl.cred) != 16 || CRYPTO_memcmp(fp, cl.cred, 16) ? E_UNAUTHORIZED : 0;
 		}
 	}
 	if (!rc)

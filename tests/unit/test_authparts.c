@@ -1,0 +1,146 @@
+/* Unit tests for the auth building blocks: scopes, limiter, credential cache, work queue. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "credcache.h"
+#include "err.h"
+#include "ratelimit.h"
+#include "scope.h"
+#include "t.h"
+#include "workq.h"
+
+static void test_actions(void)
+{
+	struct buf b = BUF_INIT;
+	CHECK_EQ_INT(actions_parse("pull"), ACT_PULL);
+	CHECK_EQ_INT(actions_parse("pull,push"), ACT_PULL | ACT_PUSH);
+	CHECK_EQ_INT(actions_parse("*"), ACT_ALL);
+	CHECK_EQ_INT(actions_parse("delete,bogus,,pull"), ACT_DELETE | ACT_PULL);
+	CHECK_EQ_INT(actions_parse(""), 0);
+	CHECK_EQ_INT(actions_parse("pullpush"), 0);
+	actions_format(ACT_ALL, &b);
+	CHECK_STR(b.buf, "pull,push,delete");
+	buf_reset(&b);
+	actions_format(ACT_PUSH, &b);
+	CHECK_STR(b.buf, "push");
+	buf_release(&b);
+}
+
+static void test_scope(void)
+{
+	struct scope sc;
+	CHECK_EQ_INT(scope_parse("repository:team-a/app:pull,push", &sc), 0);
+	CHECK_STR(sc.type, "repository");
+	CHECK_STR(sc.name, "team-a/app");
+	CHECK_EQ_INT(sc.actions, ACT_PULL | ACT_PUSH);
+	scope_release(&sc);
+	CHECK_EQ_INT(scope_parse("registry:catalog:*", &sc), 0);
+	CHECK_EQ_INT(sc.actions, ACT_ALL);
+	scope_release(&sc);
+	CHECK_EQ_INT(scope_parse("repository:Upper:pull", &sc), E_BAD_REQUEST);
+	CHECK_EQ_INT(scope_parse("repository:a/../b:pull", &sc), E_BAD_REQUEST);
+	CHECK_EQ_INT(scope_parse("repository:pull", &sc), E_BAD_REQUEST);
+	CHECK_EQ_INT(scope_parse("registry:other:*", &sc), E_BAD_REQUEST);
+	CHECK_EQ_INT(scope_parse("bogus:x:pull", &sc), E_BAD_REQUEST);
+	CHECK_EQ_INT(scope_parse(":x:pull", &sc), E_BAD_REQUEST);
+	CHECK_EQ_INT(scope_parse("", &sc), E_BAD_REQUEST);
+}
+
+static void test_pat_scopes(void)
+{
+	struct buf err = BUF_INIT;
+	CHECK_EQ_INT(scopes_check("repository:team-a/*:pull,push repository:b:pull", &err), 0);
+	CHECK_EQ_INT(scopes_check("repository:team-a/*:", &err), E_CONFIG);
+	buf_reset(&err);
+	CHECK_EQ_INT(scopes_check("repo:x:pull", &err), E_CONFIG);
+	buf_reset(&err);
+	CHECK_EQ_INT(scopes_check("repository:X:pull", &err), E_CONFIG);
+	buf_reset(&err);
+	CHECK_EQ_INT(scopes_check("repository:x:bogus", &err), E_CONFIG);
+	buf_release(&err);
+	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push repository:b:pull", "team-a/app"),
+		     ACT_PULL | ACT_PUSH);
+	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push repository:b:pull", "b"), ACT_PULL);
+	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push", "team-b/app"), 0);
+	CHECK_EQ_INT(scopes_actions("", "anything"), ACT_ALL);
+	CHECK_EQ_INT(scopes_actions(NULL, "anything"), ACT_ALL);
+}
+
+static void test_ratelimit(void)
+{
+	struct ratelimit *rl = ratelimit_new(3, 1000, 64);
+	CHECK(!ratelimit_blocked(rl, "1.2.3.4", 0));
+	ratelimit_fail(rl, "1.2.3.4", 0);
+	ratelimit_fail(rl, "1.2.3.4", 10);
+	CHECK(!ratelimit_blocked(rl, "1.2.3.4", 20));
+	ratelimit_fail(rl, "1.2.3.4", 30);
+	CHECK(ratelimit_blocked(rl, "1.2.3.4", 40));
+	CHECK(!ratelimit_blocked(rl, "5.6.7.8", 40));
+	/* a new window forgives */
+	CHECK(!ratelimit_blocked(rl, "1.2.3.4", 1000));
+	ratelimit_free(rl);
+}
+
+static void test_credcache(void)
+{
+	struct credcache *cc = credcache_new(16, 1000);
+	int64_t pat = -1;
+	char *scopes = (char *)"x";
+	CHECK(!credcache_get(cc, "alice", "pw", 2, 0, &pat, &scopes));
+	credcache_put(cc, "alice", "pw", 2, 0, 0, NULL);
+	CHECK(credcache_get(cc, "alice", "pw", 2, 10, &pat, &scopes));
+	CHECK_EQ_INT(pat, 0);
+	CHECK(scopes == NULL);
+	CHECK(!credcache_get(cc, "alice", "pW", 2, 10, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alicepw", "", 0, 10, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alice", "pw", 2, 1000, &pat, &scopes)); /* expired */
+	credcache_put(cc, "bob", "berth_pat_x", 11, 0, 7, "repository:a:pull");
+	CHECK(credcache_get(cc, "bob", "berth_pat_x", 11, 1, &pat, &scopes));
+	CHECK_EQ_INT(pat, 7);
+	CHECK_STR(scopes, "repository:a:pull");
+	free(scopes);
+	credcache_clear(cc);
+	CHECK(!credcache_get(cc, "bob", "berth_pat_x", 11, 1, &pat, &scopes));
+	credcache_free(cc);
+}
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int ran;
+
+static void job(void *arg)
+{
+	(void)arg;
+	usleep(1000);
+	pthread_mutex_lock(&mu);
+	ran++;
+	pthread_mutex_unlock(&mu);
+}
+
+static void test_workq(void)
+{
+	struct workq *q = workq_new(2, 4);
+	int accepted = 0, refused = 0;
+	for (int i = 0; i < 50; i++) {
+		if (workq_submit(q, job, NULL) == 0)
+			accepted++;
+		else
+			refused++;
+	}
+	CHECK(accepted >= 4);
+	CHECK(refused > 0);
+	workq_free(q); /* waits for every accepted job */
+	CHECK_EQ_INT(ran, accepted);
+}
+
+int main(void)
+{
+	test_actions();
+	test_scope();
+	test_pat_scopes();
+	test_ratelimit();
+	test_credcache();
+	test_workq();
+	return t_done();
+}
