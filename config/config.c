@@ -1,5 +1,6 @@
 /* config: defaults, environment overrides and derived values of the daemon's settings. */
 #include "config.h"
+#include "policy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ void config_init_defaults(struct config *c)
 	c->login_concurrency = 2;
 	c->login_failures_per_minute = 10;
 	c->delete_enabled = 1;
+	c->gc_interval_s = 0;
+	c->gc_history_s = 30 * 86400;
+	c->gc_untagged_s = 86400;
+	c->gc_grace_s = 3600;
+	c->upload_ttl_s = 86400;
 	c->log_level = LOG_INFO;
 }
 
@@ -51,6 +57,11 @@ void config_release(struct config *c)
 		strv_release(&c->rules[i].users);
 		strv_release(&c->rules[i].groups);
 	}
+	for (size_t i = 0; i < c->n_immutable; i++) {
+		strv_release(&c->immutable[i].repositories);
+		strv_release(&c->immutable[i].tags);
+	}
+	free(c->immutable);
 	free(c->users);
 	free(c->groups);
 	free(c->rules);
@@ -275,4 +286,19 @@ void config_warnings(const struct config *c, struct buf *out)
 			"on %s (set tls, or external_url to the https:// URL of a TLS proxy)\n", c->listen);
 	if (!c->n_rules)
 		buf_adds(out, "access: no rules, so nobody can pull or push\n");
+}
+
+int config_immutable_rule(const struct config *c, const char *repo, const char *tag)
+{
+	for (size_t i = 0; i < c->n_immutable; i++) {
+		const struct config_immutable *im = &c->immutable[i];
+		int repo_ok = 0, tag_ok = 0;
+		for (size_t j = 0; j < im->repositories.n && !repo_ok; j++)
+			repo_ok = policy_glob_match(im->repositories.v[j], repo);
+		for (size_t j = 0; j < im->tags.n && repo_ok && !tag_ok; j++)
+			tag_ok = policy_glob_match(im->tags.v[j], tag);
+		if (repo_ok && tag_ok)
+			return (int)i;
+	}
+	return -1;
 }

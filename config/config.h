@@ -64,6 +64,12 @@ struct config_rule {
 	unsigned actions;                /* CONFIG_PULL | CONFIG_PUSH | CONFIG_DELETE */
 };
 
+/* Tags that may be set once and never moved or deleted ("immutable_tags"). */
+struct config_immutable {
+	struct config_strv repositories; /* repository globs */
+	struct config_strv tags;         /* tag globs: '*' matches any run of characters */
+};
+
 struct config {
 	char *path;               /* the file loaded, or NULL for built-in defaults */
 	char *listen;             /* host:port or [v6]:port */
@@ -95,7 +101,21 @@ struct config {
 	unsigned login_failures_per_minute; /* per client address; 0 = no limit */
 	int delete_enabled;
 	enum log_level log_level;
+
+	struct config_immutable *immutable; /* "immutable_tags", in file order */
+	size_t n_immutable;
+	unsigned gc_interval_s;   /* "gc.schedule": run GC this often; 0 = never by itself */
+	unsigned gc_history_s;    /* "gc.history_window": digests a tag pointed at this recently stay */
+	unsigned gc_untagged_s;   /* "gc.untagged_age": untagged manifests younger than this stay */
+	unsigned gc_grace_s;      /* "gc.grace": blobs uploaded or linked this recently stay */
+	unsigned upload_ttl_s;    /* "gc.upload_ttl": uploads idle this long are purged */
 };
+
+/*
+ * The immutable-tag rule matching repo:tag (its index in c->immutable), or
+ * -1 when none does.
+ */
+int config_immutable_rule(const struct config *c, const char *repo, const char *tag);
 
 /* Fills c with the built-in defaults (no users, no rules: nobody has access). */
 void config_init_defaults(struct config *c);

@@ -211,6 +211,69 @@ int config_walk_access(struct config_walk *w, json_t *v, struct config *c)
 	return 0;
 }
 
+/* Tag globs: the tag alphabet plus '*'. */
+static int tag_glob_check(const char *s, const char **why)
+{
+	if (!*s || strlen(s) > 128) {
+		*why = "expected 1 to 128 characters";
+		return -1;
+	}
+	for (; *s; s++) {
+		char ch = *s;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      strchr("._-*", ch))) {
+			*why = "tag globs hold letters, digits, '.', '_', '-' and '*'";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int read_immutable(struct config_walk *w, json_t *v, struct config_immutable *im)
+{
+	const char *key;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_object(v))
+		return config_walk_fail(w, "expected an object");
+	json_object_foreach(v, key, item) {
+		size_t old;
+		if (config_walk_is_comment(key))
+			continue;
+		old = config_walk_push_key(w, key);
+		if (!strcmp(key, "repositories"))
+			rc = config_walk_strv(w, item, config_glob_check, "repository globs", &im->repositories);
+		else if (!strcmp(key, "tags"))
+			rc = config_walk_strv(w, item, tag_glob_check, "tag globs", &im->tags);
+		else
+			rc = config_walk_fail(w, "unknown key (expected one of: repositories, tags)");
+		config_walk_pop(w, old);
+		if (rc)
+			return rc;
+	}
+	if (!im->repositories.n || !im->tags.n)
+		return config_walk_fail(w, "an immutable-tag rule needs \"repositories\" and \"tags\"");
+	return 0;
+}
+
+int config_walk_immutable(struct config_walk *w, json_t *v, struct config *c)
+{
+	size_t i;
+	json_t *item;
+	if (!json_is_array(v))
+		return config_walk_fail(w, "expected an array of rules");
+	c->immutable = xcalloc(json_array_size(v) + 1, sizeof(*c->immutable));
+	c->n_immutable = 0;
+	json_array_foreach(v, i, item) {
+		size_t old = config_walk_push_index(w, i);
+		int rc = read_immutable(w, item, &c->immutable[c->n_immutable++]);
+		config_walk_pop(w, old);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int find_user(const struct config *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_users; i++)

@@ -281,6 +281,15 @@ static const struct field storage_fields[] = {
 	{ 0 },
 };
 
+static const struct field gc_fields[] = {
+	{ .key = "schedule", .kind = K_DURATION, .off = OFF(gc_interval_s), .min = 0, .max = 365 * 86400 },
+	{ .key = "history_window", .kind = K_DURATION, .off = OFF(gc_history_s), .min = 0, .max = 3650 * 86400 },
+	{ .key = "untagged_age", .kind = K_DURATION, .off = OFF(gc_untagged_s), .min = 0, .max = 3650 * 86400 },
+	{ .key = "grace", .kind = K_DURATION, .off = OFF(gc_grace_s), .min = 60, .max = 30 * 86400 },
+	{ .key = "upload_ttl", .kind = K_DURATION, .off = OFF(upload_ttl_s), .min = 60, .max = 365 * 86400 },
+	{ 0 },
+};
+
 static const struct field log_fields[] = {
 	{ .key = "level", .kind = K_LOGLEVEL, .off = OFF(log_level) },
 	{ 0 },
@@ -299,6 +308,8 @@ static const struct field top_fields[] = {
 	{ .key = "access", .kind = K_FN, .fn = config_walk_access },
 	{ .key = "limits", .kind = K_OBJECT, .sub = limits_fields },
 	{ .key = "storage", .kind = K_OBJECT, .sub = storage_fields },
+	{ .key = "gc", .kind = K_OBJECT, .sub = gc_fields },
+	{ .key = "immutable_tags", .kind = K_FN, .fn = config_walk_immutable },
 	{ .key = "log", .kind = K_OBJECT, .sub = log_fields },
 	{ 0 },
 };

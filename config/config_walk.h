@@ -40,6 +40,7 @@ int config_walk_strv(struct config_walk *w, json_t *v, int (*check)(const char *
 int config_walk_users(struct config_walk *w, json_t *v, struct config *c);
 int config_walk_groups(struct config_walk *w, json_t *v, struct config *c);
 int config_walk_access(struct config_walk *w, json_t *v, struct config *c);
+int config_walk_immutable(struct config_walk *w, json_t *v, struct config *c);
 /* Checks that every user and group named anywhere exists; run after the whole file. */
 int config_walk_references(struct config_walk *w, const struct config *c);
 

@@ -32,6 +32,8 @@ import ctypes
 import gzip
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -401,7 +403,8 @@ class ContainersTools:
         self.base = base
         conf = os.path.join(base, "conf")
         for d in ("conf", "home", "xdg", "tmp", "podman-root", "prun", "podman-tmp",
-                  "buildah-root", "buildah-runroot", "sys-run", "sys-varlib", "sys-vartmp", "net"):
+                  "buildah-root", "buildah-runroot", "sys-run", "sys-etc-docker", "sys-varlib", "sys-vartmp",
+                  "net"):
             os.makedirs(os.path.join(base, d), exist_ok=True)
         self.policy = os.path.join(conf, "policy.json")
         self.registries_conf = os.path.join(conf, "registries.conf")
@@ -437,8 +440,10 @@ class ContainersTools:
             DOCKER_CONFIG=os.path.join(home, ".docker"),
         )
         os.makedirs(os.path.join(conf, "registries.conf.d"), exist_ok=True)
+        # /etc/docker too: the tools also read certificates from /etc/docker/certs.d.
         self.binds = {"/run": os.path.join(base, "sys-run"),
                       "/etc/containers": conf,
+                      "/etc/docker": os.path.join(base, "sys-etc-docker"),
                       "/var/lib": os.path.join(base, "sys-varlib"),
                       "/var/tmp": os.path.join(base, "sys-vartmp")}
 
@@ -619,3 +624,222 @@ def dockerd(workdir, containerd):
 @pytest.fixture(scope="session")
 def docker(dockerd):
     return dockerd.docker
+
+
+# ---------------------------------------------------------------- registries with authentication
+
+BERTH_BIN = os.environ.get("BERTH_BIN", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+    "build", "server", "berth"))
+
+# Access log lines of berth: "<time> info: <client> <METHOD> <path> <status> <bytes> <ms>ms".
+ACCESS_RE = re.compile(r"^\S+ info: \S+ ([A-Z]+) (/\S*) (\d{3}) \d+ \S+ms( \(aborted\))?$")
+
+AUTH_USER = "alice"
+# Repositories below PRIVATE_PREFIX: everything for AUTH_USER; below READONLY_PREFIX: pull only.
+# Nothing for anyone else, anonymous callers included.
+PRIVATE_PREFIX = "private"
+READONLY_PREFIX = "readonly"
+
+
+class Pki:
+    """A test CA and a server certificate it signed for 127.0.0.1 and localhost, made with
+    the openssl CLI. `cert_dir` is a directory in the layout the containers tools read
+    (`--cert-dir`, certs.d): the CA as ca.crt."""
+
+    def __init__(self, base):
+        require_tool("openssl")
+        os.makedirs(base)
+        self.ca = os.path.join(base, "ca.pem")
+        self.ca_key = os.path.join(base, "ca.key")
+        self.cert = os.path.join(base, "server.pem")
+        self.key = os.path.join(base, "server.key")
+        self.cert_dir = os.path.join(base, "certs")
+        self.empty_cert_dir = os.path.join(base, "no-certs")
+        csr = os.path.join(base, "server.csr")
+        ext = os.path.join(base, "server.ext")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run(["openssl", "req", "-x509"] + ec + [
+            "-keyout", self.ca_key, "-out", self.ca, "-days", "2", "-subj", "/CN=berth e2e test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        run(["openssl", "req"] + ec + ["-keyout", self.key, "-out", csr, "-subj", "/CN=127.0.0.1"])
+        with open(ext, "w") as f:
+            f.write("basicConstraints = critical,CA:FALSE\n"
+                    "keyUsage = critical,digitalSignature\n"
+                    "extendedKeyUsage = serverAuth\n"
+                    "subjectAltName = IP:127.0.0.1,DNS:localhost\n")
+        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+             "-set_serial", "0x%s" % uuid.uuid4().hex, "-days", "2", "-sha256",
+             "-extfile", ext, "-out", self.cert])
+        # The server certificate verifies against the CA, with the names the tests use.
+        for name in (["-verify_ip", "127.0.0.1"], ["-verify_hostname", "localhost"]):
+            run(["openssl", "verify", "-CAfile", self.ca, "-purpose", "sslserver"] + name + [self.cert])
+        os.makedirs(self.cert_dir)
+        os.makedirs(self.empty_cert_dir)
+        shutil.copy(self.ca, os.path.join(self.cert_dir, "ca.crt"))
+
+
+@pytest.fixture(scope="session")
+def pki(workdir):
+    return Pki(os.path.join(workdir, "pki"))
+
+
+class Credentials:
+    def __init__(self, user, password):
+        self.user = user
+        self.password = password
+
+    @property
+    def pair(self):
+        return "%s:%s" % (self.user, self.password)
+
+
+@pytest.fixture(scope="session")
+def credentials():
+    # URL-safe characters: never a ':' (user:password arguments) nor a newline.
+    return Credentials(AUTH_USER, "pw-" + secrets.token_urlsafe(18))
+
+
+def password_hash(password):
+    """The argon2id PHC string `berth passwd` prints for `password` (fed on standard input).
+    A moderate cost keeps the many logins of the suite quick."""
+    out = run([BERTH_BIN, "passwd", "-m", "19456", "-t", "2"], input=(password + "\n").encode())
+    phc = out.stdout.decode().strip()
+    assert phc.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), phc
+    return phc
+
+
+class AuthBerth:
+    """A berth of its own with users and access rules (and TLS when `pki` is given):
+    private by default, so every client has to log in."""
+
+    def __init__(self, base, credentials, phc, pki=None):
+        if not os.access(BERTH_BIN, os.X_OK):
+            pytest.fail("berth binary %s is missing: build it (ninja -C build) or set BERTH_BIN" % BERTH_BIN,
+                        pytrace=False)
+        os.makedirs(base)
+        self.credentials = credentials
+        self.root = os.path.join(base, "data")
+        self.config_path = os.path.join(base, "config.json")
+        self.log_path = os.path.join(base, "berth.log")
+        self.verify = pki.ca if pki else True
+        self.cert_dir = pki.cert_dir if pki else None
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.host = "127.0.0.1:%d" % self.port
+        self.url = "%s://%s" % ("https" if pki else "http", self.host)
+        user = credentials.user
+        config = {
+            "root": self.root,
+            "users": {user: {"password": phc}},
+            "access": [
+                {"repositories": [PRIVATE_PREFIX + "/**"], "users": [user], "actions": ["*"]},
+                {"repositories": [READONLY_PREFIX + "/**"], "users": [user], "actions": ["pull"]},
+            ],
+            "log": {"level": "info"},
+        }
+        if pki:
+            config["tls"] = {"cert": pki.cert, "key": pki.key}
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=1)
+        argv = [BERTH_BIN, "serve", "-c", self.config_path, "--listen", self.host, "--root", self.root]
+        self.daemon = Daemon("berth (%s)" % self.url, argv, self.log_path)
+        self.daemon.wait_ready(
+            lambda: requests.get(self.url + "/healthz", verify=self.verify, timeout=2).status_code == 200)
+        # Private: an anonymous caller is challenged even on the base endpoint.
+        r = requests.get(self.url + "/v2/", verify=self.verify, timeout=10)
+        assert r.status_code == 401, r.status_code
+        assert r.headers.get("WWW-Authenticate") == 'Bearer realm="%s/auth/token",service="berth"' % self.url, \
+            r.headers
+
+    def registry(self, prefix=PRIVATE_PREFIX, auth=True):
+        """A Registry view (for check_image and friends) that signs in with Basic credentials."""
+        reg = Registry(self.url, prefix)
+        reg.http.verify = self.verify
+        if auth:
+            reg.http.auth = (self.credentials.user, self.credentials.password)
+        return reg
+
+    # -- personal access tokens, through the CLI on the live data directory
+
+    def token_create(self, name, scopes=(), expires=None, user=None):
+        argv = [BERTH_BIN, "token", "create", "--user", user or self.credentials.user, "--name", name]
+        for s in scopes:
+            argv += ["--scope", s]
+        if expires:
+            argv += ["--expires", expires]
+        out = run(argv + ["-c", self.config_path]).stdout.decode().strip()
+        assert out.startswith("berth_pat_") and "\n" not in out, out
+        return out
+
+    def token_revoke(self, name, user=None):
+        run([BERTH_BIN, "token", "revoke", "--user", user or self.credentials.user, "--name", name,
+             "-c", self.config_path])
+
+    def token_list(self, user=None):
+        """{token name: {"status", "created", "expires", "last_used", "scopes"}} of a user."""
+        out = run([BERTH_BIN, "token", "list", "--user", user or self.credentials.user,
+                   "-c", self.config_path]).stdout.decode().splitlines()
+        assert out and out[0].split()[:6] == ["USER", "NAME", "STATUS", "CREATED", "EXPIRES", "LAST"], out
+        tokens = {}
+        for line in out[1:]:
+            f = line.split(None, 6)
+            tokens[f[1]] = {"status": f[2], "created": f[3], "expires": f[4], "last_used": f[5],
+                            "scopes": f[6] if len(f) > 6 else ""}
+        return tokens
+
+    # -- the access log
+
+    def log_mark(self):
+        """A position in the log; access_log(mark) returns what was logged after it."""
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def access_log(self, mark, until=None, timeout=10):
+        """[(method, path, status)] logged after `mark`. berth logs a request once it has
+        completed, a moment after the client got its answer: with `until` (a predicate on the
+        list), wait until it holds or `timeout` passes, then return the list either way."""
+        deadline = time.time() + timeout
+        while True:
+            with open(self.log_path, "rb") as f:
+                f.seek(mark)
+                text = f.read().decode(errors="replace")
+            entries = []
+            for line in text.splitlines():
+                m = ACCESS_RE.match(line)
+                if m:
+                    entries.append((m.group(1), m.group(2), int(m.group(3))))
+            if until is None or until(entries) or time.time() > deadline:
+                return entries
+            time.sleep(0.05)
+
+    def read_log(self):
+        return self.daemon.read_log()
+
+    def stop(self):
+        self.daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_phc(credentials):
+    return password_hash(credentials.password)
+
+
+@pytest.fixture(scope="session")
+def auth_berth(workdir, credentials, auth_phc):
+    """A private berth with users and access rules over plain HTTP on loopback."""
+    b = AuthBerth(os.path.join(workdir, "berth-auth-http"), credentials, auth_phc)
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_berth(workdir, credentials, auth_phc, pki):
+    """The same, over HTTPS with a certificate of the session's test CA."""
+    b = AuthBerth(os.path.join(workdir, "berth-auth-tls"), credentials, auth_phc, pki=pki)
+    yield b
+    b.stop()
