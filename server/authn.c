@@ -103,7 +103,7 @@ int authn_verify_secret(struct req *r, const char *user, const char *secret, siz
 			die("hash failed");
 		rc = meta_pat_lookup(hash, now, &pat);
 		/* A token works only for its owner, and only while the owner exists. */
-		if (!rc && (strcmp(pat.owner, user) || !policy_user_exists(reg->policy, user)))
+		if (!rc && (strcmp(pat.owner, user) || !policy_user_exists(r->policy, user)))
 			rc = E_UNAUTHORIZED;
 		if (!rc) {
 			*pat_id = pat.id;
@@ -114,7 +114,7 @@ int authn_verify_secret(struct req *r, const char *user, const char *secret, siz
 		}
 		meta_pat_release(&pat);
 	} else {
-		rc = policy_check_password(reg->policy, user, secret, len);
+		rc = policy_check_password(r->policy, user, secret, len);
 	}
 	if (rc == E_UNAUTHORIZED) {
 		ratelimit_fail(reg->fail_ip, r->client, now);
@@ -149,7 +149,7 @@ static void basic_work(struct req *r)
 static int bearer(struct req *r, struct ident *id, const char *tok)
 {
 	struct registry *reg = r->reg;
-	const struct config *c = reg->cfg;
+	const struct config *c = r->cfg;
 	if (jwt_verify(&reg->key, tok, strlen(tok), c->token_issuer, c->token_service, time(NULL), TOKEN_LEEWAY,
 		       &id->claims)) {
 		id->failed = E_UNAUTHORIZED;
@@ -221,7 +221,7 @@ unsigned authn_rights(struct req *r, const char *repo)
 		}
 		return acts & ACT_ALL;
 	}
-	acts = policy_actions(r->reg->policy, id->user, repo);
+	acts = policy_actions(r->policy, id->user, repo);
 	if (id->pat_id)
 		acts &= scopes_actions(id->scopes, repo);
 	return acts;
@@ -229,13 +229,13 @@ unsigned authn_rights(struct req *r, const char *repo)
 
 int authn_open_registry(const struct req *r)
 {
-	return !policy_has_users(r->reg->policy);
+	return !policy_has_users(r->policy);
 }
 
 /* Honours X-Forwarded-Proto/Host only from a configured trusted proxy. */
 static int from_trusted_proxy(struct req *r)
 {
-	const struct config *c = r->reg->cfg;
+	const struct config *c = r->cfg;
 	unsigned char addr[16];
 	int fam = strchr(r->client, ':') ? AF_INET6 : AF_INET;
 	if (!c->n_trusted_proxies || inet_pton(fam, r->client, addr) != 1)
@@ -259,7 +259,7 @@ static int header_value_ok(const char *s)
 
 void authn_base_url(struct req *r, struct buf *out)
 {
-	const struct config *c = r->reg->cfg;
+	const struct config *c = r->cfg;
 	const char *host;
 	if (c->external_url) {
 		buf_adds(out, c->external_url);
@@ -287,7 +287,7 @@ void authn_challenge(struct req *r, const char *repo, unsigned need, int insuffi
 	struct buf v = BUF_INIT;
 	buf_adds(&v, "Bearer realm=\"");
 	authn_base_url(r, &v);
-	buf_addf(&v, "/auth/token\",service=\"%s\"", r->reg->cfg->token_service);
+	buf_addf(&v, "/auth/token\",service=\"%s\"", r->cfg->token_service);
 	if (repo) {
 		buf_addf(&v, ",scope=\"repository:%s:", repo);
 		actions_format(need, &v);

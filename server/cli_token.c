@@ -98,7 +98,7 @@ static int token_create(struct cli *cli, struct token_args *a)
 		fprintf(stderr, "error: token create needs --user and --name\n\n%s", token_usage);
 		return 2;
 	}
-	if (!policy_user_exists(cli->reg.policy, a->user)) {
+	if (!policy_user_exists(cli->reg.snap->policy, a->user)) {
 		fprintf(stderr, "error: unknown user \"%s\" (users are defined in the config file)\n", a->user);
 		return 1;
 	}

@@ -49,7 +49,7 @@ int h_blob_get(struct req *r)
 int h_blob_delete(struct req *r)
 {
 	int rc;
-	if (!r->reg->cfg->delete_enabled)
+	if (!r->cfg->delete_enabled)
 		return E_DELETE_DISABLED;
 	if ((rc = meta_blob_unlink(r->name, &r->reference.digest)))
 		return rc;

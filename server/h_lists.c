@@ -34,8 +34,8 @@ static int page_args(struct req *r, long dflt, long *n, const char **last)
 	const char *ns = req_arg(r, "n");
 	*n = dflt;
 	*last = req_arg(r, "last");
-	if (ns && pagesize_parse(ns, r->reg->cfg->page_max, n))
-		return req_fail(r, E_PAGINATION, "n must be a number from 0 to %ld", r->reg->cfg->page_max);
+	if (ns && pagesize_parse(ns, r->cfg->page_max, n))
+		return req_fail(r, E_PAGINATION, "n must be a number from 0 to %ld", r->cfg->page_max);
 	if (*last && strlen(*last) > LAST_MAX)
 		return req_fail(r, E_PAGINATION, "last is too long");
 	if (*last && !**last)
@@ -76,7 +76,7 @@ int h_catalog(struct req *r)
 	const char *last;
 	long n;
 	int more = 0, rc;
-	if ((rc = page_args(r, r->reg->cfg->page_max, &n, &last)))
+	if ((rc = page_args(r, r->cfg->page_max, &n, &last)))
 		return rc;
 	buf_adds(&r->out, "{\"repositories\":[");
 	if ((rc = meta_catalog(last, n, catalog_filter, r, emit_str, &lo, &more)))

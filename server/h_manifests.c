@@ -31,7 +31,7 @@ out:
 
 int h_manifest_put(struct req *r)
 {
-	size_t max = r->reg->cfg->manifest_max;
+	size_t max = r->cfg->manifest_max;
 	if (r->content_length > 0 && (uint64_t)r->content_length > max)
 		return req_fail(r, E_MANIFEST_TOO_BIG, "manifest of %lld bytes exceeds the limit of %zu",
 				(long long)r->content_length, max);
@@ -81,7 +81,7 @@ int h_manifest_delete(struct req *r)
 {
 	struct meta_actor actor = { NULL, "delete", r->client };
 	int rc;
-	if (!r->reg->cfg->delete_enabled)
+	if (!r->cfg->delete_enabled)
 		return E_DELETE_DISABLED;
 	if (r->reference.is_digest)
 		rc = meta_manifest_delete(r->name, &r->reference.digest, &actor);

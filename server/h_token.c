@@ -94,7 +94,7 @@ static void collect_scopes(struct token_state *ts, const struct query *q)
 
 static int check_service(struct req *r, const char *service)
 {
-	if (service && *service && strcmp(service, r->reg->cfg->token_service))
+	if (service && *service && strcmp(service, r->cfg->token_service))
 		return req_fail(r, E_BAD_REQUEST, "unknown service \"%.64s\"", service);
 	return 0;
 }
@@ -126,7 +126,7 @@ static void add_time(struct buf *out, const char *key, time_t t)
 /* Signs the access token (and a refresh token when wanted) and writes the reply. */
 static int issue(struct req *r, struct token_state *ts, int with_refresh)
 {
-	const struct config *c = r->reg->cfg;
+	const struct config *c = r->cfg;
 	struct jwt_access acc[SCOPE_MAX_PER_REQUEST];
 	struct jwt_claims cl;
 	struct buf tok = BUF_INIT, rt = BUF_INIT;
@@ -139,7 +139,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 		if (!strcmp(sc->type, "registry")) {
 			grant = sc->actions ? ACT_ALL : 0;
 		} else {
-			grant = policy_actions(r->reg->policy, ts->user, sc->name) & sc->actions;
+			grant = policy_actions(r->policy, ts->user, sc->name) & sc->actions;
 			if (ts->pat_id)
 				grant &= scopes_actions(ts->pat_scopes, sc->name);
 		}
@@ -164,7 +164,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 	if (with_refresh && ts->user && !ts->refresh_in) {
 		struct buf aud = BUF_INIT;
 		char fp[17];
-		const char *phc = policy_user_hash(r->reg->policy, ts->user);
+		const char *phc = policy_user_hash(r->policy, ts->user);
 		buf_addf(&aud, "%s/refresh", c->token_service);
 		memset(&cl, 0, sizeof(cl));
 		cl.iss = c->token_issuer;
@@ -263,7 +263,7 @@ int h_token_post(struct req *r)
 /* Checks a refresh token and adopts its identity; E_UNAUTHORIZED when it is no longer good. */
 static int refresh_identity(struct req *r, struct token_state *ts)
 {
-	const struct config *c = r->reg->cfg;
+	const struct config *c = r->cfg;
 	struct jwt_claims cl;
 	struct buf aud = BUF_INIT;
 	int rc;
@@ -273,13 +273,13 @@ static int refresh_identity(struct req *r, struct token_state *ts)
 	buf_release(&aud);
 	if (rc)
 		return E_UNAUTHORIZED;
-	if (!cl.sub[0] || !policy_user_exists(r->reg->policy, cl.sub)) {
+	if (!cl.sub[0] || !policy_user_exists(r->policy, cl.sub)) {
 		rc = E_UNAUTHORIZED;
 	} else if (cl.pat_id) {
 		rc = meta_pat_get_scopes(cl.pat_id, &ts->pat_scopes);
 		ts->pat_id = cl.pat_id;
 	} else {
-		const char *phc = policy_user_hash(r->reg->policy, cl.sub);
+		const char *phc = policy_user_hash(r->policy, cl.sub);
 		char fp[17];
 		if (!phc || !cl.cred)
 			rc = E_UNAUTHORIZED;

@@ -7,6 +7,8 @@
 #ifndef BERTH_HANDLERS_H
 #define BERTH_HANDLERS_H
 
+#include <pthread.h>
+
 #include "blobstore.h"
 #include "config.h"
 #include "jwt.h"
@@ -14,11 +16,21 @@
 #include "workq.h"
 
 /* Everything a handler may use; owned by main, lives as long as the daemon. */
+/*
+ * What a reload replaces as a whole: the settings and the policy built from
+ * them. Reference-counted: each request holds the snapshot it started with.
+ */
+struct snapshot {
+	struct config cfg;
+	struct policy *policy;
+	int refs; /* guarded by registry.snap_lock */
+};
+
 struct registry {
 	struct blobstore bs;
-	const struct config *cfg;
+	pthread_mutex_t snap_lock;
+	struct snapshot *snap;     /* current settings and policy */
 	struct workq *loginq; /* password checks, off the HTTP threads */
-	struct policy *policy;     /* users, groups, access rules */
 	struct jwt_key key;        /* token signing key */
 	struct credcache *creds;   /* recently verified Basic credentials */
 	struct ratelimit *fail_ip; /* failed logins per client address */

@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "registry.h"
 #include "router.h"
 #include "workq.h"
 #include "xalloc.h"
@@ -76,6 +77,9 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	(void)con;
 	req_init(&cs->r);
 	cs->r.reg = cls;
+	cs->r.snap = registry_snapshot_get(cs->r.reg);
+	cs->r.cfg = &cs->r.snap->cfg;
+	cs->r.policy = cs->r.snap->policy;
 	cs->r.start_ns = now_ns();
 	cs->r.path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
 	if (query_parse(q ? q + 1 : NULL, &cs->r.query))
@@ -283,6 +287,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	}
 	req_release(r);
+	registry_snapshot_put(r->reg, r->snap);
 	free(cs);
 	*con_cls = NULL;
 }

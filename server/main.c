@@ -114,18 +114,21 @@ static int cmd_serve(int argc, char **argv)
 
 	if (registry_open(&reg, &cfg))
 		goto out;
-	config_warnings(&cfg, &warn);
+	/* The registry owns the settings from here on. */
+	const struct config *c = &reg.snap->cfg;
+	config_warnings(c, &warn);
 	if (warn.len)
 		log_warn("%.*s", (int)(warn.len - 1), warn.buf);
-	if (http_start(&reg, &cfg, &srv))
+	if (http_start(&reg, c, &srv))
 		goto out;
-	config_external_url(&cfg, &url);
-	log_info("berth %s listening on %s (%s), data in %s", BERTH_VERSION, cfg.listen, url.buf, cfg.root);
+	config_external_url(c, &url);
+	log_info("berth %s listening on %s (%s), data in %s", BERTH_VERSION, c->listen, url.buf, c->root);
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: configuration reload is not available in this version");
+			log_info("SIGHUP: reloading the configuration");
+			registry_reload(&reg);
 			continue;
 		}
 		break;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,32 +122,76 @@ int registry_write_secret_file(const char *path, const char *content)
 	return rc;
 }
 
+static struct snapshot *snapshot_new(struct config *cfg)
+{
+	struct snapshot *sn = xcalloc(1, sizeof(*sn));
+	/* The snapshot takes the config's contents over. */
+	sn->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	sn->refs = 1;
+	return sn;
+}
+
+static void snapshot_free(struct snapshot *sn)
+{
+	if (sn->policy)
+		policy_free(sn->policy);
+	config_release(&sn->cfg);
+	free(sn);
+}
+
+struct snapshot *registry_snapshot_get(struct registry *reg)
+{
+	struct snapshot *sn;
+	pthread_mutex_lock(&reg->snap_lock);
+	sn = reg->snap;
+	sn->refs++;
+	pthread_mutex_unlock(&reg->snap_lock);
+	return sn;
+}
+
+void registry_snapshot_put(struct registry *reg, struct snapshot *sn)
+{
+	int last;
+	if (!sn)
+		return;
+	pthread_mutex_lock(&reg->snap_lock);
+	last = --sn->refs == 0;
+	pthread_mutex_unlock(&reg->snap_lock);
+	if (last)
+		snapshot_free(sn);
+}
+
 int registry_open(struct registry *reg, struct config *cfg)
 {
 	struct buf p = BUF_INIT;
+	struct snapshot *sn;
+	const struct config *c;
 	int rc;
 	memset(reg, 0, sizeof(*reg));
-	reg->cfg = cfg;
+	pthread_mutex_init(&reg->snap_lock, NULL);
 	if ((rc = blobstore_init(&reg->bs, cfg->root))) {
 		log_error("cannot prepare data directory \"%s\"", cfg->root);
-		goto out;
+		return rc;
 	}
 	if (!cfg->path && (rc = bootstrap_admin(cfg)))
-		goto out;
-	paths_db(&p, cfg->root);
+		return rc;
+	sn = reg->snap = snapshot_new(cfg);
+	c = &sn->cfg;
+	paths_db(&p, c->root);
 	if ((rc = meta_open(p.buf))) {
 		log_error("cannot open database \"%s\"", p.buf);
 		goto out;
 	}
-	if ((rc = policy_build(cfg, &reg->policy))) {
+	if ((rc = policy_build(c, &sn->policy))) {
 		log_error("cannot build the access policy");
 		goto out;
 	}
 	buf_reset(&p);
-	config_token_key(cfg, &p);
-	if (!cfg->token_key) {
+	config_token_key(c, &p);
+	if (!c->token_key) {
 		struct buf dir = BUF_INIT;
-		paths_keys_dir(&dir, cfg->root);
+		paths_keys_dir(&dir, c->root);
 		if (mkdir(dir.buf, 0700) < 0 && errno != EEXIST)
 			log_error("cannot create \"%s\": %s", dir.buf, strerror(errno));
 		buf_release(&dir);
@@ -158,14 +203,83 @@ int registry_open(struct registry *reg, struct config *cfg)
 		log_error("cannot load the token signing key \"%s\"", p.buf);
 		goto out;
 	}
-	reg->loginq = workq_new(cfg->login_concurrency, LOGIN_QUEUE_MAX);
+	reg->loginq = workq_new(c->login_concurrency, LOGIN_QUEUE_MAX);
 	reg->creds = credcache_new(CRED_CACHE_SLOTS, CRED_CACHE_MS);
-	reg->fail_ip = ratelimit_new(cfg->login_failures_per_minute ? cfg->login_failures_per_minute : ~0u,
-				     60 * 1000, LIMIT_SLOTS);
-	reg->fail_user = ratelimit_new(cfg->login_failures_per_minute ? cfg->login_failures_per_minute : ~0u,
+	reg->fail_ip = ratelimit_new(c->login_failures_per_minute ? c->login_failures_per_minute : ~0u, 60 * 1000,
+				     LIMIT_SLOTS);
+	reg->fail_user = ratelimit_new(c->login_failures_per_minute ? c->login_failures_per_minute : ~0u,
 				       60 * 1000, LIMIT_SLOTS);
 out:
 	buf_release(&p);
+	return rc;
+}
+
+/* Settings a running daemon cannot change: a reload keeps the old values. */
+static void keep_static(struct config *next, const struct config *cur)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} strs[] = {
+		{ "listen", offsetof(struct config, listen) },
+		{ "root", offsetof(struct config, root) },
+		{ "tls.cert", offsetof(struct config, tls_cert) },
+		{ "tls.key", offsetof(struct config, tls_key) },
+		{ "token.key", offsetof(struct config, token_key) },
+	};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		char **n = (char **)(void *)((char *)next + strs[i].off);
+		char *const *o = (char *const *)(const void *)((const char *)cur + strs[i].off);
+		if ((*n == NULL) != (*o == NULL) || (*n && strcmp(*n, *o)))
+			log_warn("reload: \"%s\" changed; it takes effect only after a restart", strs[i].name);
+		free(*n);
+		*n = *o ? xstrdup(*o) : NULL;
+	}
+	if (next->threads != cur->threads || next->max_connections != cur->max_connections ||
+	    next->idle_timeout_s != cur->idle_timeout_s || next->login_concurrency != cur->login_concurrency)
+		log_warn("reload: thread, connection and login-pool limits take effect only after a restart");
+	next->threads = cur->threads;
+	next->max_connections = cur->max_connections;
+	next->idle_timeout_s = cur->idle_timeout_s;
+	next->login_concurrency = cur->login_concurrency;
+}
+
+int registry_reload(struct registry *reg)
+{
+	struct snapshot *cur = registry_snapshot_get(reg), *next;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	int rc;
+	if (!cur->cfg.path) {
+		log_info("reload: running on the embedded default, there is no config file to reload");
+		rc = 0;
+		goto out;
+	}
+	if ((rc = config_load(&cfg, cur->cfg.path, &err))) {
+		log_error("reload refused, the current configuration stays in force: %s", err.buf);
+		config_release(&cfg);
+		goto out;
+	}
+	keep_static(&cfg, &cur->cfg);
+	next = snapshot_new(&cfg);
+	if ((rc = policy_build(&next->cfg, &next->policy))) {
+		log_error("reload refused, the current configuration stays in force: cannot build the policy");
+		snapshot_free(next);
+		goto out;
+	}
+	log_set_level(next->cfg.log_level);
+	pthread_mutex_lock(&reg->snap_lock);
+	struct snapshot *old = reg->snap;
+	reg->snap = next;
+	pthread_mutex_unlock(&reg->snap_lock);
+	registry_snapshot_put(reg, old);
+	/* Cached logins were checked against the old users. */
+	credcache_clear(reg->creds);
+	log_info("reload: configuration from \"%s\" in force (%zu users, %zu access rules, %zu immutable-tag rules)",
+		 next->cfg.path, next->cfg.n_users, next->cfg.n_rules, next->cfg.n_immutable);
+out:
+	registry_snapshot_put(reg, cur);
+	buf_release(&err);
 	return rc;
 }
 
@@ -185,8 +299,9 @@ void registry_release(struct registry *reg)
 	ratelimit_free(reg->fail_ip);
 	ratelimit_free(reg->fail_user);
 	jwt_key_release(&reg->key);
-	if (reg->policy)
-		policy_free(reg->policy);
+	if (reg->snap)
+		registry_snapshot_put(reg, reg->snap);
 	blobstore_release(&reg->bs);
+	pthread_mutex_destroy(&reg->snap_lock);
 	memset(reg, 0, sizeof(*reg));
 }

@@ -14,11 +14,23 @@
 #include "handlers.h"
 
 /*
- * Opens storage, database, policy and signing key. Without a config file
- * it first sets up the embedded default's administrator (may modify cfg).
- * Returns 0 or an E_* code (logged); release the registry either way.
+ * Opens storage, database, policy and signing key. Takes cfg's contents
+ * over (cfg is left empty; release it anyway). Without a config file it
+ * first sets up the embedded default's administrator. Returns 0 or an E_*
+ * code (logged); release the registry either way.
  */
 int registry_open(struct registry *reg, struct config *cfg);
+/*
+ * Reloads the config file: users, groups, access and immutable-tag rules,
+ * GC settings, limits and log level take effect at once, atomically;
+ * requests already running finish under the settings they started with.
+ * An invalid file is refused (logged) and the running settings stay.
+ * Returns 0 or E_CONFIG.
+ */
+int registry_reload(struct registry *reg);
+/* The current snapshot, referenced; hand it back with registry_snapshot_put(). */
+struct snapshot *registry_snapshot_get(struct registry *reg);
+void registry_snapshot_put(struct registry *reg, struct snapshot *sn);
 void registry_close(struct registry *reg);
 void registry_release(struct registry *reg);
 /* Writes content and a newline to path atomically with mode 0600. */

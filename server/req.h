@@ -36,6 +36,9 @@ struct resp_header {
 struct route;
 struct registry;
 struct ident;
+struct snapshot;
+struct policy;
+struct config;
 
 struct req {
 	/* filled by the glue */
@@ -50,6 +53,11 @@ struct req {
 	uint64_t bytes_in;
 
 	struct registry *reg;
+	/* The settings and policy in force when the request arrived: a reload
+	 * never changes them under a running request. */
+	struct snapshot *snap;
+	const struct config *cfg;
+	const struct policy *policy;
 	struct ident *ident; /* who is calling; set by the authentication step */
 
 	/* filled by the router */

@@ -80,7 +80,8 @@ def test_docker_login_password_push_pull_logout(docker, dockerd, auth_berth, cre
     p = docker("pull", ref, check=False)
     assert p.returncode != 0, output(p)
     text = output(p)
-    assert "pull access denied" in text or "unauthorized" in text, text
+    assert "pull access denied for %s/%s" % (auth_berth.host, registry.repo("docker-pw")) in text, text
+    assert "denied: requested access to the resource is denied" in text, text
     assert docker("image", "inspect", ref, check=False).returncode != 0
     # Anonymous: a token without access, and the manifest stays out of reach.
     seen = auth_berth.access_log(mark, until=lambda e: any(x[2] == 401 and "/manifests/" in x[1] for x in e))
@@ -119,7 +120,7 @@ def test_docker_push_to_pull_only_repository_is_denied(docker, dockerd, auth_ber
     p = docker("push", ref, check=False)
     text = output(p)
     assert p.returncode != 0, text
-    assert "denied" in text or "unauthorized" in text, text
+    assert "denied: requested access to the resource is denied" in text, text
     # berth gave a token for pull only, and refused the upload with it.
     seen = auth_berth.access_log(mark, until=lambda e: any(x[0] == "POST" and "/blobs/uploads/" in x[1]
                                                              for x in e))
@@ -136,9 +137,14 @@ def test_docker_push_to_pull_only_repository_is_denied(docker, dockerd, auth_ber
 
 
 def test_docker_login_with_wrong_password_fails(docker, dockerd, auth_berth, credentials, logged_out):
+    mark = auth_berth.log_mark()
     p = docker("login", "-u", credentials.user, "--password-stdin", auth_berth.host,
                input=b"not-the-password\n", check=False)
     text = output(p)
     assert p.returncode != 0, text
-    assert "unauthorized" in text and "Login Succeeded" not in text, text
+    assert "unauthorized: authentication required" in text, text
+    assert "Login Succeeded" not in text, text
     assert auth_berth.host not in stored_logins(dockerd)
+    seen = auth_berth.access_log(mark, until=lambda e: ("GET", "/auth/token", 401) in e)
+    assert seen[:2] == [("GET", "/v2/", 401), ("GET", "/auth/token", 401)], seen
+    assert ("GET", "/v2/", 200) not in seen, seen
