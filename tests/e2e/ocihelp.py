@@ -1,12 +1,16 @@
-"""Helpers for the end-to-end API tests: random blobs, digests, a thin HTTP
-client bound to one registry, blob and manifest pushing, and builders for
-OCI/Docker manifests, indexes and artifacts (returned as JSON bytes)."""
+"""Helpers for the end-to-end tests: random blobs, digests, a thin HTTP
+client bound to one registry (anonymous, or signing in through the Docker
+token flow), blob and manifest pushing, builders for OCI/Docker manifests,
+indexes and artifacts (returned as JSON bytes), token endpoint requests, and
+JWT/key tools (ES256 signing through the openssl command) for forging tokens."""
 
+import base64
 import hashlib
 import http.client
 import json
 import os
 import re
+import subprocess
 import urllib.parse
 
 import requests
@@ -201,6 +205,236 @@ def upload_range_end(resp):
     return int(m.group(1))
 
 
+# ---------------------------------------------------------------- secrets
+
+# Every password, personal access token, bearer token and Basic credential the
+# suite sends or receives; the fixtures check that no daemon log shows any.
+SECRETS = set()
+
+
+def remember_secret(*values):
+    for v in values:
+        if isinstance(v, bytes):
+            v = v.decode(errors="replace")
+        if isinstance(v, str) and len(v) >= 8:
+            SECRETS.add(v)
+
+
+def basic_value(user, secret):
+    """The value of an Authorization header carrying Basic credentials."""
+    b64 = base64.b64encode(("%s:%s" % (user, secret)).encode()).decode()
+    remember_secret(secret, b64)
+    return "Basic " + b64
+
+
+def bearer_header(token):
+    remember_secret(token)
+    return {"Authorization": "Bearer " + token}
+
+
+def leaked_secrets(text, extra=()):
+    """The remembered secrets (and extra ones) that occur in text, each
+    shortened for the report."""
+    found = []
+    for s in sorted(SECRETS | set(extra)):
+        if s in text:
+            found.append(s[:12] + "..." if len(s) > 12 else s)
+    return found
+
+
+# ---------------------------------------------------------------- token flow
+
+CHALLENGE_PARAM_RE = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)="([^"\\]*)"\s*(?:,|$)')
+
+
+def parse_challenge(value):
+    """(scheme, {param: value}) of a WWW-Authenticate value such as
+    `Bearer realm="...",service="...",scope="..."`; (None, {}) when absent.
+    Fails the test when the parameters are not a clean key="value" list."""
+    if not value:
+        return None, {}
+    scheme, _, rest = value.strip().partition(" ")
+    params, pos = {}, 0
+    while pos < len(rest):
+        m = CHALLENGE_PARAM_RE.match(rest, pos)
+        assert m and m.end() > pos, "malformed challenge %r" % value
+        assert m.group(1) not in params, "parameter %s twice in %r" % (m.group(1), value)
+        params[m.group(1)] = m.group(2)
+        pos = m.end()
+    return scheme, params
+
+
+ACTION_ORDER = ("pull", "push", "delete")
+
+
+def scope_string(name, actions):
+    return "repository:%s:%s" % (name, ",".join(a for a in ACTION_ORDER if a in actions))
+
+
+def parse_scope(scope):
+    """(type, name, set of actions) of `type:name:actions`."""
+    typ, rest = scope.split(":", 1)
+    name, acts = rest.rsplit(":", 1)
+    return typ, name, set(a for a in acts.split(",") if a)
+
+
+def token_get(base, auth=None, scopes=(), service="berth", params=(), headers=None):
+    """GET <base>/auth/token as docker does: Basic credentials (auth is a
+    (user, secret) pair) or none, `service`, one `scope` parameter per scope,
+    then any extra (key, value) params."""
+    query = ([("service", service)] if service is not None else []) + [("scope", s) for s in scopes]
+    query += list(params)
+    hdrs = dict(headers or {})
+    if auth is not None:
+        hdrs["Authorization"] = basic_value(*auth)
+    resp = requests.get(base.rstrip("/") + "/auth/token", params=query, headers=hdrs, timeout=60)
+    _remember_token_reply(resp)
+    return resp
+
+
+def token_post(base, form, headers=None):
+    """POST <base>/auth/token with an OAuth2 form (a dict or a list of pairs)."""
+    pairs = list(form.items()) if isinstance(form, dict) else list(form)
+    for k, v in pairs:
+        if k in ("password", "refresh_token"):
+            remember_secret(v)
+    resp = requests.post(base.rstrip("/") + "/auth/token", data=pairs, headers=headers or {}, timeout=60)
+    _remember_token_reply(resp)
+    return resp
+
+
+def _remember_token_reply(resp):
+    if resp.status_code != 200:
+        return
+    try:
+        body = resp.json()
+    except ValueError:
+        return
+    if isinstance(body, dict):
+        for key in ("token", "access_token", "refresh_token"):
+            if isinstance(body.get(key), str):
+                remember_secret(body[key])
+
+
+# ---------------------------------------------------------------- JWT and keys
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def jwt_decode(token):
+    """(header, claims) of a compact JWS, without checking anything."""
+    parts = token.split(".")
+    assert len(parts) == 3, "not a compact JWS: %d parts" % len(parts)
+    return json.loads(b64url_decode(parts[0])), json.loads(b64url_decode(parts[1]))
+
+
+def jwt_assemble(header, claims, sign):
+    """header and claims (dicts, or bytes used as they are) signed by sign(input) -> raw signature."""
+    h = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    c = claims if isinstance(claims, bytes) else json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = b64url(h) + "." + b64url(c)
+    return signing_input + "." + b64url(sign(signing_input.encode()))
+
+
+def openssl(args, input=None):
+    p = subprocess.run(["openssl"] + list(args), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    assert p.returncode == 0, "openssl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
+    return p.stdout
+
+
+def _der_len(buf, pos):
+    first = buf[pos]
+    if first < 0x80:
+        return first, pos + 1
+    n = first & 0x7F
+    return int.from_bytes(buf[pos + 1:pos + 1 + n], "big"), pos + 1 + n
+
+
+def der_sig_to_raw(der, half=32):
+    """An ECDSA-Sig-Value (SEQUENCE of INTEGER r, INTEGER s) as JOSE's r||s."""
+    assert der[0] == 0x30, "not a DER SEQUENCE"
+    length, pos = _der_len(der, 1)
+    assert pos + length == len(der), "trailing bytes after the signature"
+    out = b""
+    for _ in range(2):
+        assert der[pos] == 0x02, "not a DER INTEGER"
+        n, pos = _der_len(der, pos + 1)
+        value = der[pos:pos + n].lstrip(b"\0")
+        assert len(value) <= half
+        out += value.rjust(half, b"\0")
+        pos += n
+    assert pos == len(der)
+    return out
+
+
+def raw_sig_to_der(raw):
+    half = len(raw) // 2
+
+    def integer(v):
+        v = v.lstrip(b"\0") or b"\0"
+        if v[0] & 0x80:
+            v = b"\0" + v
+        return b"\x02" + bytes([len(v)]) + v
+
+    body = integer(raw[:half]) + integer(raw[half:])
+    return b"\x30" + bytes([len(body)]) + body
+
+
+def es256_signer(key_path):
+    """sign(data) -> raw r||s signature made by `openssl dgst` with the PEM private key."""
+    def sign(data):
+        return der_sig_to_raw(openssl(["dgst", "-sha256", "-sign", key_path], input=data))
+    return sign
+
+
+def es256_verify(public_pem_path, data, raw, tmpdir):
+    sig = os.path.join(tmpdir, "sig.der")
+    with open(sig, "wb") as f:
+        f.write(raw_sig_to_der(raw))
+    p = subprocess.run(["openssl", "dgst", "-sha256", "-verify", public_pem_path, "-signature", sig],
+                       input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    return p.returncode == 0
+
+
+def public_key(key_path, der=False):
+    """The public half of a PEM private key: PEM text or SubjectPublicKeyInfo DER bytes."""
+    return openssl(["pkey", "-in", key_path, "-pubout"] + (["-outform", "DER"] if der else []))
+
+
+def new_p256_key(path):
+    openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
+    return path
+
+
+def self_signed_cert_der(key_path, cert_path):
+    openssl(["req", "-x509", "-new", "-key", key_path, "-subj", "/CN=berth", "-days", "1", "-out", cert_path,
+             "-outform", "DER"])
+    with open(cert_path, "rb") as f:
+        return f.read()
+
+
+def libtrust_kid(spki_der):
+    """The libtrust key id docker's token tooling uses: the first 240 bits of
+    the SHA-256 of the DER public key, base32, in groups of four joined by ':'."""
+    b32 = base64.b32encode(hashlib.sha256(spki_der).digest()[:30]).decode()
+    return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
+
+
+def jwk_of(spki_der):
+    """The JWK of a P-256 public key (its uncompressed point ends the DER)."""
+    point = spki_der[-65:]
+    assert point[0] == 4, "not an uncompressed P-256 point"
+    return {"kty": "EC", "crv": "P-256", "x": b64url(point[1:33]), "y": b64url(point[33:])}
+
+
 # ---------------------------------------------------------------- client
 
 class RawResponse:
@@ -216,13 +450,46 @@ class RawResponse:
         return json.loads(self.content)
 
 
+# /v2/<name>/<route>: the name is what precedes the last route keyword.
+ROUTE_NAME_RE = re.compile(
+    r"^/v2/(?P<name>.+)/(?:tags/list|blobs/uploads/?[^/]*|manifests/[^/]*|blobs/[^/]*|referrers/[^/]*)$")
+CATALOG_SCOPE = "registry:catalog:*"
+
+
 class Registry:
     """A requests session bound to one registry base URL. Paths may be
-    relative to the base ("/v2/...") or absolute URLs (as in Location)."""
+    relative to the base ("/v2/...") or absolute URLs (as in Location).
 
-    def __init__(self, base):
+    With auth=(user, password) the client signs in the way docker does: a
+    request answered 401 with a Bearer challenge gets a token from the
+    challenge's realm (GET with Basic credentials, the challenge's service
+    and scope) and is sent again with `Authorization: Bearer`. Tokens are
+    cached per repository; a new challenge for more actions on a repository
+    asks for the union, so one token per repository ends up covering every
+    action used on it. The catalog, which answers anonymous callers with
+    what they may see instead of a challenge, is asked with a token for
+    `registry:catalog:*` once the registry has shown it wants tokens, as
+    crane and containerd do. Requests that set their own Authorization
+    header are sent as they are."""
+
+    def __init__(self, base, auth=None):
         self.base = base.rstrip("/")
         self.session = requests.Session()
+        self.auth = auth
+        self.realm = None          # (realm, service) once a challenge was seen
+        self.tokens = {}           # scope string -> token
+        self.granted = {}          # repository -> set of actions of its cached token
+        self.token_requests = 0
+        if auth is not None:
+            remember_secret(auth[1])
+
+    def clone(self):
+        """Another client for the same registry and credentials (for threads)."""
+        other = Registry(self.base, self.auth)
+        other.realm = self.realm
+        other.tokens = dict(self.tokens)
+        other.granted = {k: set(v) for k, v in self.granted.items()}
+        return other
 
     def close(self):
         self.session.close()
@@ -230,10 +497,106 @@ class Registry:
     def abs(self, target):
         return urllib.parse.urljoin(self.base + "/", target)
 
+    # ---- authentication
+
+    def _cached_token(self, path):
+        if path == "/v2/_catalog":
+            if self.realm is None:
+                self._ping()
+            if self.realm is None:
+                return None
+            if CATALOG_SCOPE not in self.tokens:
+                self._fetch_token([CATALOG_SCOPE])
+            return self.tokens.get(CATALOG_SCOPE)
+        m = ROUTE_NAME_RE.match(path)
+        if m and m.group("name") in self.granted:
+            return self.tokens.get(scope_string(m.group("name"), self.granted[m.group("name")]))
+        if path in ("/v2/", "/v2"):
+            return self.tokens.get("")
+        return None
+
+    def _ping(self):
+        resp = self.session.get(self.base + "/v2/", timeout=60)
+        scheme, params = parse_challenge(resp.headers.get("WWW-Authenticate"))
+        if resp.status_code == 401 and scheme == "Bearer":
+            self.realm = (params["realm"], params.get("service"))
+
+    def _fetch_token(self, scopes):
+        realm, service = self.realm
+        query = ([("service", service)] if service else []) + [("scope", s) for s in scopes]
+        query.append(("account", self.auth[0]))
+        resp = self.session.get(realm, params=query, timeout=60,
+                                headers={"Authorization": basic_value(*self.auth)})
+        self.token_requests += 1
+        assert resp.status_code == 200, "token request for %s: %d %r" % (scopes, resp.status_code, resp.content[:300])
+        token = resp.json()["token"]
+        remember_secret(token)
+        self.tokens[" ".join(scopes)] = token
+        return token
+
+    def _answer_challenge(self, resp):
+        """A token for the challenge of a 401 response, or None when it is no Bearer challenge."""
+        scheme, params = parse_challenge(resp.headers.get("WWW-Authenticate"))
+        if scheme != "Bearer" or "realm" not in params:
+            return None
+        self.realm = (params["realm"], params.get("service"))
+        scope = params.get("scope")
+        if not scope:
+            return self._fetch_token([])
+        typ, name, actions = parse_scope(scope)
+        if typ != "repository":
+            return self._fetch_token([scope])
+        actions |= self.granted.get(name, set())
+        token = self._fetch_token([scope_string(name, actions)])
+        self.granted[name] = actions
+        return token
+
+    def _ensure_push_token(self, path):
+        """Streams cannot be sent twice: sign in for pull,push before sending one."""
+        m = ROUTE_NAME_RE.match(path)
+        if not m:
+            return
+        if self.realm is None:
+            self._ping()
+        if self.realm is None:
+            return
+        name = m.group("name")
+        have = self.granted.get(name, set())
+        if {"pull", "push"} <= have:
+            return
+        actions = have | {"pull", "push"}
+        self._fetch_token([scope_string(name, actions)])
+        self.granted[name] = actions
+
+    def _send(self, send, path, headers, replayable):
+        """send(headers) -> response, with the token flow around it."""
+        if self.auth is None or any(k.lower() == "authorization" for k in headers):
+            return send(headers)
+        if not replayable:
+            self._ensure_push_token(path)
+        token = self._cached_token(path)
+        resp = send(dict(headers, Authorization="Bearer " + token) if token else headers)
+        if resp.status_code != 401 or not replayable:
+            return resp
+        token = self._answer_challenge(resp)
+        if token is None:
+            return resp
+        return send(dict(headers, Authorization="Bearer " + token))
+
+    # ---- requests
+
     def request(self, method, target, **kw):
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 60)
-        return self.session.request(method, self.abs(target), **kw)
+        url = self.abs(target)
+        headers = dict(kw.pop("headers", None) or {})
+        data = kw.get("data")
+        replayable = data is None or isinstance(data, (bytes, str, dict, list, tuple))
+
+        def send(h):
+            return self.session.request(method, url, headers=h, **kw)
+
+        return self._send(send, urllib.parse.urlsplit(url).path, headers, replayable)
 
     def get(self, target, **kw):
         return self.request("GET", target, **kw)
@@ -256,12 +619,16 @@ class Registry:
     def raw(self, method, path, headers=None, body=None):
         """Sends path exactly as given (no dot-segment removal, no quoting)."""
         u = urllib.parse.urlsplit(self.base)
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            return RawResponse(conn.getresponse())
-        finally:
-            conn.close()
+
+        def send(h):
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+            try:
+                conn.request(method, path, body=body, headers=h)
+                return RawResponse(conn.getresponse())
+            finally:
+                conn.close()
+
+        return self._send(send, urllib.parse.urlsplit(path).path, dict(headers or {}), True)
 
     # ---- URLs with query parameters appended to a (possibly query-bearing) location
 

@@ -757,6 +757,8 @@ class AuthBerth:
     def registry(self, prefix=PRIVATE_PREFIX, auth=True):
         """A Registry view (for check_image and friends) that signs in with Basic credentials."""
         reg = Registry(self.url, prefix)
+        # Only the test CA: not REQUESTS_CA_BUNDLE or other settings from the environment.
+        reg.http.trust_env = False
         reg.http.verify = self.verify
         if auth:
             reg.http.auth = (self.credentials.user, self.credentials.password)
@@ -779,8 +781,9 @@ class AuthBerth:
              "-c", self.config_path])
 
     def token_list(self, user=None):
-        """{token name: {"status", "created", "expires", "last_used", "scopes"}} of a user."""
-        out = run([BERTH_BIN, "token", "list", "--user", user or self.credentials.user,
+        """{token name: {"status", "created", "expires", "last_used", "scopes"}} of a user,
+        revoked and expired tokens included."""
+        out = run([BERTH_BIN, "token", "list", "--all", "--user", user or self.credentials.user,
                    "-c", self.config_path]).stdout.decode().splitlines()
         assert out and out[0].split()[:6] == ["USER", "NAME", "STATUS", "CREATED", "EXPIRES", "LAST"], out
         tokens = {}

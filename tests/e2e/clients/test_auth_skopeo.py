@@ -53,12 +53,12 @@ def test_skopeo_copy_with_password_over_tls(skopeo, tls_berth, credentials, imag
     p = skopeo("inspect", "--raw", "--cert-dir", tls_berth.cert_dir, "--no-creds", "docker://" + ref,
                check=False)
     assert p.returncode != 0, output(p)
-    assert "authentication required" in output(p), output(p)
+    assert "denied: requested access to the resource is denied" in output(p), output(p)
     mark = tls_berth.log_mark()
     p = skopeo("inspect", "--raw", "--cert-dir", tls_berth.cert_dir, "--creds",
                credentials.user + ":wrong-password", "docker://" + ref, check=False)
     assert p.returncode != 0, output(p)
-    assert "authentication required" in output(p), output(p)
+    assert "invalid username/password: unauthorized: authentication required" in output(p), output(p)
     seen = tls_berth.access_log(mark, until=lambda e: ("GET", "/auth/token", 401) in e)
     assert ("GET", "/auth/token", 401) in seen, seen
     assert not [e for e in seen if e[2] == 200], seen
@@ -79,7 +79,7 @@ def test_skopeo_personal_access_token_then_revoked(skopeo, tls_berth, credential
     p = skopeo("inspect", "--raw", "--cert-dir", tls_berth.cert_dir, "--creds", creds, "docker://" + ref,
                check=False)
     assert p.returncode != 0, output(p)
-    assert "authentication required" in output(p), output(p)
+    assert "invalid username/password: unauthorized: authentication required" in output(p), output(p)
     seen = tls_berth.access_log(mark, until=lambda e: ("GET", "/auth/token", 401) in e)
     assert ("GET", "/auth/token", 401) in seen, seen
     # Nor can it push.
@@ -87,7 +87,7 @@ def test_skopeo_personal_access_token_then_revoked(skopeo, tls_berth, credential
                "oci:%s:latest" % image_store.oci_layout("small", "auth-skopeo-pat")[0],
                "docker://%s/%s:v2" % (tls_berth.host, tls_berth.registry().repo("skopeo-pat")), check=False)
     assert p.returncode != 0, output(p)
-    assert "authentication required" in output(p), output(p)
+    assert "invalid username/password: unauthorized: authentication required" in output(p), output(p)
     # The password still works.
     raw = skopeo("inspect", "--raw", "--cert-dir", tls_berth.cert_dir, "--creds", credentials.pair,
                  "docker://" + ref).stdout
@@ -106,6 +106,7 @@ def test_skopeo_pull_only_token_cannot_push(skopeo, tls_berth, credentials, imag
                "--dest-cert-dir", tls_berth.cert_dir, "--dest-creds", creds, "docker://" + ref, "docker://" + dst,
                check=False)
     assert p.returncode != 0, output(p)
-    assert "denied" in output(p) or "unauthorized" in output(p), output(p)
+    assert "initiating layer upload" in output(p), output(p)
+    assert "denied: requested access to the resource is denied" in output(p), output(p)
     r = registry.http.get("%s/v2/%s/tags/list" % (registry.url, registry.repo("skopeo-ro/dst")), timeout=30)
     assert r.status_code == 404, (r.status_code, r.text)
