@@ -10,11 +10,21 @@
 #define BERTH_LOG_H
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+/* AUTO: text when stderr is a terminal, JSON otherwise (for log collectors). */
+enum log_format { LOG_FMT_AUTO = 0, LOG_FMT_TEXT, LOG_FMT_JSON };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns 0 or -1. */
 int log_level_parse(const char *s, enum log_level *out);
+void log_set_format(enum log_format fmt);
+/* The format in force (never AUTO: resolved against stderr when set). */
+enum log_format log_get_format(void);
+/* Parses "auto", "text", "json"; returns 0 or -1. */
+int log_format_parse(const char *s, enum log_format *out);
+/* Appends the current time as "2026-01-31T12:34:56.789Z". */
+struct buf;
+void log_timestamp(struct buf *out);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes line (no newline needed) as is, whatever the level. */
 void log_raw(const char *line, unsigned long len);

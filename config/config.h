@@ -70,6 +70,12 @@ struct config_immutable {
 	struct config_strv tags;         /* tag globs: '*' matches any run of characters */
 };
 
+enum config_metrics_access {
+	METRICS_AUTHENTICATED = 0, /* any signed-in user (anyone when no users are configured) */
+	METRICS_ANONYMOUS,         /* everybody */
+	METRICS_OFF,               /* /metrics answers 404 */
+};
+
 struct config {
 	char *path;               /* the file loaded, or NULL for built-in defaults */
 	char *listen;             /* host:port or [v6]:port */
@@ -101,6 +107,8 @@ struct config {
 	unsigned login_failures_per_minute; /* per client address; 0 = no limit */
 	int delete_enabled;
 	enum log_level log_level;
+	enum log_format log_format;        /* "log.format" */
+	enum config_metrics_access metrics_access; /* "metrics.access" */
 
 	struct config_immutable *immutable; /* "immutable_tags", in file order */
 	size_t n_immutable;

@@ -290,8 +290,34 @@ static const struct field gc_fields[] = {
 	{ 0 },
 };
 
+static int read_log_format(struct config_walk *w, json_t *v, struct config *c)
+{
+	if (!json_is_string(v) || log_format_parse(json_string_value(v), &c->log_format))
+		return config_walk_fail(w, "expected one of \"auto\", \"json\", \"text\"");
+	return 0;
+}
+
+static int read_metrics_access(struct config_walk *w, json_t *v, struct config *c)
+{
+	static const char *names[] = { [METRICS_AUTHENTICATED] = "authenticated", [METRICS_ANONYMOUS] = "anonymous",
+				       [METRICS_OFF] = "off" };
+	for (size_t i = 0; json_is_string(v) && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(json_string_value(v), names[i])) {
+			c->metrics_access = (enum config_metrics_access)i;
+			return 0;
+		}
+	}
+	return config_walk_fail(w, "expected one of \"authenticated\", \"anonymous\", \"off\"");
+}
+
+static const struct field metrics_fields[] = {
+	{ .key = "access", .kind = K_FN, .fn = read_metrics_access },
+	{ 0 },
+};
+
 static const struct field log_fields[] = {
 	{ .key = "level", .kind = K_LOGLEVEL, .off = OFF(log_level) },
+	{ .key = "format", .kind = K_FN, .fn = read_log_format },
 	{ 0 },
 };
 
@@ -310,6 +336,7 @@ static const struct field top_fields[] = {
 	{ .key = "storage", .kind = K_OBJECT, .sub = storage_fields },
 	{ .key = "gc", .kind = K_OBJECT, .sub = gc_fields },
 	{ .key = "immutable_tags", .kind = K_FN, .fn = config_walk_immutable },
+	{ .key = "metrics", .kind = K_OBJECT, .sub = metrics_fields },
 	{ .key = "log", .kind = K_OBJECT, .sub = log_fields },
 	{ 0 },
 };

@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "meta.h"
+#include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "router.h"
@@ -119,6 +120,7 @@ int authn_verify_secret(struct req *r, const char *user, const char *secret, siz
 	if (rc == E_UNAUTHORIZED) {
 		ratelimit_fail(reg->fail_ip, r->client, now);
 		ratelimit_fail(reg->fail_user, ukey.buf, now);
+		metrics_login_failed();
 		log_info("failed login for user \"%s\" from %s", user, r->client);
 	}
 out:

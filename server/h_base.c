@@ -1,5 +1,15 @@
-/* h_base: the API version check (/v2/) and liveness (/healthz). */
+/* h_base: the API version check (/v2/), liveness, readiness and metrics. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
 #include "handlers.h"
+#include "meta.h"
+#include "metrics.h"
+#include "paths.h"
 
 int h_base_get(struct req *r)
 {
@@ -12,5 +22,46 @@ int h_health_get(struct req *r)
 {
 	buf_adds(&r->out, "ok\n");
 	resp_body(r, 200, "text/plain");
+	return 0;
+}
+
+/*
+ * Ready when the data directory takes a write and the database answers: a
+ * load balancer should not send pushes to a node that cannot store them.
+ */
+int h_ready_get(struct req *r)
+{
+	struct buf p = BUF_INIT;
+	struct meta_stats st;
+	int fd, ok = 1;
+	paths_uploads_dir(&p, r->reg->bs.root);
+	buf_adds(&p, "/.readyz-XXXXXX");
+	fd = mkstemp(p.buf);
+	if (fd < 0) {
+		buf_addf(&r->out, "storage not writable: %s\n", strerror(errno));
+		ok = 0;
+	} else {
+		if (write(fd, "x", 1) != 1)
+			ok = 0;
+		close(fd);
+		unlink(p.buf);
+		if (!ok)
+			buf_adds(&r->out, "storage not writable\n");
+	}
+	if (ok && meta_stats(&st)) {
+		buf_adds(&r->out, "database not available\n");
+		ok = 0;
+	}
+	buf_release(&p);
+	if (ok)
+		buf_adds(&r->out, "ready\n");
+	resp_body(r, ok ? 200 : 503, "text/plain");
+	return 0;
+}
+
+int h_metrics_get(struct req *r)
+{
+	metrics_render(&r->out);
+	resp_body(r, 200, "text/plain; version=0.0.4; charset=utf-8");
 	return 0;
 }

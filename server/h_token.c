@@ -19,6 +19,7 @@
 #include "err.h"
 #include "handlers.h"
 #include "meta.h"
+#include "metrics.h"
 #include "policy.h"
 #include "scope.h"
 #include "xalloc.h"
@@ -205,6 +206,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 	buf_addch(&r->out, '}');
 	resp_header(r, "Cache-Control", "no-store");
 	resp_body(r, 200, "application/json");
+	metrics_token(1);
 out:
 	buf_release(&tok);
 	buf_release(&rt);
@@ -221,6 +223,8 @@ static void token_work(struct req *r)
 static int token_then(struct req *r)
 {
 	struct token_state *ts = r->hstate;
+	if (ts->rc)
+		metrics_token(0);
 	if (ts->rc == E_TOOMANYREQUESTS)
 		return req_fail(r, E_TOOMANYREQUESTS, "too many failed logins, retry later");
 	if (ts->rc)

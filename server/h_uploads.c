@@ -7,6 +7,7 @@
 #include "router.h"
 #include "scope.h"
 #include "meta.h"
+#include "metrics.h"
 #include "upload.h"
 #include "xalloc.h"
 
@@ -20,6 +21,7 @@ struct up_state {
 	int has_range;
 	uint64_t range_len;   /* bytes announced by Content-Range */
 	int64_t start;        /* offset when the request began */
+	int counted;          /* counted in the uploads-in-progress gauge */
 };
 
 static void up_cleanup(struct req *r)
@@ -29,6 +31,8 @@ static void up_cleanup(struct req *r)
 		return;
 	if (st->u)
 		upload_release(st->u);
+	if (st->counted)
+		metrics_upload_end();
 	if (st->monolithic && !st->committed)
 		upload_remove(&r->reg->bs, st->id);
 	free(st);
@@ -38,6 +42,10 @@ static void up_cleanup(struct req *r)
 static int up_body(struct req *r, const char *data, size_t len)
 {
 	struct up_state *st = r->hstate;
+	if (!st->counted) {
+		st->counted = 1;
+		metrics_upload_begin();
+	}
 	return upload_write(st->u, data, len);
 }
 

@@ -39,6 +39,8 @@ struct registry {
 
 int h_base_get(struct req *r);
 int h_health_get(struct req *r);
+int h_ready_get(struct req *r);
+int h_metrics_get(struct req *r);
 
 int h_blob_get(struct req *r);
 int h_blob_delete(struct req *r);

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/rand.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <microhttpd.h>
@@ -15,6 +17,8 @@
 
 #include "err.h"
 #include "log.h"
+#include "authn.h"
+#include "metrics.h"
 #include "registry.h"
 #include "router.h"
 #include "workq.h"
@@ -68,6 +72,21 @@ static enum http_method method_of(const char *m)
 	return M_OTHER;
 }
 
+/*
+ * A request id: a random per-process prefix and a counter, so ids are
+ * unique without a syscall per request.
+ */
+static unsigned char id_prefix[4]; /* set by http_start() before any request */
+static atomic_uint_fast64_t id_counter;
+
+static void new_request_id(char out[REQUEST_ID_LEN + 1])
+{
+	const unsigned char *prefix = id_prefix;
+	uint64_t n = atomic_fetch_add(&id_counter, 1);
+	snprintf(out, REQUEST_ID_LEN + 1, "%02x%02x%02x%02x%08llx", prefix[0], prefix[1], prefix[2], prefix[3],
+		 (unsigned long long)(n & 0xffffffffu));
+}
+
 /* Called by MHD with the raw request target, before any unescaping: the
  * router must see "%2F" as written, so the path is taken from here. */
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
@@ -81,6 +100,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	cs->r.cfg = &cs->r.snap->cfg;
 	cs->r.policy = cs->r.snap->policy;
 	cs->r.start_ns = now_ns();
+	new_request_id(cs->r.request_id);
 	cs->r.path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
 	if (query_parse(q ? q + 1 : NULL, &cs->r.query))
 		req_fail(&cs->r, E_BAD_REQUEST, "malformed query string");
@@ -131,6 +151,7 @@ static enum MHD_Result send_reply(struct conn_state *cs)
 	for (size_t i = 0; i < r->nheaders; i++)
 		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (!r->status)
 		r->status = 500;
 	r->responded = 1;
@@ -271,6 +292,45 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	return send_reply(cs);
 }
 
+/* One line per request: JSON for log collectors, or text for a terminal. No secrets: no query, no headers. */
+static void access_log(struct req *r, int status, double secs, int aborted)
+{
+	struct buf b = BUF_INIT;
+	const char *user = r->ident && r->ident->user ? r->ident->user : NULL;
+	if (log_get_level() < LOG_INFO)
+		return;
+	if (log_get_format() == LOG_FMT_JSON) {
+		buf_adds(&b, "{\"time\":\"");
+		log_timestamp(&b);
+		buf_addf(&b, "\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"%s\",\"client\":", r->request_id);
+		buf_add_json_str(&b, r->client);
+		buf_adds(&b, ",\"user\":");
+		if (user)
+			buf_add_json_str(&b, user);
+		else
+			buf_adds(&b, "null");
+		buf_adds(&b, ",\"method\":");
+		buf_add_json_str(&b, r->method_str);
+		buf_addf(&b, ",\"route\":\"%s\",\"path\":", router_label(r));
+		buf_add_json_str(&b, r->path);
+		buf_adds(&b, ",\"repository\":");
+		if (r->name && r->route)
+			buf_add_json_str(&b, r->name);
+		else
+			buf_adds(&b, "null");
+		buf_addf(&b, ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f%s}\n", status,
+			 (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, secs * 1e3,
+			 aborted ? ",\"aborted\":true" : "");
+	} else {
+		log_timestamp(&b);
+		buf_addf(&b, " info: %s %s %s %s %d %llu %.3fms %s%s\n", r->client, user ? user : "-", r->method_str,
+			 r->path, status, (unsigned long long)r->bytes_out, secs * 1e3, r->request_id,
+			 aborted ? " (aborted)" : "");
+	}
+	log_raw(b.buf, b.len);
+	buf_release(&b);
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -281,10 +341,10 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	struct req *r = &cs->r;
 	if (cs->started) {
-		double ms = (double)(now_ns() - r->start_ns) / 1e6;
-		log_info("%s %s %s %d %llu %.3fms%s", r->client, r->method_str, r->path, r->responded ? r->status : 0,
-			 (unsigned long long)r->bytes_out, ms,
-			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+		double secs = (double)(now_ns() - r->start_ns) / 1e9;
+		int status = r->responded ? r->status : 0;
+		metrics_request(r->route ? (int)r->route->kind : ROUTE_NONE, status, secs, r->bytes_in, r->bytes_out);
+		access_log(r, status, secs, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	}
 	req_release(r);
 	registry_snapshot_put(r->reg, r->snap);
@@ -354,6 +414,8 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1;
 	}
+	if (RAND_bytes(id_prefix, sizeof(id_prefix)) != 1)
+		die("no randomness available");
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	s->reg = reg;
 	buf_init(&s->tls_cert, 0);

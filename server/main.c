@@ -12,6 +12,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "registry.h"
 
@@ -116,6 +117,8 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	/* The registry owns the settings from here on. */
 	const struct config *c = &reg.snap->cfg;
+	log_set_format(c->log_format);
+	metrics_start();
 	config_warnings(c, &warn);
 	if (warn.len)
 		log_warn("%.*s", (int)(warn.len - 1), warn.buf);

@@ -268,6 +268,7 @@ int registry_reload(struct registry *reg)
 		goto out;
 	}
 	log_set_level(next->cfg.log_level);
+	log_set_format(next->cfg.log_format);
 	pthread_mutex_lock(&reg->snap_lock);
 	struct snapshot *old = reg->snap;
 	reg->snap = next;

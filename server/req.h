@@ -20,6 +20,8 @@
 #include "httpparse.h"
 #include "names.h"
 
+#define REQUEST_ID_LEN 16
+
 enum http_method { M_GET, M_HEAD, M_PUT, M_POST, M_PATCH, M_DELETE, M_OTHER };
 
 enum body_mode {
@@ -49,6 +51,7 @@ struct req {
 	struct query query;  /* decoded query parameters */
 	char client[64];     /* client address, text */
 	uint64_t start_ns;
+	char request_id[REQUEST_ID_LEN + 1]; /* also sent as X-Request-Id */
 	int64_t content_length; /* -1 when absent (chunked) */
 	uint64_t bytes_in;
 

@@ -16,6 +16,8 @@
 static const struct route routes[] = {
 	{ ROUTE_BASE, M_GET, 0, h_base_get, NULL },
 	{ ROUTE_HEALTH, M_GET, R_NOAUTH, h_health_get, NULL },
+	{ ROUTE_READY, M_GET, R_NOAUTH, h_ready_get, NULL },
+	{ ROUTE_METRICS, M_GET, 0, h_metrics_get, NULL },
 	{ ROUTE_TOKEN, M_GET, R_NOAUTH, h_token_get, NULL },
 	{ ROUTE_TOKEN, M_POST, R_NOAUTH, h_token_post, h_token_post_finish },
 	{ ROUTE_CATALOG, M_GET, 0, h_catalog, NULL },
@@ -37,13 +39,18 @@ static const char *labels[] = {
 	[ROUTE_BASE] = "base", [ROUTE_CATALOG] = "catalog", [ROUTE_TAGS] = "tags",
 	[ROUTE_MANIFEST] = "manifest", [ROUTE_BLOB] = "blob", [ROUTE_UPLOAD_START] = "upload_start",
 	[ROUTE_UPLOAD] = "upload", [ROUTE_REFERRERS] = "referrers", [ROUTE_HEALTH] = "health",
-	[ROUTE_TOKEN] = "token",
+	[ROUTE_TOKEN] = "token", [ROUTE_METRICS] = "metrics", [ROUTE_READY] = "ready",
 	[ROUTE_NONE] = "none",
 };
 
 const char *router_label(const struct req *r)
 {
 	return r->route ? labels[r->route->kind] : labels[ROUTE_NONE];
+}
+
+const char *router_kind_label(int kind)
+{
+	return kind >= 0 && kind <= ROUTE_NONE && labels[kind] ? labels[kind] : labels[ROUTE_NONE];
 }
 
 static int ends_with(const char *s, size_t len, const char *suffix, size_t *prefix_len)
@@ -69,6 +76,10 @@ static enum route_kind match(const char *path, char **name, char **seg)
 		return ROUTE_HEALTH;
 	if (!strcmp(path, "/auth/token"))
 		return ROUTE_TOKEN;
+	if (!strcmp(path, "/metrics"))
+		return ROUTE_METRICS;
+	if (!strcmp(path, "/readyz"))
+		return ROUTE_READY;
 	if (!strcmp(path, "/v2/") || !strcmp(path, "/v2"))
 		return ROUTE_BASE;
 	if (strncmp(path, "/v2/", 4))
@@ -162,6 +173,16 @@ static int authorize(struct req *r)
 	if (id->failed) {
 		authn_challenge(r, r->name, need, 0);
 		return req_fail(r, E_UNAUTHORIZED, "invalid credentials");
+	}
+	if (r->route->kind == ROUTE_METRICS) {
+		if (r->cfg->metrics_access == METRICS_OFF)
+			return req_fail(r, E_NOT_FOUND, NULL);
+		if (r->cfg->metrics_access == METRICS_AUTHENTICATED && id->kind == ID_ANONYMOUS &&
+		    !authn_open_registry(r)) {
+			authn_challenge(r, NULL, 0, 0);
+			return req_fail(r, E_UNAUTHORIZED, NULL);
+		}
+		return 0;
 	}
 	if (r->route->kind == ROUTE_BASE) {
 		if (id->kind == ID_ANONYMOUS && !authn_open_registry(r)) {

@@ -23,6 +23,8 @@ enum route_kind {
 	ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
 	ROUTE_HEALTH,       /* /healthz */
 	ROUTE_TOKEN,        /* /auth/token */
+	ROUTE_METRICS,      /* /metrics */
+	ROUTE_READY,        /* /readyz */
 	ROUTE_NONE,
 };
 
@@ -65,5 +67,7 @@ void router_error_reply(struct req *r);
 int router_may(struct req *r, const char *repo, unsigned actions);
 /* Short route label for logs and metrics ("manifest", "blob", ...). */
 const char *router_label(const struct req *r);
+/* The same for a route kind (ROUTE_NONE for anything out of range). */
+const char *router_kind_label(int kind);
 
 #endif

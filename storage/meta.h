@@ -38,11 +38,41 @@ void meta_close(void);
 /* Current schema version (after meta_open). */
 int meta_schema_version(void);
 
-/* Who moved a tag, and how; every field may be NULL. */
+struct meta_tag_change;
+
+/*
+ * Who moves tags, and how, for the writes that move or remove them; every
+ * field may be NULL (so may the whole struct: anonymous, unguarded).
+ */
 struct meta_actor {
 	const char *name;   /* user or token name; NULL for anonymous */
-	const char *how;    /* "push", "retag", "rollback", "delete" */
+	/*
+	 * "push", "retag", "rollback", "delete". A manifest put with "push"
+	 * whose manifest was already in the repository is recorded as "retag":
+	 * the tag was re-pointed at existing content, not given new content.
+	 */
+	const char *how;
 	const char *client; /* client address */
+	/*
+	 * Immutable-tag guard. Asked inside the write's transaction about every
+	 * existing tag the write would move to another digest or remove (never
+	 * about a tag being created): a result >= 0 (the index of the rule that
+	 * makes the tag immutable) refuses the whole write with E_TAG_IMMUTABLE
+	 * and nothing changes. It must not call meta_*; guard_ctx is its own
+	 * (where it may note which rule refused, for the error detail).
+	 */
+	int (*guard)(void *guard_ctx, const char *tag);
+	void *guard_ctx;
+	/* When not NULL, told what the write did to tags (zeroed first). */
+	struct meta_tag_change *change;
+};
+
+/* What a write did to tags. */
+struct meta_tag_change {
+	int count;                        /* tags moved or removed (history rows written) */
+	char how[16];                     /* as recorded in history */
+	char old_digest[DIGEST_STR_MAX];  /* of the last tag changed; "" when created */
+	char new_digest[DIGEST_STR_MAX];  /* "" when removed */
 };
 
 /* ---- blobs ---- */
@@ -135,6 +165,56 @@ typedef int (*meta_event_cb)(void *ctx, const struct meta_tag_event *ev);
 /* History of repo:tag, newest first. */
 int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *ctx);
 
+/* One tag of a repository; the strings are valid only during the callback. */
+struct meta_tag_info {
+	const char *name;
+	const char *digest;
+	int64_t size;       /* of the manifest */
+	int64_t updated_ms; /* last move */
+};
+typedef int (*meta_tag_info_cb)(void *ctx, const struct meta_tag_info *t);
+/* Tags of repo in lexical order with what they point at; E_NAME_UNKNOWN when repo does not exist. */
+int meta_tags_info(const char *repo, meta_tag_info_cb cb, void *ctx);
+
+/* One reference of a manifest; digest is valid only during the callback. */
+struct meta_ref_info {
+	enum ref_kind kind;
+	const char *digest;
+	int64_t size; /* of the blob or child manifest; -1 when not stored (external layers) */
+};
+typedef int (*meta_ref_cb)(void *ctx, const struct meta_ref_info *ri);
+/*
+ * What manifest d of repo references (config, layers, children, subject),
+ * ordered by kind, then digest (not by position in the manifest).
+ * E_MANIFEST_UNKNOWN when d is not a manifest of repo.
+ */
+int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx);
+
+/* Outcome of a rollback. */
+struct meta_rollback {
+	char from[DIGEST_STR_MAX]; /* where the tag pointed; "" when it does not exist now */
+	char to[DIGEST_STR_MAX];   /* where it points (or would) afterwards */
+	int64_t from_size;         /* manifest sizes; 0 for "" */
+	int64_t to_size;
+	int moved;                 /* 0 when the tag already pointed at to: nothing written */
+};
+/*
+ * Moves repo:tag back, in one transaction. The target is to (a digest
+ * string) when not NULL: any manifest of repo. Otherwise it is the digest
+ * the tag pointed at before its steps-th most recent move (steps >= 1),
+ * counting only moves away from an existing digest, so moves after a
+ * delete still lead back past it. The move is recorded in tag history with
+ * actor (how "rollback" when actor->how is NULL) like any other, so a
+ * rollback can itself be rolled back, and put to actor->guard first.
+ * With dry_run, *out tells what would happen and nothing is written.
+ * Errors: E_NAME_UNKNOWN (no such repository), E_MANIFEST_UNKNOWN (no
+ * move that far back, or the target is no longer a manifest of repo),
+ * E_DIGEST_INVALID (to is not a digest), E_TAG_IMMUTABLE; detail (may be
+ * NULL) gets a short explanation of the first three.
+ */
+int meta_tag_rollback(const char *repo, const char *tag, long steps, const char *to, int dry_run,
+		      const struct meta_actor *actor, struct meta_rollback *out, struct buf *detail);
+
 /* ---- upload housekeeping ---- */
 /* Marks upload id as active now; E_BLOB_UPLOAD_UNKNOWN when it is not an upload. */
 int meta_upload_touch(const char *id);
@@ -209,6 +289,12 @@ int meta_pat_list(const char *owner, int all, meta_pat_cb cb, void *ctx);
  * no such token.
  */
 int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms);
+/*
+ * The name of token id, revoked or not, into *name (caller frees);
+ * E_NAME_UNKNOWN and NULL when there is no such token. For naming who
+ * acted in tag history and the audit log.
+ */
+int meta_pat_name(int64_t id, char **name);
 
 /* ---- audit log ---- */
 /*
@@ -235,5 +321,18 @@ typedef int (*meta_audit_cb)(void *ctx, const struct meta_audit *ev);
  * first (by time, then id), at most limit (limit < 0: all).
  */
 int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx);
+
+/* ---- statistics (for /metrics) ---- */
+struct meta_stats {
+	int64_t blobs;       /* distinct blobs known */
+	int64_t blob_bytes;  /* their total size */
+	int64_t repos;       /* repositories with content */
+	int64_t manifests;
+	int64_t tags;
+	int64_t uploads;     /* upload sessions open */
+	int64_t gc_runs;     /* garbage collections recorded in the audit log */
+	int64_t gc_bytes_freed;
+};
+int meta_stats(struct meta_stats *out);
 
 #endif

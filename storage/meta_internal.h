@@ -71,10 +71,17 @@ enum meta_stmt_id {
 	MS_PAT_LIST_OWNER,
 	MS_PAT_LIST_ALL,
 	MS_PAT_REVOKE,
+	MS_PAT_NAME,
 	/* meta_audit.c */
 	MS_AUDIT_INSERT,
 	MS_AUDIT_LIST,
 	MS_AUDIT_LIST_REPO,
+	/* meta_tags.c */
+	MS_TAG_INFO,
+	MS_TAG_REFS,
+	MS_HISTORY_BACK,
+	/* meta_stats.c */
+	MS_STATS,
 	MS__COUNT
 };
 
@@ -142,6 +149,20 @@ int meta_repo_id(struct meta_conn *c, const char *repo, int create, int64_t *id)
  * a write transaction.
  */
 int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now);
+
+/*
+ * The digest repo_id:tag points at into out (DIGEST_STR_MAX bytes); *found
+ * is 0 when the tag does not exist.
+ */
+int meta_tag_current(struct meta_conn *c, int64_t repo_id, const char *tag, char *out, int *found);
+/*
+ * Points repo_id:tag at digest ds (a manifest of the repository) inside a
+ * write transaction, recording the move with how (NULL: actor->how) unless
+ * the tag already points there. A move of an existing tag is first put to
+ * actor->guard (E_TAG_IMMUTABLE when it refuses); actor->change is filled.
+ */
+int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const char *ds, int64_t now,
+		 const struct meta_actor *actor, const char *how);
 
 /*
  * For tests only: meta_open(), but migrating no further than max_version

@@ -13,6 +13,42 @@ def test_v2_root_returns_empty_json(reg):
     assert resp.json() == {}
 
 
+@pytest.mark.open_only
+def test_open_registry_needs_no_credentials(api_berth, repo):
+    """Open mode: anonymous callers get /v2/ and may push and pull without any challenge."""
+    anon = oh.Registry(api_berth.url)
+    resp = anon.get("/v2/")
+    assert resp.status_code == 200 and resp.json() == {}
+    assert "WWW-Authenticate" not in resp.headers
+    img = anon.push_image(repo, tag="v1")
+    resp = anon.get_manifest(repo, "v1")
+    assert resp.status_code == 200 and resp.content == img.body
+    assert "WWW-Authenticate" not in resp.headers
+
+
+@pytest.mark.auth_only
+def test_auth_registry_challenges_anonymous_callers(api_berth, reg, repo):
+    """Auth mode: /v2/ and every repository route answer anonymous callers 401
+    with a Bearer challenge; the suite's client gets through by the token flow."""
+    img = reg.push_image(repo, tag="v1")
+    assert reg.token_requests > 0, "the client never needed a token"
+    anon = oh.Registry(api_berth.url)
+    resp = anon.get("/v2/")
+    oh.expect_error(resp, 401, "UNAUTHORIZED")
+    scheme, params = oh.parse_challenge(resp.headers.get("WWW-Authenticate"))
+    assert scheme == "Bearer"
+    assert params == {"realm": api_berth.url + "/auth/token", "service": "berth"}
+    for method, ref, scope in (("GET", "v1", "pull"), ("HEAD", img.digest, "pull")):
+        resp = anon.get_manifest(repo, ref, method=method)
+        assert resp.status_code == 401
+        assert oh.parse_challenge(resp.headers.get("WWW-Authenticate"))[1]["scope"] == \
+            "repository:%s:%s" % (repo, scope)
+    resp = anon.post("/v2/%s/blobs/uploads/" % repo)
+    oh.expect_error(resp, 401, "UNAUTHORIZED")
+    assert oh.parse_challenge(resp.headers["WWW-Authenticate"])[1]["scope"] == "repository:%s:pull,push" % repo
+    assert reg.get_manifest(repo, "v1").content == img.body
+
+
 def _version_header_cases(reg, repo):
     """(label, response) pairs covering success and error responses of every area."""
     data = oh.random_blob(100)

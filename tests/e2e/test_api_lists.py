@@ -21,7 +21,7 @@ def tag_all(reg, repo, img, tags, workers=8):
 
     def put(tag):
         if not hasattr(local, "reg"):
-            local.reg = oh.Registry(reg.base)
+            local.reg = reg.clone()
             clients.append(local.reg)
         return local.reg.put_manifest(repo, tag, img.body, img.media_type).status_code
 

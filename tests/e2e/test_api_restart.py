@@ -68,23 +68,23 @@ def verify(reg, state):
     assert refs[0]["annotations"] == {"k": "v"}
 
 
-def test_everything_survives_restart(fresh_berth):
-    reg = oh.Registry(fresh_berth.start().url)
+def test_everything_survives_restart(fresh_api_berth, api_mode):
+    reg = api_mode.client(fresh_api_berth.start().url)
     state = populate(reg)
     verify(reg, state)
-    fresh_berth.stop()
-    reg = oh.Registry(fresh_berth.start().url)
+    fresh_api_berth.stop()
+    reg = api_mode.client(fresh_api_berth.start().url)
     verify(reg, state)
     # and the restarted server accepts new content
     extra = reg.push_image(REPO, tag="v2")
     assert reg.get_manifest(REPO, "v2").content == extra.body
 
 
-def test_everything_acknowledged_survives_kill9(fresh_berth):
-    reg = oh.Registry(fresh_berth.start().url)
+def test_everything_acknowledged_survives_kill9(fresh_api_berth, api_mode):
+    reg = api_mode.client(fresh_api_berth.start().url)
     state = populate(reg)
-    fresh_berth.kill9()
-    reg = oh.Registry(fresh_berth.start().url)
+    fresh_api_berth.kill9()
+    reg = api_mode.client(fresh_api_berth.start().url)
     verify(reg, state)
 
 
@@ -113,8 +113,8 @@ def _continue_or_refused(reg, loc, data, done):
 
 
 @pytest.mark.parametrize("how", ["stop", "kill9"])
-def test_upload_started_before_restart(fresh_berth, how):
-    reg = oh.Registry(fresh_berth.start().url)
+def test_upload_started_before_restart(fresh_api_berth, api_mode, how):
+    reg = api_mode.client(fresh_api_berth.start().url)
     reg.push_blob(REPO, oh.random_blob(10))
     data = oh.random_blob(200000)
     loc = reg.start_upload(REPO).headers["Location"]
@@ -122,32 +122,32 @@ def test_upload_started_before_restart(fresh_berth, how):
     assert resp.status_code == 202
     loc = path_of(resp.headers["Location"])
     if how == "stop":
-        fresh_berth.stop()
+        fresh_api_berth.stop()
     else:
-        fresh_berth.kill9()
-    reg = oh.Registry(fresh_berth.start().url)
+        fresh_api_berth.kill9()
+    reg = api_mode.client(fresh_api_berth.start().url)
     _continue_or_refused(reg, loc, data, 120000)
     # a wrong digest on a continued upload never yields a blob either
     other = oh.random_blob(1000)
     loc = reg.start_upload(REPO).headers["Location"]
     assert reg.patch(loc, data=other).status_code == 202
-    fresh_berth.stop()
-    reg = oh.Registry(fresh_berth.start().url)
+    fresh_api_berth.stop()
+    reg = api_mode.client(fresh_api_berth.start().url)
     resp = reg.put(reg.with_query(path_of(loc), digest=oh.digest(other + b"!")))
     assert resp.status_code in (400, 404)
     assert not reg.has_blob(REPO, oh.digest(other + b"!"))
     assert not reg.has_blob(REPO, oh.digest(other))
 
 
-def test_delete_survives_restart(fresh_berth):
-    reg = oh.Registry(fresh_berth.start().url)
+def test_delete_survives_restart(fresh_api_berth, api_mode):
+    reg = api_mode.client(fresh_api_berth.start().url)
     img = reg.push_image(REPO, tag="v1")
     keep = reg.push_image(REPO, tag="keep")
     blob = reg.push_blob(REPO, oh.random_blob(100))
     assert reg.delete("/v2/%s/manifests/%s" % (REPO, img.digest)).status_code == 202
     assert reg.delete("/v2/%s/blobs/%s" % (REPO, blob)).status_code == 202
-    fresh_berth.stop()
-    reg = oh.Registry(fresh_berth.start().url)
+    fresh_api_berth.stop()
+    reg = api_mode.client(fresh_api_berth.start().url)
     assert reg.get_manifest(REPO, "v1").status_code == 404
     assert reg.get_manifest(REPO, img.digest).status_code == 404
     assert not reg.has_blob(REPO, blob)

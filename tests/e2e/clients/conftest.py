@@ -26,6 +26,18 @@ The registry
 session's berth daemon from tests/e2e/conftest.py. Every test pushes under its
 own repository below a per-session prefix, so runs against a long-lived
 registry do not see each other's repositories.
+
+Registries with authentication
+------------------------------
+`auth_berth` (plain HTTP on loopback) and `tls_berth` (HTTPS) are berth daemons
+of their own, always started here, whatever E2E_REGISTRY_URL says: private by
+default, one user (`credentials`) who may do everything below private/ and only
+pull below readonly/. `pki` is a test CA and a server certificate for
+127.0.0.1 and localhost made with the openssl CLI; clients trust it only
+through what the tests hand them (a --cert-dir holding it, --tlscacert), never
+through the machine's trust store or certificate directories. Personal access
+tokens are made and revoked with `berth token` on the live data directory, and
+berth's access log shows what each client sent (method, path, status).
 """
 
 import ctypes
