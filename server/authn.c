@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "audit.h"
 #include "credcache.h"
 #include "err.h"
 #include "handlers.h"
@@ -123,6 +124,9 @@ int authn_verify_secret(struct req *r, const char *user, const char *secret, siz
 		metrics_login_failed();
 		log_info("failed login for user \"%s\" from %s", user, r->client);
 	}
+	/* one event per credential check; refusals by the limiter above never get here */
+	audit_login(r, user, len > strlen(PAT_PREFIX) && !memcmp(secret, PAT_PREFIX, strlen(PAT_PREFIX)), *pat_id,
+		    rc);
 out:
 	buf_release(&ukey);
 	return rc;

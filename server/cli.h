@@ -19,5 +19,9 @@ int cli_open(struct cli *cli, const char *config_path);
 void cli_close(struct cli *cli);
 
 int cli_token_main(int argc, char **argv);
+/* `berth tag ls | history | rollback` (cli_tag.c); argv[0] is "tag". Returns the exit status. */
+int cli_tag_main(int argc, char **argv);
+/* `berth audit [...]` (cli_audit.c); argv[0] is "audit". Returns the exit status. */
+int cli_audit_main(int argc, char **argv);
 
 #endif

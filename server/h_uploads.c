@@ -221,6 +221,10 @@ int h_upload_patch_finish(struct req *r)
 {
 	struct up_state *st = r->hstate;
 	int rc;
+	/* Bytes still buffered are not stored yet: a 202 must not count them
+	 * before they are written (a full disk fails here, with 507). */
+	if ((rc = upload_flush(st->u)))
+		return rc;
 	if ((rc = check_received(r, st)))
 		return rc;
 	add_progress_headers(r, st->id, upload_offset(st->u));

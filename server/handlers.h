@@ -12,6 +12,7 @@
 #include "blobstore.h"
 #include "config.h"
 #include "jwt.h"
+#include "meta.h"
 #include "req.h"
 #include "workq.h"
 
@@ -66,5 +67,55 @@ int h_token_post_finish(struct req *r);
 int h_tags_list(struct req *r);
 int h_catalog(struct req *r);
 int h_referrers(struct req *r);
+
+/* The berth extension (h_ext.c): tag history and rollback over HTTP, JSON in and out. */
+int h_tag_history(struct req *r);
+int h_tag_rollback(struct req *r);
+int h_tag_rollback_finish(struct req *r);
+
+/*
+ * Immutable-tag guard for struct meta_actor (see meta.h): asks cfg's
+ * immutable_tags rules about repo:tag; when one matches, returns its
+ * index and appends to detail (when not NULL), once:
+ *   tag "v1" matches immutable rule 0 (prod/app:v*)
+ */
+struct h_tag_guard {
+	const struct config *cfg;
+	const char *repo;
+	struct buf *detail;
+};
+int h_tag_guard(void *ctx, const char *tag);
+
+/*
+ * Everything a tag-moving write needs about who makes it: the meta_actor
+ * (name, how, client), its guard and the report of what changed. It points
+ * into itself: initialize it in place, never copy it.
+ */
+struct h_actor {
+	struct meta_actor actor;
+	struct h_tag_guard guard;
+	struct meta_tag_change change;
+	struct buf name;
+};
+/*
+ * For a change to repo under cfg's rules, made by r's caller (r NULL: the
+ * command line, actor "cli") with how; refusal details go to detail (may
+ * be NULL). Release with h_actor_release().
+ */
+void h_actor_init(struct h_actor *a, struct req *r, const struct config *cfg, const char *repo, const char *how,
+		  struct buf *detail);
+void h_actor_release(struct h_actor *a);
+
+/*
+ * The JSON documents of the extension, shared with `berth tag --json`:
+ * {"name","tag","history":[{"id","time","old","new","actor","how","client"}]}
+ * newest first (E_NAME_UNKNOWN when repo has no history and does not exist), and
+ * {"name","tag","from","to","from_size","to_size","dry_run","moved","added","removed"}
+ * where added and removed list the config, layers and child manifests that
+ * differ between the two manifests ({"kind","digest","size"}).
+ */
+int h_history_json(const char *repo, const char *tag, struct buf *out);
+int h_rollback_json(const char *repo, const char *tag, const struct meta_rollback *rb, int dry_run,
+		    struct buf *out);
 
 #endif

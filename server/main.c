@@ -23,6 +23,8 @@ static const char usage[] =
 	"  serve          run the registry\n"
 	"  passwd         print the argon2id hash of a password, for the config file\n"
 	"  token          create, list and revoke personal access tokens\n"
+	"  tag            list tags, show their history, roll a tag back\n"
+	"  audit          show the audit log\n"
 	"  config check   validate a config file\n"
 	"  help           show this help\n"
 	"  --version      print the version\n"
@@ -103,6 +105,7 @@ static int cmd_serve(int argc, char **argv)
 		goto out_cfg;
 	rc = 1;
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
 
 	/* Signals are taken synchronously by this thread; every thread started
 	 * below inherits the blocked mask. */
@@ -117,7 +120,6 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	/* The registry owns the settings from here on. */
 	const struct config *c = &reg.snap->cfg;
-	log_set_format(c->log_format);
 	metrics_start();
 	config_warnings(c, &warn);
 	if (warn.len)
@@ -193,6 +195,11 @@ int main(int argc, char **argv)
 		return policy_passwd_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))
 		return cli_token_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "tag"))
+		return cli_tag_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "audit"))
+		return cli_audit_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "healthcheck")) { int cli_health_main(int, char **); return cli_health_main(argc - 1, argv + 1); }
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
 		return config_check_main(argc - 2, argv + 2);
 	fprintf(stderr, "error: unknown command \"%s\"\n\n%s", cmd, usage);

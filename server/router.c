@@ -33,6 +33,9 @@ static const struct route routes[] = {
 	{ ROUTE_UPLOAD, M_PUT, R_PULL | R_PUSH, h_upload_put, h_upload_put_finish },
 	{ ROUTE_UPLOAD, M_DELETE, R_PULL | R_PUSH, h_upload_cancel, NULL },
 	{ ROUTE_REFERRERS, M_GET, R_PULL, h_referrers, NULL },
+	/* the berth extension; history names users and client addresses, so it wants push like rollback */
+	{ ROUTE_TAG_HISTORY, M_GET, R_PULL | R_PUSH, h_tag_history, NULL },
+	{ ROUTE_TAG_ROLLBACK, M_POST, R_PULL | R_PUSH, h_tag_rollback, h_tag_rollback_finish },
 };
 
 static const char *labels[] = {
@@ -40,6 +43,7 @@ static const char *labels[] = {
 	[ROUTE_MANIFEST] = "manifest", [ROUTE_BLOB] = "blob", [ROUTE_UPLOAD_START] = "upload_start",
 	[ROUTE_UPLOAD] = "upload", [ROUTE_REFERRERS] = "referrers", [ROUTE_HEALTH] = "health",
 	[ROUTE_TOKEN] = "token", [ROUTE_METRICS] = "metrics", [ROUTE_READY] = "ready",
+	[ROUTE_TAG_HISTORY] = "tag_history", [ROUTE_TAG_ROLLBACK] = "tag_rollback",
 	[ROUTE_NONE] = "none",
 };
 
@@ -60,6 +64,34 @@ static int ends_with(const char *s, size_t len, const char *suffix, size_t *pref
 		return 0;
 	*prefix_len = len - n;
 	return 1;
+}
+
+/*
+ * The extension's /v2/<name>/_berth/tags/<tag>/<action> (rest is the path
+ * after /v2/): ROUTE_NONE when rest is not one. A repository name
+ * component never starts with '_', so no name can pass for "/_berth/".
+ */
+static enum route_kind match_ext(const char *rest, size_t len, char **name, char **seg)
+{
+	static const struct {
+		const char *action;
+		enum route_kind kind;
+	} actions[] = {
+		{ "/history", ROUTE_TAG_HISTORY },
+		{ "/rollback", ROUTE_TAG_ROLLBACK },
+	};
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+		size_t tag_end, name_len;
+		if (!ends_with(rest, len, actions[i].action, &tag_end))
+			continue;
+		const char *slash = memrchr(rest, '/', tag_end);
+		if (!slash || !ends_with(rest, (size_t)(slash - rest) + 1, "/_berth/tags/", &name_len))
+			return ROUTE_NONE;
+		*name = xstrndup(rest, name_len);
+		*seg = xstrndup(slash + 1, tag_end - (size_t)(slash - rest) - 1);
+		return actions[i].kind;
+	}
+	return ROUTE_NONE;
 }
 
 /*
@@ -96,6 +128,9 @@ static enum route_kind match(const char *path, char **name, char **seg)
 		*name = xstrndup(rest, nlen);
 		return ROUTE_UPLOAD_START;
 	}
+	enum route_kind ext = match_ext(rest, len, name, seg);
+	if (ext != ROUTE_NONE)
+		return ext;
 	const char *slash = memrchr(rest, '/', len);
 	if (!slash)
 		return ROUTE_NONE;
@@ -140,6 +175,12 @@ static int validate(struct req *r, enum route_kind kind)
 	case ROUTE_UPLOAD:
 		if (paths_upload_id_check(r->ref))
 			return req_fail(r, E_BLOB_UPLOAD_UNKNOWN, NULL);
+		break;
+	case ROUTE_TAG_HISTORY:
+	case ROUTE_TAG_ROLLBACK:
+		if (tag_check(r->ref, strlen(r->ref)))
+			return req_fail(r, E_TAG_INVALID, "invalid tag");
+		memcpy(r->reference.tag, r->ref, strlen(r->ref) + 1);
 		break;
 	default:
 		break;

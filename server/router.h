@@ -25,6 +25,8 @@ enum route_kind {
 	ROUTE_TOKEN,        /* /auth/token */
 	ROUTE_METRICS,      /* /metrics */
 	ROUTE_READY,        /* /readyz */
+	ROUTE_TAG_HISTORY,  /* /v2/<name>/_berth/tags/<tag>/history */
+	ROUTE_TAG_ROLLBACK, /* /v2/<name>/_berth/tags/<tag>/rollback */
 	ROUTE_NONE,
 };
 

@@ -152,23 +152,28 @@ out:
 	return rc;
 }
 
+int blobstore_tmp_create(const struct blobstore *bs, struct buf *path, int *fd)
+{
+	unsigned char rnd[8];
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		die("no randomness available");
+	paths_uploads_dir(path, bs->root);
+	buf_adds(path, "/tmp-");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		buf_addf(path, "%02x", rnd[i]);
+	*fd = open(path->buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	return *fd < 0 ? blobstore_errno(errno) : 0;
+}
+
 int blobstore_write(const struct blobstore *bs, const struct digest *d, const void *data, size_t len)
 {
 	struct buf tmp = BUF_INIT;
-	unsigned char rnd[8];
 	int fd = -1, rc = 0;
 	if (blobstore_stat(bs, d, NULL) == 0)
 		return 0;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		die("no randomness available");
-	paths_uploads_dir(&tmp, bs->root);
-	buf_adds(&tmp, "/tmp-");
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		buf_addf(&tmp, "%02x", rnd[i]);
-	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = blobstore_errno(errno);
-		goto out;
+	if ((rc = blobstore_tmp_create(bs, &tmp, &fd))) {
+		buf_release(&tmp);
+		return rc;
 	}
 	const char *p = data;
 	size_t left = len;

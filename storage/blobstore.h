@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "digest.h"
 
 struct blobstore {
@@ -36,6 +37,14 @@ int blobstore_stat(const struct blobstore *bs, const struct digest *d, int64_t *
 int blobstore_write(const struct blobstore *bs, const struct digest *d, const void *data, size_t len);
 /* Removes the file of d (missing is not an error). Returns 0 or E_IO. */
 int blobstore_remove(const struct blobstore *bs, const struct digest *d);
+/*
+ * Creates a new, empty temporary file for blob content being written
+ * (uploads/tmp-<random>, mode 0640): appends its path to path and stores a
+ * descriptor open for writing in *fd (the caller closes it). The caller
+ * either hands the finished, fsync'd file to blobstore_adopt() or unlinks
+ * it. Returns 0, E_NO_SPACE or E_IO.
+ */
+int blobstore_tmp_create(const struct blobstore *bs, struct buf *path, int *fd);
 /*
  * Moves a finished, fsync'd file at tmp_path into place as d, or removes it
  * when d already exists; then fsyncs the directory. Returns 0 or E_IO.

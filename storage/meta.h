@@ -335,4 +335,91 @@ struct meta_stats {
 };
 int meta_stats(struct meta_stats *out);
 
+/* ---- garbage collection (meta_gc.c) ---- */
+/*
+ * What garbage collection keeps, as moments in milliseconds since the
+ * epoch: every digest a tag pointed at (tag history: old or new digest) at
+ * or after history_ms; every untagged manifest pushed (created, or its
+ * bytes linked again) at or after young_ms; every blob link made or
+ * refreshed at or after grace_ms.
+ */
+struct meta_gc_cutoffs {
+	int64_t history_ms, young_ms, grace_ms;
+};
+/* Every repository, empty ones too, by id. */
+typedef int (*meta_gc_repo_cb)(void *ctx, int64_t repo_id, const char *name);
+int meta_gc_repos(meta_gc_repo_cb cb, void *ctx);
+struct meta_gc_manifest {
+	const char *digest;
+	const char *subject; /* NULL when none */
+	int64_t size;
+	int root;            /* tagged, pointed at within the history window, or young */
+};
+typedef int (*meta_gc_manifest_cb)(void *ctx, const struct meta_gc_manifest *m);
+/* The manifests of repo_id, each with its root flag by cut. */
+int meta_gc_manifests(int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx);
+/* The config, layer and child references (enum ref_kind) of repo_id's manifests. */
+typedef int (*meta_gc_ref_cb)(void *ctx, const char *manifest, int kind, const char *digest);
+int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx);
+/* The blob links of repo_id: digest, blob size, time of the link. */
+typedef int (*meta_gc_link_cb)(void *ctx, const char *digest, int64_t size, int64_t linked_ms);
+int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx);
+/*
+ * One transaction: deletes those of the n manifests of repo_id that are
+ * dead now, in the order given (keepers before what they keep). Each is
+ * re-checked first: it stays when it is a root by cut, when an existing
+ * manifest of the repository lists it as a child, or when its subject is
+ * an existing manifest of the repository. A deleted manifest loses its
+ * references and, unless a remaining manifest uses its digest as a config
+ * or layer, the link of its own bytes. done[i] gets META_GC_DONE_MANIFEST and
+ * META_GC_DONE_LINK bits (0: left alone).
+ */
+#define META_GC_DONE_MANIFEST 1
+#define META_GC_DONE_LINK 2
+int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t n,
+			     const struct meta_gc_cutoffs *cut, unsigned char *done);
+/*
+ * One transaction: deletes those of the n links of repo_id still dead
+ * now: made before grace_ms, not a manifest of the repository, not a
+ * config or layer of one. done[i] is 1 when deleted.
+ */
+int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
+			 unsigned char *done);
+/* Blob records that no repository links. */
+typedef int (*meta_gc_blob_cb)(void *ctx, const char *digest, int64_t size);
+int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx);
+/* One transaction: deletes those of the n blob records that still have no link; done[i] is 1 when deleted. */
+int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done);
+/* *row: whether digest has a blob record; *links: how many repositories link it (may be NULL). */
+int meta_gc_blob_state(const char *digest, int *row, int64_t *links);
+/* *known: whether id is an upload session (of any repository). */
+int meta_gc_upload_known(const char *id, int *known);
+/* Forgets upload id when it was last active before older_than_ms; *deleted says whether it did. */
+int meta_gc_upload_expire(const char *id, int64_t older_than_ms, int *deleted);
+
+/* ---- integrity checks (meta_gc.c) ---- */
+/* Every blob record: digest, recorded size, number of links. */
+typedef int (*meta_fsck_blob_cb)(void *ctx, const char *digest, int64_t size, int64_t links);
+int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx);
+/* Every manifest: repository, digest, media type, whether its own bytes are linked. */
+typedef int (*meta_fsck_manifest_cb)(void *ctx, const char *repo, const char *digest, const char *media_type,
+				     int linked);
+int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx);
+/*
+ * References whose target is missing: a config or layer not linked to the
+ * repository (external layers look like that too: the caller decides), or
+ * a child that is not a manifest of the repository. Subjects may point at
+ * nothing and are not listed.
+ */
+typedef int (*meta_fsck_ref_cb)(void *ctx, const char *repo, const char *manifest, int kind, const char *digest);
+int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx);
+/* Every upload session: id, last activity. */
+typedef int (*meta_fsck_upload_cb)(void *ctx, const char *id, int64_t updated_ms);
+int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx);
+/*
+ * SQLite's integrity_check and foreign_key_check: cb gets one line per
+ * problem found (nothing when the database is sound).
+ */
+int meta_fsck_database(meta_str_cb cb, void *ctx);
+
 #endif

@@ -1,4 +1,8 @@
-/* meta_manifests: storing, resolving and deleting manifests, and moving tags with their history. */
+/*
+ * meta_manifests: storing, resolving and deleting manifests, and moving tags
+ * with their history (guarded by the caller's immutable-tag rules).
+ */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +94,33 @@ static int exec_id(struct meta_conn *c, const struct meta_query *q, int64_t repo
 	return rc;
 }
 
+static void change_reset(const struct meta_actor *actor)
+{
+	if (actor && actor->change)
+		memset(actor->change, 0, sizeof(*actor->change));
+}
+
+/* Notes a history row just written in actor->change (old or new NULL for none). */
+static void change_note(const struct meta_actor *actor, const char *how, const char *old_digest,
+			const char *new_digest)
+{
+	struct meta_tag_change *ch = actor ? actor->change : NULL;
+	if (!ch)
+		return;
+	ch->count++;
+	snprintf(ch->how, sizeof(ch->how), "%s", how ? how : "");
+	snprintf(ch->old_digest, sizeof(ch->old_digest), "%s", old_digest ? old_digest : "");
+	snprintf(ch->new_digest, sizeof(ch->new_digest), "%s", new_digest ? new_digest : "");
+}
+
+/* E_TAG_IMMUTABLE when actor's guard refuses to let tag move or go. */
+static int guard_check(const struct meta_actor *actor, const char *tag)
+{
+	if (actor && actor->guard && actor->guard(actor->guard_ctx, tag) >= 0)
+		return E_TAG_IMMUTABLE;
+	return 0;
+}
+
 /* Appends one tag history row; how overrides actor->how when not NULL. */
 static int history_add(struct meta_conn *c, int64_t repo_id, const char *tag, const char *old_digest,
 		       const char *new_digest, int64_t now, const struct meta_actor *actor, const char *how)
@@ -104,15 +135,18 @@ static int history_add(struct meta_conn *c, int64_t repo_id, const char *tag, co
 	meta_bind_text(s, 4, new_digest);
 	meta_bind_int64(s, 5, now);
 	meta_bind_text(s, 6, actor ? actor->name : NULL);
-	meta_bind_text(s, 7, how ? how : actor ? actor->how : NULL);
+	if (!how && actor)
+		how = actor->how;
+	meta_bind_text(s, 7, how);
 	meta_bind_text(s, 8, actor ? actor->client : NULL);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_history_insert, s);
+	if (!rc)
+		change_note(actor, how, old_digest, new_digest);
 	return rc;
 }
 
-/* Current digest of repo_id:tag into out (DIGEST_STR_MAX bytes); *found is 0 when the tag does not exist. */
-static int tag_get(struct meta_conn *c, int64_t repo_id, const char *tag, char *out, int *found)
+int meta_tag_current(struct meta_conn *c, int64_t repo_id, const char *tag, char *out, int *found)
 {
 	sqlite3_stmt *s;
 	int rc = meta_stmt(c, &q_tag_get, &s);
@@ -181,9 +215,12 @@ static int ref_add(struct meta_conn *c, int64_t repo_id, const char *manifest, e
 	return rc;
 }
 
-/* Inserts the manifest row and, when it is new, its references (same digest, same bytes, same references). */
+/*
+ * Inserts the manifest row and, when it is new (*is_new), its references
+ * (same digest, same bytes, same references).
+ */
 static int manifest_insert(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t size,
-			   const struct manifest_info *mi, int64_t now)
+			   const struct manifest_info *mi, int64_t now, int *is_new)
 {
 	sqlite3_stmt *s;
 	char subject[DIGEST_STR_MAX];
@@ -199,9 +236,9 @@ static int manifest_insert(struct meta_conn *c, int64_t repo_id, const char *ds,
 	meta_bind_text(s, 7, mi->annotations);
 	meta_bind_int64(s, 8, now);
 	rc = meta_exec(c, s);
-	int is_new = sqlite3_changes(c->db) > 0;
+	*is_new = sqlite3_changes(c->db) > 0;
 	meta_stmt_done(c, &q_manifest_insert, s);
-	if (rc || !is_new)
+	if (rc || !*is_new)
 		return rc;
 	for (size_t i = 0; i < mi->nrefs && !rc; i++)
 		rc = ref_add(c, repo_id, ds, mi->refs[i].kind, &mi->refs[i].digest);
@@ -210,15 +247,16 @@ static int manifest_insert(struct meta_conn *c, int64_t repo_id, const char *ds,
 	return rc;
 }
 
-/* Points repo_id:tag at ds, recording the move unless it already pointed there. */
-static int tag_move(struct meta_conn *c, int64_t repo_id, const char *tag, const char *ds, int64_t now,
-		    const struct meta_actor *actor)
+int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const char *ds, int64_t now,
+		 const struct meta_actor *actor, const char *how)
 {
 	char old[DIGEST_STR_MAX];
 	int found = 0;
 	sqlite3_stmt *s;
-	int rc = tag_get(c, repo_id, tag, old, &found);
+	int rc = meta_tag_current(c, repo_id, tag, old, &found);
 	if (rc || (found && !strcmp(old, ds)))
+		return rc;
+	if (found && (rc = guard_check(actor, tag)))
 		return rc;
 	rc = meta_stmt(c, &q_tag_upsert, &s);
 	if (rc)
@@ -230,7 +268,7 @@ static int tag_move(struct meta_conn *c, int64_t repo_id, const char *tag, const
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_tag_upsert, s);
 	if (!rc)
-		rc = history_add(c, repo_id, tag, found ? old : NULL, ds, now, actor, NULL);
+		rc = history_add(c, repo_id, tag, found ? old : NULL, ds, now, actor, how);
 	return rc;
 }
 
@@ -241,6 +279,8 @@ int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
 	struct meta_conn *c;
 	char ds[DIGEST_STR_MAX];
 	int64_t repo_id, now = meta_now_ms();
+	int is_new = 0;
+	change_reset(actor);
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_tx_begin(c);
@@ -251,12 +291,17 @@ int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
 	if (!rc)
 		rc = check_refs(c, repo_id, mi, detail);
 	if (!rc)
-		rc = manifest_insert(c, repo_id, ds, size, mi, now);
+		rc = manifest_insert(c, repo_id, ds, size, mi, now, &is_new);
 	if (!rc)
 		rc = meta_link_blob(c, repo_id, ds, size, now);
-	if (!rc && tag)
-		rc = tag_move(c, repo_id, tag, ds, now, actor);
-	return meta_tx_end(c, rc);
+	if (!rc && tag) {
+		int retag = !is_new && actor && actor->how && !strcmp(actor->how, "push");
+		rc = meta_tag_set(c, repo_id, tag, ds, now, actor, retag ? "retag" : NULL);
+	}
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		change_reset(actor);
+	return rc;
 }
 
 /* Fills out from a row of q_manifest_by_*; the strings are copied. */
@@ -311,7 +356,10 @@ static int history_tags_deleted(struct meta_conn *c, int64_t repo_id, const char
 	meta_bind_int64(s, 1, repo_id);
 	meta_bind_text(s, 2, ds);
 	while ((rc = meta_step(c, s)) == 1) {
-		rc = history_add(c, repo_id, meta_col_text(s, 0), ds, NULL, now, actor, "delete");
+		const char *tag = meta_col_text(s, 0);
+		rc = guard_check(actor, tag);
+		if (!rc)
+			rc = history_add(c, repo_id, tag, ds, NULL, now, actor, "delete");
 		if (rc)
 			break;
 	}
@@ -325,6 +373,7 @@ int meta_manifest_delete(const char *repo, const struct digest *d, const struct 
 	char ds[DIGEST_STR_MAX];
 	int64_t repo_id;
 	int found = 0;
+	change_reset(actor);
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_tx_begin(c);
@@ -347,7 +396,10 @@ int meta_manifest_delete(const char *repo, const struct digest *d, const struct 
 		rc = exec_id(c, &q_manifest_delete, repo_id, ds);
 	if (!rc)
 		rc = exec_id(c, &q_link_delete_id, repo_id, ds);
-	return meta_tx_end(c, rc);
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		change_reset(actor);
+	return rc;
 }
 
 int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *actor)
@@ -356,6 +408,7 @@ int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *
 	char old[DIGEST_STR_MAX];
 	int64_t repo_id;
 	int found = 0;
+	change_reset(actor);
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_tx_begin(c);
@@ -363,12 +416,17 @@ int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *
 		return rc;
 	rc = meta_repo_id(c, repo, 0, &repo_id);
 	if (!rc)
-		rc = tag_get(c, repo_id, tag, old, &found);
+		rc = meta_tag_current(c, repo_id, tag, old, &found);
 	if (rc == E_NAME_UNKNOWN || (!rc && !found))
 		rc = E_MANIFEST_UNKNOWN;
+	if (!rc)
+		rc = guard_check(actor, tag);
 	if (!rc)
 		rc = exec_id(c, &q_tag_delete, repo_id, tag);
 	if (!rc)
 		rc = history_add(c, repo_id, tag, old, NULL, meta_now_ms(), actor, "delete");
-	return meta_tx_end(c, rc);
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		change_reset(actor);
+	return rc;
 }

@@ -35,6 +35,7 @@ static const struct meta_query q_pat_list_all = { MS_PAT_LIST_ALL,
 	"SELECT " PAT_COLUMNS " FROM pats WHERE ?2 OR revoked_ms = 0 ORDER BY id DESC" };
 static const struct meta_query q_pat_revoke = { MS_PAT_REVOKE,
 	"UPDATE pats SET revoked_ms = ?3 WHERE owner = ?1 AND name = ?2 AND revoked_ms = 0" };
+static const struct meta_query q_pat_name = { MS_PAT_NAME, "SELECT name FROM pats WHERE id = ?1" };
 
 void meta_pat_release(struct meta_pat *p)
 {
@@ -205,6 +206,29 @@ int meta_pat_get_scopes(int64_t id, char **scopes)
 		rc = E_UNAUTHORIZED;
 	}
 	meta_stmt_done(c, &q_pat_scopes, s);
+	return rc;
+}
+
+int meta_pat_name(int64_t id, char **name)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	*name = NULL;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_pat_name, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, id);
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		const char *t = meta_col_text(s, 0);
+		*name = xstrdup(t ? t : "");
+		rc = 0;
+	} else if (rc == 0) {
+		rc = E_NAME_UNKNOWN;
+	}
+	meta_stmt_done(c, &q_pat_name, s);
 	return rc;
 }
 

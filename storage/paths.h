@@ -6,7 +6,7 @@
  *     berth.db                  SQLite metadata (WAL: berth.db-wal, -shm)
  *     blobs/<alg>/<2 hex>/<hex> content-addressed bytes, never modified in place
  *     uploads/<id>              in-progress uploads (32 lowercase hex)
- *     uploads/tmp-*             manifests being written (renamed into blobs/)
+ *     uploads/tmp-*             manifests and imported blobs being written (renamed into blobs/)
  *     keys/                     token signing keys
  *
  * Each function appends to a caller-owned struct buf. Thread-safe.

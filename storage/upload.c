@@ -261,6 +261,11 @@ int upload_write(struct upload *u, const void *data, size_t len)
 	return 0;
 }
 
+int upload_flush(struct upload *u)
+{
+	return flush(u);
+}
+
 /* Digest of the whole file with another algorithm (second pass, rare). */
 static int hash_file(int fd, enum digest_alg alg, struct digest *out)
 {

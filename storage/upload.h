@@ -39,6 +39,13 @@ int64_t upload_offset(const struct upload *u);
 /* Appends data. Returns 0, E_NO_SPACE or E_IO. */
 int upload_write(struct upload *u, const void *data, size_t len);
 /*
+ * Writes buffered bytes to the file, so that upload_offset() counts only
+ * stored bytes: call before acknowledging them. On failure the buffered
+ * bytes are dropped (the offset goes back to the last good length).
+ * Returns 0, E_NO_SPACE or E_IO.
+ */
+int upload_flush(struct upload *u);
+/*
  * Completes the upload: flush, fsync, compare the content's digest with
  * want (E_DIGEST_INVALID on mismatch, the upload left as it was) and move
  * the file into the blob store. On success the upload is gone and *size is

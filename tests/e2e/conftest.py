@@ -30,6 +30,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -431,6 +432,29 @@ def _make_mode(name):
     return _modes[name]
 
 
+# Test modules in this directory may `from conftest import Berth, ...`. Another
+# conftest.py below (clients/) takes the module name "conftest" once pytest has
+# loaded it, so while a module of this directory is imported, the name is ours.
+_THIS_CONFTEST = sys.modules[__name__]
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_saved_conftest = {}
+
+
+def pytest_collectstart(collector):
+    if isinstance(collector, pytest.Module) and os.path.dirname(str(collector.path)) == _HERE:
+        _saved_conftest[collector.nodeid] = sys.modules.get("conftest")
+        sys.modules["conftest"] = _THIS_CONFTEST
+
+
+def pytest_collectreport(report):
+    if report.nodeid in _saved_conftest:
+        previous = _saved_conftest.pop(report.nodeid)
+        if previous is None:
+            sys.modules.pop("conftest", None)
+        else:
+            sys.modules["conftest"] = previous
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "open_only: an API test that runs in open mode only")
     config.addinivalue_line("markers", "auth_only: an API test that runs in auth mode only")
@@ -538,6 +562,12 @@ def auth_config(auth_users):
         return cfg
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hash_password():
+    """hash_password(password, cheap=True) -> the argon2id PHC string for the config."""
+    return passwd_hash
 
 
 @pytest.fixture(scope="session")

@@ -568,13 +568,32 @@ class Registry:
         self._fetch_token([scope_string(name, actions)])
         self.granted[name] = actions
 
-    def _send(self, send, path, headers, replayable):
+    def _mount_token(self, path, query):
+        """A cross-repository mount names its source: like docker, ask one
+        token for pull,push on the target and pull on the source."""
+        m = ROUTE_NAME_RE.match(path)
+        source = dict(urllib.parse.parse_qsl(query)).get("from")
+        if not m or not source or not path.endswith("/blobs/uploads/"):
+            return None
+        if self.realm is None:
+            self._ping()
+        if self.realm is None:
+            return None
+        name = m.group("name")
+        actions = self.granted.get(name, set()) | {"pull", "push"}
+        scopes = [scope_string(name, actions)]
+        if source != name:
+            scopes.append(scope_string(source, {"pull"}))
+        return self.tokens.get(" ".join(scopes)) or self._fetch_token(scopes)
+
+    def _send(self, send, path, headers, replayable, query=""):
         """send(headers) -> response, with the token flow around it."""
         if self.auth is None or any(k.lower() == "authorization" for k in headers):
             return send(headers)
         if not replayable:
             self._ensure_push_token(path)
-        token = self._cached_token(path)
+        token = self._mount_token(path, query) if "mount=" in query else None
+        token = token or self._cached_token(path)
         resp = send(dict(headers, Authorization="Bearer " + token) if token else headers)
         if resp.status_code != 401 or not replayable:
             return resp
@@ -596,7 +615,11 @@ class Registry:
         def send(h):
             return self.session.request(method, url, headers=h, **kw)
 
-        return self._send(send, urllib.parse.urlsplit(url).path, headers, replayable)
+        u = urllib.parse.urlsplit(url)
+        query = u.query
+        if kw.get("params"):
+            query += "&" + urllib.parse.urlencode(kw["params"])
+        return self._send(send, u.path, headers, replayable, query)
 
     def get(self, target, **kw):
         return self.request("GET", target, **kw)
@@ -628,7 +651,8 @@ class Registry:
             finally:
                 conn.close()
 
-        return self._send(send, urllib.parse.urlsplit(path).path, dict(headers or {}), True)
+        target = urllib.parse.urlsplit(path)
+        return self._send(send, target.path, dict(headers or {}), True, target.query)
 
     # ---- URLs with query parameters appended to a (possibly query-bearing) location
 

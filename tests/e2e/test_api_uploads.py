@@ -181,7 +181,7 @@ def test_concurrent_uploads_of_same_blob(reg, repo):
     d = oh.digest(data)
 
     def upload(i):
-        client = oh.Registry(reg.base)
+        client = reg.clone()
         try:
             name = "%s/r%d" % (repo, i % 2)
             loc = client.start_upload(name).headers["Location"]
@@ -533,12 +533,32 @@ def test_mount_from_unknown_repository_falls_back_to_upload(reg, repo):
     _check_fallback_upload(reg, resp, repo)
 
 
+@pytest.mark.open_only
 def test_mount_without_from(reg, repo):
     data = oh.random_blob(1000)
     src, dst = repo + "/src", repo + "/dst"
     d = reg.push_blob(src, data)
     resp = reg.post("/v2/%s/blobs/uploads/" % dst, params={"mount": d})
     check_blob_created(reg, resp, dst, data, d)
+
+
+@pytest.mark.auth_only
+def test_mount_without_from_with_bearer_token(reg, repo):
+    """With a bearer token, "a repository the caller may pull" is one the
+    token grants pull on: the automatic mount finds the blob in a source the
+    token names, and falls back to an upload when it names none."""
+    data = oh.random_blob(1000)
+    src, dst, other = repo + "/src", repo + "/dst", repo + "/other"
+    d = reg.push_blob(src, data)
+    reg.push_blob(other, oh.random_blob(10))
+    scopes = [oh.scope_string(dst, {"pull", "push"}), oh.scope_string(src, {"pull"})]
+    token = oh.token_get(reg.base, reg.auth, scopes).json()["token"]
+    resp = reg.post("/v2/%s/blobs/uploads/" % dst, params={"mount": d}, headers=oh.bearer_header(token))
+    check_blob_created(reg, resp, dst, data, d)
+    token = oh.token_get(reg.base, reg.auth, [oh.scope_string(other, {"pull", "push"})]).json()["token"]
+    resp = reg.post("/v2/%s/blobs/uploads/" % other, params={"mount": d}, headers=oh.bearer_header(token))
+    _check_fallback_upload(reg, resp, other)
+    assert not reg.has_blob(other, d)
 
 
 def test_mount_without_from_unknown_blob_falls_back_to_upload(reg, repo):

@@ -19,16 +19,16 @@
 #include "jwt.h"
 #include "log.h"
 
-#define NOW INT64_C(1700000000)
+#define JWT_FUZZ_NOW INT64_C(1700000000)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct jwt_key key;
+static struct jwt_key jwt_fuzz_key;
 
-static void verify(const char *tok, size_t len)
+static void jwt_fuzz_verify(const char *tok, size_t len)
 {
 	struct jwt_claims c;
-	int rc = jwt_verify(&key, tok, len, "berth", "registry", NOW, 30, &c);
+	int rc = jwt_verify(&jwt_fuzz_key, tok, len, "berth", "registry", JWT_FUZZ_NOW, 30, &c);
 	if (rc == 0 && (!c.iss || !c.sub || !c.aud || !c.jti || (c.naccess && !c.access)))
 		abort();
 	if (rc != 0 && (c.iss || c.access || c.naccess))
@@ -37,7 +37,7 @@ static void verify(const char *tok, size_t len)
 }
 
 /* Appends '.' and the raw r||s ES256 signature of tok's contents. */
-static void sign(struct buf *tok)
+static void jwt_fuzz_sign(struct buf *tok)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char der[128], raw[64];
@@ -45,7 +45,7 @@ static void sign(struct buf *tok)
 	size_t n = sizeof(der);
 	ECDSA_SIG *sig = NULL;
 	const BIGNUM *r, *s;
-	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key.pkey) != 1 ||
+	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, jwt_fuzz_key.pkey) != 1 ||
 	    EVP_DigestSign(md, der, &n, (const unsigned char *)tok->buf, tok->len) != 1 ||
 	    !(sig = d2i_ECDSA_SIG(NULL, &p, (long)n)))
 		abort();
@@ -63,20 +63,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data;
 	const char *nul = memchr(in, '\0', size);
 
-	if (!key.pkey) {
+	if (!jwt_fuzz_key.pkey) {
 		log_set_level(LOG_ERROR);
-		if (jwt_key_generate(&key))
+		if (jwt_key_generate(&jwt_fuzz_key))
 			abort();
 	}
-	verify(in, size);
+	jwt_fuzz_verify(in, size);
 	if (nul) {
 		struct buf tok = BUF_INIT;
 		size_t hlen = (size_t)(nul - in);
 		b64url_encode(in, hlen, &tok);
 		buf_addch(&tok, '.');
 		b64url_encode(nul + 1, size - hlen - 1, &tok);
-		sign(&tok);
-		verify(tok.buf, tok.len);
+		jwt_fuzz_sign(&tok);
+		jwt_fuzz_verify(tok.buf, tok.len);
 		buf_release(&tok);
 	}
 	return 0;

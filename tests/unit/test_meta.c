@@ -404,8 +404,8 @@ static void test_manifests(void)
 	struct hist h;
 	char s[DIGEST_STR_MAX], a[16], b[16], want[512];
 	int rc;
-	struct meta_actor alice = { "alice", "push", "192.0.2.1" };
-	struct meta_actor bob = { "bob", "retag", "192.0.2.2" };
+	struct meta_actor alice = { .name = "alice", .how = "push", .client = "192.0.2.1" };
+	struct meta_actor bob = { .name = "bob", .how = "retag", .client = "192.0.2.2" };
 	int64_t before = now_ms();
 
 	refs[0] = ref(REF_CONFIG, cfg, 0);
@@ -491,7 +491,7 @@ static void test_manifests(void)
 	CHECK_STR(h.text.buf, want);
 	buf_release(&h.text);
 	/* moving back (a rollback) is recorded like any move */
-	struct meta_actor op = { "root", "rollback", NULL };
+	struct meta_actor op = { .name = "root", .how = "rollback", .client = NULL };
 	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &op, NULL), 0);
 	CHECK_EQ_INT(tag_target("app", "v1", &got), 0);
 	CHECK(digest_eq(&got, &m1));
@@ -533,7 +533,7 @@ static void test_manifests(void)
 	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "keep", &alice, NULL), 0);
 	snprintf(want, sizeof(want), "SELECT count(*) FROM manifest_refs WHERE manifest = '%s'", digest_str(&m1, s));
 	CHECK_EQ_INT(raw_int(dbpath.buf, want), 3);
-	struct meta_actor del = { "carol", "ignored", "198.51.100.7" };
+	struct meta_actor del = { .name = "carol", .how = "ignored", .client = "198.51.100.7" };
 	CHECK_EQ_INT(meta_manifest_delete("app", &m1, &del), 0);
 	CHECK_EQ_INT(raw_int(dbpath.buf, want), 0);
 	CHECK_EQ_INT(get_ref("app", digest_str(&m1, s), &m), E_MANIFEST_UNKNOWN);
@@ -544,7 +544,8 @@ static void test_manifests(void)
 	CHECK_EQ_INT(meta_blob_linked("app", &m1, NULL), E_BLOB_UNKNOWN);
 	CHECK_EQ_INT(meta_blob_linked("app", &l1, NULL), 0);
 	hist_get("app", "old", &h, &rc);
-	snprintf(want, sizeof(want), "%s>- delete carol 198.51.100.7\n->%s push alice 192.0.2.1\n",
+	/* m1 was already in the repository: tagging it was a retag, not a push */
+	snprintf(want, sizeof(want), "%s>- delete carol 198.51.100.7\n->%s retag alice 192.0.2.1\n",
 		 short_of(&m1, a), short_of(&m1, b));
 	CHECK_STR(h.text.buf, want);
 	buf_release(&h.text);
@@ -897,7 +898,7 @@ static void *writer(void *arg)
 {
 	struct worker *w = arg;
 	char repo[32], seed[64], tag[16];
-	struct meta_actor actor = { "ci", "push", "203.0.113.9" };
+	struct meta_actor actor = { .name = "ci", .how = "push", .client = "203.0.113.9" };
 	snprintf(repo, sizeof(repo), "conc/w%d", w->idx);
 	for (int i = 0; i < ROUNDS; i++) {
 		snprintf(seed, sizeof(seed), "layer-%d-%d", w->idx, i);

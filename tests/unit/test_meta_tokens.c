@@ -233,7 +233,7 @@ static void fill_v1(const char *path)
 	struct digest layer = dg("v1-layer"), m = dg("v1-manifest");
 	struct manifest_ref r = { .kind = REF_LAYER, .digest = layer, .size = 3 };
 	struct manifest_info mi = { .media_type = mt_manifest, .refs = &r, .nrefs = 1 };
-	struct meta_actor who = { "olduser", "push", "192.0.2.50" };
+	struct meta_actor who = { .name = "olduser", .how = "push", .client = "192.0.2.50" };
 
 	CHECK_EQ_INT(meta_open_at_version(path, 1), 0);
 	CHECK_EQ_INT(meta_schema_version(), 1);

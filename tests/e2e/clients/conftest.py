@@ -644,8 +644,23 @@ BERTH_BIN = os.environ.get("BERTH_BIN", os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
     "build", "server", "berth"))
 
-# Access log lines of berth: "<time> info: <client> <METHOD> <path> <status> <bytes> <ms>ms".
-ACCESS_RE = re.compile(r"^\S+ info: \S+ ([A-Z]+) (/\S*) (\d{3}) \d+ \S+ms( \(aborted\))?$")
+# berth's access log lines: JSON ({"msg":"request","method":...,"path":...,"status":...}), or
+# text ("<time> info: <client> [<user>] <METHOD> <path> <status> <bytes> <ms>ms ...").
+ACCESS_TEXT_RE = re.compile(r"^\S+ info: \S+ (?:\S+ )?([A-Z]+) (/\S*) (\d{3}) \d+ [0-9.]+ms\b")
+
+
+def parse_access_line(line):
+    """(method, path, status) of an access log line, else None."""
+    if line.startswith("{"):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return None
+        if rec.get("msg") == "request" and {"method", "path", "status"} <= set(rec):
+            return (rec["method"], rec["path"], int(rec["status"]))
+        return None
+    m = ACCESS_TEXT_RE.match(line)
+    return (m.group(1), m.group(2), int(m.group(3))) if m else None
 
 AUTH_USER = "alice"
 # Repositories below PRIVATE_PREFIX: everything for AUTH_USER; below READONLY_PREFIX: pull only.
@@ -823,11 +838,7 @@ class AuthBerth:
             with open(self.log_path, "rb") as f:
                 f.seek(mark)
                 text = f.read().decode(errors="replace")
-            entries = []
-            for line in text.splitlines():
-                m = ACCESS_RE.match(line)
-                if m:
-                    entries.append((m.group(1), m.group(2), int(m.group(3))))
+            entries = [e for e in map(parse_access_line, text.splitlines()) if e]
             if until is None or until(entries) or time.time() > deadline:
                 return entries
             time.sleep(0.05)

@@ -11,13 +11,15 @@ def output(p):
 
 
 def test_buildah_push_with_creds_over_tls(buildah, skopeo, tls_berth, credentials, image_store):
-    layout, image = image_store.oci_layout("small", "auth-buildah")
-    # A local image the registry has never seen: every blob is uploaded.
-    out = buildah("pull", "oci:%s:latest" % layout).stdout.decode().split()
-    image_id = out[-1]
-    assert "sha256:" + image_id == image.image_id, out
-    info = json.loads(buildah("inspect", "--type", "image", image_id).stdout)
-    assert info["FromImageID"] == image_id
+    # A local image the registry has never seen: every blob is uploaded. (From a docker archive,
+    # which names the image; an OCI layout would be named after its path, which need not be a
+    # valid image name.)
+    local = "localhost/buildah-auth:v1"
+    archive, image = image_store.docker_archive("small", "auth-buildah", local)
+    buildah("pull", "docker-archive:" + archive)
+    info = json.loads(buildah("inspect", "--type", "image", local).stdout)
+    image_id = info["FromImageID"]
+    assert "sha256:" + image_id == image.image_id, info
 
     registry = tls_berth.registry()
     repo = registry.repo("buildah")

@@ -1,0 +1,61 @@
+/*
+ * audit: recording who did what. Each event becomes one row of the audit
+ * log in the database (meta_audit_add) and one JSON line on the log,
+ *   {"audit":{"time":...,"actor":...,"action":...,"repo":...,"client":...,"detail":{...}}}
+ * (written whatever the log level, except below "info", as on the command
+ * line). Never hand it a secret: no password, token or Authorization value.
+ *
+ * Owns nothing; strings are borrowed for the call. Thread-safe (each
+ * thread writes through its own database connection).
+ */
+#ifndef BERTH_AUDIT_H
+#define BERTH_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "req.h"
+
+/*
+ * Appends who r's caller is: "alice", or "alice (token ci-push)" when a
+ * personal access token was used ("alice (token #12)" when its name cannot
+ * be read). Returns 1, or 0 for an anonymous caller (out untouched). With
+ * r NULL (the command line) appends "cli".
+ */
+int audit_actor(struct req *r, struct buf *out);
+
+/*
+ * Records an event done on behalf of request r, or of the command line
+ * when r is NULL (actor "cli", no client address). action is non-empty
+ * ("push", "delete", "tag", "rollback", "login", "login_failed", "gc",
+ * ...); repo may be NULL. detail_fmt, when not NULL, printf-formats the
+ * detail: a JSON object, e.g. "{\"digest\":\"%s\",\"bytes\":%lld}". Values
+ * that come from outside (a user name that failed to log in) must be
+ * quoted with audit_json_str() first; a detail that is not a JSON object
+ * is logged as a bug and the event recorded without it.
+ * Returns 0 or the E_* of the database write (also logged): callers may
+ * ignore it, since what happened stays done either way.
+ */
+int audit_event(struct req *r, const char *action, const char *repo, const char *detail_fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The same with an explicit actor and client (both may be NULL), e.g. "gc" inside the daemon. */
+int audit_event_as(const char *actor, const char *client, const char *action, const char *repo,
+		   const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Records one credential check made for r (a password or a personal access
+ * token, with_token, presented for user): "login" with actor "user" or
+ * "user (token NAME)" when rc is 0, else "login_failed" with no actor and
+ * the claimed name, made safe, in the detail. Never sees the secret.
+ */
+void audit_login(struct req *r, const char *user, int with_token, int64_t pat_id, int rc);
+
+/*
+ * Appends s as a JSON string that is safe to show anywhere: printable
+ * ASCII kept (quotes and backslashes escaped), every other byte as '?',
+ * cut after max bytes with "..." added.
+ */
+void audit_json_str(struct buf *out, const char *s, size_t max);
+
+#endif

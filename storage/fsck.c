@@ -1,0 +1,322 @@
+/* fsck: re-hash blobs and cross-check metadata and disk; repair only provable orphans. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "fsck.h"
+#include "gc.h"
+#include "gc_internal.h"
+#include "log.h"
+#include "manifest.h"
+#include "meta.h"
+#include "paths.h"
+#include "upload.h"
+#include "xalloc.h"
+
+/* Larger than any manifest berth accepts; a bigger file is not read whole. */
+#define MANIFEST_READ_MAX (16 * 1024 * 1024)
+
+struct orphan {
+	struct digest d;
+	char *label;
+	int64_t size;
+};
+
+struct fsck {
+	const struct blobstore *bs;
+	const struct fsck_opts *o;
+	struct fsck_report *r;
+	int64_t grace_ms;
+	struct strmap files; /* digest -> size of every blob file found */
+	struct orphan *orphans; /* old enough for repair: reported once repair had its go */
+	size_t norphans, orphans_alloc;
+	struct buf detail;
+	/* the manifest last parsed for reference checks */
+	char *parsed_repo, *parsed_digest;
+	struct manifest_info mi;
+	int parsed_ok;
+};
+
+static void problem(struct fsck *f, const char *kind, const char *repo, const char *name, int note, int repaired,
+		    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void problem(struct fsck *f, const char *kind, const char *repo, const char *name, int note, int repaired,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	buf_reset(&f->detail);
+	va_start(ap, fmt);
+	buf_vaddf(&f->detail, fmt, ap);
+	va_end(ap);
+	if (note) {
+		f->r->notes++;
+	} else {
+		f->r->problems++;
+		f->r->repaired += repaired != 0;
+	}
+	if (f->o->on_problem) {
+		struct fsck_problem p = { kind, repo, name, f->detail.buf, note, repaired };
+		f->o->on_problem(f->o->ctx, &p);
+	}
+}
+
+static int on_db_problem(void *ctx, const char *line)
+{
+	problem(ctx, "database", NULL, NULL, 0, 0, "%s", line);
+	return 0;
+}
+
+/* Hashes the file of d with d's algorithm into *got. */
+static int hash_blob(const struct blobstore *bs, const struct digest *d, struct digest *got)
+{
+	struct hasher h;
+	char *tmp;
+	int fd, rc = blobstore_open(bs, d, &fd, NULL);
+	if (rc)
+		return rc;
+	tmp = xmalloc(1 << 20);
+	hasher_init(&h, d->alg);
+	for (;;) {
+		ssize_t n = read(fd, tmp, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = blobstore_errno(errno);
+			break;
+		}
+		if (!n)
+			break;
+		hasher_update(&h, tmp, (size_t)n);
+	}
+	if (!rc)
+		hasher_final(&h, got);
+	hasher_release(&h);
+	free(tmp);
+	close(fd);
+	return rc;
+}
+
+static int check_file(void *ctx, const struct gc_file *gf)
+{
+	struct fsck *f = ctx;
+	char ds[DIGEST_STR_MAX], gs[DIGEST_STR_MAX];
+	struct digest got;
+	int row = 0, old = gf->mtime_ms < f->grace_ms, rc;
+	if (!gf->digest) {
+		int gone = 0;
+		if (f->o->repair && old)
+			gone = unlinkat(gf->dirfd, gf->name, 0) == 0;
+		problem(f, "stray", NULL, gf->label, !old, gone, "file under blobs/ whose name is no digest");
+		return 0;
+	}
+	digest_str(gf->digest, ds);
+	*strmap_get(&f->files, ds, 1) = gf->size;
+	f->r->files++;
+	f->r->bytes += gf->size;
+	rc = hash_blob(f->bs, gf->digest, &got);
+	if (rc == E_BLOB_UNKNOWN)
+		return 0; /* removed meanwhile (a collection); the record checks tell if it mattered */
+	if (rc)
+		problem(f, "corrupt", NULL, ds, 0, 0, "cannot read the file (%s)", err_desc(rc)->message);
+	else if (!digest_eq(&got, gf->digest))
+		problem(f, "corrupt", NULL, ds, 0, 0, "content hashes to %s", digest_str(&got, gs));
+	if ((rc = meta_gc_blob_state(ds, &row, NULL)))
+		return rc;
+	if (row)
+		return 0;
+	if (!old) {
+		problem(f, "orphan", NULL, ds, 1, 0, "fresh file without a record (an upload finishing?)");
+		return 0;
+	}
+	if (f->norphans == f->orphans_alloc) {
+		f->orphans_alloc = f->orphans_alloc ? 2 * f->orphans_alloc : 16;
+		f->orphans = xrealloc(f->orphans, f->orphans_alloc * sizeof(*f->orphans));
+	}
+	f->orphans[f->norphans].d = *gf->digest;
+	f->orphans[f->norphans].label = xstrdup(gf->label);
+	f->orphans[f->norphans++].size = gf->size;
+	return 0;
+}
+
+/* A file the walk did not see may have arrived since: look again before calling it missing. */
+static int file_size(struct fsck *f, const char *ds, int64_t *size)
+{
+	struct digest d;
+	int64_t *v = strmap_get(&f->files, ds, 0);
+	if (v) {
+		*size = *v;
+		return 1;
+	}
+	return !digest_parse(ds, &d) && blobstore_stat(f->bs, &d, size) == 0;
+}
+
+static int check_blob_row(void *ctx, const char *ds, int64_t size, int64_t links)
+{
+	struct fsck *f = ctx;
+	int64_t have = 0;
+	f->r->blobs++;
+	if (!file_size(f, ds, &have))
+		problem(f, "missing", NULL, ds, 0, 0, "recorded blob (linked in %lld %s) has no file", (long long)links,
+			links == 1 ? "repository" : "repositories");
+	else if (have != size)
+		problem(f, "size", NULL, ds, 0, 0, "recorded size %lld, file size %lld", (long long)size, (long long)have);
+	return 0;
+}
+
+static int check_manifest(void *ctx, const char *repo, const char *ds, const char *media_type, int linked)
+{
+	struct fsck *f = ctx;
+	int64_t size;
+	(void)media_type;
+	f->r->manifests++;
+	if (!file_size(f, ds, &size))
+		problem(f, "manifest", repo, ds, 0, 0, "manifest has no file");
+	if (!linked)
+		problem(f, "manifest", repo, ds, 0, 0, "manifest bytes are not linked to the repository");
+	return 0;
+}
+
+/* Parses manifest ds (cached for its consecutive reference rows); 0 when it could. */
+static int parse_manifest(struct fsck *f, const char *repo, const char *ds)
+{
+	struct digest d;
+	struct buf body = BUF_INIT;
+	int fd, rc;
+	int64_t size = 0;
+	if (f->parsed_digest && !strcmp(f->parsed_digest, ds) && !strcmp(f->parsed_repo, repo))
+		return f->parsed_ok ? 0 : E_MANIFEST_INVALID;
+	manifest_info_release(&f->mi);
+	free(f->parsed_repo);
+	free(f->parsed_digest);
+	f->parsed_repo = xstrdup(repo);
+	f->parsed_digest = xstrdup(ds);
+	f->parsed_ok = 0;
+	if ((rc = digest_parse(ds, &d)) || (rc = blobstore_open(f->bs, &d, &fd, &size)))
+		return rc;
+	if (size > MANIFEST_READ_MAX) {
+		close(fd);
+		return E_MANIFEST_INVALID;
+	}
+	buf_grow(&body, (size_t)size);
+	ssize_t n;
+	while ((n = read(fd, body.buf + body.len, (size_t)size - body.len)) > 0)
+		buf_setlen(&body, body.len + (size_t)n);
+	close(fd);
+	rc = manifest_parse(body.buf, body.len, NULL, &f->mi, NULL);
+	buf_release(&body);
+	f->parsed_ok = rc == 0;
+	return rc;
+}
+
+static int is_external(struct fsck *f, const char *repo, const char *manifest, const char *ds)
+{
+	char rs[DIGEST_STR_MAX];
+	if (parse_manifest(f, repo, manifest))
+		return 0;
+	for (size_t i = 0; i < f->mi.nrefs; i++)
+		if (f->mi.refs[i].external && !strcmp(digest_str(&f->mi.refs[i].digest, rs), ds))
+			return 1;
+	return 0;
+}
+
+static int check_ref(void *ctx, const char *repo, const char *manifest, int kind, const char *ds)
+{
+	struct fsck *f = ctx;
+	if (kind == REF_CHILD)
+		problem(f, "reference", repo, manifest, 0, 0, "child manifest %s is missing", ds);
+	else if (!is_external(f, repo, manifest, ds))
+		problem(f, "reference", repo, manifest, 0, 0, "%s %s is not linked to the repository",
+			kind == REF_CONFIG ? "config" : "layer", ds);
+	return 0;
+}
+
+static int check_upload(void *ctx, const char *id, int64_t updated_ms)
+{
+	struct fsck *f = ctx;
+	int64_t size;
+	int stale = updated_ms < gc_now_ms() - f->o->upload_ttl_s * 1000;
+	f->r->uploads++;
+	if (paths_upload_id_check(id))
+		problem(f, "upload", NULL, id, 0, 0, "upload session with a malformed id");
+	else if (upload_size(f->bs, id, &size) == E_BLOB_UPLOAD_UNKNOWN)
+		problem(f, "upload", NULL, id, 1, 0, "upload session without a file (the client has to start again)");
+	else if (stale)
+		problem(f, "upload", NULL, id, 1, 0, "idle for longer than the upload ttl");
+	return 0;
+}
+
+/* Removes stale uploads and orphan files as garbage collection does, and tells what went. */
+static void on_purged(void *ctx, const struct gc_item *it)
+{
+	struct fsck *f = ctx;
+	if (it->kind == GC_ITEM_UPLOAD) {
+		f->r->purged_uploads++;
+		problem(f, "upload", NULL, it->name, 1, 1, "stale upload purged");
+	}
+}
+
+static int repair(struct fsck *f)
+{
+	struct gc_opts go;
+	struct gc_report gr;
+	gc_opts_init(&go, 0, 0, f->o->grace_s, f->o->upload_ttl_s);
+	go.on_item = on_purged;
+	go.ctx = f;
+	int rc = gc_purge_orphans(f->bs, &go, &gr);
+	if (rc == E_BUSY)
+		log_error("fsck: a garbage collection is running; repair skipped");
+	return rc;
+}
+
+/* Orphans are told last, once repair had its go: removed ones are reported repaired. */
+static void report_orphans(struct fsck *f)
+{
+	for (size_t i = 0; i < f->norphans; i++) {
+		char ds[DIGEST_STR_MAX];
+		int row = 1;
+		int gone = blobstore_stat(f->bs, &f->orphans[i].d, NULL) == E_BLOB_UNKNOWN;
+		digest_str(&f->orphans[i].d, ds);
+		/* known by now (an upload finished meanwhile): not an orphan after all */
+		if (!gone && (meta_gc_blob_state(ds, &row, NULL) || row))
+			continue;
+		problem(f, "orphan", NULL, ds, 0, gone && f->o->repair, "file (%lld bytes) that no metadata refers to",
+			(long long)f->orphans[i].size);
+	}
+}
+
+int fsck_run(const struct blobstore *bs, const struct fsck_opts *o, struct fsck_report *out)
+{
+	struct fsck f = { .bs = bs, .o = o, .r = out, .detail = BUF_INIT };
+	int rc;
+	memset(out, 0, sizeof(*out));
+	f.grace_ms = gc_now_ms() - o->grace_s * 1000;
+	rc = meta_fsck_database(on_db_problem, &f);
+	if (!rc)
+		rc = gc_walk_blobs(bs->root, check_file, &f);
+	if (!rc)
+		rc = meta_fsck_blobs(check_blob_row, &f);
+	if (!rc)
+		rc = meta_fsck_manifests(check_manifest, &f);
+	if (!rc)
+		rc = meta_fsck_dangling_refs(check_ref, &f);
+	if (!rc)
+		rc = meta_fsck_uploads(check_upload, &f);
+	if (!rc && o->repair)
+		rc = repair(&f);
+	if (!rc)
+		report_orphans(&f);
+	for (size_t i = 0; i < f.norphans; i++)
+		free(f.orphans[i].label);
+	free(f.orphans);
+	strmap_release(&f.files);
+	manifest_info_release(&f.mi);
+	free(f.parsed_repo);
+	free(f.parsed_digest);
+	buf_release(&f.detail);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * imgsource: the input of an image import (a tar archive, streamed once, or
+ * an OCI image layout directory) seen as a few small metadata files plus
+ * blobs that are verified on their way into the blob store.
+ *
+ * A tar archive (a file, or standard input when the path is "-") is read
+ * front to back exactly once, so it may come from a pipe: every regular
+ * file is hashed while it is copied into the blob store (never held in
+ * memory) and remembered by name with its digest; a file under
+ * blobs/<alg>/<hex> must hash to the digest its name says. The metadata
+ * files (oci-layout, index.json, manifest.json) are kept in memory, up to
+ * IMGSRC_META_MAX bytes each. Blob files stored for an import that fails
+ * later are unreferenced content that garbage collection removes.
+ * A directory is read on demand: a blob is copied into the store, and
+ * verified, when the import asks for it; symbolic links are not followed.
+ *
+ * struct imgsrc owns its lists and buffers until imgsrc_release(). Used by
+ * one thread.
+ */
+#ifndef BERTH_IMGSOURCE_H
+#define BERTH_IMGSOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blobstore.h"
+#include "buf.h"
+#include "digest.h"
+
+/* Largest metadata file accepted (oci-layout, index.json, manifest.json). */
+#define IMGSRC_META_MAX (4 << 20)
+/* Most entries read from one archive. */
+#define IMGSRC_MAX_ENTRIES 100000
+
+enum imgsrc_kind { IMGSRC_TAR = 0, IMGSRC_DIR = 1 };
+enum imgsrc_meta { IMGSRC_OCI_LAYOUT = 0, IMGSRC_INDEX = 1, IMGSRC_MANIFEST = 2, IMGSRC_NMETA = 3 };
+
+/* A regular file of a tar input, stored in the blob store under its digest. */
+struct imgsrc_file {
+	char *name;
+	struct digest digest;
+	int64_t size;
+	unsigned char magic[4]; /* its first bytes (fewer when it is shorter), to tell compressed data */
+	size_t nmagic;
+	int existed;            /* the blob store had it already */
+};
+
+struct imgsrc {
+	enum imgsrc_kind kind;
+	const struct blobstore *bs;
+	int dirfd;                   /* IMGSRC_DIR: the layout directory */
+	struct imgsrc_file *files;   /* IMGSRC_TAR: sorted by name */
+	size_t nfiles, alloc;
+	struct buf meta[IMGSRC_NMETA];
+	int has_meta[IMGSRC_NMETA];
+	int64_t bytes;               /* archive bytes read */
+	char *nested;                /* a "<dir>/index.json" or "<dir>/manifest.json" seen, for a hint */
+};
+
+/*
+ * Opens path: a directory is an OCI layout, anything else (or "-") a tar
+ * archive, which is read completely here. Returns 0, or E_BAD_REQUEST (a
+ * malformed or hostile archive, a compressed one), E_DIGEST_INVALID (a
+ * blob whose content does not match its name), E_NAME_UNKNOWN (path does
+ * not exist), E_IO or E_NO_SPACE, with an explanation appended to detail.
+ * Release s in every case.
+ */
+int imgsrc_open(struct imgsrc *s, const struct blobstore *bs, const char *path, struct buf *detail);
+void imgsrc_release(struct imgsrc *s);
+/* The file called name in a tar input, or NULL. */
+const struct imgsrc_file *imgsrc_find(const struct imgsrc *s, const char *name);
+/*
+ * Makes sure blob d of size bytes (size < 0: any size) is in the blob
+ * store, taken from the input and verified. *existed (may be NULL) tells
+ * whether the store had it already. Errors, explained in detail:
+ * E_BLOB_UNKNOWN when the input does not hold it, E_SIZE_INVALID when its
+ * size differs, E_DIGEST_INVALID when its content does not hash to d,
+ * E_IO, E_NO_SPACE.
+ */
+int imgsrc_blob(struct imgsrc *s, const struct digest *d, int64_t size, int *existed, struct buf *detail);
+/*
+ * Reads stored blob d into out (reset first), checking its digest again.
+ * E_MANIFEST_TOO_BIG when it exceeds max bytes, E_BLOB_UNKNOWN,
+ * E_DIGEST_INVALID (corrupt in storage), E_IO.
+ */
+int imgsrc_read_stored(const struct blobstore *bs, const struct digest *d, size_t max, struct buf *out);
+/* Appends s quoted, with bytes that are not printable ASCII shown as \xNN. */
+void imgsrc_quote(struct buf *b, const char *s);
+
+#endif

@@ -1,0 +1,587 @@
+/* meta_gc: the queries of garbage collection and of the integrity check, and their re-checking deletes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "meta.h"
+#include "meta_internal.h"
+#include "xalloc.h"
+
+static const struct meta_query q_gc_repos = { MS_GC_REPOS, "SELECT id, name FROM repos ORDER BY id" };
+/* Pushed = created, or the manifest's bytes linked again by a later push of the same manifest. */
+static const struct meta_query q_gc_manifests = { MS_GC_MANIFESTS,
+	"SELECT m.digest, m.subject, m.size, max(m.created_ms, coalesce(l.linked_ms, 0)),"
+	" EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest)"
+	" FROM manifests m LEFT JOIN blob_links l ON l.repo_id = m.repo_id AND l.digest = m.digest"
+	" WHERE m.repo_id = ?1" };
+static const struct meta_query q_gc_history = { MS_GC_HISTORY,
+	"SELECT old_digest, new_digest FROM tag_history WHERE repo_id = ?1 AND time_ms >= ?2" };
+static const struct meta_query q_gc_refs = { MS_GC_REFS,
+	"SELECT manifest, kind, digest FROM manifest_refs WHERE repo_id = ?1 AND kind IN (0, 1, 2)" };
+static const struct meta_query q_gc_links = { MS_GC_LINKS,
+	"SELECT l.digest, b.size, l.linked_ms FROM blob_links l JOIN blobs b ON b.digest = l.digest"
+	" WHERE l.repo_id = ?1" };
+/* Everything that keeps one manifest, read inside the deleting transaction. */
+static const struct meta_query q_gc_manifest_check = { MS_GC_MANIFEST_CHECK,
+	"SELECT m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s"
+	"   WHERE s.repo_id = m.repo_id AND s.digest = m.subject),"
+	" EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest),"
+	" EXISTS (SELECT 1 FROM manifest_refs r WHERE r.digest = m.digest AND r.repo_id = m.repo_id AND r.kind = 2),"
+	" max(m.created_ms, coalesce((SELECT l.linked_ms FROM blob_links l"
+	"   WHERE l.repo_id = m.repo_id AND l.digest = m.digest), 0))"
+	" FROM manifests m WHERE m.repo_id = ?1 AND m.digest = ?2" };
+static const struct meta_query q_gc_refs_delete = { MS_GC_REFS_DELETE,
+	"DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2" };
+static const struct meta_query q_gc_manifest_delete = { MS_GC_MANIFEST_DELETE,
+	"DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
+/* Everything that keeps one link; no row when there is no link. */
+static const struct meta_query q_gc_link_check = { MS_GC_LINK_CHECK,
+	"SELECT l.linked_ms,"
+	" EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = l.repo_id AND m.digest = l.digest),"
+	" EXISTS (SELECT 1 FROM manifest_refs r WHERE r.digest = l.digest AND r.repo_id = l.repo_id"
+	"   AND r.kind IN (0, 1))"
+	" FROM blob_links l WHERE l.repo_id = ?1 AND l.digest = ?2" };
+static const struct meta_query q_gc_link_delete = { MS_GC_LINK_DELETE,
+	"DELETE FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
+static const struct meta_query q_gc_unlinked = { MS_GC_UNLINKED,
+	"SELECT b.digest, b.size FROM blobs b"
+	" WHERE NOT EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = b.digest)" };
+static const struct meta_query q_gc_blob_delete = { MS_GC_BLOB_DELETE,
+	"DELETE FROM blobs WHERE digest = ?1"
+	" AND NOT EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = ?1)" };
+static const struct meta_query q_gc_blob_state = { MS_GC_BLOB_STATE,
+	"SELECT (SELECT count(*) FROM blob_links l WHERE l.digest = b.digest) FROM blobs b WHERE b.digest = ?1" };
+static const struct meta_query q_gc_upload_known = { MS_GC_UPLOAD_KNOWN,
+	"SELECT 1 FROM uploads WHERE id = ?1" };
+static const struct meta_query q_gc_upload_expire = { MS_GC_UPLOAD_EXPIRE,
+	"DELETE FROM uploads WHERE id = ?1 AND updated_ms < ?2" };
+static const struct meta_query q_fsck_blobs = { MS_FSCK_BLOBS,
+	"SELECT b.digest, b.size, (SELECT count(*) FROM blob_links l WHERE l.digest = b.digest)"
+	" FROM blobs b ORDER BY b.digest" };
+static const struct meta_query q_fsck_manifests = { MS_FSCK_MANIFESTS,
+	"SELECT r.name, m.digest, m.media_type,"
+	" EXISTS (SELECT 1 FROM blob_links l WHERE l.repo_id = m.repo_id AND l.digest = m.digest)"
+	" FROM manifests m JOIN repos r ON r.id = m.repo_id ORDER BY r.name, m.digest" };
+static const struct meta_query q_fsck_dangling = { MS_FSCK_DANGLING,
+	"SELECT p.name, r.manifest, r.kind, r.digest FROM manifest_refs r JOIN repos p ON p.id = r.repo_id"
+	" WHERE (r.kind IN (0, 1) AND NOT EXISTS (SELECT 1 FROM blob_links l"
+	"   WHERE l.repo_id = r.repo_id AND l.digest = r.digest))"
+	" OR (r.kind = 2 AND NOT EXISTS (SELECT 1 FROM manifests m"
+	"   WHERE m.repo_id = r.repo_id AND m.digest = r.digest))"
+	" ORDER BY p.name, r.manifest, r.digest" };
+static const struct meta_query q_fsck_uploads = { MS_FSCK_UPLOADS,
+	"SELECT id, updated_ms FROM uploads ORDER BY id" };
+static const struct meta_query q_fsck_integrity = { MS_FSCK_INTEGRITY, "PRAGMA integrity_check" };
+static const struct meta_query q_fsck_foreign_keys = { MS_FSCK_FOREIGN_KEYS, "PRAGMA foreign_key_check" };
+
+/* ---- helpers ---- */
+
+/* The digests a tag pointed at within the history window, sorted for bsearch. */
+struct digest_set {
+	char **v;
+	size_t n, alloc;
+};
+
+static void dset_add(struct digest_set *s, const char *d)
+{
+	if (!d)
+		return;
+	if (s->n == s->alloc) {
+		s->alloc = s->alloc ? 2 * s->alloc : 16;
+		s->v = xrealloc(s->v, s->alloc * sizeof(*s->v));
+	}
+	s->v[s->n++] = xstrdup(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dset_has(const struct digest_set *s, const char *d)
+{
+	return s->n && bsearch(&d, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
+}
+
+static void dset_release(struct digest_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static int history_load(struct meta_conn *c, int64_t repo_id, int64_t since_ms, struct digest_set *out)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_gc_history, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_int64(s, 2, since_ms);
+	while ((rc = meta_step(c, s)) == 1) {
+		dset_add(out, meta_col_text(s, 0));
+		dset_add(out, meta_col_text(s, 1));
+	}
+	meta_stmt_done(c, &q_gc_history, s);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+	return rc;
+}
+
+/* The one rule for roots, shared by the mark (meta_gc_manifests) and the re-check before deleting. */
+static int is_root(int tagged, int in_history, int64_t pushed_ms, const struct meta_gc_cutoffs *cut)
+{
+	return tagged || in_history || pushed_ms >= cut->young_ms;
+}
+
+/* Runs a write q(repo_id, text). */
+static int exec_id(struct meta_conn *c, const struct meta_query *q, int64_t repo_id, const char *text)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, text);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, q, s);
+	return rc;
+}
+
+/* Reads one row of q(text) into the int64 columns out[0..n-1]; *found says whether there was one. */
+static int row_text(struct meta_conn *c, const struct meta_query *q, int64_t repo_id, int with_repo,
+		    const char *text, int64_t *out, int n, int *found)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	if (with_repo) {
+		meta_bind_int64(s, 1, repo_id);
+		meta_bind_text(s, 2, text);
+	} else {
+		meta_bind_text(s, 1, text);
+	}
+	rc = meta_step(c, s);
+	for (int i = 0; rc == 1 && i < n; i++)
+		out[i] = sqlite3_column_int64(s, i);
+	meta_stmt_done(c, q, s);
+	if (rc < 0)
+		return rc;
+	*found = rc;
+	return 0;
+}
+
+/* ---- marking ---- */
+
+int meta_gc_repos(meta_gc_repo_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_gc_repos, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		int r = cb(ctx, sqlite3_column_int64(s, 0), meta_col_text(s, 1));
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_gc_repos, s);
+	return rc;
+}
+
+int meta_gc_manifests(int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx)
+{
+	struct digest_set hist = { 0 };
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = history_load(c, repo_id, cut->history_ms, &hist);
+	if (!rc)
+		rc = meta_stmt(c, &q_gc_manifests, &s);
+	if (rc)
+		goto out;
+	meta_bind_int64(s, 1, repo_id);
+	while ((rc = meta_step(c, s)) == 1) {
+		struct meta_gc_manifest m = {
+			.digest = meta_col_text(s, 0),
+			.subject = meta_col_text(s, 1),
+			.size = sqlite3_column_int64(s, 2),
+		};
+		if (!m.digest) {
+			rc = E_IO;
+			break;
+		}
+		m.root = is_root(sqlite3_column_int(s, 4), dset_has(&hist, m.digest), sqlite3_column_int64(s, 3), cut);
+		int r = cb(ctx, &m);
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_gc_manifests, s);
+out:
+	dset_release(&hist);
+	return rc;
+}
+
+int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_gc_refs, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *m = meta_col_text(s, 0), *d = meta_col_text(s, 2);
+		if (!m || !d)
+			continue;
+		int r = cb(ctx, m, sqlite3_column_int(s, 1), d);
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_gc_refs, s);
+	return rc;
+}
+
+int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_gc_links, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *d = meta_col_text(s, 0);
+		if (!d)
+			continue;
+		int r = cb(ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_gc_links, s);
+	return rc;
+}
+
+/* ---- sweeping: every delete re-checks, inside its transaction, that nothing keeps the row now ---- */
+
+/* Whether manifest d of repo_id is dead now; *dead is 0 also when it is gone already. */
+static int manifest_dead(struct meta_conn *c, int64_t repo_id, const char *d, const struct meta_gc_cutoffs *cut,
+			 const struct digest_set *hist, int *dead)
+{
+	int64_t v[4];
+	int found = 0;
+	int rc = row_text(c, &q_gc_manifest_check, repo_id, 1, d, v, 4, &found);
+	*dead = 0;
+	if (rc || !found)
+		return rc;
+	if (v[0] || v[2]) /* kept by its subject or by an index listing it */
+		return 0;
+	*dead = !is_root((int)v[1], dset_has(hist, d), v[3], cut);
+	return 0;
+}
+
+/* Deletes the link of d to repo_id unless a manifest of the repository still needs it (or, with grace, it is fresh). */
+static int link_sweep(struct meta_conn *c, int64_t repo_id, const char *d, const int64_t *grace_ms, int *deleted)
+{
+	int64_t v[3];
+	int found = 0;
+	int rc = row_text(c, &q_gc_link_check, repo_id, 1, d, v, 3, &found);
+	*deleted = 0;
+	if (rc || !found || v[1] || v[2] || (grace_ms && v[0] >= *grace_ms))
+		return rc;
+	rc = exec_id(c, &q_gc_link_delete, repo_id, d);
+	*deleted = !rc;
+	return rc;
+}
+
+int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t n,
+			     const struct meta_gc_cutoffs *cut, unsigned char *done)
+{
+	struct digest_set hist = { 0 };
+	struct meta_conn *c;
+	int rc = meta_conn_get(&c);
+	memset(done, 0, n);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = history_load(c, repo_id, cut->history_ms, &hist);
+	for (size_t i = 0; i < n && !rc; i++) {
+		int dead = 0, unlinked = 0;
+		rc = manifest_dead(c, repo_id, digests[i], cut, &hist, &dead);
+		if (rc || !dead)
+			continue;
+		/* references before the manifest: the foreign key is checked on every statement */
+		rc = exec_id(c, &q_gc_refs_delete, repo_id, digests[i]);
+		if (!rc)
+			rc = exec_id(c, &q_gc_manifest_delete, repo_id, digests[i]);
+		/* the manifest's own bytes go with it, whatever their age, unless used as a blob */
+		if (!rc)
+			rc = link_sweep(c, repo_id, digests[i], NULL, &unlinked);
+		if (!rc)
+			done[i] = (unsigned char)(META_GC_DONE_MANIFEST | (unlinked ? META_GC_DONE_LINK : 0));
+	}
+	dset_release(&hist);
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		memset(done, 0, n);
+	return rc;
+}
+
+int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
+			 unsigned char *done)
+{
+	struct meta_conn *c;
+	int rc = meta_conn_get(&c);
+	memset(done, 0, n);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		int deleted = 0;
+		rc = link_sweep(c, repo_id, digests[i], &grace_ms, &deleted);
+		done[i] = (unsigned char)deleted;
+	}
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		memset(done, 0, n);
+	return rc;
+}
+
+int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_gc_unlinked, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *d = meta_col_text(s, 0);
+		if (!d)
+			continue;
+		int r = cb(ctx, d, sqlite3_column_int64(s, 1));
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_gc_unlinked, s);
+	return rc;
+}
+
+int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	memset(done, 0, n);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = meta_stmt(c, &q_gc_blob_delete, &s);
+		if (rc)
+			break;
+		meta_bind_text(s, 1, digests[i]);
+		rc = meta_exec(c, s);
+		done[i] = !rc && sqlite3_changes(c->db) > 0;
+		meta_stmt_done(c, &q_gc_blob_delete, s);
+	}
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		memset(done, 0, n);
+	return rc;
+}
+
+int meta_gc_blob_state(const char *digest, int *row, int64_t *links)
+{
+	struct meta_conn *c;
+	int64_t v[1] = { 0 };
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = row_text(c, &q_gc_blob_state, 0, 0, digest, v, 1, row);
+	if (!rc && links)
+		*links = *row ? v[0] : 0;
+	return rc;
+}
+
+int meta_gc_upload_known(const char *id, int *known)
+{
+	struct meta_conn *c;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = row_text(c, &q_gc_upload_known, 0, 0, id, NULL, 0, known);
+	return rc;
+}
+
+int meta_gc_upload_expire(const char *id, int64_t older_than_ms, int *deleted)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	*deleted = 0;
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, &q_gc_upload_expire, &s);
+	if (!rc) {
+		meta_bind_text(s, 1, id);
+		meta_bind_int64(s, 2, older_than_ms);
+		rc = meta_exec(c, s);
+		*deleted = !rc && sqlite3_changes(c->db) > 0;
+		meta_stmt_done(c, &q_gc_upload_expire, s);
+	}
+	rc = meta_tx_end(c, rc);
+	if (rc)
+		*deleted = 0;
+	return rc;
+}
+
+/* ---- integrity checks ---- */
+
+int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_fsck_blobs, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *d = meta_col_text(s, 0);
+		int r = d ? cb(ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)) : 0;
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_fsck_blobs, s);
+	return rc;
+}
+
+int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_fsck_manifests, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *repo = meta_col_text(s, 0), *d = meta_col_text(s, 1), *mt = meta_col_text(s, 2);
+		int r = repo && d ? cb(ctx, repo, d, mt ? mt : "", sqlite3_column_int(s, 3)) : 0;
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_fsck_manifests, s);
+	return rc;
+}
+
+int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_fsck_dangling, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *repo = meta_col_text(s, 0), *m = meta_col_text(s, 1), *d = meta_col_text(s, 3);
+		int r = repo && m && d ? cb(ctx, repo, m, sqlite3_column_int(s, 2), d) : 0;
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_fsck_dangling, s);
+	return rc;
+}
+
+int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_fsck_uploads, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *id = meta_col_text(s, 0);
+		int r = id ? cb(ctx, id, sqlite3_column_int64(s, 1)) : 0;
+		if (r) {
+			rc = r;
+			break;
+		}
+	}
+	meta_stmt_done(c, &q_fsck_uploads, s);
+	return rc;
+}
+
+int meta_fsck_database(meta_str_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	struct buf line = BUF_INIT;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_fsck_integrity, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *t = meta_col_text(s, 0);
+		if (t && !strcmp(t, "ok"))
+			continue;
+		buf_reset(&line);
+		buf_addf(&line, "integrity_check: %s", t ? t : "(null)");
+		if ((rc = cb(ctx, line.buf)))
+			break;
+	}
+	meta_stmt_done(c, &q_fsck_integrity, s);
+	if (!rc)
+		rc = meta_stmt(c, &q_fsck_foreign_keys, &s);
+	if (rc)
+		goto out;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *table = meta_col_text(s, 0), *parent = meta_col_text(s, 2);
+		buf_reset(&line);
+		buf_addf(&line, "foreign_key_check: a row of %s refers to a missing row of %s",
+			 table ? table : "?", parent ? parent : "?");
+		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+			buf_addf(&line, " (rowid %lld)", (long long)sqlite3_column_int64(s, 1));
+		if ((rc = cb(ctx, line.buf)))
+			break;
+	}
+	meta_stmt_done(c, &q_fsck_foreign_keys, s);
+out:
+	buf_release(&line);
+	return rc;
+}

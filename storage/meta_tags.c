@@ -1,0 +1,228 @@
+/* meta_tags: tag overviews, manifest references for comparing images, and rolling tags back. */
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "meta.h"
+#include "meta_internal.h"
+
+static const struct meta_query q_tag_info = { MS_TAG_INFO,
+	"SELECT t.name, t.digest, m.size, t.updated_ms FROM tags t"
+	" JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
+	" WHERE t.repo_id = (SELECT id FROM repos WHERE name = ?1) ORDER BY t.name" };
+/* A child (or subject) manifest's size comes from manifests, a blob's from blobs; externals have none. */
+static const struct meta_query q_tag_refs = { MS_TAG_REFS,
+	"SELECT r.kind, r.digest, coalesce(m.size, b.size, -1) FROM manifest_refs r"
+	" LEFT JOIN manifests m ON m.repo_id = r.repo_id AND m.digest = r.digest"
+	" LEFT JOIN blobs b ON b.digest = r.digest"
+	" WHERE r.repo_id = ?1 AND r.manifest = ?2 ORDER BY r.kind, r.digest" };
+/* The tag_history_by_tag index carries the id, so this walks back without sorting. */
+static const struct meta_query q_history_back = { MS_HISTORY_BACK,
+	"SELECT old_digest FROM tag_history WHERE repo_id = ?1 AND tag = ?2 AND old_digest IS NOT NULL"
+	" ORDER BY id DESC LIMIT 1 OFFSET ?3" };
+static const struct meta_query q_manifest_size = { MS_MANIFEST_SIZE,
+	"SELECT size FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
+
+int meta_tags_info(const char *repo, meta_tag_info_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	long count = 0;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_tag_info, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, repo);
+	while ((rc = meta_step(c, s)) == 1) {
+		struct meta_tag_info t = {
+			.name = meta_col_text(s, 0),
+			.digest = meta_col_text(s, 1),
+			.size = sqlite3_column_int64(s, 2),
+			.updated_ms = sqlite3_column_int64(s, 3),
+		};
+		if (!t.name || !t.digest) {
+			log_error("meta: malformed tag row");
+			rc = E_IO;
+			break;
+		}
+		count++;
+		if ((rc = cb(ctx, &t)))
+			break;
+	}
+	meta_stmt_done(c, &q_tag_info, s);
+	/* a tag proves the repository exists; only an empty answer needs asking */
+	if (!rc && !count)
+		rc = meta_repo_exists(repo);
+	return rc;
+}
+
+/* Size of manifest ds of repo_id into *size; *found is 0 when it is not one. */
+static int manifest_size(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t *size, int *found)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_manifest_size, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, ds);
+	rc = meta_step(c, s);
+	if (rc == 1)
+		*size = sqlite3_column_int64(s, 0);
+	meta_stmt_done(c, &q_manifest_size, s);
+	if (rc < 0)
+		return rc;
+	*found = rc;
+	return 0;
+}
+
+int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	char ds[DIGEST_STR_MAX];
+	int64_t repo_id, size;
+	int found = 0;
+	int rc = meta_conn_get(&c);
+	if (rc)
+		return rc;
+	digest_str(d, ds);
+	rc = meta_repo_id(c, repo, 0, &repo_id);
+	if (!rc)
+		rc = manifest_size(c, repo_id, ds, &size, &found);
+	if (rc == E_NAME_UNKNOWN || (!rc && !found))
+		return E_MANIFEST_UNKNOWN;
+	if (!rc)
+		rc = meta_stmt(c, &q_tag_refs, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, ds);
+	while ((rc = meta_step(c, s)) == 1) {
+		int64_t kind = sqlite3_column_int64(s, 0);
+		struct meta_ref_info ri = {
+			.kind = (enum ref_kind)kind,
+			.digest = meta_col_text(s, 1),
+			.size = sqlite3_column_int64(s, 2),
+		};
+		if (kind < REF_CONFIG || kind > REF_SUBJECT || !ri.digest) {
+			log_error("meta: malformed manifest reference row");
+			rc = E_IO;
+			break;
+		}
+		if ((rc = cb(ctx, &ri)))
+			break;
+	}
+	meta_stmt_done(c, &q_tag_refs, s);
+	return rc;
+}
+
+/* The old digest of the (skip+1)-th most recent move of repo_id:tag away from a digest. */
+static int history_back(struct meta_conn *c, int64_t repo_id, const char *tag, long skip, char *out, int *found)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_history_back, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, repo_id);
+	meta_bind_text(s, 2, tag);
+	meta_bind_int64(s, 3, skip);
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		const char *t = meta_col_text(s, 0);
+		if (!t || strlen(t) >= DIGEST_STR_MAX) {
+			log_error("meta: malformed tag history row");
+			rc = E_IO;
+		} else {
+			memcpy(out, t, strlen(t) + 1);
+		}
+	}
+	meta_stmt_done(c, &q_history_back, s);
+	if (rc < 0)
+		return rc;
+	*found = rc;
+	return 0;
+}
+
+/* Picks and checks the rollback target into out->to and out->to_size. */
+static int rollback_target(struct meta_conn *c, int64_t repo_id, const char *repo, const char *tag, long steps,
+			   const char *to, struct meta_rollback *out, struct buf *detail)
+{
+	struct digest parsed;
+	int found = 0, rc;
+	if (to) {
+		if (digest_parse(to, &parsed)) {
+			if (detail)
+				buf_addf(detail, "not a digest: \"%.80s\"", to);
+			return E_DIGEST_INVALID;
+		}
+		digest_str(&parsed, out->to);
+	} else {
+		if (steps < 1) {
+			if (detail)
+				buf_adds(detail, "steps must be at least 1");
+			return E_BAD_REQUEST;
+		}
+		if ((rc = history_back(c, repo_id, tag, steps - 1, out->to, &found)))
+			return rc;
+		if (!found) {
+			if (detail)
+				buf_addf(detail, "tag \"%s\" has fewer than %ld earlier digest%s in its history", tag,
+					 steps, steps == 1 ? "" : "s");
+			return E_MANIFEST_UNKNOWN;
+		}
+	}
+	if ((rc = manifest_size(c, repo_id, out->to, &out->to_size, &found)))
+		return rc;
+	if (!found) {
+		if (detail)
+			buf_addf(detail, "%s is not a manifest of repository %s (deleted or collected)", out->to,
+				 repo);
+		return E_MANIFEST_UNKNOWN;
+	}
+	return 0;
+}
+
+int meta_tag_rollback(const char *repo, const char *tag, long steps, const char *to, int dry_run,
+		      const struct meta_actor *actor, struct meta_rollback *out, struct buf *detail)
+{
+	struct meta_conn *c;
+	int64_t repo_id;
+	int exists = 0, found = 0;
+	memset(out, 0, sizeof(*out));
+	if (actor && actor->change)
+		memset(actor->change, 0, sizeof(*actor->change));
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_repo_id(c, repo, 0, &repo_id);
+	if (rc == E_NAME_UNKNOWN && detail)
+		buf_addf(detail, "repository %s is not known", repo);
+	if (!rc)
+		rc = meta_tag_current(c, repo_id, tag, out->from, &exists);
+	if (!rc && exists)
+		rc = manifest_size(c, repo_id, out->from, &out->from_size, &found);
+	if (!rc)
+		rc = rollback_target(c, repo_id, repo, tag, steps, to, out, detail);
+	if (rc || (exists && !strcmp(out->from, out->to)))
+		goto out;
+	/* asked here too, so that a dry run tells about a refusal */
+	if (exists && actor && actor->guard && actor->guard(actor->guard_ctx, tag) >= 0) {
+		rc = E_TAG_IMMUTABLE;
+		goto out;
+	}
+	out->moved = 1;
+	if (!dry_run)
+		rc = meta_tag_set(c, repo_id, tag, out->to, meta_now_ms(), actor,
+				  actor && actor->how ? NULL : "rollback");
+out:
+	rc = meta_tx_end(c, rc);
+	if (rc && actor && actor->change)
+		memset(actor->change, 0, sizeof(*actor->change));
+	if (rc)
+		out->moved = 0;
+	return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * fuzz_config: libFuzzer target for the config file (config/config_file.c
+ * and the value checkers it calls), followed by auth/policy.c on what it
+ * accepted: config_load_file() on the input written to a temporary file,
+ * then policy_build(), policy_actions() and config_warnings().
+ *
+ * A refused file says why; an accepted one has every action set within
+ * the three actions, user names that pass config_name_check() and limits
+ * within their documented ranges, and it must build a policy: the loader
+ * is the validation policy_build() relies on. Seeds live in corpus/config/.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "fuzz.h"
+#include "log.h"
+#include "policy.h"
+
+static char config_fuzz_path[64];
+
+static void config_remove_temp(void)
+{
+	unlink(config_fuzz_path);
+}
+
+/* Writes the input to the (reused) temporary file; returns its path. */
+static const char *config_write(const uint8_t *data, size_t size)
+{
+	FILE *f;
+	if (!config_fuzz_path[0]) {
+		const char *dir = getenv("TMPDIR");
+		int fd;
+		snprintf(config_fuzz_path, sizeof(config_fuzz_path), "%s/berth-fuzz-config-XXXXXX",
+			 dir && strlen(dir) < 24 ? dir : "/tmp");
+		fd = mkstemp(config_fuzz_path);
+		FUZZ_ASSERT(fd >= 0);
+		close(fd);
+		atexit(config_remove_temp);
+	}
+	f = fopen(config_fuzz_path, "wb");
+	FUZZ_ASSERT(f);
+	FUZZ_ASSERT(fwrite(data, 1, size, f) == size || size == 0);
+	FUZZ_ASSERT(fclose(f) == 0);
+	return config_fuzz_path;
+}
+
+static void config_check_ok(const struct config *c)
+{
+	static const char *const repos[] = { "library/alpine", "team-a/app", "x" };
+	struct policy *p = NULL;
+	struct buf warn = BUF_INIT;
+	FUZZ_ASSERT(c->max_connections >= 1 && c->idle_timeout_s >= 1);
+	FUZZ_ASSERT(c->page_max >= 1 && c->manifest_max >= CONFIG_MANIFEST_MAX);
+	FUZZ_ASSERT(c->listen && c->root && c->token_service && c->token_issuer);
+	FUZZ_ASSERT(!c->tls_cert == !c->tls_key);
+	for (size_t i = 0; i < c->n_users; i++)
+		FUZZ_ASSERT(config_name_check(c->users[i].name, NULL) == 0);
+	for (size_t i = 0; i < c->n_rules; i++) {
+		FUZZ_ASSERT((c->rules[i].actions & ~CONFIG_ALL_ACTIONS) == 0);
+		for (size_t j = 0; j < c->rules[i].repositories.n; j++)
+			FUZZ_ASSERT(config_glob_check(c->rules[i].repositories.v[j], NULL) == 0);
+	}
+	FUZZ_ASSERT(policy_build(c, &p) == 0 && p);
+	for (size_t i = 0; i < sizeof(repos) / sizeof(repos[0]); i++) {
+		FUZZ_ASSERT((policy_actions(p, NULL, repos[i]) & ~POLICY_ALL) == 0);
+		for (size_t u = 0; u < c->n_users; u++) {
+			unsigned a = policy_actions(p, c->users[u].name, repos[i]);
+			FUZZ_ASSERT((a & ~POLICY_ALL) == 0);
+			/* a user gets at least what anonymous callers get */
+			FUZZ_ASSERT((a & policy_actions(p, NULL, repos[i])) == policy_actions(p, NULL, repos[i]));
+			FUZZ_ASSERT(policy_user_exists(p, c->users[u].name));
+		}
+		(void)config_immutable_rule(c, repos[i], "latest");
+	}
+	policy_free(p);
+	config_warnings(c, &warn);
+	buf_release(&warn);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config c;
+	struct buf err = BUF_INIT;
+	const char *path = config_write(data, size);
+	int rc;
+
+	log_set_level(LOG_ERROR);
+	config_init_defaults(&c);
+	rc = config_load_file(&c, path, &err);
+	FUZZ_ASSERT(rc == 0 || rc == E_CONFIG);
+	FUZZ_ASSERT((rc == 0) == (err.len == 0));
+	if (!rc)
+		config_check_ok(&c);
+	config_release(&c);
+	buf_release(&err);
+	return 0;
+}
