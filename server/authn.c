@@ -233,6 +233,24 @@ unsigned authn_rights(struct req *r, const char *repo)
 	return acts;
 }
 
+unsigned authn_identity_rights(struct req *r, const char *repo)
+{
+	struct ident *id = r->ident;
+	unsigned acts;
+	if (!id || id->failed)
+		return 0;
+	if (id->kind != ID_BEARER)
+		return authn_rights(r, repo);
+	acts = policy_actions(r->policy, id->user, repo);
+	if (id->pat_id) {
+		/* The token's PAT scopes are fetched once per request. */
+		if (!id->scopes && meta_pat_get_scopes(id->pat_id, &id->scopes))
+			return 0;
+		acts &= scopes_actions(id->scopes, repo);
+	}
+	return acts;
+}
+
 int authn_open_registry(const struct req *r)
 {
 	return !policy_has_users(r->policy);

@@ -41,8 +41,13 @@ struct ident {
  * on the login pool; the caller continues after it ran.
  */
 int authn_begin(struct req *r);
-/* Actions (ACT_*) the caller holds on repo. */
+/* Actions (ACT_*) the caller holds on repo (for a bearer token: what the token grants). */
 unsigned authn_rights(struct req *r, const char *repo);
+/*
+ * Actions the caller's identity holds on repo whatever the token grants:
+ * for listings like the catalog, whose token scope names no repository.
+ */
+unsigned authn_identity_rights(struct req *r, const char *repo);
 /* Non-zero when the registry answers anonymous callers on /v2/ (no users configured). */
 int authn_open_registry(const struct req *r);
 /*

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authn.h"
 #include "err.h"
 #include "handlers.h"
 #include "meta.h"
@@ -67,7 +68,7 @@ out:
 
 static int catalog_filter(void *ctx, const char *repo)
 {
-	return router_may(ctx, repo, ACT_PULL);
+	return (authn_identity_rights(ctx, repo) & ACT_PULL) != 0;
 }
 
 int h_catalog(struct req *r)

@@ -227,6 +227,7 @@ int h_upload_patch_finish(struct req *r)
 		return rc;
 	if ((rc = check_received(r, st)))
 		return rc;
+	(void)meta_upload_touch(st->id); /* activity: keeps the upload from the stale-upload purge */
 	add_progress_headers(r, st->id, upload_offset(st->u));
 	resp_status(r, 202);
 	return 0;

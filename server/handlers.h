@@ -32,6 +32,7 @@ struct registry {
 	pthread_mutex_t snap_lock;
 	struct snapshot *snap;     /* current settings and policy */
 	struct workq *loginq; /* password checks, off the HTTP threads */
+	struct workq *ioq;    /* durable writes (fsync), off the HTTP threads */
 	struct jwt_key key;        /* token signing key */
 	struct credcache *creds;   /* recently verified Basic credentials */
 	struct ratelimit *fail_ip; /* failed logins per client address */

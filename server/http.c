@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <stdatomic.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -29,10 +30,42 @@
  * reset. */
 #define DRAIN_MAX (64 * 1024)
 
+/*
+ * The connection guard. MHD's timeout is an idle timeout: every byte
+ * received restarts it, so a client sending its request head a byte a
+ * second would hold a connection for ever. The guard shuts down (MHD then
+ * reaps it like any disconnect) a connection whose request head is not
+ * complete within HEAD_TIMEOUTS idle timeouts of the connection opening or
+ * of its previous request ending. It also counts connections, so that past
+ * max_connections a new one is closed at once (accept_cb) instead of
+ * waiting unanswered in the listen backlog.
+ */
+#define HEAD_TIMEOUTS 2
+/* How often the guard looks, nanoseconds. */
+#define GUARD_PERIOD_NS 250000000u
+
+/* One open connection, from MHD's STARTED to its CLOSED notification. */
+struct conn_watch {
+	struct conn_watch *prev, *next;
+	struct http_server *srv;
+	int fd;
+	int in_head;          /* waiting for a request head (guarded by srv->guard_lock) */
+	uint64_t deadline_ns; /* when in_head: shut down past this */
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct registry *reg;
 	struct buf tls_cert, tls_key; /* PEM, kept for the daemon's life */
+	pthread_mutex_t guard_lock;   /* the list below, in_head and deadline_ns */
+	pthread_cond_t guard_cond;
+	pthread_t guard_thread;
+	int guard_running, guard_stop;
+	struct conn_watch watched;    /* list sentinel */
+	uint64_t head_ns;             /* time allowed for a request head */
+	unsigned max_conns;
+	atomic_uint nconns;
+	atomic_uint_fast64_t refused_logged_ns;
 };
 
 /* Per-request glue state around the router's struct req. */
@@ -41,7 +74,8 @@ struct conn_state {
 	int started;
 	int draining;  /* response decided; discard the rest of the body */
 	int decided;   /* router said the reply is ready before the body */
-	int suspended; /* waiting for a job on the login pool */
+	int suspended; /* waiting for a job on a pool */
+	atomic_int resumed; /* the job finished and asked MHD to resume */
 	int body_done; /* the whole request was read */
 };
 
@@ -50,6 +84,94 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* MHD's accept policy: beyond max_connections, close the new connection at once. */
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *s = cls;
+	uint64_t now = now_ns(), last;
+	(void)addr;
+	(void)addrlen;
+	if (atomic_load(&s->nconns) < s->max_conns)
+		return MHD_YES;
+	/* One line a minute at most: a flood must not flood the log too. */
+	last = atomic_load(&s->refused_logged_ns);
+	if ((!last || now - last > 60000000000u) &&
+	    atomic_compare_exchange_strong(&s->refused_logged_ns, &last, now))
+		log_warn("connection limit reached (%u): refusing new connections", s->max_conns);
+	return MHD_NO;
+}
+
+static void conn_notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+			   enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	struct conn_watch *w;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = xcalloc(1, sizeof(*w));
+		w->srv = s;
+		w->fd = ci ? ci->connect_fd : -1;
+		w->in_head = 1;
+		w->deadline_ns = now_ns() + s->head_ns;
+		pthread_mutex_lock(&s->guard_lock);
+		w->next = s->watched.next;
+		w->prev = &s->watched;
+		w->next->prev = w;
+		s->watched.next = w;
+		pthread_mutex_unlock(&s->guard_lock);
+		atomic_fetch_add(&s->nconns, 1);
+		*socket_context = w;
+		return;
+	}
+	/* CLOSED comes before MHD closes the socket: the guard never sees a reused fd. */
+	if (!(w = *socket_context))
+		return;
+	pthread_mutex_lock(&s->guard_lock);
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	pthread_mutex_unlock(&s->guard_lock);
+	free(w);
+	*socket_context = NULL;
+	atomic_fetch_sub(&s->nconns, 1);
+}
+
+/* Marks conn as inside a request (head received) or waiting for the next head. */
+static void watch_head(struct MHD_Connection *conn, int waiting)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *w = ci ? ci->socket_context : NULL;
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->srv->guard_lock);
+	w->in_head = waiting;
+	w->deadline_ns = now_ns() + w->srv->head_ns;
+	pthread_mutex_unlock(&w->srv->guard_lock);
+}
+
+static void *guard_main(void *arg)
+{
+	struct http_server *s = arg;
+	struct timespec ts;
+	pthread_mutex_lock(&s->guard_lock);
+	while (!s->guard_stop) {
+		uint64_t now = now_ns();
+		for (struct conn_watch *w = s->watched.next; w != &s->watched; w = w->next) {
+			if (w->in_head && w->fd >= 0 && now >= w->deadline_ns) {
+				w->in_head = 0;
+				shutdown(w->fd, SHUT_RDWR);
+				log_info("closed a connection whose request head was not complete in %llus",
+					 (unsigned long long)(s->head_ns / 1000000000u));
+			}
+		}
+		now += GUARD_PERIOD_NS;
+		ts.tv_sec = (time_t)(now / 1000000000u);
+		ts.tv_nsec = (long)(now % 1000000000u);
+		pthread_cond_timedwait(&s->guard_cond, &s->guard_lock, &ts);
+	}
+	pthread_mutex_unlock(&s->guard_lock);
+	return NULL;
 }
 
 const char *req_header(struct req *r, const char *name)
@@ -198,7 +320,9 @@ static void consume(struct conn_state *cs, const char *data, size_t len)
 static void async_job(void *arg)
 {
 	struct req *r = arg;
+	struct conn_state *cs = (struct conn_state *)(void *)r; /* r is cs's first member */
 	r->async_work(r);
+	atomic_store(&cs->resumed, 1);
 	/* Last touch of r on this thread: once resumed, a worker thread may
 	 * finish and free the request at once. */
 	MHD_resume_connection(r->conn);
@@ -214,10 +338,14 @@ static int decide(struct conn_state *cs, int rc)
 	if (rc == ROUTER_ASYNC) {
 		cs->suspended = 1;
 		MHD_suspend_connection(r->conn);
-		if (workq_submit(r->reg->loginq, async_job, r)) {
+		struct workq *q = r->async_q ? r->async_q : r->reg->loginq;
+		if (workq_submit(q, async_job, r)) {
 			r->async_work = NULL;
 			r->async_then = NULL;
-			req_fail(r, E_TOOMANYREQUESTS, "too many logins in progress, retry later");
+			r->async_q = NULL;
+			req_fail(r, E_TOOMANYREQUESTS, q == r->reg->loginq ? "too many logins in progress, retry later"
+									    : "too many writes in progress, retry later");
+			atomic_store(&cs->resumed, 1);
 			MHD_resume_connection(r->conn);
 		}
 		return 0;
@@ -248,6 +376,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	if (!cs->started) {
 		const char *cl;
 		cs->started = 1;
+		watch_head(conn, 0);
 		r->conn = conn;
 		r->method = method_of(method);
 		r->method_str = method;
@@ -263,6 +392,14 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		return MHD_YES;
 	}
 	if (cs->suspended) {
+		if (!atomic_load(&cs->resumed)) {
+			/* Called again before the job finished (data already buffered
+			 * when we suspended): touch nothing, MHD calls back after the
+			 * resume. */
+			log_debug("http: request %s called while suspended", r->request_id);
+			return MHD_YES;
+		}
+		atomic_store(&cs->resumed, 0);
 		cs->suspended = 0;
 		int rc = r->err ? ROUTER_REPLY : router_resume(r);
 		if (cs->body_done) {
@@ -274,8 +411,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		}
 		if (decide(cs, rc))
 			return send_reply(cs);
-		if (cs->suspended)
-			return MHD_YES;
+		/* This call only continues the header stage: it says nothing about
+		 * the body, which arrives in the calls that follow. */
+		if (!cs->suspended && *upload_data_size) {
+			consume(cs, upload_data, *upload_data_size);
+			*upload_data_size = 0;
+		}
+		return MHD_YES;
 	}
 	if (*upload_data_size) {
 		consume(cs, upload_data, *upload_data_size);
@@ -336,7 +478,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct conn_state *cs = *con_cls;
 	(void)cls;
-	(void)conn;
+	/* A kept-alive connection now waits for its next request head. */
+	watch_head(conn, 1);
 	if (!cs)
 		return;
 	struct req *r = &cs->r;
@@ -417,7 +560,16 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 	if (RAND_bytes(id_prefix, sizeof(id_prefix)) != 1)
 		die("no randomness available");
 	struct http_server *s = xcalloc(1, sizeof(*s));
+	pthread_condattr_t ca;
 	s->reg = reg;
+	pthread_mutex_init(&s->guard_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->guard_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->watched.next = s->watched.prev = &s->watched;
+	s->head_ns = (uint64_t)cfg->idle_timeout_s * HEAD_TIMEOUTS * 1000000000u;
+	s->max_conns = cfg->max_connections;
 	buf_init(&s->tls_cert, 0);
 	buf_init(&s->tls_key, 0);
 	if (cfg->tls_cert) {
@@ -427,13 +579,16 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		}
 		flags |= MHD_USE_TLS;
 	}
-	s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, reg,
+	/* MHD's own limit has room beyond ours (at least one slot per thread,
+	 * MHD splits it among them) so accept_cb gets to refuse the surplus. */
+	s->d = MHD_start_daemon(flags, (uint16_t)port, accept_cb, s, access_cb, reg,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, reg,
 		MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_NOTIFY_CONNECTION, conn_notify_cb, s,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
@@ -446,6 +601,9 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		http_stop(s);
 		return E_IO;
 	}
+	if (pthread_create(&s->guard_thread, NULL, guard_main, s))
+		die("cannot start the connection guard thread");
+	s->guard_running = 1;
 	*out = s;
 	return 0;
 }
@@ -456,6 +614,15 @@ void http_stop(struct http_server *s)
 		return;
 	if (s->d)
 		MHD_stop_daemon(s->d);
+	if (s->guard_running) {
+		pthread_mutex_lock(&s->guard_lock);
+		s->guard_stop = 1;
+		pthread_cond_signal(&s->guard_cond);
+		pthread_mutex_unlock(&s->guard_lock);
+		pthread_join(s->guard_thread, NULL);
+	}
+	pthread_cond_destroy(&s->guard_cond);
+	pthread_mutex_destroy(&s->guard_lock);
 	OPENSSL_cleanse(s->tls_key.buf, s->tls_key.len);
 	buf_release(&s->tls_key);
 	buf_release(&s->tls_cert);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "gcsched.h"
 #include "registry.h"
 
 static const char usage[] =
@@ -25,7 +26,11 @@ static const char usage[] =
 	"  token          create, list and revoke personal access tokens\n"
 	"  tag            list tags, show their history, roll a tag back\n"
 	"  audit          show the audit log\n"
+	"  gc             delete manifests and blobs nothing keeps any more (--dry-run: only report)\n"
+	"  fsck           re-hash every blob and cross-check metadata and disk (--repair: remove orphans)\n"
 	"  config check   validate a config file\n"
+	"  import         load a docker save tarball or OCI layout into a repository\n"
+	"  export         write an image as an OCI layout tar\n"
 	"  help           show this help\n"
 	"  --version      print the version\n"
 	"\n"
@@ -164,6 +169,7 @@ int cli_open(struct cli *cli, const char *config_path)
 	}
 	buf_release(&err);
 	log_set_level(LOG_WARN);
+	gcsched_inhibit(); /* a command-line process never runs the collection schedule */
 	if (registry_open(&cli->reg, &cli->cfg)) {
 		registry_release(&cli->reg);
 		config_release(&cli->cfg);
@@ -195,10 +201,18 @@ int main(int argc, char **argv)
 		return policy_passwd_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))
 		return cli_token_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "import"))
+		return cli_import_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "export"))
+		return cli_export_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "tag"))
 		return cli_tag_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "audit"))
 		return cli_audit_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "gc"))
+		return cli_gc_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "fsck"))
+		return cli_fsck_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "healthcheck")) { int cli_health_main(int, char **); return cli_health_main(argc - 1, argv + 1); }
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
 		return config_check_main(argc - 2, argv + 2);

@@ -16,6 +16,7 @@
 
 #include "credcache.h"
 #include "err.h"
+#include "gcsched.h"
 #include "handlers.h"
 #include "log.h"
 #include "meta.h"
@@ -32,6 +33,14 @@
 #define LIMIT_SLOTS 8192
 /* Login checks waiting for the pool beyond this are refused (429). */
 #define LOGIN_QUEUE_MAX 64
+/*
+ * Writers blocked in fsync at once: enough that concurrent pushes share
+ * journal commits and group-committed database syncs, few enough to keep
+ * memory small. Beyond the queue, writes are refused (429) rather than
+ * piling up.
+ */
+#define IO_THREADS 32
+#define IO_QUEUE_MAX 4096
 
 /* Reads a whole small file into out; returns 0 or -1 (errno set). */
 static int read_small(const char *path, struct buf *out)
@@ -204,11 +213,14 @@ int registry_open(struct registry *reg, struct config *cfg)
 		goto out;
 	}
 	reg->loginq = workq_new(c->login_concurrency, LOGIN_QUEUE_MAX);
+	reg->ioq = workq_new(IO_THREADS, IO_QUEUE_MAX);
 	reg->creds = credcache_new(CRED_CACHE_SLOTS, CRED_CACHE_MS);
 	reg->fail_ip = ratelimit_new(c->login_failures_per_minute ? c->login_failures_per_minute : ~0u, 60 * 1000,
 				     LIMIT_SLOTS);
 	reg->fail_user = ratelimit_new(c->login_failures_per_minute ? c->login_failures_per_minute : ~0u,
 				       60 * 1000, LIMIT_SLOTS);
+	/* the collection schedule (not in command-line processes, see gcsched.h) */
+	rc = gcsched_start(reg);
 out:
 	buf_release(&p);
 	return rc;
@@ -286,13 +298,18 @@ out:
 
 void registry_close(struct registry *reg)
 {
-	/* Queued logins resume their connections: drain before the HTTP side stops. */
+	/* a collection in progress stops between batches; it needs the database, so before anything closes */
+	gcsched_stop();
+	/* Queued jobs resume their connections: drain before the HTTP side stops. */
 	workq_free(reg->loginq);
 	reg->loginq = NULL;
+	workq_free(reg->ioq);
+	reg->ioq = NULL;
 }
 
 void registry_release(struct registry *reg)
 {
+	gcsched_stop();
 	workq_free(reg->loginq);
 	meta_close();
 	upload_cache_clear();

@@ -41,6 +41,7 @@ struct ident;
 struct snapshot;
 struct policy;
 struct config;
+struct workq;
 
 struct req {
 	/* filled by the glue */
@@ -84,6 +85,9 @@ struct req {
 	 */
 	void (*async_work)(struct req *r);
 	int (*async_then)(struct req *r);
+	struct workq *async_q;           /* pool for async_work; NULL = the login pool */
+	int (*io_step)(struct req *r);   /* the handler step the I/O pool runs */
+	int async_rc;                    /* its result */
 
 	/* outcome */
 	int err;                /* 0 or the E_* that decides the reply */

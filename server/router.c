@@ -23,19 +23,19 @@ static const struct route routes[] = {
 	{ ROUTE_CATALOG, M_GET, 0, h_catalog, NULL },
 	{ ROUTE_TAGS, M_GET, R_PULL, h_tags_list, NULL },
 	{ ROUTE_MANIFEST, M_GET, R_PULL, h_manifest_get, NULL },
-	{ ROUTE_MANIFEST, M_PUT, R_PULL | R_PUSH, h_manifest_put, h_manifest_put_finish },
-	{ ROUTE_MANIFEST, M_DELETE, R_DELETE, h_manifest_delete, NULL },
+	{ ROUTE_MANIFEST, M_PUT, R_PULL | R_PUSH | R_IO, h_manifest_put, h_manifest_put_finish },
+	{ ROUTE_MANIFEST, M_DELETE, R_DELETE | R_IO, h_manifest_delete, NULL },
 	{ ROUTE_BLOB, M_GET, R_PULL, h_blob_get, NULL },
-	{ ROUTE_BLOB, M_DELETE, R_DELETE, h_blob_delete, NULL },
-	{ ROUTE_UPLOAD_START, M_POST, R_PULL | R_PUSH, h_upload_start, h_upload_start_finish },
+	{ ROUTE_BLOB, M_DELETE, R_DELETE | R_IO, h_blob_delete, NULL },
+	{ ROUTE_UPLOAD_START, M_POST, R_PULL | R_PUSH | R_IO, h_upload_start, h_upload_start_finish },
 	{ ROUTE_UPLOAD, M_GET, R_PULL | R_PUSH, h_upload_status, NULL },
-	{ ROUTE_UPLOAD, M_PATCH, R_PULL | R_PUSH, h_upload_patch, h_upload_patch_finish },
-	{ ROUTE_UPLOAD, M_PUT, R_PULL | R_PUSH, h_upload_put, h_upload_put_finish },
-	{ ROUTE_UPLOAD, M_DELETE, R_PULL | R_PUSH, h_upload_cancel, NULL },
+	{ ROUTE_UPLOAD, M_PATCH, R_PULL | R_PUSH | R_IO, h_upload_patch, h_upload_patch_finish },
+	{ ROUTE_UPLOAD, M_PUT, R_PULL | R_PUSH | R_IO, h_upload_put, h_upload_put_finish },
+	{ ROUTE_UPLOAD, M_DELETE, R_PULL | R_PUSH | R_IO, h_upload_cancel, NULL },
 	{ ROUTE_REFERRERS, M_GET, R_PULL, h_referrers, NULL },
 	/* the berth extension; history names users and client addresses, so it wants push like rollback */
 	{ ROUTE_TAG_HISTORY, M_GET, R_PULL | R_PUSH, h_tag_history, NULL },
-	{ ROUTE_TAG_ROLLBACK, M_POST, R_PULL | R_PUSH, h_tag_rollback, h_tag_rollback_finish },
+	{ ROUTE_TAG_ROLLBACK, M_POST, R_PULL | R_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
 };
 
 static const char *labels[] = {
@@ -259,12 +259,34 @@ static int outcome(struct req *r, int rc)
 	return r->body_mode == BODY_NONE ? ROUTER_REPLY : ROUTER_BODY;
 }
 
+static void io_work(struct req *r)
+{
+	r->async_rc = r->io_step(r);
+}
+
+static int io_then(struct req *r)
+{
+	return r->async_rc;
+}
+
+/* Runs step on the I/O pool: it may block on fsync without stalling an HTTP thread. */
+static int run_on_io(struct req *r, int (*step)(struct req *))
+{
+	r->io_step = step;
+	r->async_work = io_work;
+	r->async_then = io_then;
+	r->async_q = r->reg->ioq;
+	return 0;
+}
+
 /* Authorization, then the route's own begin step. */
 static int after_authn(struct req *r)
 {
 	int rc = authorize(r);
 	if (rc)
 		return rc;
+	if (r->route->flags & R_IO)
+		return run_on_io(r, r->route->begin);
 	return r->route->begin(r);
 }
 
@@ -315,6 +337,7 @@ int router_resume(struct req *r)
 	int (*then)(struct req *) = r->async_then;
 	r->async_work = NULL;
 	r->async_then = NULL;
+	r->async_q = NULL;
 	return outcome(r, then ? then(r) : 0);
 }
 
@@ -322,6 +345,10 @@ int router_finish(struct req *r)
 {
 	if (r->err || !r->route || !r->route->finish)
 		return ROUTER_REPLY;
+	if (r->route->flags & R_IO) {
+		run_on_io(r, r->route->finish);
+		return ROUTER_ASYNC;
+	}
 	int rc = outcome(r, r->route->finish(r));
 	return rc == ROUTER_BODY ? ROUTER_REPLY : rc;
 }

@@ -35,6 +35,7 @@ enum route_flags {
 	R_PUSH = 1 << 1,   /* needs push */
 	R_DELETE = 1 << 2, /* needs delete */
 	R_NOAUTH = 1 << 3, /* no authentication step (the handler deals with credentials) */
+	R_IO = 1 << 4,     /* begin and finish run on the I/O pool: they write durably (fsync) */
 };
 
 struct route {

@@ -268,7 +268,7 @@ static int repair(struct fsck *f)
 	go.on_item = on_purged;
 	go.ctx = f;
 	int rc = gc_purge_orphans(f->bs, &go, &gr);
-	if (rc == E_BUSY)
+	if (gr.busy)
 		log_error("fsck: a garbage collection is running; repair skipped");
 	return rc;
 }
@@ -306,10 +306,11 @@ int fsck_run(const struct blobstore *bs, const struct fsck_opts *o, struct fsck_
 		rc = meta_fsck_dangling_refs(check_ref, &f);
 	if (!rc)
 		rc = meta_fsck_uploads(check_upload, &f);
-	if (!rc && o->repair)
-		rc = repair(&f);
+	int repair_rc = !rc && o->repair ? repair(&f) : 0;
 	if (!rc)
 		report_orphans(&f);
+	if (!rc)
+		rc = repair_rc;
 	for (size_t i = 0; i < f.norphans; i++)
 		free(f.orphans[i].label);
 	free(f.orphans);

@@ -291,7 +291,11 @@ static int run(const struct blobstore *bs, const struct gc_opts *o, struct gc_re
 	x.trash.upfd = -1;
 	cutoffs(&x);
 	/* a dry run changes nothing, so it may run beside a real one */
-	if (!o->dry_run && ((rc = gc_lock(bs->root, &lockfd)) || (rc = gc_trash_open(&x.trash, bs->root))))
+	if (!o->dry_run && (rc = gc_lock(bs->root, &lockfd))) {
+		out->busy = rc == E_BUSY;
+		goto out;
+	}
+	if (!o->dry_run && (rc = gc_trash_open(&x.trash, bs->root)))
 		goto out;
 	if (!o->dry_run)
 		rc = gc_trash_recover(&x.trash, bs, o, out);

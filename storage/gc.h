@@ -72,6 +72,7 @@ struct gc_opts {
 
 struct gc_report {
 	int dry_run, cancelled;
+	int busy;               /* another collection holds the data directory: nothing was done */
 	int64_t repos;          /* repositories looked at */
 	int64_t repos_emptied;  /* left with nothing: gone from the catalog */
 	int64_t manifests;
@@ -90,8 +91,9 @@ void gc_opts_init(struct gc_opts *o, int64_t history_s, int64_t untagged_s, int6
 /*
  * One collection over the data directory of bs (meta must be open on the
  * same one). Returns 0 (also when cancelled: see out->cancelled), E_BUSY
- * when another collection runs, or the first meta/E_IO error (what was
- * done until then stays done and is in *out).
+ * with out->busy set when another collection runs (E_BUSY without it: the
+ * database stayed locked), or the first meta/E_IO error (what was done
+ * until then stays done and is in *out).
  */
 int gc_run(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out);
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "imgsource.h"
@@ -13,6 +14,8 @@
 
 /* Most images listed in one index.json or manifest.json. */
 #define MAX_IMAGES 10000
+/* Half-second looks for a blob a concurrent collection may be putting back (15 s). */
+#define STILL_STORED_POLLS 30
 
 struct plan_blob {
 	struct digest d;
@@ -99,6 +102,13 @@ static int take_blob(struct plan *p, const char *role, const struct digest *d, i
 	if (!rc && !plan_blob(p, d, size))
 		add_item(p, role, d, size, mt, existed);
 	return rc;
+}
+
+/* A file of a docker save archive, stored while the archive was read: queue and report it. */
+static void take_file(struct plan *p, const char *role, const struct imgsrc_file *f, const char *mt)
+{
+	if (!plan_blob(p, &f->digest, f->size))
+		add_item(p, role, &f->digest, f->size, mt, f->existed);
 }
 
 /* ------------------------------------------------------------------ OCI layouts */
@@ -315,8 +325,13 @@ static int docker_select(struct plan *p, json_t *list, json_t **out)
 			return 0;
 		}
 	}
-	buf_addf(p->detail, p->o->ref ? "no image tagged %s in manifest.json (tags: " :
-			    "manifest.json lists %zu images; choose one with --ref REPO:TAG (tags: ", n);
+	if (p->o->ref) {
+		buf_adds(p->detail, "no image tagged ");
+		imgsrc_quote(p->detail, p->o->ref);
+		buf_adds(p->detail, " in manifest.json (tags: ");
+	} else {
+		buf_addf(p->detail, "manifest.json lists %zu images; choose one with --ref REPO:TAG (tags: ", n);
+	}
 	json_array_foreach(list, i, e) {
 		json_t *t = json_array_get(json_object_get(e, "RepoTags"), 0);
 		buf_adds(p->detail, i ? ", " : "");
@@ -337,10 +352,12 @@ static const struct imgsrc_file *docker_file(struct plan *p, json_t *v, const ch
 	if (!json_is_string(v)) {
 		*rc = fail(p, E_BAD_REQUEST, "manifest.json: %s is not a file name", what);
 	} else if (!f) {
+		int link = imgsrc_is_link(p->src, json_string_value(v));
 		buf_addf(p->detail, "%s ", what);
 		imgsrc_quote(p->detail, json_string_value(v));
-		buf_adds(p->detail, " named by manifest.json is missing from the archive");
-		*rc = E_BLOB_UNKNOWN;
+		buf_adds(p->detail, link ? " named by manifest.json is a symbolic link: links in archives are never followed"
+				 : " named by manifest.json is missing from the archive");
+		*rc = link ? E_BAD_REQUEST : E_BLOB_UNKNOWN;
 	}
 	return f;
 }
@@ -407,17 +424,16 @@ static int docker_import(struct plan *p)
 			  cf->name, json_array_size(layers));
 		goto out;
 	}
-	if ((rc = take_blob(p, "config", &cf->digest, cf->size, MT_DOCKER_CONFIG)))
-		goto out;
+	take_file(p, "config", cf, MT_DOCKER_CONFIG);
 	buf_addf(&m, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":", MT_DOCKER_MANIFEST);
 	add_desc(&m, MT_DOCKER_CONFIG, &cf->digest, cf->size);
 	buf_adds(&m, ",\"layers\":[");
 	for (i = 0; i < json_array_size(layers); i++) {
 		const char *mt;
 		if (!(lf = docker_file(p, json_array_get(layers, i), "layer", &rc)) ||
-		    (rc = docker_layer(p, lf, json_array_get(diff_ids, i), i, &mt)) ||
-		    (rc = take_blob(p, "layer", &lf->digest, lf->size, mt)))
+		    (rc = docker_layer(p, lf, json_array_get(diff_ids, i), i, &mt)))
 			goto out;
+		take_file(p, "layer", lf, mt);
 		buf_adds(&m, i ? "," : "");
 		add_desc(&m, mt, &lf->digest, lf->size);
 	}
@@ -446,13 +462,22 @@ out:
 
 /* ------------------------------------------------------------------ commit */
 
+/*
+ * Checks that blob d is (still) stored. A collection running beside the
+ * import may have set an unlinked file aside just before it was linked:
+ * it puts such a file back within seconds once it sees the link, so this
+ * waits a little before giving up.
+ */
 static int still_stored(struct plan *p, const struct digest *d)
 {
 	char ds[DIGEST_STR_MAX];
-	if (blobstore_stat(p->bs, d, NULL) == 0)
-		return 0;
+	for (int i = 0; i < STILL_STORED_POLLS; i++) {
+		if (blobstore_stat(p->bs, d, NULL) == 0)
+			return 0;
+		nanosleep(&(struct timespec){ 0, 500 * 1000 * 1000 }, NULL);
+	}
 	return fail(p, E_BLOB_UNKNOWN, "blob %s disappeared from storage during the import "
-		    "(a garbage collection at the same time?); run the import again", digest_str(d, ds));
+		    "(collected by a garbage collection?); run the import again", digest_str(d, ds));
 }
 
 /* Links the blobs, then puts the manifests (children first); only the last one moves the tag. */

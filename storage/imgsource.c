@@ -253,6 +253,28 @@ static int store_entry(struct imgsrc *s, struct tar_reader *tr, const struct tar
 	return 0;
 }
 
+/* Refuses a link where a metadata file or a blob belongs; remembers any other. */
+static int take_link(struct imgsrc *s, const char *name, struct buf *detail)
+{
+	if (meta_index(name) >= 0 || !strncmp(name, "blobs/", 6)) {
+		imgsrc_quote(detail, name);
+		buf_adds(detail, " is a symbolic link: links in archives are never followed, "
+			 "the archive must hold the file itself");
+		return E_BAD_REQUEST;
+	}
+	if (s->nlinks == s->alloc_links) {
+		s->alloc_links = s->alloc_links ? 2 * s->alloc_links : 16;
+		s->links = xrealloc(s->links, s->alloc_links * sizeof(*s->links));
+	}
+	s->links[s->nlinks++] = xstrdup(name);
+	return 0;
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct imgsrc_file *)a)->name, ((const struct imgsrc_file *)b)->name);
@@ -273,6 +295,11 @@ static int scan_entries(struct imgsrc *s, struct tar_reader *tr, struct buf *det
 		}
 		if (e.type == TAR_DIR || legacy_file(e.name))
 			continue;
+		if (e.type == TAR_SYMLINK) {
+			if ((rc = take_link(s, e.name, detail)))
+				break;
+			continue;
+		}
 		if (!s->nested) {
 			const char *base = strrchr(e.name, '/');
 			if (base && (!strcmp(base + 1, "index.json") || !strcmp(base + 1, "manifest.json")))
@@ -286,6 +313,8 @@ static int scan_entries(struct imgsrc *s, struct tar_reader *tr, struct buf *det
 	if (rc < 0)
 		return rc;
 	qsort(s->files, s->nfiles, sizeof(*s->files), by_name);
+	if (s->nlinks)
+		qsort(s->links, s->nlinks, sizeof(*s->links), by_str);
 	for (size_t i = 1; i < s->nfiles; i++)
 		if (!strcmp(s->files[i - 1].name, s->files[i].name)) {
 			imgsrc_quote(detail, s->files[i].name);
@@ -490,6 +519,9 @@ void imgsrc_release(struct imgsrc *s)
 	for (size_t i = 0; i < s->nfiles; i++)
 		free(s->files[i].name);
 	free(s->files);
+	for (size_t i = 0; i < s->nlinks; i++)
+		free(s->links[i]);
+	free(s->links);
 	for (int i = 0; i < IMGSRC_NMETA; i++)
 		buf_release(&s->meta[i]);
 	if (s->dirfd >= 0)
@@ -505,6 +537,11 @@ const struct imgsrc_file *imgsrc_find(const struct imgsrc *s, const char *name)
 	if (!s->nfiles)
 		return NULL;
 	return bsearch(&key, s->files, s->nfiles, sizeof(*s->files), by_name);
+}
+
+int imgsrc_is_link(const struct imgsrc *s, const char *name)
+{
+	return s->nlinks && bsearch(&name, s->links, s->nlinks, sizeof(*s->links), by_str) != NULL;
 }
 
 int imgsrc_blob(struct imgsrc *s, const struct digest *d, int64_t size, int *existed, struct buf *detail)

@@ -7,7 +7,11 @@
  * front to back exactly once, so it may come from a pipe: every regular
  * file is hashed while it is copied into the blob store (never held in
  * memory) and remembered by name with its digest; a file under
- * blobs/<alg>/<hex> must hash to the digest its name says. The metadata
+ * blobs/<alg>/<hex> must hash to the digest its name says. Symbolic links
+ * are never followed: one standing where a metadata file or a blob belongs
+ * fails the import, any other is only remembered by name (docker-archive
+ * writers link legacy <id>/layer.tar paths to the real files), so that a
+ * reference to it can be refused with a clear message. The metadata
  * files (oci-layout, index.json, manifest.json) are kept in memory, up to
  * IMGSRC_META_MAX bytes each. Blob files stored for an import that fails
  * later are unreferenced content that garbage collection removes.
@@ -51,6 +55,8 @@ struct imgsrc {
 	int dirfd;                   /* IMGSRC_DIR: the layout directory */
 	struct imgsrc_file *files;   /* IMGSRC_TAR: sorted by name */
 	size_t nfiles, alloc;
+	char **links;                /* IMGSRC_TAR: names of symbolic links, sorted */
+	size_t nlinks, alloc_links;
 	struct buf meta[IMGSRC_NMETA];
 	int has_meta[IMGSRC_NMETA];
 	int64_t bytes;               /* archive bytes read */
@@ -69,6 +75,8 @@ int imgsrc_open(struct imgsrc *s, const struct blobstore *bs, const char *path, 
 void imgsrc_release(struct imgsrc *s);
 /* The file called name in a tar input, or NULL. */
 const struct imgsrc_file *imgsrc_find(const struct imgsrc *s, const char *name);
+/* Non-zero when name is a symbolic link in a tar input. */
+int imgsrc_is_link(const struct imgsrc *s, const char *name);
 /*
  * Makes sure blob d of size bytes (size < 0: any size) is in the blob
  * store, taken from the input and verified. *existed (may be NULL) tells

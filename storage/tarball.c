@@ -2,6 +2,7 @@
 #include "tarball.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -234,7 +235,7 @@ static int pax_apply(struct tar_reader *tr, int global, struct pending *p, const
 	if (klen == 4 && !memcmp(k, "path", 4)) {
 		if (global)
 			return bad(tr, detail, at, NULL, "global pax header sets a path");
-		if (vlen > TAR_NAME_MAX)
+		if (vlen > TAR_NAME_MAX + 1)
 			return bad(tr, detail, at, NULL, "pax path of %zu bytes exceeds the limit of %d", vlen,
 				   TAR_NAME_MAX);
 		buf_reset(&tr->name);
@@ -285,16 +286,16 @@ static int pax_parse(struct tar_reader *tr, int global, struct pending *p, int64
 }
 
 /*
- * Normalises and checks the name in tr->name: drops a leading "./" and a
- * directory's trailing '/'. Sets *skip for the archive's "." entry.
+ * Normalises and checks the name in tr->name: drops leading "./" and a
+ * directory's trailing '/' (extended names may be TAR_NAME_MAX + 1 bytes
+ * for that '/'); what remains must fit TAR_NAME_MAX. Sets *skip for the
+ * archive's "." entry.
  */
 static int clean_name(struct tar_reader *tr, enum tar_type type, int64_t at, int *skip_entry, struct buf *detail)
 {
 	struct buf *nm = &tr->name;
 	size_t off = 0, len = nm->len;
 	*skip_entry = 0;
-	if (len > TAR_NAME_MAX)
-		return bad(tr, detail, at, NULL, "entry name of %zu bytes exceeds the limit of %d", len, TAR_NAME_MAX);
 	if (memchr(nm->buf, '\0', len))
 		return bad(tr, detail, at, nm, "has a NUL byte in its name");
 	if (len && nm->buf[0] == '/')
@@ -310,6 +311,9 @@ static int clean_name(struct tar_reader *tr, enum tar_type type, int64_t at, int
 		}
 		return bad(tr, detail, at, nm, "has no name");
 	}
+	if (len - off > TAR_NAME_MAX)
+		return bad(tr, detail, at, NULL, "entry name of %zu bytes exceeds the limit of %d", len - off,
+			   TAR_NAME_MAX);
 	for (size_t i = off, start = off; i <= len; i++) {
 		if (i < len && ((unsigned char)nm->buf[i] < 0x20 || nm->buf[i] == 0x7f))
 			return bad(tr, detail, at, nm, "has a control character in its name");
@@ -363,7 +367,7 @@ static int take_ext(struct tar_reader *tr, char type, uint64_t size, int64_t at,
 		p->has_l = 1;
 		if (p->name_src < 2) {
 			size_t n = strnlen(tr->ext.buf, tr->ext.len);
-			if (n > TAR_NAME_MAX)
+			if (n > TAR_NAME_MAX + 1)
 				return bad(tr, detail, at, NULL, "long name of %zu bytes exceeds the limit of %d", n,
 					   TAR_NAME_MAX);
 			buf_reset(&tr->name);
@@ -379,10 +383,9 @@ static int check_type(struct tar_reader *tr, char type, int64_t at, struct buf *
 {
 	const char *what;
 	switch (type) {
-	case '0': case '\0': case '7': case '5':
+	case '0': case '\0': case '7': case '5': case '2':
 		return 0;
 	case '1': what = "is a hard link"; break;
-	case '2': what = "is a symbolic link"; break;
 	case '3': case '4': what = "is a device node"; break;
 	case '6': what = "is a FIFO"; break;
 	case 'S': what = "is a sparse file"; break;
@@ -390,7 +393,8 @@ static int check_type(struct tar_reader *tr, char type, int64_t at, struct buf *
 		return bad(tr, detail, at, &tr->name, "has an unsupported entry type 0x%02x",
 			   (unsigned)(unsigned char)type);
 	}
-	return bad(tr, detail, at, &tr->name, "%s: image archives hold only regular files and directories", what);
+	return bad(tr, detail, at, &tr->name, "%s: image archives hold only files, directories and symbolic links",
+		   what);
 }
 
 int tar_next(struct tar_reader *tr, struct tar_entry *e, struct buf *detail)
@@ -408,7 +412,7 @@ int tar_next(struct tar_reader *tr, struct tar_entry *e, struct buf *detail)
 		int64_t at = tr->pos;
 		uint64_t size;
 		size_t got;
-		int posix, skip_entry;
+		int posix = 0, skip_entry;
 		if ((rc = read_full(tr, h, TAR_BLOCK, &got)))
 			return rc;
 		if (got < TAR_BLOCK)
@@ -439,7 +443,7 @@ int tar_next(struct tar_reader *tr, struct tar_entry *e, struct buf *detail)
 		if (size > (uint64_t)TAR_MAX_SIZE)
 			return bad(tr, detail, at, &tr->name, "has a size of %llu bytes, above the limit of %lld",
 				   (unsigned long long)size, (long long)TAR_MAX_SIZE);
-		enum tar_type t = type == '5' ? TAR_DIR : TAR_FILE;
+		enum tar_type t = type == '5' ? TAR_DIR : type == '2' ? TAR_SYMLINK : TAR_FILE;
 		if ((rc = clean_name(tr, t, at, &skip_entry, detail)))
 			return rc;
 		tr->left = (int64_t)size;
@@ -455,7 +459,7 @@ int tar_next(struct tar_reader *tr, struct tar_entry *e, struct buf *detail)
 		}
 		e->name = tr->name.buf;
 		e->type = t;
-		e->size = t == TAR_DIR ? 0 : (int64_t)size;
+		e->size = t == TAR_FILE ? (int64_t)size : 0;
 		e->offset = at;
 		return 1;
 	}
@@ -557,7 +561,7 @@ int tar_write_header(struct tar_writer *tw, const char *name, enum tar_type type
 	size_t len = strlen(name), split = 0;
 	int rc = 0;
 	if (tw->state || tw->left || !len || len > TAR_NAME_MAX || name[0] == '/' || name[len - 1] == '/' ||
-	    size < 0 || size > TAR_MAX_SIZE || (type == TAR_DIR && size))
+	    size < 0 || size > TAR_MAX_SIZE || (type == TAR_DIR && size) || type == TAR_SYMLINK)
 		return tw->state < 0 ? tw->state : E_INTERNAL;
 	buf_add(&full, name, len);
 	if (type == TAR_DIR)

@@ -4,11 +4,14 @@
  *
  * The reader understands POSIX ustar, pax extended headers ('x', and 'g'
  * as long as it only carries harmless keys) and GNU long names ('L'), and
- * is strict about everything else. It hands over only regular files and
- * directories whose names are relative paths without "..", "." or empty
- * components (a leading "./" is dropped, and the "." entry of the top
- * directory is skipped). It refuses symbolic and hard links, devices,
- * FIFOs, sparse files and unknown entry types, bad header checksums,
+ * is strict about everything else. It hands over only regular files,
+ * directories and symbolic links whose names are relative paths without
+ * "..", "." or empty components (a leading "./" is dropped, and the "."
+ * entry of the top directory is skipped). A symbolic link is reported
+ * without its target, as a name the caller must refuse or ignore but never
+ * follow (docker-archive writers add such links for legacy paths). It
+ * refuses hard links, devices, FIFOs, sparse files and unknown entry
+ * types, bad header checksums,
  * malformed or overflowing number fields, sizes above TAR_MAX_SIZE,
  * extended headers above TAR_MAX_EXT bytes, names above TAR_NAME_MAX
  * bytes or holding control characters, and input that ends before the
@@ -42,7 +45,7 @@
 /* Largest entry accepted: 1 TiB. */
 #define TAR_MAX_SIZE (INT64_C(1) << 40)
 
-enum tar_type { TAR_FILE = 0, TAR_DIR = 1 };
+enum tar_type { TAR_FILE = 0, TAR_DIR = 1, TAR_SYMLINK = 2 };
 
 /*
  * Reads up to len bytes into buf: returns the count (> 0), 0 at the end of
@@ -64,7 +67,7 @@ struct tar_reader {
 struct tar_entry {
 	const char *name; /* valid until the next tar_next() or tar_reader_release() */
 	enum tar_type type;
-	int64_t size;     /* data bytes (0 for directories) */
+	int64_t size;     /* data bytes (0 for directories and links) */
 	int64_t offset;   /* where the entry's header started, for messages */
 };
 
@@ -97,8 +100,9 @@ struct tar_writer {
 
 void tar_writer_init(struct tar_writer *tw, tar_write_fn fn, void *ctx);
 /*
- * Starts an entry: name is relative, without a trailing '/' (added for
- * directories), at most TAR_NAME_MAX bytes; size is 0 for directories.
+ * Starts an entry, a file or a directory (links are never written): name
+ * is relative, without a trailing '/' (added for directories), at most
+ * TAR_NAME_MAX bytes; size is 0 for directories.
  * The previous entry must be complete. Returns 0, E_INTERNAL on misuse or
  * the write callback's code.
  */

@@ -52,6 +52,18 @@ def basic_get(session, b, user, password):
                        headers={"Authorization": oh.basic_value(user, password)})
 
 
+def seen_in_log(b, *words):
+    """Whether a log line holds all words (the request line is written just
+    after the reply, so give it a moment)."""
+    deadline = time.time() + 10
+    while True:
+        if any(all(w in line for w in words) for line in b.read_log().splitlines()):
+            return True
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def limited(resp):
     oh.expect_error(resp, 429, "TOOMANYREQUESTS")
     assert "token" not in resp.json()
@@ -71,7 +83,7 @@ def test_failed_logins_are_limited(limited_berth, auth_users):
     here, elsewhere = client_at("127.0.0.1"), client_at("127.0.0.2")
     # sanity: the second address reaches the daemon and is seen as itself
     assert basic_get(elsewhere, b, "bob", auth_users["bob"]).status_code == 200
-    assert any("127.0.0.2" in line and "/v2/%s/tags/list" % REPO in line for line in b.read_log().splitlines())
+    assert seen_in_log(b, "127.0.0.2", "/v2/%s/tags/list" % REPO)
     # bob holds a token before the trouble starts
     resp = token_get(here, b, "bob", auth_users["bob"])
     assert resp.status_code == 200

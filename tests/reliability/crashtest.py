@@ -470,30 +470,37 @@ def check_tag(ctx, client, repo, tag):
 
 
 def final_verify(ctx, repos, url):
-    """Checks every object of every repository against what may be there."""
+    """Checks the whole state once the kills are over."""
     client = rlib.Client(url, timeout=60)
     try:
-        for repo in repos:
-            for rec in repo.blobs.values():
-                if rec.tried:
-                    check_blob(ctx, client, repo, rec)
-            for man in repo.manifests.values():
-                check_manifest(ctx, client, repo, man)
-            for tag in TAGS:
-                check_tag(ctx, client, repo, tag)
-            listed = set(client.tags(repo.name))
-            for tag in listed - set(TAGS):
-                ctx.fail("%s: unknown tag %s listed" % (repo.name, tag))
-            for tag in TAGS:
-                possible = repo.tags.get(tag, {None})
-                if None not in possible and tag not in listed:
-                    ctx.fail("%s: acknowledged tag %s missing from the tag list" % (repo.name, tag))
-                if possible == {None} and tag in listed:
-                    ctx.fail("%s: deleted tag %s still listed" % (repo.name, tag))
+        final_verify_repos(ctx, repos, client)
+    except requests.RequestException as e:  # nothing is killed any more: a failed request is a failure
+        ctx.fail("final verification: request failed: %s" % e)
     finally:
         with ctx.lock:
             ctx.requests += client.requests
         client.close()
+
+
+def final_verify_repos(ctx, repos, client):
+    """Every object of every repository against what may be there."""
+    for repo in repos:
+        for rec in repo.blobs.values():
+            if rec.tried:
+                check_blob(ctx, client, repo, rec)
+        for man in repo.manifests.values():
+            check_manifest(ctx, client, repo, man)
+        for tag in TAGS:
+            check_tag(ctx, client, repo, tag)
+        listed = set(client.tags(repo.name))
+        for tag in listed - set(TAGS):
+            ctx.fail("%s: unknown tag %s listed" % (repo.name, tag))
+        for tag in TAGS:
+            possible = repo.tags.get(tag, {None})
+            if None not in possible and tag not in listed:
+                ctx.fail("%s: acknowledged tag %s missing from the tag list" % (repo.name, tag))
+            if possible == {None} and tag in listed:
+                ctx.fail("%s: deleted tag %s still listed" % (repo.name, tag))
 
 
 # ---------------------------------------------------------------- the run
@@ -663,6 +670,9 @@ def main(argv=None):
     res = run(kills=a.kills, clients=a.clients, seed=a.seed, max_seconds=a.max_seconds, max_delay=a.max_delay,
               fsck_every=a.fsck_every, keep=a.keep, log=lambda m: print(m, flush=True))
     print(res.summary(), flush=True)
+    print("crash-summary: kills=%d failures=%d max_restart_s=%.3f requests=%d bytes_verified=%d seconds=%.0f"
+          % (res.kills, len(res.failures), res.max_restart, res.requests, res.bytes_verified, res.seconds),
+          flush=True)
     return 1 if res.failures else 0
 
 

@@ -236,6 +236,14 @@ def remove_tree(path):
 
 # ---------------------------------------------------------------- client
 
+def check_length(resp, got):
+    """A body cut short (the server died while sending it) is a transport
+    error, not an answer: urllib3 does not enforce Content-Length itself."""
+    cl = resp.headers.get("Content-Length")
+    if cl is not None and resp.status_code not in (204, 304) and cl.isdigit() and int(cl) != got:
+        raise requests.ConnectionError("body of %d bytes cut short at %d" % (int(cl), got))
+
+
 class Client:
     """A requests session bound to one registry. Transport failures raise
     requests.RequestException; every request is counted."""
@@ -257,12 +265,15 @@ class Client:
         kw.setdefault("allow_redirects", False)
         self.requests += 1
         try:
-            return self.s.request(method, self.url(target), **kw)
+            resp = self.s.request(method, self.url(target), **kw)
         except requests.RequestException:
             raise
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
             # requests lets these through on chunked (generator) bodies
             raise requests.ConnectionError(e)
+        if not kw.get("stream") and method != "HEAD":
+            check_length(resp, len(resp.content))
+        return resp
 
     # ---- blobs: the four ways clients send one
 
@@ -360,11 +371,15 @@ def read_blob_checked(client, repo, dg, expect):
         h = hashlib.sha256()
         n = 0
         same = True
-        for piece in resp.iter_content(1 << 20):
-            if expect is not None and expect[n:n + len(piece)] != piece:
-                same = False
-            h.update(piece)
-            n += len(piece)
+        try:
+            for piece in resp.iter_content(1 << 20):
+                if expect is not None and expect[n:n + len(piece)] != piece:
+                    same = False
+                h.update(piece)
+                n += len(piece)
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
+            raise requests.ConnectionError(e)
+        check_length(resp, n)
         ok = n == (len(expect) if expect is not None else n)
         if dg.startswith("sha256:"):
             ok = ok and h.hexdigest() == dg[7:]

@@ -823,11 +823,27 @@ class AuthBerth:
     # -- the access log
 
     def log_mark(self):
-        """A position in the log; access_log(mark) returns what was logged after it."""
-        try:
-            return os.path.getsize(self.log_path)
-        except OSError:
-            return 0
+        """A position in the log; access_log(mark) returns what was logged after it.
+        berth logs a request once it has completed, a moment after the client got its answer,
+        so a command's last request may be logged after the command has exited. The mark is
+        therefore set behind a fence: a request of its own, whose line is waited for."""
+        fence = "/e2e-log-fence-" + uuid.uuid4().hex
+        with requests.Session() as s:
+            s.trust_env = False
+            assert s.get(self.url + fence, verify=self.verify, timeout=30).status_code == 404
+        deadline = time.time() + 30
+        while True:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+            at = data.find(fence.encode())
+            if at >= 0:
+                end = data.find(b"\n", at)
+                if end >= 0:
+                    return end + 1
+            if time.time() > deadline:
+                pytest.fail("berth did not log the request for %s; log:\n%s" % (fence, self.read_log()),
+                            pytrace=False)
+            time.sleep(0.02)
 
     def access_log(self, mark, until=None, timeout=10):
         """[(method, path, status)] logged after `mark`. berth logs a request once it has
