@@ -149,6 +149,9 @@ static void print_import(FILE *out, const char *repo, const char *tag, const cha
 		else
 			fprintf(out, "%s\n", status);
 	}
+	if (r->fallback)
+		fputs("note: index.json names content the archive does not hold (a partial multi-platform save); "
+		      "imported the image manifest.json describes\n", out);
 	if (r->layers_unchecked)
 		fprintf(out, "note: %d compressed layer(s) kept as they are; their diff_ids were not re-computed\n",
 			r->layers_unchecked);

@@ -505,6 +505,19 @@ static int commit(struct plan *p)
 	return rc;
 }
 
+/* Forgets what a failed attempt planned and reported. */
+static void plan_reset(struct plan *p)
+{
+	for (size_t i = 0; i < p->nmans; i++)
+		manifest_info_release(&p->mans[i].mi);
+	for (size_t i = 0; i < p->res->nitems; i++)
+		free(p->res->items[i].media_type);
+	free(p->res->selected);
+	p->res->selected = NULL;
+	p->res->nitems = 0;
+	p->nmans = p->nblobs = 0;
+}
+
 int imgimport(const struct blobstore *bs, const char *path, const struct imgimport_opts *o,
 	      struct imgimport_result *res, struct buf *detail)
 {
@@ -516,10 +529,21 @@ int imgimport(const struct blobstore *bs, const char *path, const struct imgimpo
 	res->archive_bytes = src.bytes;
 	if (rc)
 		goto out;
+	int docker = src.has_meta[IMGSRC_MANIFEST] && src.kind == IMGSRC_TAR;
 	if (src.has_meta[IMGSRC_INDEX]) {
+		size_t mark = detail->len;
 		res->format = src.kind == IMGSRC_DIR ? "oci-layout" : "oci-archive";
 		rc = oci_import(&p);
-	} else if (src.has_meta[IMGSRC_MANIFEST] && src.kind == IMGSRC_TAR) {
+		if (rc == E_BLOB_UNKNOWN && docker) {
+			/* A docker save (Docker 25 and later) holds both forms; its index may name
+			 * platforms it did not save. manifest.json describes what it did save. */
+			plan_reset(&p);
+			buf_setlen(detail, mark);
+			res->format = "docker-archive";
+			res->fallback = 1;
+			rc = docker_import(&p);
+		}
+	} else if (docker) {
 		res->format = "docker-archive";
 		rc = docker_import(&p);
 	} else {

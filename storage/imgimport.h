@@ -6,7 +6,10 @@
  * Every blob is hashed while it streams into the store and checked against
  * the digest that names it; manifests are validated like pushed ones.
  * OCI content keeps its exact bytes (and so its digests), image indexes
- * with all their platform manifests. A docker save image becomes a Docker
+ * with all their platform manifests. An archive holding both forms (docker
+ * save from Docker 25 on) is read as an OCI layout, or through its
+ * manifest.json when its index names platforms it does not hold. A docker
+ * save image becomes a Docker
  * schema 2 manifest over the archive's own config and layers, stored as
  * they are (docker save layers are uncompressed tars, which schema 2
  * allows). All or nothing: the tag moves only after every blob is verified
@@ -65,6 +68,7 @@ struct imgimport_result {
 	char *top_media_type;
 	char *selected;             /* the ref name or RepoTag chosen, NULL when there was one image */
 	int layers_unchecked;       /* docker save: compressed layers whose diff_id could not be checked */
+	int fallback;               /* index.json named content the archive lacks; manifest.json was used */
 };
 
 /*

@@ -177,11 +177,13 @@ static int blob_name(const char *name, struct digest *d)
 	return digest_parse(tmp, d) ? -1 : 0;
 }
 
-/* docker save's per-layer legacy metadata (<id>/json, <id>/VERSION): never needed. */
+/* docker save's legacy metadata (repositories, <id>/json, <id>/VERSION): never needed. */
 static int legacy_file(const char *name)
 {
 	const char *slash = strrchr(name, '/');
-	return slash && strncmp(name, "blobs/", 6) && (!strcmp(slash + 1, "json") || !strcmp(slash + 1, "VERSION"));
+	if (!slash)
+		return !strcmp(name, "repositories");
+	return strncmp(name, "blobs/", 6) && (!strcmp(slash + 1, "json") || !strcmp(slash + 1, "VERSION"));
 }
 
 static int read_meta(struct imgsrc *s, struct tar_reader *tr, const struct tar_entry *e, int which,

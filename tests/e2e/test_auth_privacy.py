@@ -161,6 +161,22 @@ def test_catalog_with_bearer_token(world, auth_users, user, expected, n):
     assert flat(pages) == expected
 
 
+@pytest.mark.parametrize("how", ["basic", "bearer"])
+def test_catalog_with_scoped_pat(world, how):
+    """A personal access token sees its scopes' share of its owner's rights:
+    alice's token for team-a/app shows neither the rest of team-a nor the
+    public library."""
+    b, _, _ = world
+    pat = b.create_pat("alice", "catalog-%s" % how, scopes=["repository:team-a/app:pull"])
+    if how == "basic":
+        headers = {"Authorization": oh.basic_value("alice", pat)}
+    else:
+        resp = oh.token_get(b.url, ("alice", pat), ["registry:catalog:*"])
+        assert resp.status_code == 200
+        headers = oh.bearer_header(resp.json()["token"])
+    assert flat(catalog_pages(b, headers)) == ["team-a/app"]
+
+
 def test_catalog_with_anonymous_token(world):
     b, _, _ = world
     resp = oh.token_get(b.url, None, ["registry:catalog:*"])

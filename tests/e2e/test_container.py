@@ -123,6 +123,8 @@ class Engine:
         for d in ("conf", "home", "tmp", "root", "run", "ptmp", "net", "sys-run", "sys-varlib", "sys-vartmp"):
             os.makedirs(os.path.join(base, d), exist_ok=True)
         conf = os.path.join(base, "conf")
+        with open(os.path.join(conf, "auth.json"), "w") as f:
+            f.write("{}\n")
         self.policy = os.path.join(conf, "policy.json")
         with open(self.policy, "w") as f:
             json.dump({"default": [{"type": "insecureAcceptAnything"}]}, f)
@@ -240,8 +242,8 @@ def test_image_config(image_config):
     assert set(cfg.get("Volumes", {})) == {"/var/lib/berth"}, cfg.get("Volumes")
     env = dict(e.split("=", 1) for e in cfg.get("Env", []))
     assert env.get("BERTH_LISTEN") == "0.0.0.0:5000" and env.get("BERTH_ROOT") == "/var/lib/berth", env
-    hc = image_config.get("HealthCheck") or cfg.get("Healthcheck")
-    assert hc, "no health check in %r" % image_config.keys()
+    hc = image_config.get("Healthcheck") or cfg.get("Healthcheck")
+    assert hc, "no health check in %r" % image_config
     assert hc["Test"][0] == "CMD" and hc["Test"][1:3] == ["berth", "healthcheck"], hc
     for key in ("Interval", "Timeout", "StartPeriod"):
         assert hc.get(key, 0) > 0, hc

@@ -303,7 +303,7 @@ static void test_bad_keys(void)
 	/* unknown keys, at every level */
 	bad("{\"lisen\": \"x\"}",
 	    "F: \"lisen\": unknown key (expected one of: listen, external_url, root, threads, tls, "
-	    "trusted_proxies, token, users, groups, access, limits, storage, gc, immutable_tags, log)");
+	    "trusted_proxies, token, users, groups, access, limits, storage, gc, immutable_tags, metrics, log)");
 	bad("{\"limits\": {\"page_maxx\": 1}}",
 	    "F: \"limits.page_maxx\": unknown key (expected one of: manifest_max, page_max, max_connections, "
 	    "idle_timeout, login_concurrency, login_failures_per_minute)");
@@ -315,7 +315,7 @@ static void test_bad_keys(void)
 	    "F: \"access[0].repos\": unknown key (expected one of: repositories, users, groups, anonymous, actions)");
 	bad("{\"_Comment\": 1}",
 	    "F: \"_Comment\": unknown key (expected one of: listen, external_url, root, threads, tls, "
-	    "trusted_proxies, token, users, groups, access, limits, storage, gc, immutable_tags, log)");
+	    "trusted_proxies, token, users, groups, access, limits, storage, gc, immutable_tags, metrics, log)");
 
 	/* wrong types */
 	bad("{\"token\": {\"ttl\": 300}}", "F: \"token.ttl\": expected a duration string like \"5m\"");

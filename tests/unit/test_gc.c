@@ -394,7 +394,7 @@ static void test_orphans_and_relink(void)
 	struct gc_opts o;
 	struct gc_report r;
 	gc_opts_init(&o, 100, 100, 60, 100);
-	o.settle_ms = 300;
+	o.settle_ms = 1000;
 	CHECK_EQ_INT(gc_run(&bs, &o, &r), 0);
 	pthread_join(t, NULL);
 	CHECK(rl.done);

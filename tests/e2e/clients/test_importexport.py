@@ -221,6 +221,47 @@ def test_import_docker_archive_written_by_skopeo(target, skopeo, image_store):
     assert cfg["rootfs"]["diff_ids"] == image.diff_ids
 
 
+def _docker25_archive(path, item, saved):
+    """What `docker save` writes from Docker 25 on: an OCI layout (index.json naming `item`) plus
+    manifest.json over the same blobs, for the images in `saved` only."""
+    entries = [("oci-layout", images.canonical_json({"imageLayoutVersion": "1.0.0"}))]
+    for image in saved:
+        for d, data in image.blobs():
+            entries.append(("blobs/sha256/" + d.split(":")[1], data))
+    if isinstance(item, images.Index):
+        entries.append(("blobs/sha256/" + item.digest.split(":")[1], item.manifest))
+    entries.append(("index.json", images.canonical_json({"schemaVersion": 2, "manifests": [{
+        "mediaType": item.media_type, "digest": item.digest, "size": len(item.manifest),
+        "annotations": {"io.containerd.image.name": "docker.io/library/app:1",
+                        "org.opencontainers.image.ref.name": "1"}}]})))
+    entries.append(("manifest.json", images.canonical_json([{
+        "Config": "blobs/sha256/" + saved[0].config_digest.split(":")[1], "RepoTags": ["app:1"],
+        "Layers": ["blobs/sha256/" + l.digest.split(":")[1] for l in saved[0].layers]}])))
+    with open(path, "wb") as f:
+        f.write(_tar_bytes(entries))
+    return path
+
+
+def test_import_docker25_save(target, image_store):
+    """Both forms in one archive: the OCI layout wins (digests kept); when its index names
+    platforms the save left out, manifest.json describes what is there."""
+    image = images.small_image("io-docker25")
+    path = _docker25_archive(image_store.new_path("docker25") + ".tar", image, [image])
+    repo = repo_name("docker25")
+    assert target.import_(repo + ":v1", path) == image.digest
+
+    index = images.multiplatform_index("io-docker25-partial")
+    path = _docker25_archive(image_store.new_path("docker25-partial") + ".tar", index, [index.images[0]])
+    out = target.cli("import", repo + ":v2", path).stdout.decode()
+    assert "a partial multi-platform save" in out, out
+    m = json.loads(target.manifest(repo, "v2").content)
+    assert m["mediaType"] == images.MT_DOCKER_MANIFEST
+    assert m["config"]["digest"] == index.images[0].config_digest
+    assert [l["mediaType"] for l in m["layers"]] == ["application/vnd.docker.image.rootfs.diff.tar.gzip"]
+    assert [l["digest"] for l in m["layers"]] == index.images[0].layer_digests
+    target.no_tag(repo, "v3")
+
+
 def test_import_two_platform_index_keeps_its_digest(target, skopeo, podman, image_store):
     layout, index = image_store.oci_layout("index", "io-index")
     repo = repo_name("index")
