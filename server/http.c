@@ -502,7 +502,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	buf_vaddf(&b, fmt, ap);
 	while (b.len && b.buf[b.len - 1] == '\n')
 		buf_setlen(&b, b.len - 1);
-	log_warn("http: %s", b.buf);
+	/* Clients probing for TLS on a plain-HTTP port (skopeo, docker, podman
+	 * all do before falling back) look like malformed requests: routine. */
+	if (strstr(b.buf, "Request malformed") || strstr(b.buf, "syntactically incorrect"))
+		log_debug("http: %s", b.buf);
+	else
+		log_warn("http: %s", b.buf);
 	buf_release(&b);
 }
 

@@ -7,6 +7,12 @@
  * MHD_create_response_from_fd, so plain HTTP uses sendfile). One access
  * log line per request. struct http_server is owned by the caller of
  * http_start() and freed by http_stop().
+ *
+ * Limits on hostile clients: beyond max_connections a new connection is
+ * closed as soon as it is accepted; a connection idle for idle_timeout is
+ * closed; and a request head (request line and headers) must be complete
+ * within twice idle_timeout of the connection opening or of its previous
+ * request ending, however slowly its bytes trickle in.
  */
 #ifndef BERTH_HTTP_H
 #define BERTH_HTTP_H

@@ -129,12 +129,19 @@ class Berth:
             args += ["-c", self.config_path]
         self.log = open(self.log_path, "ab")
         self.killed = False
+        try:
+            self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        except OSError:
+            self.log.close()
+            self.log = None
+            raise
         self.reaped = False
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 self.reaped = True
+                self.log.close()
+                self.log = None
                 raise RuntimeError("berth exited with %d; log:\n%s" % (self.proc.returncode, self.read_log()))
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -142,6 +149,7 @@ class Berth:
             except requests.RequestException:
                 pass
             time.sleep(0.02)
+        self.kill9()
         raise RuntimeError("berth did not become healthy; log:\n" + self.read_log())
 
     def read_log(self, tail=20000):
@@ -304,6 +312,18 @@ def repo_name_for(nodeid, suffix=""):
     return name
 
 
+def started(b):
+    """b.start(), removing b's files when it cannot start."""
+    try:
+        return b.start()
+    except BaseException:
+        try:
+            b.cleanup()
+        except AssertionError:
+            pass
+        raise
+
+
 def _cleanup_all(daemons):
     errors = []
     for b in daemons:
@@ -325,7 +345,7 @@ def berth():
     if external:
         yield ExternalRegistry(external)
         return
-    b = Berth().start()
+    b = started(Berth())
     yield b
     b.cleanup()
 
@@ -422,7 +442,6 @@ def _make_mode(name):
             config = {
                 "users": {
                     API_USER: {"password": passwd_hash(password), "groups": ["e2e"]},
-                    "nobody": {"password": passwd_hash("nobody-" + os.urandom(12).hex())},
                 },
                 "access": [
                     {"repositories": ["**"], "groups": ["e2e"], "actions": ["*"]},
@@ -488,7 +507,7 @@ def api_berth(api_mode):
     if external:
         yield ExternalRegistry(external)
         return
-    b = Berth(config=api_mode.config).start()
+    b = started(Berth(config=api_mode.config))
     yield b
     b.cleanup()
 
@@ -574,7 +593,7 @@ def hash_password():
 def auth_berth(auth_config):
     """A berth with auth_config(), shared by the auth tests of the session
     (debug logging, so the log check sees as much as berth can write)."""
-    b = Berth(config=auth_config()).start()
+    b = started(Berth(config=auth_config()))
     yield b
     b.cleanup()
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.parse
 
 import requests
@@ -477,7 +478,7 @@ class Registry:
         self.session = requests.Session()
         self.auth = auth
         self.realm = None          # (realm, service) once a challenge was seen
-        self.tokens = {}           # scope string -> token
+        self.tokens = {}           # scope string -> (token, time after which a new one is asked)
         self.granted = {}          # repository -> set of actions of its cached token
         self.token_requests = 0
         if auth is not None:
@@ -505,15 +506,18 @@ class Registry:
                 self._ping()
             if self.realm is None:
                 return None
-            if CATALOG_SCOPE not in self.tokens:
-                self._fetch_token([CATALOG_SCOPE])
-            return self.tokens.get(CATALOG_SCOPE)
+            return self._token(CATALOG_SCOPE) or self._fetch_token([CATALOG_SCOPE])
         m = ROUTE_NAME_RE.match(path)
         if m and m.group("name") in self.granted:
-            return self.tokens.get(scope_string(m.group("name"), self.granted[m.group("name")]))
+            return self._token(scope_string(m.group("name"), self.granted[m.group("name")]))
         if path in ("/v2/", "/v2"):
-            return self.tokens.get("")
+            return self._token("")
         return None
+
+    def _token(self, scope):
+        """The cached token for scope while it is still good for a while, else None."""
+        token, renew_at = self.tokens.get(scope, (None, 0))
+        return token if time.time() < renew_at else None
 
     def _ping(self):
         resp = self.session.get(self.base + "/v2/", timeout=60)
@@ -531,7 +535,8 @@ class Registry:
         assert resp.status_code == 200, "token request for %s: %d %r" % (scopes, resp.status_code, resp.content[:300])
         token = resp.json()["token"]
         remember_secret(token)
-        self.tokens[" ".join(scopes)] = token
+        # renewed a little before it expires, as docker does
+        self.tokens[" ".join(scopes)] = (token, time.time() + max(resp.json().get("expires_in", 60) - 30, 0))
         return token
 
     def _answer_challenge(self, resp):
@@ -562,7 +567,7 @@ class Registry:
             return
         name = m.group("name")
         have = self.granted.get(name, set())
-        if {"pull", "push"} <= have:
+        if {"pull", "push"} <= have and self._token(scope_string(name, have)):
             return
         actions = have | {"pull", "push"}
         self._fetch_token([scope_string(name, actions)])
@@ -584,7 +589,7 @@ class Registry:
         scopes = [scope_string(name, actions)]
         if source != name:
             scopes.append(scope_string(source, {"pull"}))
-        return self.tokens.get(" ".join(scopes)) or self._fetch_token(scopes)
+        return self._token(" ".join(scopes)) or self._fetch_token(scopes)
 
     def _send(self, send, path, headers, replayable, query=""):
         """send(headers) -> response, with the token flow around it."""

@@ -125,8 +125,9 @@ def test_token_without_push(auth_berth, auth_users, image):
                                            headers=dict(oh.bearer_header(token), **{"Content-Type": image.media_type}))
     oh.expect_error(resp, 401, "UNAUTHORIZED")
     assert oh.parse_challenge(resp.headers["WWW-Authenticate"])[1].get("error") == "insufficient_scope"
-    admin = oh.Registry(auth_berth.url, auth=("alice", auth_users["alice"]))
-    assert admin.get_manifest(REPO, "nope").status_code == 404
+    alice = oh.Registry(auth_berth.url, auth=("alice", auth_users["alice"]))
+    assert alice.get_manifest(REPO, "nope").status_code == 404
+    assert alice.get_manifest(REPO, "v1").status_code == 200
 
 
 def test_tampered_payload(auth_berth, auth_users, image):

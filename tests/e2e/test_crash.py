@@ -22,7 +22,7 @@ KILLS = 15
 
 
 def test_kill9_during_pushes_loses_nothing_acknowledged():
-    res = crashtest.run(kills=KILLS, clients=4, max_seconds=300, binary=rlib.berth_bin())
+    res = crashtest.run(kills=KILLS, clients=4, max_seconds=300, binary=rlib.berth_bin(), fsck_every=5)
     print(res.summary())
     assert not res.failures, res.summary()
     assert res.kills == KILLS

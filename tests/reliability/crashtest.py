@@ -342,7 +342,10 @@ class Worker:
             self.ctx.count("tag_delete_acked")
 
     def op_manifest_delete(self, repo):
-        cands = [m for m in repo.manifests.values() if True in m.present]
+        # children of an index that may exist are left alone: deleting one
+        # leaves a dangling reference that berth fsck reports
+        kept = {d for m in repo.manifests.values() if m.is_index and True in m.present for d in m.children}
+        cands = [m for m in repo.manifests.values() if True in m.present and m.digest not in kept]
         if not cands:
             return self.op_manifest(repo)
         man = self.rng.choice(cands)

@@ -218,6 +218,44 @@ class Daemon:
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
+    def thread_count(self):
+        return len(os.listdir("/proc/%d/task" % self.proc.pid))
+
+    def fd_split(self):
+        """(descriptors on the SQLite database files, all others). Each
+        thread that touched the database holds its own connection (the file
+        and its WAL) for the thread's life: those are bounded by the thread
+        count, the others must not grow."""
+        db = other = 0
+        d = "/proc/%d/fd" % self.proc.pid
+        dbpath = os.path.join(self.root, "berth.db")
+        for name in os.listdir(d):
+            try:
+                target = os.readlink(os.path.join(d, name))
+            except OSError:
+                continue
+            if target.startswith(dbpath):
+                db += 1
+            else:
+                other += 1
+        return db, other
+
+    def fd_summary(self):
+        """What the daemon's open descriptors are: counts by kind."""
+        kinds = {}
+        d = "/proc/%d/fd" % self.proc.pid
+        for name in os.listdir(d):
+            try:
+                target = os.readlink(os.path.join(d, name))
+            except OSError:
+                continue
+            if target.startswith(self.root):
+                target = "data:" + os.path.relpath(target, self.root).split("/")[0]
+            elif ":" in target:
+                target = target.split(":")[0]
+            kinds[target] = kinds.get(target, 0) + 1
+        return ", ".join("%s=%d" % kv for kv in sorted(kinds.items()))
+
     def is_sanitized(self):
         try:
             with open("/proc/%d/maps" % self.proc.pid) as f:

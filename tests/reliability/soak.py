@@ -296,6 +296,9 @@ class Result:
         self.bytes_up = self.bytes_down = self.bytes_verified = 0
         self.rss_start = self.rss_peak = self.rss_end = 0
         self.fds_start = self.fds_peak = self.fds_end = 0
+        self.db_fds_start = self.other_fds_start = self.db_fds_end = 0
+        self.fd_kinds_start = ""
+        self.threads = 0
         self.sanitized = False
         self.used_fsck = False
 
@@ -309,7 +312,9 @@ class Result:
             "  daemon RSS: start %.1f MiB, peak %.1f MiB, end %.1f MiB%s"
             % (self.rss_start / 1024.0, self.rss_peak / 1024.0, self.rss_end / 1024.0,
                " (sanitizer build)" if self.sanitized else ""),
-            "  daemon open fds: start %d, peak %d, end %d" % (self.fds_start, self.fds_peak, self.fds_end),
+            "  daemon open fds: start %d, peak %d, end %d (of which on the database files, one connection per"
+            " thread that used it: %d at start, %d at end; %d threads)"
+            % (self.fds_start, self.fds_peak, self.fds_end, self.db_fds_start, self.db_fds_end, self.threads),
             "  operations: %s" % ", ".join("%s=%d" % kv for kv in sorted(self.counts.items())),
         ]
         for e in (self.errors + self.failures)[:30]:
@@ -344,9 +349,9 @@ def settle(daemon, target, timeout=15):
 
 
 def warm_up(daemon, ctx, conns=16):
-    """A few requests on many connections at once, so every worker thread
-    of the daemon has opened its database connection before the baseline
-    is measured; then the connections are closed."""
+    """A few requests on many connections at once, so that what the daemon
+    sets up lazily on first use is in place before the baseline is taken;
+    then the connections are closed."""
     def one():
         c = rlib.Client(daemon.url)
         try:
@@ -391,6 +396,8 @@ def run(seconds=180, clients=32, seed=None, binary=None, large_max=4 * MiB, keep
         setup.close()
         warm_up(daemon, ctx)
         res.rss_start, res.fds_start = daemon.rss_kib(), daemon.fd_count()
+        res.fd_kinds_start = daemon.fd_summary()
+        res.db_fds_start, res.other_fds_start = daemon.fd_split()
         res.rss_peak, res.fds_peak = res.rss_start, res.fds_start
         sc = [SoakClient(ctx, i) for i in range(clients)]
         ts = [threading.Thread(target=s.run, name="soak-%d" % s.cid, daemon=True) for s in sc]
@@ -420,8 +427,13 @@ def run(seconds=180, clients=32, seed=None, binary=None, large_max=4 * MiB, keep
         # the clients are gone: connections close, the daemon settles
         settle(daemon, res.fds_start)
         res.rss_end, res.fds_end = daemon.rss_kib(), daemon.fd_count()
-        if res.fds_end > res.fds_start + 4:
-            res.failures.append("open fds: %d before the load, %d after it" % (res.fds_start, res.fds_end))
+        db_end, other_end = daemon.fd_split()
+        res.db_fds_end = db_end
+        res.threads = daemon.thread_count()
+        if other_end > res.other_fds_start + 4 or db_end > 2 * res.threads + 4:
+            res.failures.append("open fds: %d before the load (%s), %d after it (%s), %d threads"
+                                % (res.fds_start, res.fd_kinds_start, res.fds_end, daemon.fd_summary(),
+                                   res.threads))
         if res.rss_end > rss_bound_kib(res.rss_start, res.sanitized):
             res.failures.append("RSS: %.1f MiB before the load, %.1f MiB after it"
                                 % (res.rss_start / 1024.0, res.rss_end / 1024.0))
@@ -474,8 +486,10 @@ def main(argv=None):
     print(res.summary(), flush=True)
     print("soak-summary: clients=%d seconds=%.0f requests=%d errors=%d failures=%d bytes_verified=%d"
           " rss_start_kib=%d rss_peak_kib=%d rss_end_kib=%d fds_start=%d fds_peak=%d fds_end=%d"
+          " db_fds_start=%d db_fds_end=%d threads=%d"
           % (res.clients, res.load_seconds, res.requests, len(res.errors), len(res.failures), res.bytes_verified,
-             res.rss_start, res.rss_peak, res.rss_end, res.fds_start, res.fds_peak, res.fds_end), flush=True)
+             res.rss_start, res.rss_peak, res.rss_end, res.fds_start, res.fds_peak, res.fds_end,
+             res.db_fds_start, res.db_fds_end, res.threads), flush=True)
     return 1 if res.errors or res.failures else 0
 
 

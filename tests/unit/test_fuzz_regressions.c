@@ -49,6 +49,9 @@
 #define LLVMFuzzerTestOneInput fuzz_jwt_one
 #include "../fuzz/fuzz_jwt.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_tar_one
+#include "../fuzz/fuzz_tar.c"
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
 	const char *name;
@@ -63,6 +66,7 @@ static const struct {
 	{ "authn", fuzz_authn_one },
 	{ "config", fuzz_config_one },
 	{ "jwt", fuzz_jwt_one },
+	{ "tar", fuzz_tar_one },
 };
 
 /* Reads a whole file into out; 0 or -1. */

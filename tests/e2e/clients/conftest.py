@@ -644,23 +644,30 @@ BERTH_BIN = os.environ.get("BERTH_BIN", os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
     "build", "server", "berth"))
 
-# berth's access log lines: JSON ({"msg":"request","method":...,"path":...,"status":...}), or
-# text ("<time> info: <client> [<user>] <METHOD> <path> <status> <bytes> <ms>ms ...").
-ACCESS_TEXT_RE = re.compile(r"^\S+ info: \S+ (?:\S+ )?([A-Z]+) (/\S*) (\d{3}) \d+ [0-9.]+ms\b")
+# berth's access log lines: JSON ({"msg":"request","request_id":...,"method":...,"path":...,
+# "status":...}), or text ("<time> info: <client> [<user>] <METHOD> <path> <status> <bytes>
+# <ms>ms [<request id>]"). A request id is a per-process prefix and a counter taken when the
+# request arrives, while lines are written when requests complete.
+ACCESS_TEXT_RE = re.compile(
+    r"^\S+ info: \S+ (?:\S+ )?([A-Z]+) (/\S*) (\d{3}) \d+ [0-9.]+ms(?: ([0-9a-f]{16}))?\b")
 
 
 def parse_access_line(line):
-    """(method, path, status) of an access log line, else None."""
+    """(method, path, status, arrival number or None) of an access log line, else None."""
+    def arrival(request_id):
+        return int(request_id[8:], 16) if request_id and len(request_id) == 16 else None
+
     if line.startswith("{"):
         try:
             rec = json.loads(line)
         except ValueError:
             return None
         if rec.get("msg") == "request" and {"method", "path", "status"} <= set(rec):
-            return (rec["method"], rec["path"], int(rec["status"]))
+            return (rec["method"], rec["path"], int(rec["status"]), arrival(rec.get("request_id")))
         return None
     m = ACCESS_TEXT_RE.match(line)
-    return (m.group(1), m.group(2), int(m.group(3))) if m else None
+    return (m.group(1), m.group(2), int(m.group(3)), arrival(m.group(4))) if m else None
+
 
 AUTH_USER = "alice"
 # Repositories below PRIVATE_PREFIX: everything for AUTH_USER; below READONLY_PREFIX: pull only.
@@ -823,10 +830,11 @@ class AuthBerth:
     # -- the access log
 
     def log_mark(self):
-        """A position in the log; access_log(mark) returns what was logged after it.
+        """A point in the log; access_log(mark) returns the requests that came after it.
         berth logs a request once it has completed, a moment after the client got its answer,
         so a command's last request may be logged after the command has exited. The mark is
-        therefore set behind a fence: a request of its own, whose line is waited for."""
+        therefore a fence: a request of its own, whose line is waited for; the mark is
+        (offset after that line, the fence's arrival number when the log shows it)."""
         fence = "/e2e-log-fence-" + uuid.uuid4().hex
         with requests.Session() as s:
             s.trust_env = False
@@ -839,22 +847,32 @@ class AuthBerth:
             if at >= 0:
                 end = data.find(b"\n", at)
                 if end >= 0:
-                    return end + 1
+                    start = data.rfind(b"\n", 0, at) + 1
+                    line = parse_access_line(data[start:end].decode(errors="replace"))
+                    assert line and line[1] == fence, data[start:end]
+                    return (end + 1, line[3])
             if time.time() > deadline:
                 pytest.fail("berth did not log the request for %s; log:\n%s" % (fence, self.read_log()),
                             pytrace=False)
             time.sleep(0.02)
 
     def access_log(self, mark, until=None, timeout=10):
-        """[(method, path, status)] logged after `mark`. berth logs a request once it has
-        completed, a moment after the client got its answer: with `until` (a predicate on the
-        list), wait until it holds or `timeout` passes, then return the list either way."""
+        """[(method, path, status)] logged after `mark`, in the order the requests arrived.
+        berth logs a request once it has completed, a moment after the client got its answer:
+        with `until` (a predicate on the list), wait until it holds or `timeout` passes, then
+        return the list either way."""
+        offset, fence = mark
         deadline = time.time() + timeout
         while True:
             with open(self.log_path, "rb") as f:
-                f.seek(mark)
+                f.seek(offset)
                 text = f.read().decode(errors="replace")
-            entries = [e for e in map(parse_access_line, text.splitlines()) if e]
+            parsed = [e for e in map(parse_access_line, text.splitlines()) if e]
+            # In the order the requests arrived, where the log tells it; without those that
+            # arrived before the mark's fence but completed after it.
+            if fence is not None and all(e[3] is not None for e in parsed):
+                parsed = sorted((e for e in parsed if e[3] > fence), key=lambda e: e[3])
+            entries = [e[:3] for e in parsed]
             if until is None or until(entries) or time.time() > deadline:
                 return entries
             time.sleep(0.05)

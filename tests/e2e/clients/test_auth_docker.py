@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from test_docker import inspect, load_push_pull
+from test_docker import load_push_pull
 
 LOGIN_SEQUENCE = [("GET", "/v2/", 401), ("GET", "/auth/token", 200), ("GET", "/v2/", 200)]
 
@@ -28,7 +28,7 @@ def login(docker, berth, user, secret):
     mark = berth.log_mark()
     out = docker("login", "-u", user, "--password-stdin", berth.host, input=(secret + "\n").encode())
     assert b"Login Succeeded" in out.stdout, out.stdout
-    return berth.access_log(mark, until=lambda e: e[-1:] == [("GET", "/v2/", 200)])
+    return berth.access_log(mark, until=lambda e: len(e) >= 3 and e[-1] == ("GET", "/v2/", 200))
 
 
 def logout(docker, dockerd, berth):
@@ -65,7 +65,7 @@ def test_docker_login_password_push_pull_logout(docker, dockerd, auth_berth, cre
 
     registry = auth_berth.registry()
     mark = auth_berth.log_mark()
-    image, digest = load_push_pull(docker, registry, image_store, "small", "auth-docker-pw", "docker-pw")
+    _, digest = load_push_pull(docker, registry, image_store, "small", "auth-docker-pw", "docker-pw")
     seen = auth_berth.access_log(mark)
     # The daemon traded the stored refresh token for access tokens (OAuth2 POST), and the
     # uploads and the pulls were authorized by them.
@@ -84,7 +84,8 @@ def test_docker_login_password_push_pull_logout(docker, dockerd, auth_berth, cre
     assert "denied: requested access to the resource is denied" in text, text
     assert docker("image", "inspect", ref, check=False).returncode != 0
     # Anonymous: a token without access, and the manifest stays out of reach.
-    seen = auth_berth.access_log(mark, until=lambda e: any(x[2] == 401 and "/manifests/" in x[1] for x in e))
+    seen = auth_berth.access_log(mark, until=lambda e: any(x[2] == 401 and "/manifests/" in x[1]
+                                                           for x in e))
     assert ("GET", "/v2/%s/manifests/v1" % registry.repo("docker-pw"), 401) in seen, seen
     assert not [e for e in seen if "/manifests/" in e[1] and e[2] == 200], seen
     # Still there for whoever may pull it.
@@ -93,7 +94,8 @@ def test_docker_login_password_push_pull_logout(docker, dockerd, auth_berth, cre
 
 def test_docker_login_with_personal_access_token(docker, dockerd, auth_berth, credentials, image_store,
                                                   logged_out):
-    pat = auth_berth.token_create("docker-pat", scopes=["repository:%s/**:pull,push" % auth_berth.registry().prefix])
+    pat = auth_berth.token_create("docker-pat",
+                                  scopes=["repository:%s/**:pull,push" % auth_berth.registry().prefix])
     seen = login(docker, auth_berth, credentials.user, pat)
     assert seen == LOGIN_SEQUENCE, seen
     with open(os.path.join(dockerd.env["DOCKER_CONFIG"], "config.json")) as f:
@@ -104,6 +106,18 @@ def test_docker_login_with_personal_access_token(docker, dockerd, auth_berth, cr
     listed = auth_berth.token_list()
     assert listed["docker-pat"]["status"] == "active", listed
     assert listed["docker-pat"]["last_used"] != "-", listed
+
+    # Revoked while docker is still logged in with it: the refresh token docker keeps dies
+    # with the access token it came from.
+    auth_berth.token_revoke("docker-pat")
+    mark = auth_berth.log_mark()
+    p = docker("pull", registry.ref("docker-pat", "v1"), check=False)
+    text = output(p)
+    assert p.returncode != 0, text
+    assert "unauthorized: authentication required" in text, text
+    seen = auth_berth.access_log(mark, until=lambda e: ("POST", "/auth/token", 401) in e)
+    assert ("POST", "/auth/token", 401) in seen, seen
+    assert not [e for e in seen if e[2] == 200 and "/manifests/" in e[1]], seen
     logout(docker, dockerd, auth_berth)
 
 

@@ -1,0 +1,180 @@
+"""The two registries under test: start on loopback with fresh data
+directories (pinned to the server core), read their CPU time and memory
+from /proc, stop them."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import httpc
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    name = "?"
+
+    def __init__(self, workdir, server_cpu):
+        self.workdir = workdir
+        self.server_cpu = server_cpu   # core to pin the server to, or None
+        self.root = os.path.join(workdir, self.name + "-data")
+        self.log_path = os.path.join(workdir, self.name + ".log")
+        self.port = None
+        self.proc = None
+        self.log = None
+
+    # -- lifecycle -------------------------------------------------------
+    def command(self):
+        raise NotImplementedError
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        self.port = free_port()
+        args = self.command()
+        if self.server_cpu is not None:
+            args = ["taskset", "-c", str(self.server_cpu)] + args
+        self.log = open(self.log_path, "ab")
+        # taskset execs the server: the child's pid is the server's pid.
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with status %d at start; log:\n%s"
+                                   % (self.name, self.proc.returncode, self.read_log()))
+            try:
+                c = httpc.Conn("127.0.0.1", self.port, timeout=2)
+                r = c.request("GET", "/v2/")
+                c.close()
+                if r.status == 200:
+                    return self
+            except (OSError, httpc.HTTPError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("%s did not answer /v2/ within %d s; log:\n%s"
+                           % (self.name, START_TIMEOUT, self.read_log()))
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except OSError:
+                pass
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_log(self, tail=4000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+    # -- measurements ----------------------------------------------------
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def cpu_seconds(self):
+        """utime + stime of the server process (all its threads), seconds."""
+        with open("/proc/%d/stat" % self.pid) as f:
+            data = f.read()
+        fields = data[data.rindex(")") + 2:].split()
+        # fields[0] is field 3 (state): utime is field 14, stime field 15
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def status_kib(self, key):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        return None
+
+    def rss_kib(self):
+        return self.status_kib("VmRSS")
+
+    def hwm_kib(self):
+        return self.status_kib("VmHWM")
+
+    def conn(self):
+        return httpc.Conn("127.0.0.1", self.port)
+
+
+class Berth(Registry):
+    name = "berth"
+
+    def __init__(self, workdir, server_cpu, binary):
+        super().__init__(workdir, server_cpu)
+        self.binary = binary
+
+    def command(self):
+        cfg = os.path.join(self.workdir, "berth.json")
+        with open(cfg, "w") as f:
+            json.dump({"root": self.root, "log": {"level": "warn"},
+                       "access": [{"repositories": ["**"], "anonymous": True, "actions": ["*"]}]}, f)
+        return [self.binary, "serve", "-c", cfg, "--listen", "127.0.0.1:%d" % self.port]
+
+    def version(self):
+        try:
+            p = subprocess.run([self.binary, "--version"], capture_output=True, timeout=10)
+            return p.stdout.decode(errors="replace").strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+
+class Distribution(Registry):
+    name = "distribution"
+
+    def __init__(self, workdir, server_cpu, binary="docker-registry"):
+        super().__init__(workdir, server_cpu)
+        self.binary = binary
+
+    def command(self):
+        cfg = os.path.join(self.workdir, "distribution.yml")
+        # Debian's default configuration (/etc/docker/registry/config.yml)
+        # without authentication, quieter logs and a fresh directory.
+        with open(cfg, "w") as f:
+            f.write("""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:%d
+  headers:
+    X-Content-Type-Options: [nosniff]
+""" % (self.root, self.port))
+        return [self.binary, "serve", cfg]
+
+    def version(self):
+        try:
+            p = subprocess.run([self.binary, "--version"], capture_output=True, timeout=10)
+            return p.stdout.decode(errors="replace").strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
