@@ -10,6 +10,7 @@
 #include "err.h"
 #include "log.h"
 #include "meta.h"
+#include "policy.h"
 #include "router.h"
 
 int audit_actor(struct req *r, struct buf *out)
@@ -148,8 +149,15 @@ void audit_login(struct req *r, const char *user, int with_token, int64_t pat_id
 		audit_event_as(who.buf, r->client, "login", NULL, "{\"method\":\"%s\",\"endpoint\":\"%s\"}", method,
 			       router_label(r));
 	} else {
-		/* nobody proved who they are: the claimed name is only detail, made safe to show */
-		audit_json_str(&who, user, 64);
+		/*
+		 * Nobody proved who they are: the claimed name is only detail, and
+		 * only when such a user exists, since people type their password
+		 * at the user name prompt.
+		 */
+		if (policy_user_exists(r->policy, user))
+			audit_json_str(&who, user, 64);
+		else
+			buf_adds(&who, "null");
 		audit_event_as(NULL, r->client, "login_failed", NULL,
 			       "{\"user\":%s,\"method\":\"%s\",\"endpoint\":\"%s\"}", who.buf, method,
 			       router_label(r));

@@ -47,7 +47,9 @@ int audit_event_as(const char *actor, const char *client, const char *action, co
  * Records one credential check made for r (a password or a personal access
  * token, with_token, presented for user): "login" with actor "user" or
  * "user (token NAME)" when rc is 0, else "login_failed" with no actor and
- * the claimed name, made safe, in the detail. Never sees the secret.
+ * the claimed name in the detail, made safe, and only when such a user
+ * exists (else null: a password typed as the user name stays unwritten).
+ * Never sees the secret.
  */
 void audit_login(struct req *r, const char *user, int with_token, int64_t pat_id, int rc);
 

@@ -122,7 +122,11 @@ int authn_verify_secret(struct req *r, const char *user, const char *secret, siz
 		ratelimit_fail(reg->fail_ip, r->client, now);
 		ratelimit_fail(reg->fail_user, ukey.buf, now);
 		metrics_login_failed();
-		log_info("failed login for user \"%s\" from %s", user, r->client);
+		/* A name that is no user may be a password typed in the wrong field: never log it. */
+		if (policy_user_exists(r->policy, user))
+			log_info("failed login for user \"%s\" from %s", user, r->client);
+		else
+			log_info("failed login for an unknown user from %s", r->client);
 	}
 	/* one event per credential check; refusals by the limiter above never get here */
 	audit_login(r, user, len > strlen(PAT_PREFIX) && !memcmp(secret, PAT_PREFIX, strlen(PAT_PREFIX)), *pat_id,

@@ -61,6 +61,10 @@ static int parse_args(int argc, char **argv, struct audit_args *a)
 			a->json = 1;
 			continue;
 		}
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			fputs(audit_usage, stdout);
+			return 1;
+		}
 		if (!strcmp(o, "-c") || !strcmp(o, "--config"))
 			slot = &a->config;
 		else if (!strcmp(o, "--since"))
@@ -195,7 +199,7 @@ int cli_audit_main(int argc, char **argv)
 	int64_t since = 0;
 	int rc;
 	if ((rc = parse_args(argc - 1, argv + 1, &a)))
-		return rc;
+		return rc == 1 ? 0 : rc; /* 1: help was asked for */
 	if (a.since && parse_since(a.since, &since))
 		return usage_error("--since wants a duration (7d) or a UTC time (2024-05-01T12:00:00Z), not \"%s\"",
 				   a.since);

@@ -336,6 +336,10 @@ int cli_tag_main(int argc, char **argv)
 		fputs(tag_usage, stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(tag_usage, stdout);
+		return 0;
+	}
 	if (strcmp(argv[1], "ls") && strcmp(argv[1], "history") && strcmp(argv[1], "rollback"))
 		return usage_error("unknown tag command \"%s\"", argv[1]);
 	if ((rc = parse_args(argc - 2, argv + 2, &a)))

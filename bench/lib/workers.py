@@ -20,12 +20,11 @@ def _main(barrier, queue, index, prepare, args):
         go = prepare(index, *args)
         barrier.wait(PREPARE_TIMEOUT)
         t0 = time.monotonic()
-        c0 = os.times()
+        c0 = time.process_time()
         out = go()
-        c1 = os.times()
+        c1 = time.process_time()
         t1 = time.monotonic()
-        queue.put({"index": index, "t0": t0, "t1": t1,
-                   "cpu": (c1.user - c0.user) + (c1.system - c0.system), "out": out})
+        queue.put({"index": index, "t0": t0, "t1": t1, "cpu": c1 - c0, "out": out})
     except BaseException as e:   # reported to the parent, which fails the phase
         try:
             barrier.abort()

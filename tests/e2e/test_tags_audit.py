@@ -4,6 +4,7 @@ secret in either; and who may use the tag extension: push on the
 repository, nobody anonymous, no pull-only user."""
 
 import json
+import os
 
 import pytest
 import requests
@@ -92,9 +93,10 @@ def test_audit_of_logins(tb):
     wrong = "not-" + pw
     bad = oh.token_get(tb.url, ("bob", wrong), [])
     assert bad.status_code == 401
-    weird = 'eve"\x01\xff' + "x" * 100
+    # no such user (people type their password at the user name prompt): the name is not written
+    unknown = "pw-typed-as-name-" + os.urandom(8).hex()
     resp = requests.get(tb.url + "/v2/app/x/tags/list", timeout=60,
-                        headers={"Authorization": oh.basic_value(weird, wrong)})
+                        headers={"Authorization": oh.basic_value(unknown, wrong)})
     assert resp.status_code == 401
 
     events = [e for e in audit(tb) if e["action"] in ("login", "login_failed")][-3:]
@@ -102,11 +104,10 @@ def test_audit_of_logins(tb):
         ("login", "bob", "127.0.0.1"), ("login_failed", None, "127.0.0.1"), ("login_failed", None, "127.0.0.1")]
     assert events[0]["detail"] == {"method": "password", "endpoint": "token"}
     assert events[1]["detail"] == {"user": "bob", "method": "password", "endpoint": "token"}
-    # a claimed name from outside is kept printable and short (64 bytes; U+00FF is two in UTF-8)
-    assert events[2]["detail"]["user"] == 'eve"???' + "x" * 57 + "..."
-    assert events[2]["detail"]["endpoint"] == "tags"
-    text = tb.cli("audit", "--json").stdout.decode() + tb.read_log(tail=None)[mark:]
-    assert pw not in text and wrong not in text
+    assert events[2]["detail"] == {"user": None, "method": "password", "endpoint": "tags"}
+    text = tb.cli("audit", "--json").stdout.decode() + "".join(
+        l for l in tb.read_log(tail=None)[mark:].splitlines() if l.startswith('{"audit":'))
+    assert pw not in text and wrong not in text and unknown not in text
     assert oh.leaked_secrets(text) == []
 
 

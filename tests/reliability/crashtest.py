@@ -620,7 +620,13 @@ def run(kills=15, clients=4, seed=None, max_seconds=600, binary=None, min_delay=
             ctx.fail("berth died without being killed (exit %s); log:\n%s"
                      % (daemon.proc.returncode, daemon.read_log(4000)))
             res.restart_times.append(daemon.start())
-        final_verify(ctx, [r for w in workers for r in w.repos], daemon.url)
+        checkers = [threading.Thread(target=final_verify, args=(ctx, w.repos, daemon.url)) for w in workers]
+        for t in checkers:
+            t.start()
+        for t in checkers:
+            t.join(timeout=600)
+            if t.is_alive():
+                ctx.fail("final verification stuck for more than 600 s")
         rc = daemon.stop()
         if rc != 0:
             ctx.fail("berth exited %s on SIGTERM; log tail:\n%s" % (rc, daemon.read_log(4000)))

@@ -437,9 +437,23 @@ def run(seconds=180, clients=32, seed=None, binary=None, large_max=4 * MiB, keep
         if res.rss_end > rss_bound_kib(res.rss_start, res.sanitized):
             res.failures.append("RSS: %.1f MiB before the load, %.1f MiB after it"
                                 % (res.rss_start / 1024.0, res.rss_end / 1024.0))
+        def final(s):
+            c = rlib.Client(daemon.url, timeout=120)
+            try:
+                s.final_check(c)
+            except (requests.RequestException, Failure) as e:
+                ctx.error("%s: final check: request failed: %s" % (s.repo, e))
+            finally:
+                c.close()
+        checkers = [threading.Thread(target=final, args=(s,)) for s in sc]
+        for t in checkers:
+            t.start()
+        for t in checkers:
+            t.join(timeout=600)
+            if t.is_alive():
+                res.failures.append("final check stuck for more than 600 s")
+        res.errors = list(ctx.errors)
         check = rlib.Client(daemon.url)
-        for s in sc:
-            s.final_check(check)
         for b in ctx.shared:
             status, ok, n = rlib.read_blob_checked(check, SHARED_REPO, b.digest, b.data())
             if status != 200 or not ok:
