@@ -19,6 +19,7 @@ int cli_open(struct cli *cli, const char *config_path);
 void cli_close(struct cli *cli);
 
 int cli_token_main(int argc, char **argv);
+int cli_health_main(int argc, char **argv);
 /* `berth import` and `berth export` (cli_import.c). */
 int cli_import_main(int argc, char **argv);
 int cli_export_main(int argc, char **argv);

@@ -23,10 +23,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "buf.h"
 #include "config.h"
 
-int cli_health_main(int argc, char **argv);
 
 static const char health_usage[] =
 	"usage: berth healthcheck [-c FILE] [--listen HOST:PORT] [--url URL] [--timeout SECONDS]\n"

@@ -31,6 +31,7 @@ static const char usage[] =
 	"  config check   validate a config file\n"
 	"  import         load a docker save tarball or OCI layout into a repository\n"
 	"  export         write an image as an OCI layout tar\n"
+	"  healthcheck    exit 0 when the local registry answers /healthz (for container health checks)\n"
 	"  help           show this help\n"
 	"  --version      print the version\n"
 	"\n"
@@ -213,7 +214,8 @@ int main(int argc, char **argv)
 		return cli_gc_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "fsck"))
 		return cli_fsck_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "healthcheck")) { int cli_health_main(int, char **); return cli_health_main(argc - 1, argv + 1); }
+	if (!strcmp(cmd, "healthcheck"))
+		return cli_health_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
 		return config_check_main(argc - 2, argv + 2);
 	fprintf(stderr, "error: unknown command \"%s\"\n\n%s", cmd, usage);

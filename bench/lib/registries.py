@@ -25,11 +25,13 @@ def free_port():
 class Registry:
     name = "?"
 
-    def __init__(self, workdir, server_cpu):
+    def __init__(self, workdir, server_cpu, tls=None):
         self.workdir = workdir
         self.server_cpu = server_cpu   # core to pin the server to, or None
-        self.root = os.path.join(workdir, self.name + "-data")
-        self.log_path = os.path.join(workdir, self.name + ".log")
+        self.tls = tls                 # (cert, key) PEM files: serve HTTPS
+        self.tag = self.name + ("-tls" if tls else "")
+        self.root = os.path.join(workdir, self.tag + "-data")
+        self.log_path = os.path.join(workdir, self.tag + ".log")
         self.port = None
         self.proc = None
         self.log = None
@@ -54,7 +56,7 @@ class Registry:
                 raise RuntimeError("%s exited with status %d at start; log:\n%s"
                                    % (self.name, self.proc.returncode, self.read_log()))
             try:
-                c = httpc.Conn("127.0.0.1", self.port, timeout=2)
+                c = httpc.Conn("127.0.0.1", self.port, timeout=2, tls=self.client_tls())
                 r = c.request("GET", "/v2/")
                 c.close()
                 if r.status == 200:
@@ -115,22 +117,45 @@ class Registry:
     def hwm_kib(self):
         return self.status_kib("VmHWM")
 
+    def anon_kib(self):
+        """Resident anonymous memory: RSS without the mapped files (the
+        binary and shared libraries, which RSS counts in full even when
+        other processes share them)."""
+        return self.status_kib("RssAnon")
+
+    def pss_kib(self):
+        """Proportional set size: shared pages divided among their users."""
+        try:
+            with open("/proc/%d/smaps_rollup" % self.pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return None
+
+    def client_tls(self):
+        return httpc.loopback_tls() if self.tls else None
+
     def conn(self):
-        return httpc.Conn("127.0.0.1", self.port)
+        return httpc.Conn("127.0.0.1", self.port, tls=self.client_tls())
 
 
 class Berth(Registry):
     name = "berth"
 
-    def __init__(self, workdir, server_cpu, binary):
-        super().__init__(workdir, server_cpu)
+    def __init__(self, workdir, server_cpu, binary, tls=None):
+        super().__init__(workdir, server_cpu, tls)
         self.binary = binary
 
     def command(self):
-        cfg = os.path.join(self.workdir, "berth.json")
+        cfg = os.path.join(self.workdir, self.tag + ".json")
+        doc = {"root": self.root, "log": {"level": "warn"},
+               "access": [{"repositories": ["**"], "anonymous": True, "actions": ["*"]}]}
+        if self.tls:
+            doc["tls"] = {"cert": self.tls[0], "key": self.tls[1]}
         with open(cfg, "w") as f:
-            json.dump({"root": self.root, "log": {"level": "warn"},
-                       "access": [{"repositories": ["**"], "anonymous": True, "actions": ["*"]}]}, f)
+            json.dump(doc, f)
         return [self.binary, "serve", "-c", cfg, "--listen", "127.0.0.1:%d" % self.port]
 
     def version(self):
@@ -144,14 +169,18 @@ class Berth(Registry):
 class Distribution(Registry):
     name = "distribution"
 
-    def __init__(self, workdir, server_cpu, binary="docker-registry"):
-        super().__init__(workdir, server_cpu)
+    def __init__(self, workdir, server_cpu, binary="docker-registry", tls=None):
+        super().__init__(workdir, server_cpu, tls)
         self.binary = binary
 
     def command(self):
-        cfg = os.path.join(self.workdir, "distribution.yml")
+        cfg = os.path.join(self.workdir, self.tag + ".yml")
+        tls = ""
+        if self.tls:
+            tls = "  tls:\n    certificate: %s\n    key: %s\n" % self.tls
         # Debian's default configuration (/etc/docker/registry/config.yml)
-        # without authentication, quieter logs and a fresh directory.
+        # without authentication and health checks, quieter logs and a
+        # fresh directory.
         with open(cfg, "w") as f:
             f.write("""version: 0.1
 log:
@@ -169,7 +198,7 @@ http:
   addr: 127.0.0.1:%d
   headers:
     X-Content-Type-Options: [nosniff]
-""" % (self.root, self.port))
+%s""" % (self.root, self.port, tls))
         return [self.binary, "serve", cfg]
 
     def version(self):

@@ -1,6 +1,6 @@
 """The results table (text and Markdown) and the targets checked against it."""
 
-SECTION_ORDER = ["push_monolithic", "push_chunked", "pull_1", "pull_4", "small_push", "manifest_put",
+SECTION_ORDER = ["push_monolithic", "push_chunked", "pull_1", "pull_4", "pull_tls", "small_push", "manifest_put",
                  "read_manifest_tag", "read_manifest_digest", "read_blob_head"]
 SWEEP_PREFIXES = ["sweep_manifest", "sweep_blob1m"]
 TAIL_ORDER = ["tags_full", "tags_walk", "catalog_walk", "catalog_walk_1000", "memory"]

@@ -193,8 +193,9 @@ class Bench:
         self.rss_after = {r.name: {} for r in regs}
 
     # -- bookkeeping ------------------------------------------------------
-    def order(self, rep):
-        return self.regs if rep % 2 == 0 else self.regs[::-1]
+    def order(self, rep, regs=None):
+        regs = regs or self.regs
+        return regs if rep % 2 == 0 else regs[::-1]
 
     def section(self, name, title, samples, metrics, notes=None):
         """samples: {registry: [ {metric: value}, ... ]}; metrics: list of
@@ -211,10 +212,10 @@ class Bench:
         self.sections[name] = sec
         return sec
 
-    def alternate(self, reps, fn):
-        samples = {r.name: [] for r in self.regs}
+    def alternate(self, reps, fn, regs=None):
+        samples = {r.name: [] for r in (regs or self.regs)}
         for rep in range(reps):
-            for reg in self.order(rep):
+            for reg in self.order(rep, regs):
                 if not reg.alive():
                     raise RuntimeError("%s is not running; log:\n%s" % (reg.name, reg.read_log()))
                 samples[reg.name].append(fn(reg, rep))
@@ -401,6 +402,53 @@ class Bench:
         self.big_digest = last
         self.note_rss("push")
 
+    def pull_single(self, reg, digest):
+        size = self.big_size
+        cpu = CpuMeter(reg)
+        conn = reg.conn()
+        conn.connect()
+        cpu.begin()
+        t0 = time.monotonic()
+        r = expect(conn.request("GET", "/v2/bench/big/blobs/" + digest, keep_body=False), 200, what="GET blob")
+        t1 = time.monotonic()
+        cpu.end()
+        tls = None
+        if reg.tls and conn.sock is not None:
+            tls = "%s %s" % (conn.sock.version(), conn.sock.cipher()[0])
+        conn.close()
+        if r.length != size:
+            raise RuntimeError("pulled %d bytes of %d" % (r.length, size))
+        return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB), "tls": tls}
+
+    def phase_pull_tls(self, tls_regs):
+        """Pull over HTTPS (reported apart from the plain-HTTP pull): a
+        second pair of registries serving TLS with a self-signed
+        certificate, each given the big blob, then pulled in alternation."""
+        p = self.p
+        digest = self.big_digest[self.regs[0].name]
+        pushes = {}
+
+        def run():
+            try:
+                for reg in tls_regs:
+                    reg.start()
+                    self.log("  %s started (pid %d, port %d)" % (reg.tag, reg.pid, reg.port))
+                    pushes[reg.name] = self.push_big(reg, digest, None)
+                samples = self.alternate(p["reps"], lambda reg, rep: self.pull_single(reg, digest), tls_regs)
+                # pin the samples' order of keys to the main pair
+                return {r.name: samples[r.name] for r in self.regs}
+            finally:
+                for reg in tls_regs:
+                    reg.stop()
+        samples = self.run_phase("pull_tls", run)
+        if samples:
+            self.section("pull_tls", "pull the %s blob over HTTPS (self-signed P-256 certificate), 1 stream"
+                         % human(self.big_size), samples,
+                         [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
+                         notes={r: {"push_over_tls_MB_s": pushes[r]["MB/s"] if r in pushes else None,
+                                    "tls": samples[r][-1].get("tls")}
+                                for r in samples})
+
     def phase_pull(self):
         p = self.p
         size = self.big_size
@@ -409,18 +457,7 @@ class Bench:
             digest = self.big_digest[reg.name]
             cpu = CpuMeter(reg)
             if streams == 1:
-                conn = reg.conn()
-                conn.connect()
-                cpu.begin()
-                t0 = time.monotonic()
-                r = expect(conn.request("GET", "/v2/bench/big/blobs/" + digest, keep_body=False),
-                           200, what="GET blob")
-                t1 = time.monotonic()
-                cpu.end()
-                conn.close()
-                if r.length != size:
-                    raise RuntimeError("pulled %d bytes of %d" % (r.length, size))
-                wall, total, ccpu = t1 - t0, size, None
+                return dict(self.pull_single(reg, digest), client_core_busy=None)
             else:
                 res, wall = workers.run(streams, _w_pull,
                                         lambda i: (reg.port, "bench/big", digest, size),
@@ -659,14 +696,14 @@ class Bench:
 
     # -- 8: memory ------------------------------------------------------------
     def phase_memory_repeat(self):
-        """The same mixed load twice (small pushes, manifest GETs with wrk,
-        1 MiB blob GETs with wrk): RSS one second after each run."""
+        """The same mixed load (small pushes, manifest GETs with wrk, 1 MiB
+        blob GETs with wrk) three times: RSS one second after each. The
+        first run warms caches up; growth is measured between the other
+        two, which are identical."""
         p = self.p
-        out = {}
-        for reg in self.regs:
-            out[reg.name] = []
-        for run in range(2):
-            for reg in (self.regs if run == 0 else self.regs[::-1]):
+        out = {reg.name: [] for reg in self.regs}
+        for run in range(3):
+            for reg in self.order(run):
                 self.phase_small_push_once(reg, p["mem_small"])
                 self.wrk(reg, "/v2/bench/read/manifests/latest", p["read_conns"], p["mem_wrk_seconds"],
                          "GET", ACCEPT)

@@ -18,6 +18,10 @@ still start berth). With E2E_REGISTRY_USER and E2E_REGISTRY_PASSWORD the API
 client signs in as that user and the API suite runs in auth mode only,
 otherwise in open mode only. Set BERTH_BIN to use another berth binary.
 
+The auth tests (test_auth_*) use `auth_berth`, a daemon with the users and
+rules of `auth_config()` shared by the session, or daemons of their own from
+the `make_berth` / `make_module_berth` factories.
+
 Every daemon must exit with status 0 on SIGTERM (so sanitizer reports fail
 the test that owned it), and its log must never show a password, token or
 Basic credential the suite used (ocihelp.SECRETS)."""
@@ -551,7 +555,7 @@ def auth_config(auth_users):
       bob: pull on team-a/**;
       carol: pull, push on carol/**;
       anonymous: pull on library/**.
-    dave and erin sign in only where a test needs a user nobody else uses."""
+    erin is in dev by the group's own list, the others by theirs."""
 
     def make(**overrides):
         users = {

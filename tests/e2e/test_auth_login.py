@@ -261,6 +261,16 @@ def test_several_scopes_in_one_request(auth_berth, auth_users):
     assert access_of(resp.json()) == {"team-a/one": ["pull", "push"], "library/three": ["pull"]}
 
 
+@pytest.mark.parametrize("user", ["alice", "erin", "bob"])
+def test_group_membership_from_either_side(auth_berth, auth_users, user):
+    """alice names the group dev herself, dev lists erin: both get dev's
+    rights; bob is in no group and keeps his own (pull)."""
+    scope = oh.scope_string(TEAM, {"pull", "push", "delete"})
+    resp = oh.token_get(auth_berth.url, (user, auth_users[user]), [scope])
+    expected = ["pull"] if user == "bob" else ["delete", "pull", "push"]
+    assert access_of(resp.json()) == {TEAM: expected}
+
+
 def test_empty_grant_is_a_token_without_access(auth_berth, auth_users, pushed):
     resp = oh.token_get(auth_berth.url, ("carol", auth_users["carol"]), [oh.scope_string(TEAM, {"pull"})])
     assert resp.status_code == 200

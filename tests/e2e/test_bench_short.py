@@ -13,7 +13,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BERTH_BIN = os.environ.get("BERTH_BIN", os.path.join(ROOT, "build", "server", "berth"))
 
-SECTIONS = ["push_monolithic", "push_chunked", "pull_1", "pull_4", "small_push", "manifest_put",
+SECTIONS = ["push_monolithic", "push_chunked", "pull_1", "pull_4", "pull_tls", "small_push", "manifest_put",
             "read_manifest_tag", "read_manifest_digest", "read_blob_head",
             "tags_full", "tags_walk", "catalog_walk", "catalog_walk_1000", "memory"]
 SWEEP = ["sweep_%s_c%d" % (k, c) for k in ("manifest", "blob1m") for c in (1, 16, 64, 256)]

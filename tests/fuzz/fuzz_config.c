@@ -4,13 +4,17 @@
  * accepted: config_load_file() on the input written to a temporary file,
  * then policy_build(), policy_actions() and config_warnings().
  *
- * A refused file says why; an accepted one has every action set within
+ * The value checkers (durations, addresses, names, globs, URLs, password
+ * hash shapes) also get the raw input as one string. A refused file says
+ * why; an accepted one has every action set within
  * the three actions, user names that pass config_name_check() and limits
  * within their documented ranges, and it must build a policy: the loader
  * is the validation policy_build() relies on. Seeds live in corpus/config/.
  */
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,6 +86,36 @@ static void config_check_ok(const struct config *c)
 	buf_release(&warn);
 }
 
+/*
+ * The value checkers on the raw input as one string: cheap, so they get
+ * far more executions than through a whole file.
+ */
+static void config_check_values(const uint8_t *data, size_t size)
+{
+	char *s = fuzz_cstr(data, size);
+	const char *why = NULL;
+	unsigned secs = 0, port = 0;
+	struct config_net net;
+	char host[256];
+	size_t len = strlen(s);
+	if (!config_duration_parse(s, &secs, &why))
+		FUZZ_ASSERT(len >= 2 && s[0] >= '0' && s[0] <= '9');
+	else
+		FUZZ_ASSERT(why && *why);
+	if (!config_net_parse(s, &net, &why))
+		FUZZ_ASSERT((net.family == AF_INET && net.prefix <= 32) || (net.family == AF_INET6 && net.prefix <= 128));
+	if (!config_listen_split(s, host, &port))
+		FUZZ_ASSERT(port >= 1 && port <= 65535 && strlen(host) < len);
+	if (!config_name_check(s, NULL))
+		FUZZ_ASSERT(len >= 1 && len <= CONFIG_NAME_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len);
+	if (!config_glob_check(s, NULL))
+		FUZZ_ASSERT(len >= 1 && !strstr(s, "***") && !strchr(s, '%') && s[0] != '/');
+	(void)config_phc_check(s, NULL);
+	if (!config_url_check(s, NULL))
+		FUZZ_ASSERT(!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8));
+	free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -92,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	log_set_level(LOG_ERROR);
+	config_check_values(data, size);
 	config_init_defaults(&c);
 	rc = config_load_file(&c, path, &err);
 	FUZZ_ASSERT(rc == 0 || rc == E_CONFIG);

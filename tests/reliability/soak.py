@@ -135,7 +135,8 @@ class SoakClient:
                 resp = c.put_final(loc, b.digest, data[half:])
         if self.expect("blob push (%s)" % method, resp, 201):
             if resp.headers.get("Docker-Content-Digest") != b.digest:
-                self.ctx.error("%s: blob push answered digest %r" % (self.repo, resp.headers.get("Docker-Content-Digest")))
+                self.ctx.error("%s: blob push answered digest %r"
+                               % (self.repo, resp.headers.get("Docker-Content-Digest")))
             self.blobs[b.digest] = b
             self.ctx.add("bytes_up", size)
 
@@ -295,6 +296,7 @@ class Result:
         self.counts = {}
         self.bytes_up = self.bytes_down = self.bytes_verified = 0
         self.rss_start = self.rss_peak = self.rss_end = 0
+        self.rss_mid = self.rss_load_end = 0
         self.fds_start = self.fds_peak = self.fds_end = 0
         self.db_fds_start = self.other_fds_start = self.db_fds_end = 0
         self.fd_kinds_start = ""
@@ -309,9 +311,10 @@ class Result:
                len(self.errors), len(self.failures)),
             "  pushed %.1f MiB, pulled %.1f MiB, verified byte for byte %.1f MiB; %d provoked errors answered"
             " as expected" % (self.bytes_up / MiB, self.bytes_down / MiB, self.bytes_verified / MiB, self.provoked),
-            "  daemon RSS: start %.1f MiB, peak %.1f MiB, end %.1f MiB%s"
-            % (self.rss_start / 1024.0, self.rss_peak / 1024.0, self.rss_end / 1024.0,
-               " (sanitizer build)" if self.sanitized else ""),
+            "  daemon RSS: start %.1f MiB, under load at half time %.1f MiB and at the end %.1f MiB, peak %.1f MiB,"
+            " after the load %.1f MiB%s"
+            % (self.rss_start / 1024.0, self.rss_mid / 1024.0, self.rss_load_end / 1024.0, self.rss_peak / 1024.0,
+               self.rss_end / 1024.0, " (sanitizer build)" if self.sanitized else ""),
             "  daemon open fds: start %d, peak %d, end %d (of which on the database files, one connection per"
             " thread that used it: %d at start, %d at end; %d threads)"
             % (self.fds_start, self.fds_peak, self.fds_end, self.db_fds_start, self.db_fds_end, self.threads),
@@ -410,7 +413,11 @@ def run(seconds=180, clients=32, seed=None, binary=None, large_max=4 * MiB, keep
             if not daemon.alive():
                 raise Failure("berth died under load (exit %s); log:\n%s" % (daemon.proc.returncode,
                                                                             daemon.read_log(4000)))
-            res.rss_peak = max(res.rss_peak, daemon.rss_kib())
+            rss = daemon.rss_kib()
+            res.rss_peak = max(res.rss_peak, rss)
+            if not res.rss_mid and time.monotonic() >= t_load + seconds / 2:
+                res.rss_mid = rss  # under load at half time: against the end, growth that does not level off
+            res.rss_load_end = rss
             res.fds_peak = max(res.fds_peak, daemon.fd_count())
             if time.monotonic() > next_log:
                 next_log += 30
@@ -498,10 +505,10 @@ def main(argv=None):
     res = run(seconds=seconds, clients=a.clients, seed=a.seed, keep=a.keep, log=lambda m: print(m, flush=True))
     print(res.summary(), flush=True)
     print("soak-summary: clients=%d seconds=%.0f requests=%d errors=%d failures=%d bytes_verified=%d"
-          " rss_start_kib=%d rss_peak_kib=%d rss_end_kib=%d fds_start=%d fds_peak=%d fds_end=%d"
+          " rss_start_kib=%d rss_mid_kib=%d rss_peak_kib=%d rss_end_kib=%d fds_start=%d fds_peak=%d fds_end=%d"
           " db_fds_start=%d db_fds_end=%d threads=%d"
           % (res.clients, res.load_seconds, res.requests, len(res.errors), len(res.failures), res.bytes_verified,
-             res.rss_start, res.rss_peak, res.rss_end, res.fds_start, res.fds_peak, res.fds_end,
+             res.rss_start, res.rss_mid, res.rss_peak, res.rss_end, res.fds_start, res.fds_peak, res.fds_end,
              res.db_fds_start, res.db_fds_end, res.threads), flush=True)
     return 1 if res.errors or res.failures else 0
 
