@@ -117,6 +117,10 @@ static int token_create(struct cli *cli, struct token_args *a)
 			fprintf(stderr, "error: --expires: %s\n", why);
 			return 1;
 		}
+		if (secs == 0) {
+			fprintf(stderr, "error: --expires: a token must live longer than 0s\n");
+			return 1;
+		}
 		expires = now_ms() + (int64_t)secs * 1000;
 	}
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
