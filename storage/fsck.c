@@ -227,8 +227,11 @@ static int is_external(struct fsck *f, const char *repo, const char *manifest, c
 static int check_ref(void *ctx, const char *repo, const char *manifest, int kind, const char *ds)
 {
 	struct fsck *f = ctx;
+	/* The API lets a client delete a manifest an index lists (as the
+	 * distribution spec does): that index is then incomplete by the
+	 * client's choice, not damaged, so it is a note. */
 	if (kind == REF_CHILD)
-		problem(f, "reference", repo, manifest, 0, 0, "child manifest %s is missing", ds);
+		problem(f, "reference", repo, manifest, 1, 0, "child manifest %s was deleted", ds);
 	else if (!is_external(f, repo, manifest, ds))
 		problem(f, "reference", repo, manifest, 0, 0, "%s %s is not linked to the repository",
 			kind == REF_CONFIG ? "config" : "layer", ds);
