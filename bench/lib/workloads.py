@@ -182,7 +182,9 @@ class CpuMeter:
 
 
 class Bench:
-    def __init__(self, regs, p, workdir, log):
+    def __init__(self, regs, p, workdir, log, server_cpu=None, client_cpu=None):
+        self.pin_s = ["taskset", "-c", str(server_cpu)] if server_cpu is not None else []
+        self.pin_c = ["taskset", "-c", str(client_cpu)] if client_cpu is not None else []
         self.regs = regs
         self.p = p
         self.workdir = workdir
@@ -212,9 +214,14 @@ class Bench:
         self.sections[name] = sec
         return sec
 
-    def alternate(self, reps, fn, regs=None):
+    def alternate(self, reps, fn, regs=None, each_rep=None):
+        """fn(reg, rep) on every registry, reps times, A B then B A...;
+        each_rep(rep), when given, runs first in every repetition (a
+        ceiling measured in the same alternation)."""
         samples = {r.name: [] for r in (regs or self.regs)}
         for rep in range(reps):
+            if each_rep:
+                each_rep(rep)
             for reg in self.order(rep, regs):
                 if not reg.alive():
                     raise RuntimeError("%s is not running; log:\n%s" % (reg.name, reg.read_log()))
@@ -229,8 +236,7 @@ class Bench:
     def ceilings(self, server_cpu, client_cpu):
         p = self.p
         out = {}
-        pin_s = ["taskset", "-c", str(server_cpu)] if server_cpu is not None else []
-        pin_c = ["taskset", "-c", str(client_cpu)] if client_cpu is not None else []
+        pin_s, pin_c = self.pin_s, self.pin_c
         # one core's SHA-256
         try:
             r = subprocess.run(pin_s + ["openssl", "speed", "-evp", "sha256", "-bytes", "16384",
@@ -251,7 +257,7 @@ class Bench:
         out.update(self.disk())
         return out
 
-    def iperf(self, pin_s, pin_c, extra):
+    def iperf(self, pin_s, pin_c, extra, seconds=None):
         from registries import free_port
         port = free_port()
         srv = subprocess.Popen(pin_s + ["iperf3", "-s", "-1", "-p", str(port)],
@@ -262,8 +268,8 @@ class Bench:
             while time.time() < deadline:   # wait for the listener
                 time.sleep(0.2)
                 r = subprocess.run(pin_c + ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-J",
-                                            "-t", str(self.p["iperf_seconds"])] + extra,
-                                   capture_output=True, timeout=60 + self.p["iperf_seconds"])
+                                            "-t", str(seconds or self.p["iperf_seconds"])] + extra,
+                                   capture_output=True, timeout=60 + (seconds or self.p["iperf_seconds"]))
                 try:
                     j = json.loads(r.stdout.decode(errors="replace"))
                 except ValueError:
@@ -376,11 +382,34 @@ class Bench:
         return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB),
                 "seconds": t1 - t0}
 
+    def dd_fsync(self):
+        """The disk's fsync'd write speed for the big file right now: dd
+        of the same bytes into the data directories' file system, on the
+        server core."""
+        dst = os.path.join(self.workdir, "dd.ceiling")
+        try:
+            os.sync()
+            r = subprocess.run(self.pin_s + ["dd", "if=" + self.big_path, "of=" + dst, "bs=1M", "conv=fsync"],
+                               capture_output=True, timeout=900)
+            m = re.search(r"^(\d+) bytes .* copied, ([\d.,e-]+) s", r.stderr.decode(errors="replace"), re.M)
+            if not m:
+                return None
+            secs = float(m.group(2).replace(",", "."))
+            return int(m.group(1)) / secs / MB if secs > 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        finally:
+            try:
+                os.unlink(dst)
+            except OSError:
+                pass
+
     def phase_push(self):
         p = self.p
         self.make_big_file()
         variant = [0]
         last = {}
+        self.same_run = {}
 
         for name, title, chunk in (("push_monolithic", "push %s blob, POST + one PUT" % human(p["big"]), None),
                                    ("push_chunked", "push %s blob, PATCHes of %s" % (human(p["big"]),
@@ -395,10 +424,14 @@ class Bench:
                 s = self.push_big(reg, digests[rep], chunk)
                 last[reg.name] = digests[rep]
                 return s
-            samples = self.run_phase(name, lambda: self.alternate(p["reps"], one))
+            disk = []
+            samples = self.run_phase(name, lambda: self.alternate(
+                p["reps"], one, each_rep=lambda rep: disk.append(self.dd_fsync())))
             if samples:
+                self.same_run[name] = stats.summary(disk)
                 self.section(name, title, samples,
-                             [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")])
+                             [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
+                             notes={"disk_fsync_MB_s_same_run": self.same_run[name]})
         self.big_digest = last
         self.note_rss("push")
 
@@ -468,14 +501,21 @@ class Bench:
                     "client_core_busy": ccpu / wall if ccpu is not None else None}
 
         for streams, name in ((1, "pull_1"), (4, "pull_4")):
-            samples = self.run_phase(name, lambda streams=streams: self.alternate(
-                p["reps"], lambda reg, rep: pull(reg, streams)))
+            loop = []
+
+            def each(rep, loop=loop):
+                loop.append(self.iperf(self.pin_s, self.pin_c, ["-R", "-Z"], p["pull_iperf_seconds"]))
+            samples = self.run_phase(name, lambda streams=streams, each=each: self.alternate(
+                p["reps"], lambda reg, rep: pull(reg, streams), each_rep=each))
             if samples:
+                self.same_run[name] = stats.summary(loop)
+                notes = {r: {"client_core_busy_max": max((s["client_core_busy"] or 0) for s in v)}
+                         for r, v in samples.items()}
+                notes["loopback_sendfile_MB_s_same_run"] = self.same_run[name]
                 self.section(name, "pull the %s blob, %d stream%s" % (human(size), streams,
                                                                       "s" if streams > 1 else ""),
                              samples, [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
-                             notes={r: {"client_core_busy_max": max((s["client_core_busy"] or 0) for s in v)}
-                                    for r, v in samples.items()})
+                             notes=notes)
         self.note_rss("pull")
 
     # -- 3, 4: small writes ---------------------------------------------------

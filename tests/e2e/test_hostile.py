@@ -175,7 +175,7 @@ class Background:
     def _run(self, fn):
         try:
             self.result = fn()
-        except BaseException as e:  # noqa: B902 - handed back to the test
+        except BaseException as e:  # handed back to the test by join()
             self.error = e
 
     def join(self, timeout):
