@@ -84,17 +84,17 @@ def next_link(resp):
     return u
 
 
-def walk(conn, first, key, max_pages):
-    """Follows Link rel=next from first; returns (entries, pages)."""
-    entries, pages, path = [], 0, first
+def walk(conn, first, max_pages):
+    """Follows Link rel=next from first. Returns the bodies (not parsed
+    yet, so that timing a walk leaves the client's JSON parsing out)."""
+    bodies, path = [], first
     while path is not None:
-        if pages >= max_pages:
+        if len(bodies) >= max_pages:
             raise RuntimeError("more than %d pages walking %s" % (max_pages, first))
         r = expect(conn.request("GET", path), 200, what="GET " + path)
-        entries.extend(json.loads(r.body).get(key) or [])
-        pages += 1
+        bodies.append(r.body)
         path = next_link(r)
-    return entries, pages
+    return bodies
 
 
 # -- worker bodies (run in forked client processes) -------------------------
@@ -221,12 +221,29 @@ class Bench:
         samples = {r.name: [] for r in (regs or self.regs)}
         for rep in range(reps):
             if each_rep:
+                self.quiesce(regs)
                 each_rep(rep)
             for reg in self.order(rep, regs):
                 if not reg.alive():
                     raise RuntimeError("%s is not running; log:\n%s" % (reg.name, reg.read_log()))
+                self.quiesce(regs)
                 samples[reg.name].append(fn(reg, rep))
         return samples
+
+    def quiesce(self, regs=None, limit=15.0):
+        """Waits (at most `limit` seconds) until no registry uses more than
+        5% of a core: a registry still draining the requests of its own
+        run (distribution keeps serving queued requests after wrk stops)
+        must not steal the shared server core from the next sample."""
+        deadline = time.monotonic() + limit
+        regs = [r for r in (regs or self.regs) if r.alive()]
+        while time.monotonic() < deadline:
+            c0 = [r.cpu_seconds() for r in regs]
+            time.sleep(0.1)
+            busy = max([r.cpu_seconds() - c for r, c in zip(regs, c0)] or [0])
+            if busy <= 0.01:   # at most one clock tick in 0.1 s
+                return
+        self.quiesce_timeouts = getattr(self, "quiesce_timeouts", 0) + 1
 
     def note_rss(self, phase):
         for reg in self.regs:
@@ -506,7 +523,8 @@ class Bench:
             def each(rep, loop=loop):
                 loop.append(self.iperf(self.pin_s, self.pin_c, ["-R", "-Z"], p["pull_iperf_seconds"]))
             samples = self.run_phase(name, lambda streams=streams, each=each: self.alternate(
-                p["reps"], lambda reg, rep: pull(reg, streams), each_rep=each))
+                p["reps"], lambda reg, rep: pull(reg, streams),
+                each_rep=each if p["pull_iperf_seconds"] else None))
             if samples:
                 self.same_run[name] = stats.summary(loop)
                 notes = {r: {"client_core_busy_max": max((s["client_core_busy"] or 0) for s in v)}
@@ -702,9 +720,11 @@ class Bench:
             conn = reg.conn()
             conn.connect()
             t0 = time.perf_counter()
-            entries, pages = walk(conn, path, key, max_pages)
+            bodies = walk(conn, path, max_pages)
             dt = time.perf_counter() - t0
             conn.close()
+            pages = len(bodies)
+            entries = [e for b in bodies for e in (json.loads(b).get(key) or [])]
             return {"ms": dt * 1000, "pages": pages, "entries": len(entries),
                     "complete": len(entries) >= expect_min and len(set(entries)) == len(entries),
                     "sorted": entries == sorted(entries)}
@@ -737,7 +757,7 @@ class Bench:
     # -- 8: memory ------------------------------------------------------------
     def phase_memory_repeat(self):
         """The same mixed load (small pushes, manifest GETs with wrk, 1 MiB
-        blob GETs with wrk) three times: RSS one second after each. The
+        blob GETs with wrk) three times: RSS shortly after each. The
         first run warms caches up; growth is measured between the other
         two, which are identical."""
         p = self.p
@@ -749,7 +769,7 @@ class Bench:
                          "GET", ACCEPT)
                 if p["mem_blob"]:
                     self.wrk(reg, "/v2/bench/read/blobs/" + self.fx["layer"][0], 16, p["mem_wrk_seconds"])
-                time.sleep(1)
+                time.sleep(p["mem_settle"])
                 out[reg.name].append(reg.rss_kib())
         return out
 
