@@ -1,6 +1,7 @@
 /* h_blobs: blob fetch (GET/HEAD with ranges) and unlinking from a repository. */
 #include <unistd.h>
 
+#include "audit.h"
 #include "err.h"
 #include "handlers.h"
 #include "meta.h"
@@ -53,6 +54,8 @@ int h_blob_delete(struct req *r)
 		return E_DELETE_DISABLED;
 	if ((rc = meta_blob_unlink(r->name, &r->reference.digest)))
 		return rc;
+	char ds[DIGEST_STR_MAX];
+	audit_event(r, "delete", r->name, "{\"blob\":\"%s\"}", digest_str(&r->reference.digest, ds));
 	resp_status(r, 202);
 	return 0;
 }
