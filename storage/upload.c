@@ -350,9 +350,19 @@ int upload_size(const struct blobstore *bs, const char *id, int64_t *size)
 {
 	struct buf p = BUF_INIT;
 	struct stat st;
-	int rc = 0;
+	struct upload *u;
+	int busy, rc = 0;
 	if (paths_upload_id_check(id))
 		return E_BLOB_UPLOAD_UNKNOWN;
+	/* While a request writes (or a vanished client's request is being
+	 * cleaned up), the size is still moving: say so instead of a figure
+	 * that is stale a moment later. */
+	pthread_mutex_lock(&lock);
+	u = find_locked(id, NULL);
+	busy = u && u->busy;
+	pthread_mutex_unlock(&lock);
+	if (busy)
+		return E_UPLOAD_BUSY;
 	paths_upload(&p, bs->root, id);
 	if (stat(p.buf, &st) < 0)
 		rc = errno == ENOENT ? E_BLOB_UPLOAD_UNKNOWN : blobstore_errno(errno);

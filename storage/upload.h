@@ -54,7 +54,7 @@ int upload_flush(struct upload *u);
 int upload_finish(struct upload *u, const struct digest *want, int64_t *size);
 /* Ends exclusive use; flushes buffered bytes (errors are logged). */
 void upload_release(struct upload *u);
-/* Size of an upload without taking it, or E_BLOB_UPLOAD_UNKNOWN. */
+/* Size of an upload without taking it; E_UPLOAD_BUSY while a request holds it, E_BLOB_UPLOAD_UNKNOWN. */
 int upload_size(const struct blobstore *bs, const char *id, int64_t *size);
 /* Deletes an upload's file and cached state; E_UPLOAD_BUSY when in use. */
 int upload_remove(const struct blobstore *bs, const char *id);

@@ -22,6 +22,8 @@ def summary(samples):
 
 
 def ratio(a, b):
-    if a is None or b is None or b == 0:
+    """a / b; None when it means nothing (missing, zero or negative values,
+    such as a memory growth that was a shrink)."""
+    if a is None or b is None or b <= 0 or a < 0:
         return None
     return a / b

@@ -5,7 +5,6 @@ its own start and end (CLOCK_MONOTONIC is system-wide), its latencies and
 its own CPU time, so the harness can tell how busy the client core was."""
 
 import multiprocessing
-import os
 import signal
 import time
 import traceback

@@ -191,7 +191,6 @@ class Bench:
         self.log = log
         self.sections = {}
         self.failures = []
-        self.fixtures = {}       # per registry name: digests set up for the read paths
         self.rss_after = {r.name: {} for r in regs}
 
     # -- bookkeeping ------------------------------------------------------
@@ -232,9 +231,10 @@ class Bench:
 
     def quiesce(self, regs=None, limit=15.0):
         """Waits (at most `limit` seconds) until no registry uses more than
-        5% of a core: a registry still draining the requests of its own
-        run (distribution keeps serving queued requests after wrk stops)
-        must not steal the shared server core from the next sample."""
+        one clock tick of CPU in 0.1 s: a registry still draining the
+        requests of its own run (distribution keeps serving queued requests
+        after wrk stops) must not steal the shared server core from the
+        next sample."""
         deadline = time.monotonic() + limit
         regs = [r for r in (regs or self.regs) if r.alive()]
         while time.monotonic() < deadline:
@@ -250,7 +250,7 @@ class Bench:
             self.rss_after[reg.name][phase] = reg.rss_kib()
 
     # -- ceilings ---------------------------------------------------------
-    def ceilings(self, server_cpu, client_cpu):
+    def ceilings(self):
         p = self.p
         out = {}
         pin_s, pin_c = self.pin_s, self.pin_c
@@ -459,7 +459,9 @@ class Bench:
         conn.connect()
         cpu.begin()
         t0 = time.monotonic()
+        c0 = time.process_time()
         r = expect(conn.request("GET", "/v2/bench/big/blobs/" + digest, keep_body=False), 200, what="GET blob")
+        c1 = time.process_time()
         t1 = time.monotonic()
         cpu.end()
         tls = None
@@ -468,7 +470,8 @@ class Bench:
         conn.close()
         if r.length != size:
             raise RuntimeError("pulled %d bytes of %d" % (r.length, size))
-        return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB), "tls": tls}
+        return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB), "tls": tls,
+                "client_core_busy": (c1 - c0) / (t1 - t0)}
 
     def phase_pull_tls(self, tls_regs):
         """Pull over HTTPS (reported apart from the plain-HTTP pull): a
@@ -507,7 +510,7 @@ class Bench:
             digest = self.big_digest[reg.name]
             cpu = CpuMeter(reg)
             if streams == 1:
-                return dict(self.pull_single(reg, digest), client_core_busy=None)
+                return self.pull_single(reg, digest)
             else:
                 res, wall = workers.run(streams, _w_pull,
                                         lambda i: (reg.port, "bench/big", digest, size),
@@ -529,7 +532,8 @@ class Bench:
                 self.same_run[name] = stats.summary(loop)
                 notes = {r: {"client_core_busy_max": max((s["client_core_busy"] or 0) for s in v)}
                          for r, v in samples.items()}
-                notes["loopback_sendfile_MB_s_same_run"] = self.same_run[name]
+                if loop:
+                    notes["loopback_sendfile_MB_s_same_run"] = self.same_run[name]
                 self.section(name, "pull the %s blob, %d stream%s" % (human(size), streams,
                                                                       "s" if streams > 1 else ""),
                              samples, [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
