@@ -3,11 +3,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rand.h"
 #include "xalloc.h"
 
 struct entry {
@@ -33,8 +33,7 @@ struct credcache *credcache_new(unsigned slots, int64_t ttl_ms)
 	cc->n = slots ? slots : 1;
 	cc->e = xcalloc(cc->n, sizeof(*cc->e));
 	cc->ttl = ttl_ms;
-	if (RAND_bytes(cc->key, sizeof(cc->key)) != 1)
-		die("no randomness available");
+	rand_bytes(cc->key, sizeof(cc->key));
 	return cc;
 }
 

@@ -9,9 +9,9 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "err.h"
+#include "rand.h"
 #include "xalloc.h"
 
 /* JOSE writes an ES256 signature as r||s, each padded to 32 bytes. */
@@ -212,8 +212,7 @@ static int access_json(const struct jwt_claims *c, json_t **out)
 static void random_jti(struct buf *out)
 {
 	unsigned char id[16];
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		die("cannot get random bytes for a token id");
+	rand_bytes(id, sizeof(id));
 	b64url_encode(id, sizeof(id), out);
 }
 

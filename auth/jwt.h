@@ -66,6 +66,12 @@ int jwt_key_load(const char *pem_path, struct jwt_key *out);
  * jwt_key_load(), plus E_IO when the new file cannot be written.
  */
 int jwt_key_load_or_create(const char *pem_path, struct jwt_key *out);
+/*
+ * The checks of jwt_key_load() that need no parsing: the file opens for
+ * reading, is a non-empty regular file and has no group or other
+ * permission bits. Same errors and log lines; never touches OpenSSL.
+ */
+int jwt_key_check(const char *pem_path);
 /* Generates a fresh P-256 key held in memory only. Returns 0 or E_INTERNAL. */
 int jwt_key_generate(struct jwt_key *out);
 /* Frees the key and zeroes *key; a zeroed key may be released again. */

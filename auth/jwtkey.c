@@ -102,33 +102,36 @@ static int read_all(int fd, const char *path, struct buf *out)
 	}
 }
 
-static int load_fd(int fd, const char *path, struct jwt_key *out)
+/* What can be said about an open key file without parsing it (no OpenSSL). */
+static int check_fd(int fd, const char *path)
 {
-	struct buf pem = BUF_INIT;
 	struct stat st;
-	BIO *bio = NULL;
-	EVP_PKEY *pkey = NULL;
-	char kid[JWT_KID_LEN + 1];
-	int rc;
-
 	if (fstat(fd, &st) < 0) {
 		log_error("cannot stat key file \"%s\": %s", path, strerror(errno));
-		rc = E_IO;
-		goto out;
+		return E_IO;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		log_error("key file \"%s\" is not a regular file", path);
-		rc = E_CONFIG;
-		goto out;
+		return E_CONFIG;
 	}
 	/* Whoever can read the key can mint tokens for any repository. */
 	if (st.st_mode & 077) {
 		log_error("key file \"%s\" is accessible by group or others (mode %03o); run chmod 600 on it",
 			  path, (unsigned)(st.st_mode & 0777));
-		rc = E_CONFIG;
-		goto out;
+		return E_CONFIG;
 	}
-	if ((rc = read_all(fd, path, &pem)))
+	return 0;
+}
+
+static int load_fd(int fd, const char *path, struct jwt_key *out)
+{
+	struct buf pem = BUF_INIT;
+	BIO *bio = NULL;
+	EVP_PKEY *pkey = NULL;
+	char kid[JWT_KID_LEN + 1];
+	int rc;
+
+	if ((rc = check_fd(fd, path)) || (rc = read_all(fd, path, &pem)))
 		goto out;
 	rc = E_CONFIG;
 	bio = BIO_new_mem_buf(pem.buf, (int)pem.len);
@@ -161,14 +164,20 @@ out:
 	return rc;
 }
 
-int jwt_key_load(const char *pem_path, struct jwt_key *out)
+int jwt_key_check(const char *pem_path)
 {
 	int fd = open(pem_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		log_error("cannot open key file \"%s\": %s", pem_path, strerror(errno));
 		return E_IO;
 	}
-	int rc = load_fd(fd, pem_path, out);
+	struct stat st;
+	int rc = check_fd(fd, pem_path);
+	/* An empty file (a `touch` too many) is the one malformed key seen without parsing. */
+	if (!rc && fstat(fd, &st) == 0 && st.st_size == 0) {
+		log_error("key file \"%s\" holds no usable unencrypted PEM private key", pem_path);
+		rc = E_CONFIG;
+	}
 	close(fd);
 	return rc;
 }
@@ -325,10 +334,11 @@ out:
 	return rc;
 }
 
-int jwt_key_load_or_create(const char *pem_path, struct jwt_key *out)
+/* Loads the key at pem_path; with create, a missing file is created (with a new key) instead. */
+static int load_path(const char *pem_path, int create, struct jwt_key *out)
 {
 	int fd = open(pem_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 && errno == ENOENT)
+	if (fd < 0 && create && errno == ENOENT)
 		return create_key(pem_path, out);
 	if (fd < 0) {
 		log_error("cannot open key file \"%s\": %s", pem_path, strerror(errno));
@@ -337,4 +347,14 @@ int jwt_key_load_or_create(const char *pem_path, struct jwt_key *out)
 	int rc = load_fd(fd, pem_path, out);
 	close(fd);
 	return rc;
+}
+
+int jwt_key_load(const char *pem_path, struct jwt_key *out)
+{
+	return load_path(pem_path, 0, out);
+}
+
+int jwt_key_load_or_create(const char *pem_path, struct jwt_key *out)
+{
+	return load_path(pem_path, 1, out);
 }

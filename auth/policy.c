@@ -4,7 +4,6 @@
 #include <argon2.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "rand.h"
 #include "xalloc.h"
 
 _Static_assert(POLICY_PULL == CONFIG_PULL && POLICY_PUSH == CONFIG_PUSH && POLICY_DELETE == CONFIG_DELETE,
@@ -344,8 +344,7 @@ static int hash_with_cost(const char *pw, size_t len, const uint32_t cost[3], st
 	unsigned char salt[16];
 	size_t enclen = argon2_encodedlen(cost[1], cost[0], cost[2], sizeof(salt), 32, Argon2_id);
 	int rc;
-	if (RAND_bytes(salt, sizeof(salt)) != 1)
-		return E_INTERNAL;
+	rand_bytes(salt, sizeof(salt));
 	buf_grow(out, enclen);
 	rc = argon2_hash(cost[1], cost[0], cost[2], pw, len, salt, sizeof(salt), NULL, 32, out->buf + out->len,
 			 enclen, Argon2_id, ARGON2_VERSION_13);
@@ -530,7 +529,7 @@ int policy_passwd_main(int argc, char **argv)
 		goto out;
 	}
 	if (hash_with_cost(pw, (size_t)n, cost, &hash)) {
-		fprintf(stderr, "error: argon2id failed (no randomness, or not enough memory for -m)\n");
+		fprintf(stderr, "error: argon2id failed (not enough memory for -m?)\n");
 		goto out;
 	}
 	puts(hash.buf);

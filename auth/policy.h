@@ -87,7 +87,7 @@ int policy_check_password(const struct policy *p, const char *user, const char *
 /*
  * Hashes a password (len bytes) with argon2id at the default cost and a
  * random 16-byte salt, appending the PHC string to out. Returns 0, or
- * E_INTERNAL when no randomness or memory for argon2id is available.
+ * E_INTERNAL when argon2id fails (not enough memory for its cost).
  */
 int policy_hash_password(const char *password, size_t len, struct buf *out);
 

@@ -2,11 +2,11 @@
 #include "ratelimit.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rand.h"
 #include "xalloc.h"
 
 struct slot {
@@ -33,8 +33,7 @@ struct ratelimit *ratelimit_new(unsigned max_failures, int64_t window_ms, unsign
 	rl->max = max_failures;
 	rl->window_ms = window_ms;
 	/* A secret seed keeps attackers from choosing keys that collide. */
-	if (RAND_bytes(rl->seed, sizeof(rl->seed)) != 1)
-		die("no randomness available");
+	rand_bytes(rl->seed, sizeof(rl->seed));
 	return rl;
 }
 

@@ -107,6 +107,10 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 
 void buf_add_json_str(struct buf *b, const char *s)
 {
+	if (!s) {
+		buf_adds(b, "null");
+		return;
+	}
 	buf_addch(b, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {

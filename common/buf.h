@@ -35,7 +35,7 @@ void buf_adds(struct buf *b, const char *s);
 void buf_addch(struct buf *b, char c);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vaddf(struct buf *b, const char *fmt, va_list ap);
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s as a JSON string literal, quotes included; NULL appends null. */
 void buf_add_json_str(struct buf *b, const char *s);
 /* Returns the contents (caller frees) and leaves b empty; *len may be NULL. */
 char *buf_detach(struct buf *b, size_t *len);

@@ -36,6 +36,18 @@ void *xrealloc(void *p, size_t n)
 	return q;
 }
 
+void *xgrow(void *v, size_t *alloc, size_t n, size_t size)
+{
+	size_t a, bytes;
+	if (n < *alloc)
+		return v;
+	a = *alloc ? *alloc : 8;
+	if (__builtin_mul_overflow(a, 2, &a) || __builtin_mul_overflow(a, size, &bytes))
+		die("array of %zu elements cannot grow", *alloc);
+	*alloc = a;
+	return xrealloc(v, bytes);
+}
+
 char *xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));

@@ -16,6 +16,12 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/*
+ * Makes room for element n (n <= *alloc) in the array v of *alloc elements
+ * of size bytes: returns v, or when full v reallocated to twice as many
+ * (at least 16), *alloc updated. Dies when the size would overflow.
+ */
+void *xgrow(void *v, size_t *alloc, size_t n, size_t size);
 
 /* Prints "fatal: <message>" to stderr and exits with status 1. */
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

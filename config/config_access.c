@@ -34,91 +34,61 @@ static void drop_lists(struct config *c, int users, int groups, int rules)
 	config_release(&tmp);
 }
 
-static int read_user(struct config_walk *w, json_t *v, struct config_user *u)
+static int user_key(struct config_walk *w, const char *key, json_t *item, void *arg)
 {
-	const char *key, *why;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return config_walk_fail(w, "expected an object like {\"password\": \"$argon2id$...\", \"groups\": [...]}");
-	json_object_foreach(v, key, item) {
-		size_t old;
-		if (config_walk_is_comment(key))
-			continue;
-		old = config_walk_push_key(w, key);
-		if (!strcmp(key, "password")) {
-			if (!json_is_string(item))
-				rc = config_walk_fail(w, "expected a string");
-			else if (config_phc_check(json_string_value(item), &why))
-				rc = config_walk_fail(w, "%s", why);
-			else
-				u->password = xstrdup(json_string_value(item));
-		} else if (!strcmp(key, "groups")) {
-			rc = config_walk_strv(w, item, config_name_check, "group names", &u->groups);
-		} else {
-			rc = config_walk_fail(w, "unknown key (expected one of: password, groups)");
-		}
-		config_walk_pop(w, old);
-		if (rc)
-			break;
-	}
-	return rc;
+	struct config_user *u = arg;
+	const char *why;
+	if (!strcmp(key, "groups"))
+		return config_walk_strv(w, item, config_name_check, "group names", &u->groups);
+	if (strcmp(key, "password"))
+		return config_walk_fail(w, "unknown key (expected one of: password, groups)");
+	if (!json_is_string(item))
+		return config_walk_fail(w, "expected a string");
+	if (config_phc_check(json_string_value(item), &why))
+		return config_walk_fail(w, "%s", why);
+	u->password = xstrdup(json_string_value(item));
+	return 0;
+}
+
+static int read_user(struct config_walk *w, const char *name, json_t *v, void *arg)
+{
+	struct config *c = arg;
+	const char *why;
+	if (config_name_check(name, &why))
+		return config_walk_fail(w, "bad user name: %s", why);
+	struct config_user *u = &c->users[c->n_users++];
+	u->name = xstrdup(name);
+	return config_walk_object(w, v, "an object like {\"password\": \"$argon2id$...\", \"groups\": [...]}",
+				  user_key, u);
 }
 
 int config_walk_users(struct config_walk *w, json_t *v, struct config *c)
 {
-	const char *name, *why;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return config_walk_fail(w, "expected an object of users by name");
-	drop_lists(c, 1, 0, 0);
-	c->users = xcalloc(json_object_size(v) + 1, sizeof(*c->users));
-	json_object_foreach(v, name, item) {
-		size_t old;
-		if (config_walk_is_comment(name))
-			continue;
-		old = config_walk_push_key(w, name);
-		if (config_name_check(name, &why)) {
-			rc = config_walk_fail(w, "bad user name: %s", why);
-		} else {
-			struct config_user *u = &c->users[c->n_users++];
-			u->name = xstrdup(name);
-			rc = read_user(w, item, u);
-		}
-		config_walk_pop(w, old);
-		if (rc)
-			break;
+	if (json_is_object(v)) {
+		drop_lists(c, 1, 0, 0);
+		c->users = xcalloc(json_object_size(v) + 1, sizeof(*c->users));
 	}
-	return rc;
+	return config_walk_object(w, v, "an object of users by name", read_user, c);
+}
+
+static int read_group(struct config_walk *w, const char *name, json_t *v, void *arg)
+{
+	struct config *c = arg;
+	const char *why;
+	if (config_name_check(name, &why))
+		return config_walk_fail(w, "bad group name: %s", why);
+	struct config_group *g = &c->groups[c->n_groups++];
+	g->name = xstrdup(name);
+	return config_walk_strv(w, v, config_name_check, "user names", &g->members);
 }
 
 int config_walk_groups(struct config_walk *w, json_t *v, struct config *c)
 {
-	const char *name, *why;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return config_walk_fail(w, "expected an object of member lists by group name");
-	drop_lists(c, 0, 1, 0);
-	c->groups = xcalloc(json_object_size(v) + 1, sizeof(*c->groups));
-	json_object_foreach(v, name, item) {
-		size_t old;
-		if (config_walk_is_comment(name))
-			continue;
-		old = config_walk_push_key(w, name);
-		if (config_name_check(name, &why)) {
-			rc = config_walk_fail(w, "bad group name: %s", why);
-		} else {
-			struct config_group *g = &c->groups[c->n_groups++];
-			g->name = xstrdup(name);
-			rc = config_walk_strv(w, item, config_name_check, "user names", &g->members);
-		}
-		config_walk_pop(w, old);
-		if (rc)
-			break;
+	if (json_is_object(v)) {
+		drop_lists(c, 0, 1, 0);
+		c->groups = xcalloc(json_object_size(v) + 1, sizeof(*c->groups));
 	}
-	return rc;
+	return config_walk_object(w, v, "an object of member lists by group name", read_group, c);
 }
 
 static int read_actions(struct config_walk *w, json_t *v, unsigned *out)
@@ -151,39 +121,34 @@ static int read_actions(struct config_walk *w, json_t *v, unsigned *out)
 	return 0;
 }
 
+static int rule_key(struct config_walk *w, const char *key, json_t *item, void *arg)
+{
+	struct config_rule *r = arg;
+	int rc;
+	if (!strcmp(key, "repositories")) {
+		rc = config_walk_strv(w, item, config_glob_check, "repository globs", &r->repositories);
+		if (!rc && !r->repositories.n)
+			rc = config_walk_fail(w, "expected at least one repository glob");
+		return rc;
+	}
+	if (!strcmp(key, "users"))
+		return config_walk_strv(w, item, config_name_check, "user names", &r->users);
+	if (!strcmp(key, "groups"))
+		return config_walk_strv(w, item, config_name_check, "group names", &r->groups);
+	if (!strcmp(key, "anonymous")) {
+		r->anonymous = json_is_true(item);
+		return json_is_boolean(item) ? 0 : config_walk_fail(w, "expected true or false");
+	}
+	if (!strcmp(key, "actions"))
+		return read_actions(w, item, &r->actions);
+	return config_walk_fail(w, "unknown key (expected one of: repositories, users, groups, anonymous, actions)");
+}
+
 static int read_rule(struct config_walk *w, json_t *v, struct config_rule *r)
 {
-	const char *key;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return config_walk_fail(w, "expected an object");
-	json_object_foreach(v, key, item) {
-		size_t old;
-		if (config_walk_is_comment(key))
-			continue;
-		old = config_walk_push_key(w, key);
-		if (!strcmp(key, "repositories")) {
-			rc = config_walk_strv(w, item, config_glob_check, "repository globs", &r->repositories);
-			if (!rc && !r->repositories.n)
-				rc = config_walk_fail(w, "expected at least one repository glob");
-		} else if (!strcmp(key, "users")) {
-			rc = config_walk_strv(w, item, config_name_check, "user names", &r->users);
-		} else if (!strcmp(key, "groups")) {
-			rc = config_walk_strv(w, item, config_name_check, "group names", &r->groups);
-		} else if (!strcmp(key, "anonymous")) {
-			if (!json_is_boolean(item))
-				rc = config_walk_fail(w, "expected true or false");
-			r->anonymous = json_is_true(item);
-		} else if (!strcmp(key, "actions")) {
-			rc = read_actions(w, item, &r->actions);
-		} else {
-			rc = config_walk_fail(w, "unknown key (expected one of: repositories, users, groups, anonymous, actions)");
-		}
-		config_walk_pop(w, old);
-		if (rc)
-			return rc;
-	}
+	int rc = config_walk_object(w, v, "an object", rule_key, r);
+	if (rc)
+		return rc;
 	if (!r->repositories.n)
 		return config_walk_fail(w, "a rule needs \"repositories\"");
 	if (!r->actions)
@@ -229,28 +194,21 @@ static int tag_glob_check(const char *s, const char **why)
 	return 0;
 }
 
+static int immutable_key(struct config_walk *w, const char *key, json_t *item, void *arg)
+{
+	struct config_immutable *im = arg;
+	if (!strcmp(key, "repositories"))
+		return config_walk_strv(w, item, config_glob_check, "repository globs", &im->repositories);
+	if (!strcmp(key, "tags"))
+		return config_walk_strv(w, item, tag_glob_check, "tag globs", &im->tags);
+	return config_walk_fail(w, "unknown key (expected one of: repositories, tags)");
+}
+
 static int read_immutable(struct config_walk *w, json_t *v, struct config_immutable *im)
 {
-	const char *key;
-	json_t *item;
-	int rc = 0;
-	if (!json_is_object(v))
-		return config_walk_fail(w, "expected an object");
-	json_object_foreach(v, key, item) {
-		size_t old;
-		if (config_walk_is_comment(key))
-			continue;
-		old = config_walk_push_key(w, key);
-		if (!strcmp(key, "repositories"))
-			rc = config_walk_strv(w, item, config_glob_check, "repository globs", &im->repositories);
-		else if (!strcmp(key, "tags"))
-			rc = config_walk_strv(w, item, tag_glob_check, "tag globs", &im->tags);
-		else
-			rc = config_walk_fail(w, "unknown key (expected one of: repositories, tags)");
-		config_walk_pop(w, old);
-		if (rc)
-			return rc;
-	}
+	int rc = config_walk_object(w, v, "an object", immutable_key, im);
+	if (rc)
+		return rc;
 	if (!im->repositories.n || !im->tags.n)
 		return config_walk_fail(w, "an immutable-tag rule needs \"repositories\" and \"tags\"");
 	return 0;

@@ -53,6 +53,26 @@ int config_walk_is_comment(const char *key)
 	return !strcmp(key, "_comment");
 }
 
+int config_walk_object(struct config_walk *w, json_t *v, const char *what, config_walk_key_fn fn, void *arg)
+{
+	const char *key;
+	json_t *item;
+	int rc = 0;
+	if (!json_is_object(v))
+		return config_walk_fail(w, "expected %s", what);
+	json_object_foreach(v, key, item) {
+		size_t old;
+		if (config_walk_is_comment(key))
+			continue;
+		old = config_walk_push_key(w, key);
+		rc = fn(w, key, item, arg);
+		config_walk_pop(w, old);
+		if (rc)
+			break;
+	}
+	return rc;
+}
+
 /* Reads an array of strings, each passing check (when given), into an owned list. */
 int config_walk_strv(struct config_walk *w, json_t *v, int (*check)(const char *, const char **),
 		     const char *what, struct config_strv *out)
@@ -200,27 +220,25 @@ static int unknown_key(struct config_walk *w, const struct field *fields)
 	return rc;
 }
 
+/* An object read by walk_object(): its table and where the values go. */
+struct fields_of {
+	const struct field *fields;
+	struct config *c;
+};
+
+static int read_key(struct config_walk *w, const char *key, json_t *v, void *arg)
+{
+	const struct fields_of *o = arg;
+	const struct field *f = o->fields;
+	while (f->key && strcmp(f->key, key))
+		f++;
+	return f->key ? read_field(w, v, f, o->c) : unknown_key(w, o->fields);
+}
+
 static int walk_object(struct config_walk *w, json_t *obj, const struct field *fields, struct config *c)
 {
-	const char *key;
-	json_t *v;
-	int rc = 0;
-	if (!json_is_object(obj))
-		return config_walk_fail(w, "expected an object");
-	json_object_foreach(obj, key, v) {
-		const struct field *f = fields;
-		size_t old;
-		if (config_walk_is_comment(key))
-			continue;
-		while (f->key && strcmp(f->key, key))
-			f++;
-		old = config_walk_push_key(w, key);
-		rc = f->key ? read_field(w, v, f, c) : unknown_key(w, fields);
-		config_walk_pop(w, old);
-		if (rc)
-			break;
-	}
-	return rc;
+	struct fields_of o = { fields, c };
+	return config_walk_object(w, obj, "an object", read_key, &o);
 }
 
 static int read_tls(struct config_walk *w, json_t *v, struct config *c);

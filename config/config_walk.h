@@ -32,6 +32,14 @@ size_t config_walk_push_index(struct config_walk *w, size_t i);
 void config_walk_pop(struct config_walk *w, size_t old);
 /* Returns 1 for keys ignored in every object ("_comment"). */
 int config_walk_is_comment(const char *key);
+/* Reads one key of an object for config_walk_object(); w->path already ends with the key. */
+typedef int (*config_walk_key_fn)(struct config_walk *w, const char *key, json_t *item, void *arg);
+/*
+ * Calls fn for each key of the object v but comments, in file order, with
+ * the key pushed onto w->path; stops at the first non-zero return and
+ * returns it. When v is not an object, fails with "expected <what>".
+ */
+int config_walk_object(struct config_walk *w, json_t *v, const char *what, config_walk_key_fn fn, void *arg);
 /* Reads an array of strings, each passing check (when not NULL), into out. */
 int config_walk_strv(struct config_walk *w, json_t *v, int (*check)(const char *, const char **),
 		     const char *what, struct config_strv *out);

@@ -114,6 +114,11 @@ __attribute__((format(printf, 5, 0))) static int record(const char *actor, const
 	return rc;
 }
 
+void audit_log_event(const struct meta_audit *ev)
+{
+	log_line(ev->actor, ev->client, ev->action, ev->repo, ev->detail);
+}
+
 int audit_event(struct req *r, const char *action, const char *repo, const char *detail_fmt, ...)
 {
 	struct buf actor = BUF_INIT;

@@ -44,6 +44,14 @@ int audit_event_as(const char *actor, const char *client, const char *action, co
 		   const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /*
+ * Writes the log line of an event whose database row another module has
+ * already stored, inside the transaction of the change it records (see
+ * struct meta_actor's audit hook): called after that commit.
+ */
+struct meta_audit;
+void audit_log_event(const struct meta_audit *ev);
+
+/*
  * Records one credential check made for r (a password or a personal access
  * token, with_token, presented for user): "login" with actor "user" or
  * "user (token NAME)" when rc is 0, else "login_failed" with no actor and

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "registry.h"
 #include "router.h"
 #include "scope.h"
 #include "xalloc.h"
@@ -158,9 +159,11 @@ static void basic_work(struct req *r)
 
 static int bearer(struct req *r, struct ident *id, const char *tok)
 {
-	struct registry *reg = r->reg;
 	const struct config *c = r->cfg;
-	if (jwt_verify(&reg->key, tok, strlen(tok), c->token_issuer, c->token_service, time(NULL), TOKEN_LEEWAY,
+	const struct jwt_key *key;
+	/* Without the key no token can be checked: refused like a bad one (the cause is logged). */
+	if (registry_key(r->reg, &key) ||
+	    jwt_verify(key, tok, strlen(tok), c->token_issuer, c->token_service, time(NULL), TOKEN_LEEWAY,
 		       &id->claims)) {
 		id->failed = E_UNAUTHORIZED;
 		return 0;

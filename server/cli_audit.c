@@ -2,7 +2,6 @@
  * cli_audit: `berth audit`, the audit log read from the data directory of
  * a (possibly running) registry, oldest first, as a table or JSON.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,46 +40,18 @@ struct audit_out {
 	long next;         /* events seen (next ring slot is next % limit) */
 };
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n\n%s", audit_usage);
-	return 2;
-}
-
 static int parse_args(int argc, char **argv, struct audit_args *a)
 {
-	for (int i = 0; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		const char **slot = NULL;
-		if (!strcmp(o, "--json")) {
-			a->json = 1;
-			continue;
-		}
-		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-			fputs(audit_usage, stdout);
-			return 1;
-		}
-		if (!strcmp(o, "-c") || !strcmp(o, "--config"))
-			slot = &a->config;
-		else if (!strcmp(o, "--since"))
-			slot = &a->since;
-		else if (!strcmp(o, "--repo"))
-			slot = &a->repo;
-		else if (!strcmp(o, "--limit"))
-			slot = &a->limit;
-		else
-			return usage_error("unknown option \"%s\"", o);
-		if (!v)
-			return usage_error("option \"%s\" needs a value", o);
-		*slot = v;
-		i++;
-	}
-	return 0;
+	const struct cli_opt opts[] = {
+		{ "--json", NULL, &a->json, NULL },
+		{ "--help", "-h", NULL, NULL },
+		{ "--config", "-c", NULL, &a->config },
+		{ "--since", NULL, NULL, &a->since },
+		{ "--repo", NULL, NULL, &a->repo },
+		{ "--limit", NULL, NULL, &a->limit },
+		{ 0 },
+	};
+	return cli_parse_opts(argc, argv, opts, NULL, audit_usage);
 }
 
 /* --since: a duration back from now, or a UTC date or time. */
@@ -106,30 +77,17 @@ static int parse_since(const char *s, int64_t *since_ms)
 	return -1;
 }
 
-static void fmt_time(int64_t ms, char *out, size_t n)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char ts[24];
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, n, "%s.%03dZ", ts, (int)(ms % 1000));
-}
-
 static void json_field(struct buf *b, const char *key, const char *value)
 {
 	buf_addf(b, ",\"%s\":", key);
-	if (value)
-		buf_add_json_str(b, value);
-	else
-		buf_adds(b, "null");
+	buf_add_json_str(b, value);
 }
 
 static void print_event(struct audit_out *o, const struct meta_audit *ev)
 {
 	struct buf b = BUF_INIT;
 	char when[40];
-	fmt_time(ev->time_ms, when, sizeof(when));
+	cli_fmt_time(ev->time_ms, when, sizeof(when));
 	if (o->json) {
 		buf_addf(&b, "%s{\"id\":%lld,\"time\":\"%s\"", o->count ? "," : "", (long long)ev->id, when);
 		json_field(&b, "actor", ev->actor);
@@ -199,19 +157,19 @@ int cli_audit_main(int argc, char **argv)
 	int64_t since = 0;
 	int rc;
 	if ((rc = parse_args(argc - 1, argv + 1, &a)))
-		return rc == 1 ? 0 : rc; /* 1: help was asked for */
+		return rc < 0 ? 0 : rc; /* -1: help was asked for */
 	if (a.since && parse_since(a.since, &since))
-		return usage_error("--since wants a duration (7d) or a UTC time (2024-05-01T12:00:00Z), not \"%s\"",
-				   a.since);
+		return cli_usage_error(audit_usage, "--since wants a duration (7d) or a UTC time "
+				       "(2024-05-01T12:00:00Z), not \"%s\"", a.since);
 	if (a.repo && name_check(a.repo, strlen(a.repo)))
-		return usage_error("\"%s\" is not a valid repository name", a.repo);
+		return cli_usage_error(audit_usage, "\"%s\" is not a valid repository name", a.repo);
 	o.json = a.json;
 	o.limit = -1;
 	if (a.limit) {
 		char *end;
 		o.limit = strtol(a.limit, &end, 10);
 		if (*end || end == a.limit || o.limit < 0 || o.limit > 1000000)
-			return usage_error("--limit wants a number from 0 to 1000000, not \"%s\"", a.limit);
+			return cli_usage_error(audit_usage, "--limit wants a number from 0 to 1000000, not \"%s\"", a.limit);
 		o.ring = xcalloc((size_t)o.limit + 1, sizeof(*o.ring));
 	}
 	if (cli_open(&cli, a.config)) {

@@ -55,8 +55,7 @@ static int parse_args(int argc, char **argv, const char *flag, const char *usage
 			fputs(usage, stdout);
 			return -1;
 		} else {
-			fprintf(stderr, "error: unknown or incomplete option \"%s\"\n\n%s", o, usage);
-			return 2;
+			return cli_usage_error(usage, "unknown or incomplete option \"%s\"", o);
 		}
 	}
 	return 0;
@@ -95,10 +94,7 @@ static void on_item(void *ctx, const struct gc_item *it)
 		if (g->items.len)
 			buf_addch(&g->items, ',');
 		buf_addf(&g->items, "{\"kind\":\"%s\",\"repository\":", kind_names[it->kind]);
-		if (it->repo)
-			buf_add_json_str(&g->items, it->repo);
-		else
-			buf_adds(&g->items, "null");
+		buf_add_json_str(&g->items, it->repo);
 		buf_adds(&g->items, ",\"name\":");
 		buf_add_json_str(&g->items, it->name);
 		buf_addf(&g->items, ",\"size\":%lld}", (long long)it->size);
@@ -179,15 +175,9 @@ static void on_problem(void *ctx, const struct fsck_problem *p)
 		if (f->items.len)
 			buf_addch(&f->items, ',');
 		buf_addf(&f->items, "{\"kind\":\"%s\",\"repository\":", p->kind);
-		if (p->repo)
-			buf_add_json_str(&f->items, p->repo);
-		else
-			buf_adds(&f->items, "null");
+		buf_add_json_str(&f->items, p->repo);
 		buf_adds(&f->items, ",\"name\":");
-		if (p->name)
-			buf_add_json_str(&f->items, p->name);
-		else
-			buf_adds(&f->items, "null");
+		buf_add_json_str(&f->items, p->name);
 		buf_adds(&f->items, ",\"detail\":");
 		buf_add_json_str(&f->items, p->detail);
 		buf_addf(&f->items, ",\"note\":%s,\"repaired\":%s}", p->note ? "true" : "false",
@@ -217,9 +207,11 @@ int cli_fsck_main(int argc, char **argv)
 	int err = fsck_run(&cli.reg.bs, &o, &r);
 	int64_t left = r.problems - r.repaired;
 	if (a.json) {
-		printf("{\"ok\":%s,\"files\":%lld,\"bytes\":%lld,\"blobs\":%lld,\"manifests\":%lld,\"uploads\":%lld,"
+		printf("{\"ok\":%s,\"files\":%lld,\"bytes\":%lld,\"contents\":%lld,\"content_bytes\":%lld,"
+		       "\"blobs\":%lld,\"manifests\":%lld,\"uploads\":%lld,"
 		       "\"problems\":%lld,\"repaired\":%lld,\"notes\":%lld,\"error\":",
-		       !err && !left ? "true" : "false", (long long)r.files, (long long)r.bytes, (long long)r.blobs,
+		       !err && !left ? "true" : "false", (long long)r.files, (long long)r.bytes,
+		       (long long)r.contents, (long long)r.content_bytes, (long long)r.blobs,
 		       (long long)r.manifests, (long long)r.uploads, (long long)r.problems, (long long)r.repaired,
 		       (long long)r.notes);
 		struct buf e = BUF_INIT;
@@ -229,9 +221,10 @@ int cli_fsck_main(int argc, char **argv)
 		buf_release(&e);
 	} else {
 		gc_human_size(r.bytes, &size);
-		printf("fsck: %s: %lld blob %s (%s) re-hashed, %lld blob %s, %lld %s, %lld %s checked",
+		printf("fsck: %s: %lld blob %s (%s) and %lld %s in the database re-hashed, %lld blob %s, %lld %s, "
+		       "%lld %s checked",
 		       err ? "incomplete" : left ? "PROBLEMS" : "ok", (long long)r.files, plural(r.files, "file", "files"),
-		       size.buf, (long long)r.blobs, plural(r.blobs, "record", "records"), (long long)r.manifests,
+		       size.buf, (long long)r.contents, plural(r.contents, "content", "contents"), (long long)r.blobs, plural(r.blobs, "record", "records"), (long long)r.manifests,
 		       plural(r.manifests, "manifest", "manifests"), (long long)r.uploads,
 		       plural(r.uploads, "upload", "uploads"));
 		printf("; %lld %s", (long long)r.problems, plural(r.problems, "problem", "problems"));

@@ -232,10 +232,8 @@ int cli_health_main(int argc, char **argv)
 			slot = &url;
 		else if (!strcmp(o, "--timeout"))
 			slot = &timeout;
-		if (!slot || !v) {
-			fprintf(stderr, "error: unknown or incomplete option \"%s\"\n\n%s", o, health_usage);
-			return 2;
-		}
+		if (!slot || !v)
+			return cli_usage_error(health_usage, "unknown or incomplete option \"%s\"", o);
 		*slot = v;
 		i++;
 	}

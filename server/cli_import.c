@@ -56,20 +56,16 @@ static int parse_args(int argc, char **argv, struct io_args *a, int with_ref, co
 			return 3;
 		}
 		if (slot) {
-			if (!v) {
-				fprintf(stderr, "error: option \"%s\" needs a value\n\n%s", o, usage);
-				return 2;
-			}
+			if (!v)
+				return cli_usage_error(usage, "option \"%s\" needs a value", o);
 			*slot = v;
 			i++;
 		} else if (o[0] == '-' && o[1]) {
-			fprintf(stderr, "error: unknown option \"%s\"\n\n%s", o, usage);
-			return 2;
+			return cli_usage_error(usage, "unknown option \"%s\"", o);
 		} else if (npos < 2) {
 			*(npos++ ? &a->file : &a->image) = o;
 		} else {
-			fprintf(stderr, "error: unexpected argument \"%s\"\n\n%s", o, usage);
-			return 2;
+			return cli_usage_error(usage, "unexpected argument \"%s\"", o);
 		}
 	}
 	if (npos != 2) {
@@ -183,7 +179,7 @@ int cli_import_main(int argc, char **argv)
 		return 1;
 	}
 	struct guard_ctx g = { &cli.reg.snap->cfg, repo, -1 };
-	struct meta_actor actor = { "cli", "import", NULL, immutable_guard, &g, &change };
+	struct meta_actor actor = { .name = "cli", .how = "import", .guard = immutable_guard, .guard_ctx = &g, .change = &change };
 	struct imgimport_opts o = { repo, ref.tag, a.ref, cli.reg.snap->cfg.manifest_max, &actor };
 	rc = imgimport(&cli.reg.bs, a.file, &o, &res, &detail);
 	if (rc == E_TAG_IMMUTABLE) {

@@ -5,11 +5,9 @@
  * the audit log, and obey the immutable-tag rules of the config.
  */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "audit.h"
 #include "cli.h"
@@ -38,48 +36,18 @@ struct tag_args {
 	char tag[TAG_MAX_LEN + 1];
 };
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n\n%s", tag_usage);
-	return 2;
-}
-
 static int parse_args(int argc, char **argv, struct tag_args *a)
 {
-	for (int i = 0; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		const char **slot = NULL;
-		if (!strcmp(o, "--json"))
-			a->json = 1;
-		else if (!strcmp(o, "--dry-run"))
-			a->dry_run = 1;
-		else if (!strcmp(o, "--no-trunc"))
-			a->no_trunc = 1;
-		else if (!strcmp(o, "-c") || !strcmp(o, "--config"))
-			slot = &a->config;
-		else if (!strcmp(o, "--to"))
-			slot = &a->to;
-		else if (!strcmp(o, "--steps"))
-			slot = &a->steps;
-		else if (o[0] == '-')
-			return usage_error("unknown option \"%s\"", o);
-		else if (a->target)
-			return usage_error("unexpected argument \"%s\"", o);
-		else
-			a->target = o;
-		if (slot) {
-			if (!v)
-				return usage_error("option \"%s\" needs a value", o);
-			*slot = v;
-			i++;
-		}
-	}
-	return 0;
+	const struct cli_opt opts[] = {
+		{ "--json", NULL, &a->json, NULL },
+		{ "--dry-run", NULL, &a->dry_run, NULL },
+		{ "--no-trunc", NULL, &a->no_trunc, NULL },
+		{ "--config", "-c", NULL, &a->config },
+		{ "--to", NULL, NULL, &a->to },
+		{ "--steps", NULL, NULL, &a->steps },
+		{ 0 },
+	};
+	return cli_parse_opts(argc, argv, opts, &a->target, tag_usage);
 }
 
 /* Splits REPO or REPO:TAG (tag wanted or not) into a->repo and a->tag, checking both. */
@@ -87,13 +55,13 @@ static int parse_target(struct tag_args *a, int want_tag)
 {
 	const char *t = a->target, *colon;
 	if (!t)
-		return usage_error("%s", want_tag ? "REPO:TAG is missing" : "REPO is missing");
+		return cli_usage_error(tag_usage, "%s", want_tag ? "REPO:TAG is missing" : "REPO is missing");
 	colon = strchr(t, ':');
 	size_t nlen = colon ? (size_t)(colon - t) : strlen(t);
 	if (!want_tag && colon)
-		return usage_error("\"%s\": give a repository, without a tag", t);
+		return cli_usage_error(tag_usage, "\"%s\": give a repository, without a tag", t);
 	if (want_tag && !colon)
-		return usage_error("\"%s\": give REPO:TAG", t);
+		return cli_usage_error(tag_usage, "\"%s\": give REPO:TAG", t);
 	if (name_check(t, nlen)) {
 		fprintf(stderr, "error: \"%.*s\" is not a valid repository name\n", (int)nlen, t);
 		return 1;
@@ -108,16 +76,6 @@ static int parse_target(struct tag_args *a, int want_tag)
 		memcpy(a->tag, colon + 1, strlen(colon + 1) + 1);
 	}
 	return 0;
-}
-
-static void fmt_time(int64_t ms, char *out, size_t n)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char ts[24];
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, n, "%s.%03dZ", ts, (int)(ms % 1000));
 }
 
 /* A digest for a table: "-" for none, shortened unless full. */
@@ -156,7 +114,7 @@ static int ls_row(void *ctx, const struct meta_tag_info *t)
 {
 	struct ls_out *o = ctx;
 	char when[40];
-	fmt_time(t->updated_ms, when, sizeof(when));
+	cli_fmt_time(t->updated_ms, when, sizeof(when));
 	if (o->json) {
 		buf_adds(&o->out, o->count ? "," : "");
 		buf_adds(&o->out, "{\"tag\":");
@@ -209,7 +167,7 @@ static int history_row(void *ctx, const struct meta_tag_event *ev)
 {
 	struct hist_out *h = ctx;
 	char when[40], o[DIGEST_STR_MAX], n[DIGEST_STR_MAX];
-	fmt_time(ev->time_ms, when, sizeof(when));
+	cli_fmt_time(ev->time_ms, when, sizeof(when));
 	h->count++;
 	printf("%-24s  %-8s  %-24s  %-15s  %s -> %s\n", when, ev->how ? ev->how : "-",
 	       ev->actor ? ev->actor : "anonymous", ev->client ? ev->client : "-",
@@ -301,12 +259,12 @@ static int tag_rollback(struct cli *cli, struct tag_args *a)
 	if (rc)
 		return rc;
 	if (a->steps && a->to)
-		return usage_error("%s", "give --steps or --to, not both");
+		return cli_usage_error(tag_usage, "%s", "give --steps or --to, not both");
 	if (a->steps) {
 		char *end;
 		steps = strtol(a->steps, &end, 10);
 		if (*end || end == a->steps || steps < 1 || steps > 1000000)
-			return usage_error("--steps wants a number from 1 to 1000000, not \"%s\"", a->steps);
+			return cli_usage_error(tag_usage, "--steps wants a number from 1 to 1000000, not \"%s\"", a->steps);
 	}
 	h_actor_init(&who, NULL, &cli->reg.snap->cfg, a->repo, "rollback", &detail);
 	rc = meta_tag_rollback(a->repo, a->tag, steps, a->to, a->dry_run, &who.actor, &rb, &detail);
@@ -341,11 +299,11 @@ int cli_tag_main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "ls") && strcmp(argv[1], "history") && strcmp(argv[1], "rollback"))
-		return usage_error("unknown tag command \"%s\"", argv[1]);
+		return cli_usage_error(tag_usage, "unknown tag command \"%s\"", argv[1]);
 	if ((rc = parse_args(argc - 2, argv + 2, &a)))
 		return rc;
 	if (strcmp(argv[1], "rollback") && (a.to || a.steps || a.dry_run))
-		return usage_error("--to, --steps and --dry-run go with rollback, not %s", argv[1]);
+		return cli_usage_error(tag_usage, "--to, --steps and --dry-run go with rollback, not %s", argv[1]);
 	if (cli_open(&cli, a.config))
 		return 1;
 	if (!strcmp(argv[1], "ls"))

@@ -5,7 +5,6 @@
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "jwt.h"
 #include "meta.h"
 #include "policy.h"
+#include "rand.h"
 #include "scope.h"
 #include "xalloc.h"
 
@@ -49,10 +49,8 @@ static int parse_args(int argc, char **argv, struct token_args *a)
 			a->all = 1;
 			continue;
 		}
-		if (!v) {
-			fprintf(stderr, "error: option \"%s\" needs a value or is unknown\n\n%s", o, token_usage);
-			return 2;
-		}
+		if (!v)
+			return cli_usage_error(token_usage, "option \"%s\" needs a value or is unknown", o);
 		if (!strcmp(o, "--user"))
 			a->user = v;
 		else if (!strcmp(o, "--name"))
@@ -66,8 +64,7 @@ static int parse_args(int argc, char **argv, struct token_args *a)
 				buf_addch(&a->scopes, ' ');
 			buf_adds(&a->scopes, v);
 		} else {
-			fprintf(stderr, "error: unknown option \"%s\"\n\n%s", o, token_usage);
-			return 2;
+			return cli_usage_error(token_usage, "unknown option \"%s\"", o);
 		}
 		i++;
 	}
@@ -94,10 +91,8 @@ static int token_create(struct cli *cli, struct token_args *a)
 	unsigned secs;
 	unsigned int hl;
 	int rc;
-	if (!a->user || !a->name) {
-		fprintf(stderr, "error: token create needs --user and --name\n\n%s", token_usage);
-		return 2;
-	}
+	if (!a->user || !a->name)
+		return cli_usage_error(token_usage, "token create needs --user and --name");
 	if (!policy_user_exists(cli->reg.snap->policy, a->user)) {
 		fprintf(stderr, "error: unknown user \"%s\" (users are defined in the config file)\n", a->user);
 		return 1;
@@ -123,8 +118,7 @@ static int token_create(struct cli *cli, struct token_args *a)
 		}
 		expires = now_ms() + (int64_t)secs * 1000;
 	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		die("no randomness available");
+	rand_bytes(rnd, sizeof(rnd));
 	buf_adds(&secret, PAT_PREFIX);
 	b64url_encode(rnd, sizeof(rnd), &secret);
 	OPENSSL_cleanse(rnd, sizeof(rnd));
@@ -171,10 +165,8 @@ static int token_list(struct token_args *a)
 static int token_revoke(struct token_args *a)
 {
 	int rc;
-	if (!a->user || !a->name) {
-		fprintf(stderr, "error: token revoke needs --user and --name\n\n%s", token_usage);
-		return 2;
-	}
+	if (!a->user || !a->name)
+		return cli_usage_error(token_usage, "token revoke needs --user and --name");
 	rc = meta_pat_revoke(a->user, a->name, now_ms());
 	if (rc == E_NAME_UNKNOWN) {
 		fprintf(stderr, "error: user \"%s\" has no active token named \"%s\"\n", a->user, a->name);
@@ -198,6 +190,15 @@ int cli_token_main(int argc, char **argv)
 		fputs(token_usage, stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		fputs(token_usage, stdout);
+		return 0;
+	}
+	/* before anything is opened: a mistyped command must not create a data directory */
+	if (strcmp(argv[1], "create") && strcmp(argv[1], "list") && strcmp(argv[1], "revoke")) {
+		fprintf(stderr, "error: unknown token command \"%s\"\n\n%s", argv[1], token_usage);
+		return 2;
+	}
 	if ((rc = parse_args(argc - 2, argv + 2, &a)))
 		goto out;
 	if (cli_open(&cli, a.config)) {
@@ -208,12 +209,8 @@ int cli_token_main(int argc, char **argv)
 		rc = token_create(&cli, &a);
 	else if (!strcmp(argv[1], "list"))
 		rc = token_list(&a);
-	else if (!strcmp(argv[1], "revoke"))
+	else
 		rc = token_revoke(&a);
-	else {
-		fprintf(stderr, "error: unknown token command \"%s\"\n\n%s", argv[1], token_usage);
-		rc = 2;
-	}
 	cli_close(&cli);
 out:
 	buf_release(&a.scopes);

@@ -34,8 +34,7 @@ int h_ready_get(struct req *r)
 	struct buf p = BUF_INIT;
 	struct meta_stats st;
 	int fd, ok = 1;
-	paths_uploads_dir(&p, r->reg->bs.root);
-	buf_adds(&p, "/.readyz-XXXXXX");
+	paths_probe(&p, r->reg->bs.root);
 	fd = mkstemp(p.buf);
 	if (fd < 0) {
 		buf_addf(&r->out, "storage not writable: %s\n", strerror(errno));

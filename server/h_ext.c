@@ -62,12 +62,11 @@ void h_actor_release(struct h_actor *a)
 
 /* ---- JSON documents ---- */
 
-static void add_str_or_null(struct buf *out, const char *s)
+/* ,"key": and s as a JSON string, or null when s is NULL or empty. */
+static void add_key_str(struct buf *out, const char *key, const char *s)
 {
-	if (s && *s)
-		buf_add_json_str(out, s);
-	else
-		buf_adds(out, "null");
+	buf_addf(out, ",\"%s\":", key);
+	buf_add_json_str(out, s && *s ? s : NULL);
 }
 
 /* RFC 3339 UTC with milliseconds. */
@@ -94,16 +93,11 @@ static int history_row(void *ctx, const struct meta_tag_event *ev)
 		buf_addch(o, ',');
 	buf_addf(o, "{\"id\":%lld,\"time\":", (long long)ev->id);
 	add_time(o, ev->time_ms);
-	buf_adds(o, ",\"old\":");
-	add_str_or_null(o, ev->old_digest);
-	buf_adds(o, ",\"new\":");
-	add_str_or_null(o, ev->new_digest);
-	buf_adds(o, ",\"actor\":");
-	add_str_or_null(o, ev->actor);
-	buf_adds(o, ",\"how\":");
-	add_str_or_null(o, ev->how);
-	buf_adds(o, ",\"client\":");
-	add_str_or_null(o, ev->client);
+	add_key_str(o, "old", ev->old_digest);
+	add_key_str(o, "new", ev->new_digest);
+	add_key_str(o, "actor", ev->actor);
+	add_key_str(o, "how", ev->how);
+	add_key_str(o, "client", ev->client);
 	buf_addch(o, '}');
 	return 0;
 }
@@ -143,10 +137,7 @@ static int collect_ref(void *ctx, const struct meta_ref_info *ri)
 	struct ref_list *l = ctx;
 	if (ri->kind == REF_SUBJECT || strlen(ri->digest) >= DIGEST_STR_MAX)
 		return 0;
-	if (l->n == l->alloc) {
-		l->alloc = l->alloc ? 2 * l->alloc : 16;
-		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
-	}
+	l->v = xgrow(l->v, &l->alloc, l->n, sizeof(*l->v));
 	struct ref_item *it = &l->v[l->n++];
 	it->kind = ri->kind;
 	memcpy(it->digest, ri->digest, strlen(ri->digest) + 1);
@@ -208,10 +199,8 @@ int h_rollback_json(const char *repo, const char *tag, const struct meta_rollbac
 	buf_add_json_str(out, repo);
 	buf_adds(out, ",\"tag\":");
 	buf_add_json_str(out, tag);
-	buf_adds(out, ",\"from\":");
-	add_str_or_null(out, rb->from);
-	buf_adds(out, ",\"to\":");
-	add_str_or_null(out, rb->to);
+	add_key_str(out, "from", rb->from);
+	add_key_str(out, "to", rb->to);
 	buf_addf(out, ",\"from_size\":%lld,\"to_size\":%lld,\"dry_run\":%s,\"moved\":%s", (long long)rb->from_size,
 		 (long long)rb->to_size, dry_run ? "true" : "false", rb->moved ? "true" : "false");
 	add_diff(out, "added", &to, &from);

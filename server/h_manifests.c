@@ -16,7 +16,8 @@ int h_manifest_get(struct req *r)
 	int fd = -1, rc;
 	if ((rc = meta_manifest_get(r->name, &r->reference, &m)))
 		goto out;
-	if ((rc = blobstore_open(&r->reg->bs, &m.digest, &fd, &size))) {
+	/* stores from before schema 3 keep older manifests as files */
+	if (!m.content && (rc = blobstore_open(&r->reg->bs, &m.digest, &fd, &size))) {
 		if (rc == E_BLOB_UNKNOWN)
 			rc = req_fail(r, E_MANIFEST_UNKNOWN, "manifest content missing from storage");
 		goto out;
@@ -25,7 +26,12 @@ int h_manifest_get(struct req *r)
 	resp_header(r, "Content-Type", "%s", m.media_type);
 	resp_header(r, "Docker-Content-Digest", "%s", ds);
 	resp_header(r, "ETag", "\"%s\"", ds);
-	resp_fd(r, 200, fd, 0, (uint64_t)size);
+	if (m.content) {
+		buf_add(&r->out, m.content, m.content_len);
+		resp_body(r, 200, NULL);
+	} else {
+		resp_fd(r, 200, fd, 0, (uint64_t)size);
+	}
 out:
 	meta_manifest_release(&m);
 	return rc;
@@ -42,31 +48,88 @@ int h_manifest_put(struct req *r)
 	return 0;
 }
 
+/* What the audit hook of a manifest push or delete needs, and the event it described. */
+struct put_audit {
+	struct req *r;
+	struct h_actor *who;
+	const char *ds;
+	size_t size;
+	int is_delete;
+	struct buf detail;
+	struct meta_audit ev;
+	int described;
+};
+
 /*
  * One audit event per accepted manifest: "push" for content, "tag" when
- * the push only re-pointed a tag at a manifest the repository already had.
+ * the push only re-pointed a tag at a manifest the repository already had;
+ * "delete" for a manifest or tag removed. Runs inside the write's
+ * transaction (meta_actor.audit), after the tag change is known. The detail
+ * is built from a validated name, tag and digests only, so it is JSON.
  */
-static void audit_put(struct req *r, const char *ds, size_t size, const struct meta_tag_change *ch)
+static int put_audit_describe(void *ctx, struct meta_audit *ev)
 {
-	struct buf detail = BUF_INIT;
-	int retag = ch->count && !strcmp(ch->how, "retag");
-	buf_addf(&detail, "{\"digest\":\"%s\",\"size\":%zu", ds, size);
-	if (!r->reference.is_digest) {
-		buf_addf(&detail, ",\"tag\":\"%s\",\"moved\":%s", r->reference.tag, ch->count ? "true" : "false");
-		if (ch->count && *ch->old_digest)
-			buf_addf(&detail, ",\"old\":\"%s\"", ch->old_digest);
-		if (ch->count)
-			buf_addf(&detail, ",\"how\":\"%s\"", ch->how);
+	struct put_audit *a = ctx;
+	const struct meta_tag_change *ch = &a->who->change;
+	const struct reference *ref = &a->r->reference;
+	const char *action = "push";
+	buf_reset(&a->detail);
+	if (a->is_delete && ref->is_digest) {
+		action = "delete";
+		buf_addf(&a->detail, "{\"digest\":\"%s\",\"tags_removed\":%d}", a->ds, ch->count);
+	} else if (a->is_delete) {
+		action = "delete";
+		buf_addf(&a->detail, "{\"tag\":\"%s\",\"digest\":\"%s\"}", ref->tag, ch->old_digest);
+	} else {
+		if (ch->count && !strcmp(ch->how, "retag"))
+			action = "tag";
+		buf_addf(&a->detail, "{\"digest\":\"%s\",\"size\":%zu", a->ds, a->size);
+		if (!ref->is_digest) {
+			buf_addf(&a->detail, ",\"tag\":\"%s\",\"moved\":%s", ref->tag, ch->count ? "true" : "false");
+			if (ch->count && *ch->old_digest)
+				buf_addf(&a->detail, ",\"old\":\"%s\"", ch->old_digest);
+			if (ch->count)
+				buf_addf(&a->detail, ",\"how\":\"%s\"", ch->how);
+		}
+		buf_addch(&a->detail, '}');
 	}
-	buf_addch(&detail, '}');
-	audit_event(r, retag ? "tag" : "push", r->name, "%s", detail.buf);
-	buf_release(&detail);
+	ev->actor = a->who->actor.name;
+	ev->action = action;
+	ev->repo = a->r->name;
+	ev->detail = a->detail.buf;
+	ev->client = a->r->client;
+	a->ev = *ev;
+	a->described = 1;
+	return 0;
+}
+
+static void put_audit_init(struct put_audit *a, struct req *r, struct h_actor *who, const char *ds, size_t size,
+			   int is_delete)
+{
+	memset(a, 0, sizeof(*a));
+	a->r = r;
+	a->who = who;
+	a->ds = ds;
+	a->size = size;
+	a->is_delete = is_delete;
+	buf_init(&a->detail, 0);
+	who->actor.audit = put_audit_describe;
+	who->actor.audit_ctx = a;
+}
+
+/* After the commit: the event's log line (its row is already stored). */
+static void put_audit_done(struct put_audit *a, int rc)
+{
+	if (!rc && a->described)
+		audit_log_event(&a->ev);
+	buf_release(&a->detail);
 }
 
 int h_manifest_put_finish(struct req *r)
 {
 	struct manifest_info mi = { 0 };
 	struct h_actor who;
+	struct put_audit pa;
 	struct digest d;
 	char ds[DIGEST_STR_MAX];
 	int rc;
@@ -74,20 +137,19 @@ int h_manifest_put_finish(struct req *r)
 
 	h_actor_init(&who, r, r->cfg, r->name, "push", &r->err_detail);
 	digest_of(alg, r->body.buf, r->body.len, &d);
+	digest_str(&d, ds);
+	put_audit_init(&pa, r, &who, ds, r->body.len, 0);
 	if (r->reference.is_digest && !digest_eq(&d, &r->reference.digest)) {
-		rc = req_fail(r, E_DIGEST_INVALID, "content digest %s does not match the reference", digest_str(&d, ds));
+		rc = req_fail(r, E_DIGEST_INVALID, "content digest %s does not match the reference", ds);
 		goto out;
 	}
 	if ((rc = manifest_parse(r->body.buf, r->body.len, req_header(r, "Content-Type"), &mi, &r->err_detail)))
 		goto out;
-	if ((rc = blobstore_write(&r->reg->bs, &d, r->body.buf, r->body.len)))
-		goto out;
-	rc = meta_manifest_put(r->name, &d, (int64_t)r->body.len, &mi,
-			       r->reference.is_digest ? NULL : r->reference.tag, &who.actor, &r->err_detail);
+	/* the bytes go into the manifest's own transaction: one durable commit */
+	rc = meta_manifest_put_content(r->name, &d, (int64_t)r->body.len, r->body.buf, &mi,
+				       r->reference.is_digest ? NULL : r->reference.tag, &who.actor, &r->err_detail);
 	if (rc)
 		goto out;
-	digest_str(&d, ds);
-	audit_put(r, ds, r->body.len, &who.change);
 	resp_header(r, "Location", "/v2/%s/manifests/%s", r->name, ds);
 	resp_header(r, "Docker-Content-Digest", "%s", ds);
 	if (mi.has_subject) {
@@ -98,6 +160,7 @@ int h_manifest_put_finish(struct req *r)
 out:
 	if (rc)
 		req_fail(r, rc, NULL);
+	put_audit_done(&pa, rc);
 	manifest_info_release(&mi);
 	h_actor_release(&who);
 	return rc;
@@ -106,21 +169,20 @@ out:
 int h_manifest_delete(struct req *r)
 {
 	struct h_actor who;
-	char ds[DIGEST_STR_MAX];
+	struct put_audit pa;
+	char ds[DIGEST_STR_MAX] = "";
 	int rc;
 	if (!r->cfg->delete_enabled)
 		return E_DELETE_DISABLED;
 	h_actor_init(&who, r, r->cfg, r->name, "delete", &r->err_detail);
 	if (r->reference.is_digest)
+		digest_str(&r->reference.digest, ds);
+	put_audit_init(&pa, r, &who, ds, 0, 1);
+	if (r->reference.is_digest)
 		rc = meta_manifest_delete(r->name, &r->reference.digest, &who.actor);
 	else
 		rc = meta_tag_delete(r->name, r->reference.tag, &who.actor);
-	if (!rc && r->reference.is_digest)
-		audit_event(r, "delete", r->name, "{\"digest\":\"%s\",\"tags_removed\":%d}",
-			    digest_str(&r->reference.digest, ds), who.change.count);
-	else if (!rc)
-		audit_event(r, "delete", r->name, "{\"tag\":\"%s\",\"digest\":\"%s\"}", r->reference.tag,
-			    who.change.old_digest);
+	put_audit_done(&pa, rc);
 	h_actor_release(&who);
 	if (rc)
 		return rc;

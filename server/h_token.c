@@ -21,6 +21,7 @@
 #include "meta.h"
 #include "metrics.h"
 #include "policy.h"
+#include "registry.h"
 #include "scope.h"
 #include "xalloc.h"
 
@@ -132,8 +133,12 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 	struct jwt_claims cl;
 	struct buf tok = BUF_INIT, rt = BUF_INIT;
 	time_t now = time(NULL);
+	const struct jwt_key *key;
 	size_t n = 0;
 	int rc;
+	/* An open registry loads its key here, on the first token it issues (the cause of a failure is logged). */
+	if (registry_key(r->reg, &key))
+		return E_INTERNAL;
 	for (size_t i = 0; i < ts->nscopes; i++) {
 		struct scope *sc = &ts->scopes[i];
 		unsigned grant;
@@ -160,7 +165,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 	cl.access = acc;
 	cl.naccess = n;
 	cl.pat_id = ts->pat_id;
-	if ((rc = jwt_sign(&r->reg->key, &cl, &tok)))
+	if ((rc = jwt_sign(key, &cl, &tok)))
 		goto out;
 	if (with_refresh && ts->user && !ts->refresh_in) {
 		struct buf aud = BUF_INIT;
@@ -178,7 +183,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 			cred_fingerprint(phc, fp);
 			cl.cred = fp;
 		}
-		rc = jwt_sign(&r->reg->key, &cl, &rt);
+		rc = jwt_sign(key, &cl, &rt);
 		buf_release(&aud);
 		if (rc)
 			goto out;
@@ -270,9 +275,12 @@ static int refresh_identity(struct req *r, struct token_state *ts)
 	const struct config *c = r->cfg;
 	struct jwt_claims cl;
 	struct buf aud = BUF_INIT;
+	const struct jwt_key *key;
 	int rc;
+	if (registry_key(r->reg, &key))
+		return E_UNAUTHORIZED;
 	buf_addf(&aud, "%s/refresh", c->token_service);
-	rc = jwt_verify(&r->reg->key, ts->refresh_in, strlen(ts->refresh_in), c->token_issuer, aud.buf, time(NULL), 30,
+	rc = jwt_verify(key, ts->refresh_in, strlen(ts->refresh_in), c->token_issuer, aud.buf, time(NULL), 30,
 			&cl);
 	buf_release(&aud);
 	if (rc)

@@ -1,4 +1,5 @@
 /* h_uploads: blob uploads (monolithic, streamed, ranged), status, cancel and mounts. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,13 @@
 #include "metrics.h"
 #include "upload.h"
 #include "xalloc.h"
+
+/*
+ * How often a chunked push records its activity in meta (a commit with an
+ * fdatasync) for the stale-upload purge: well inside the shortest
+ * upload_ttl (one minute), and the purge also spares a file written since.
+ */
+#define TOUCH_EVERY_MS 10000
 
 /* Per-request state of an upload being written. */
 struct up_state {
@@ -144,6 +152,7 @@ int h_upload_start(struct req *r)
 		st->monolithic = 1;
 		if ((rc = upload_acquire(&r->reg->bs, st->id, &st->u)))
 			return rc;
+		upload_expect(st->u, r->content_length);
 		r->body_mode = BODY_STREAM;
 		r->on_body = up_body;
 		return 0;
@@ -195,6 +204,10 @@ static int take_upload(struct req *r, struct up_state *st)
 		st->has_range = 1;
 		st->range_len = last - first + 1;
 	}
+	if (st->has_range)
+		upload_expect(st->u, st->range_len > INT64_MAX ? -1 : (int64_t)st->range_len);
+	else
+		upload_expect(st->u, r->content_length);
 	r->body_mode = BODY_STREAM;
 	r->on_body = up_body;
 	return 0;
@@ -227,7 +240,9 @@ int h_upload_patch_finish(struct req *r)
 		return rc;
 	if ((rc = check_received(r, st)))
 		return rc;
-	(void)meta_upload_touch(st->id); /* activity: keeps the upload from the stale-upload purge */
+	/* activity: keeps the upload from the stale-upload purge */
+	if (upload_touch_due(st->u, TOUCH_EVERY_MS))
+		(void)meta_upload_touch(st->id);
 	add_progress_headers(r, st->id, upload_offset(st->u));
 	resp_status(r, 202);
 	return 0;

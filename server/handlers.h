@@ -8,6 +8,7 @@
 #define BERTH_HANDLERS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "blobstore.h"
 #include "config.h"
@@ -33,7 +34,12 @@ struct registry {
 	struct snapshot *snap;     /* current settings and policy */
 	struct workq *loginq; /* password checks, off the HTTP threads */
 	struct workq *ioq;    /* durable writes (fsync), off the HTTP threads */
-	struct jwt_key key;        /* token signing key */
+	/* The token signing key: read it through registry_key() only, it may not be loaded yet. */
+	pthread_mutex_t key_lock;  /* serialises the loading */
+	atomic_int key_ready;      /* set once key is filled; key never changes after */
+	struct jwt_key key;
+	char *key_path;            /* the key file */
+	char *key_dir;             /* its directory, created on demand; NULL for a configured file */
 	struct credcache *creds;   /* recently verified Basic credentials */
 	struct ratelimit *fail_ip; /* failed logins per client address */
 	struct ratelimit *fail_user; /* failed logins per user name */

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "authn.h"
 #include "metrics.h"
+#include "rand.h"
 #include "registry.h"
 #include "router.h"
 #include "workq.h"
@@ -562,8 +562,7 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1;
 	}
-	if (RAND_bytes(id_prefix, sizeof(id_prefix)) != 1)
-		die("no randomness available");
+	rand_bytes(id_prefix, sizeof(id_prefix));
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	pthread_condattr_t ca;
 	s->reg = reg;

@@ -60,10 +60,8 @@ static int serve_args(int argc, char **argv, struct serve_opts *o)
 			slot = &o->root;
 		else if (!strcmp(a, "--threads"))
 			slot = &o->threads;
-		if (!slot || !v) {
-			fprintf(stderr, "error: unknown or incomplete option \"%s\"\n\n%s", a, usage);
-			return 2;
-		}
+		if (!slot || !v)
+			return cli_usage_error(usage, "unknown or incomplete option \"%s\"", a);
 		*slot = v;
 		i++;
 	}
@@ -218,6 +216,5 @@ int main(int argc, char **argv)
 		return cli_health_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
 		return config_check_main(argc - 2, argv + 2);
-	fprintf(stderr, "error: unknown command \"%s\"\n\n%s", cmd, usage);
-	return 2;
+	return cli_usage_error(usage, "unknown command \"%s\"", cmd);
 }

@@ -65,6 +65,13 @@ static void head(struct buf *o, const char *name, const char *type, const char *
 	buf_addf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* An unlabelled sample with its HELP and TYPE lines. */
+static void sample(struct buf *o, const char *name, const char *type, const char *help, long long v)
+{
+	head(o, name, type, help);
+	buf_addf(o, "%s %lld\n", name, v);
+}
+
 static void render_requests(struct buf *o)
 {
 	head(o, "berth_http_requests_total", "counter", "HTTP requests served, by route and status class.");
@@ -114,8 +121,8 @@ void metrics_render(struct buf *o)
 	buf_addf(o, "berth_http_received_bytes_total %llu\n", (unsigned long long)atomic_load(&bytes_in_total));
 	head(o, "berth_http_sent_bytes_total", "counter", "Response body bytes sent.");
 	buf_addf(o, "berth_http_sent_bytes_total %llu\n", (unsigned long long)atomic_load(&bytes_out_total));
-	head(o, "berth_uploads_in_progress", "gauge", "Blob upload requests streaming a body right now.");
-	buf_addf(o, "berth_uploads_in_progress %lld\n", (long long)atomic_load(&uploads_active));
+	sample(o, "berth_uploads_in_progress", "gauge", "Blob upload requests streaming a body right now.",
+	       (long long)atomic_load(&uploads_active));
 	head(o, "berth_token_requests_total", "counter", "Token endpoint answers, by result.");
 	buf_addf(o, "berth_token_requests_total{result=\"issued\"} %llu\n", (unsigned long long)atomic_load(&tokens_ok));
 	buf_addf(o, "berth_token_requests_total{result=\"refused\"} %llu\n",
@@ -123,23 +130,18 @@ void metrics_render(struct buf *o)
 	head(o, "berth_login_failures_total", "counter", "Failed password or access-token checks.");
 	buf_addf(o, "berth_login_failures_total %llu\n", (unsigned long long)atomic_load(&logins_failed));
 	if (meta_stats(&st) == 0) {
-		head(o, "berth_blobs_stored", "gauge", "Distinct blobs in the store.");
-		buf_addf(o, "berth_blobs_stored %lld\n", (long long)st.blobs);
-		head(o, "berth_blobs_stored_bytes", "gauge", "Total size of the distinct blobs in the store.");
-		buf_addf(o, "berth_blobs_stored_bytes %lld\n", (long long)st.blob_bytes);
-		head(o, "berth_repositories", "gauge", "Repositories holding blobs.");
-		buf_addf(o, "berth_repositories %lld\n", (long long)st.repos);
-		head(o, "berth_manifests", "gauge", "Manifests across all repositories.");
-		buf_addf(o, "berth_manifests %lld\n", (long long)st.manifests);
-		head(o, "berth_tags", "gauge", "Tags across all repositories.");
-		buf_addf(o, "berth_tags %lld\n", (long long)st.tags);
-		head(o, "berth_upload_sessions", "gauge", "Upload sessions open (started, not finished or purged).");
-		buf_addf(o, "berth_upload_sessions %lld\n", (long long)st.uploads);
-		head(o, "berth_gc_runs_total", "counter", "Garbage collections run (daemon and command line).");
-		buf_addf(o, "berth_gc_runs_total %lld\n", (long long)st.gc_runs);
-		head(o, "berth_gc_freed_bytes_total", "counter", "Bytes freed by garbage collection.");
-		buf_addf(o, "berth_gc_freed_bytes_total %lld\n", (long long)st.gc_bytes_freed);
+		sample(o, "berth_blobs_stored", "gauge", "Distinct blobs in the store.", st.blobs);
+		sample(o, "berth_blobs_stored_bytes", "gauge", "Total size of the distinct blobs in the store.",
+		       st.blob_bytes);
+		sample(o, "berth_repositories", "gauge", "Repositories holding blobs.", st.repos);
+		sample(o, "berth_manifests", "gauge", "Manifests across all repositories.", st.manifests);
+		sample(o, "berth_tags", "gauge", "Tags across all repositories.", st.tags);
+		sample(o, "berth_upload_sessions", "gauge", "Upload sessions open (started, not finished or purged).",
+		       st.uploads);
+		sample(o, "berth_gc_runs_total", "counter", "Garbage collections run (daemon and command line).",
+		       st.gc_runs);
+		sample(o, "berth_gc_freed_bytes_total", "counter", "Bytes freed by garbage collection.", st.gc_bytes_freed);
 	}
-	head(o, "berth_start_time_seconds", "gauge", "When the process started, seconds since the epoch.");
-	buf_addf(o, "berth_start_time_seconds %lld\n", (long long)started);
+	sample(o, "berth_start_time_seconds", "gauge", "When the process started, seconds since the epoch.",
+	       (long long)started);
 }

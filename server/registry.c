@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "meta.h"
 #include "paths.h"
 #include "policy.h"
+#include "rand.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "upload.h"
@@ -79,8 +79,7 @@ static int bootstrap_admin(struct config *cfg)
 		unsigned char rnd[18];
 		struct buf pw = BUF_INIT;
 		static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-			die("no randomness available");
+		rand_bytes(rnd, sizeof(rnd));
 		for (size_t i = 0; i < sizeof(rnd); i++)
 			buf_addch(&pw, alphabet[rnd[i] % (sizeof(alphabet) - 1)]);
 		OPENSSL_cleanse(rnd, sizeof(rnd));
@@ -171,6 +170,36 @@ void registry_snapshot_put(struct registry *reg, struct snapshot *sn)
 		snapshot_free(sn);
 }
 
+/* Fills reg->key from its file (creating it on the default path); key_lock held. */
+static int key_load(struct registry *reg)
+{
+	int rc;
+	if (reg->key_dir) {
+		if (mkdir(reg->key_dir, 0700) < 0 && errno != EEXIST)
+			log_error("cannot create \"%s\": %s", reg->key_dir, strerror(errno));
+		rc = jwt_key_load_or_create(reg->key_path, &reg->key);
+	} else {
+		rc = jwt_key_load(reg->key_path, &reg->key);
+	}
+	if (rc)
+		log_error("cannot load the token signing key \"%s\"", reg->key_path);
+	return rc;
+}
+
+int registry_key(struct registry *reg, const struct jwt_key **out)
+{
+	int rc = 0;
+	/* After the first success this is one acquire load: key is never written again. */
+	if (!atomic_load_explicit(&reg->key_ready, memory_order_acquire)) {
+		pthread_mutex_lock(&reg->key_lock);
+		if (!atomic_load_explicit(&reg->key_ready, memory_order_relaxed) && !(rc = key_load(reg)))
+			atomic_store_explicit(&reg->key_ready, 1, memory_order_release);
+		pthread_mutex_unlock(&reg->key_lock);
+	}
+	*out = rc ? NULL : &reg->key;
+	return rc;
+}
+
 int registry_open(struct registry *reg, struct config *cfg)
 {
 	struct buf p = BUF_INIT;
@@ -179,6 +208,8 @@ int registry_open(struct registry *reg, struct config *cfg)
 	int rc;
 	memset(reg, 0, sizeof(*reg));
 	pthread_mutex_init(&reg->snap_lock, NULL);
+	pthread_mutex_init(&reg->key_lock, NULL);
+	atomic_init(&reg->key_ready, 0);
 	if ((rc = blobstore_init(&reg->bs, cfg->root))) {
 		log_error("cannot prepare data directory \"%s\"", cfg->root);
 		return rc;
@@ -198,20 +229,22 @@ int registry_open(struct registry *reg, struct config *cfg)
 	}
 	buf_reset(&p);
 	config_token_key(c, &p);
+	reg->key_path = buf_detach(&p, NULL);
 	if (!c->token_key) {
-		struct buf dir = BUF_INIT;
-		paths_keys_dir(&dir, c->root);
-		if (mkdir(dir.buf, 0700) < 0 && errno != EEXIST)
-			log_error("cannot create \"%s\": %s", dir.buf, strerror(errno));
-		buf_release(&dir);
-		rc = jwt_key_load_or_create(p.buf, &reg->key);
-	} else {
-		rc = jwt_key_load(p.buf, &reg->key);
+		paths_keys_dir(&p, c->root);
+		reg->key_dir = buf_detach(&p, NULL);
 	}
-	if (rc) {
-		log_error("cannot load the token signing key \"%s\"", p.buf);
+	/* Users log in for tokens, so a bad key must stop the start; an open registry may never need one. */
+	if (c->n_users) {
+		const struct jwt_key *key;
+		rc = registry_key(reg, &key);
+	} else if (c->token_key) {
+		rc = jwt_key_check(reg->key_path);
+		if (rc)
+			log_error("cannot load the token signing key \"%s\"", reg->key_path);
+	}
+	if (rc)
 		goto out;
-	}
 	reg->loginq = workq_new(c->login_concurrency, LOGIN_QUEUE_MAX);
 	reg->ioq = workq_new(IO_THREADS, IO_QUEUE_MAX);
 	reg->creds = credcache_new(CRED_CACHE_SLOTS, CRED_CACHE_MS);
@@ -317,6 +350,9 @@ void registry_release(struct registry *reg)
 	ratelimit_free(reg->fail_ip);
 	ratelimit_free(reg->fail_user);
 	jwt_key_release(&reg->key);
+	free(reg->key_path);
+	free(reg->key_dir);
+	pthread_mutex_destroy(&reg->key_lock);
 	if (reg->snap)
 		registry_snapshot_put(reg, reg->snap);
 	blobstore_release(&reg->bs);

@@ -14,7 +14,11 @@
 #include "handlers.h"
 
 /*
- * Opens storage, database, policy and signing key. Takes cfg's contents
+ * Opens storage, database and policy. The signing key is loaded here when
+ * the config has users (auth on: a bad key stops the start); an open
+ * registry may never need it, so it only checks that a configured key file
+ * exists with mode 0600 and leaves parsing (and OpenSSL, about 2 MiB
+ * resident) to the first registry_key(). Takes cfg's contents
  * over (cfg is left empty; release it anyway). Without a config file it
  * first sets up the embedded default's administrator. Returns 0 or an E_*
  * code (logged); release the registry either way.
@@ -28,6 +32,14 @@ int registry_open(struct registry *reg, struct config *cfg);
  * Returns 0 or E_CONFIG.
  */
 int registry_reload(struct registry *reg);
+/*
+ * The token signing key, loaded (or generated, for the default path) on
+ * the first call when registry_open() did not load it already; see there.
+ * Thread-safe: concurrent first calls load it once. Returns 0 and *out
+ * (valid until registry_release()), or an E_* code (logged), in which case
+ * the next call tries again.
+ */
+int registry_key(struct registry *reg, const struct jwt_key **out);
 /* The current snapshot, referenced; hand it back with registry_snapshot_put(). */
 struct snapshot *registry_snapshot_get(struct registry *reg);
 void registry_snapshot_put(struct registry *reg, struct snapshot *sn);

@@ -383,10 +383,7 @@ void router_error_reply(struct req *r)
 	buf_adds(&r->out, ",\"message\":");
 	buf_add_json_str(&r->out, d->message);
 	buf_adds(&r->out, ",\"detail\":");
-	if (r->err_detail.len)
-		buf_add_json_str(&r->out, r->err_detail.buf);
-	else
-		buf_adds(&r->out, "null");
+	buf_add_json_str(&r->out, r->err_detail.len ? r->err_detail.buf : NULL);
 	buf_adds(&r->out, "}]}\n");
 	if (r->out_fd >= 0) {
 		resp_fd(r, d->status, -1, 0, 0);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "err.h"
 #include "log.h"
 #include "paths.h"
+#include "rand.h"
 #include "xalloc.h"
 
 int blobstore_errno(int e)
@@ -155,8 +155,7 @@ out:
 int blobstore_tmp_create(const struct blobstore *bs, struct buf *path, int *fd)
 {
 	unsigned char rnd[8];
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		die("no randomness available");
+	rand_bytes(rnd, sizeof(rnd));
 	paths_uploads_dir(path, bs->root);
 	buf_adds(path, "/tmp-");
 	for (size_t i = 0; i < sizeof(rnd); i++)

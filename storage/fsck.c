@@ -11,6 +11,7 @@
 #include "fsck.h"
 #include "gc.h"
 #include "gc_internal.h"
+#include "imgsource.h"
 #include "log.h"
 #include "manifest.h"
 #include "meta.h"
@@ -133,13 +134,29 @@ static int check_file(void *ctx, const struct gc_file *gf)
 		problem(f, "orphan", NULL, ds, 1, 0, "fresh file without a record (an upload finishing?)");
 		return 0;
 	}
-	if (f->norphans == f->orphans_alloc) {
-		f->orphans_alloc = f->orphans_alloc ? 2 * f->orphans_alloc : 16;
-		f->orphans = xrealloc(f->orphans, f->orphans_alloc * sizeof(*f->orphans));
-	}
+	f->orphans = xgrow(f->orphans, &f->orphans_alloc, f->norphans, sizeof(*f->orphans));
 	f->orphans[f->norphans].d = *gf->digest;
 	f->orphans[f->norphans].label = xstrdup(gf->label);
 	f->orphans[f->norphans++].size = gf->size;
+	return 0;
+}
+
+/* Bytes of a blob held in the database: they must hash to its digest; their size stands for a file's. */
+static int check_content(void *ctx, const char *ds, const void *bytes, size_t len)
+{
+	struct fsck *f = ctx;
+	char gs[DIGEST_STR_MAX];
+	struct digest d, got;
+	f->r->contents++;
+	f->r->content_bytes += (int64_t)len;
+	if (digest_parse(ds, &d)) {
+		problem(f, "corrupt", NULL, ds, 0, 0, "content row under a malformed digest");
+		return 0;
+	}
+	digest_of(d.alg, bytes, len, &got);
+	if (!digest_eq(&got, &d))
+		problem(f, "corrupt", NULL, ds, 0, 0, "content in the database hashes to %s", digest_str(&got, gs));
+	*strmap_get(&f->files, ds, 1) = (int64_t)len;
 	return 0;
 }
 
@@ -161,7 +178,7 @@ static int check_blob_row(void *ctx, const char *ds, int64_t size, int64_t links
 	int64_t have = 0;
 	f->r->blobs++;
 	if (!file_size(f, ds, &have))
-		problem(f, "missing", NULL, ds, 0, 0, "recorded blob (linked in %lld %s) has no file", (long long)links,
+		problem(f, "missing", NULL, ds, 0, 0, "recorded blob (linked in %lld %s) has no file and no content in the database", (long long)links,
 			links == 1 ? "repository" : "repositories");
 	else if (have != size)
 		problem(f, "size", NULL, ds, 0, 0, "recorded size %lld, file size %lld", (long long)size, (long long)have);
@@ -175,7 +192,7 @@ static int check_manifest(void *ctx, const char *repo, const char *ds, const cha
 	(void)media_type;
 	f->r->manifests++;
 	if (!file_size(f, ds, &size))
-		problem(f, "manifest", repo, ds, 0, 0, "manifest has no file");
+		problem(f, "manifest", repo, ds, 0, 0, "manifest has neither content in the database nor a file");
 	if (!linked)
 		problem(f, "manifest", repo, ds, 0, 0, "manifest bytes are not linked to the repository");
 	return 0;
@@ -186,8 +203,7 @@ static int parse_manifest(struct fsck *f, const char *repo, const char *ds)
 {
 	struct digest d;
 	struct buf body = BUF_INIT;
-	int fd, rc;
-	int64_t size = 0;
+	int rc;
 	if (f->parsed_digest && !strcmp(f->parsed_digest, ds) && !strcmp(f->parsed_repo, repo))
 		return f->parsed_ok ? 0 : E_MANIFEST_INVALID;
 	manifest_info_release(&f->mi);
@@ -196,17 +212,10 @@ static int parse_manifest(struct fsck *f, const char *repo, const char *ds)
 	f->parsed_repo = xstrdup(repo);
 	f->parsed_digest = xstrdup(ds);
 	f->parsed_ok = 0;
-	if ((rc = digest_parse(ds, &d)) || (rc = blobstore_open(f->bs, &d, &fd, &size)))
+	if ((rc = digest_parse(ds, &d)) || (rc = imgsrc_read_stored(f->bs, &d, MANIFEST_READ_MAX, &body))) {
+		buf_release(&body);
 		return rc;
-	if (size > MANIFEST_READ_MAX) {
-		close(fd);
-		return E_MANIFEST_INVALID;
 	}
-	buf_grow(&body, (size_t)size);
-	ssize_t n;
-	while ((n = read(fd, body.buf + body.len, (size_t)size - body.len)) > 0)
-		buf_setlen(&body, body.len + (size_t)n);
-	close(fd);
 	rc = manifest_parse(body.buf, body.len, NULL, &f->mi, NULL);
 	buf_release(&body);
 	f->parsed_ok = rc == 0;
@@ -301,6 +310,8 @@ int fsck_run(const struct blobstore *bs, const struct fsck_opts *o, struct fsck_
 	rc = meta_fsck_database(on_db_problem, &f);
 	if (!rc)
 		rc = gc_walk_blobs(bs->root, check_file, &f);
+	if (!rc)
+		rc = meta_content_list(check_content, &f);
 	if (!rc)
 		rc = meta_fsck_blobs(check_blob_row, &f);
 	if (!rc)

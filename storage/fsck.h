@@ -42,6 +42,7 @@ struct fsck_opts {
 
 struct fsck_report {
 	int64_t files, bytes;  /* blob files hashed */
+	int64_t contents, content_bytes; /* blob contents held in the database (manifests) hashed */
 	int64_t blobs, manifests, references, uploads; /* records checked */
 	int64_t problems;      /* found, notes not counted */
 	int64_t repaired;      /* of those, removed by --repair */

@@ -179,10 +179,7 @@ static int collect_unlinked(void *ctx, const char *digest, int64_t size)
 {
 	struct blob_batch *b = ctx;
 	(void)size;
-	if (b->n == b->alloc) {
-		b->alloc = b->alloc ? 2 * b->alloc : 64;
-		b->v = xrealloc(b->v, b->alloc * sizeof(*b->v));
-	}
+	b->v = xgrow(b->v, &b->alloc, b->n, sizeof(*b->v));
 	b->v[b->n++] = xstrdup(digest);
 	return 0;
 }

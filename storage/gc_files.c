@@ -159,10 +159,7 @@ int gc_trash_add(struct gc_trash *t, const struct blobstore *bs, const struct di
 			log_error("gc: cannot move \"%s\" aside: %s", p.buf, strerror(errno));
 	} else {
 		*size = (int64_t)st.st_size;
-		if (t->n == t->alloc) {
-			t->alloc = t->alloc ? 2 * t->alloc : 64;
-			t->v = xrealloc(t->v, t->alloc * sizeof(*t->v));
-		}
+		t->v = xgrow(t->v, &t->alloc, t->n, sizeof(*t->v));
 		t->v[t->n].d = *d;
 		t->v[t->n].size = *size;
 		t->n++;
@@ -340,10 +337,7 @@ struct ids {
 static int collect_id(void *ctx, const char *id)
 {
 	struct ids *ids = ctx;
-	if (ids->n == ids->alloc) {
-		ids->alloc = ids->alloc ? 2 * ids->alloc : 16;
-		ids->v = xrealloc(ids->v, ids->alloc * sizeof(*ids->v));
-	}
+	ids->v = xgrow(ids->v, &ids->alloc, ids->n, sizeof(*ids->v));
 	ids->v[ids->n++] = xstrdup(id);
 	return 0;
 }

@@ -7,18 +7,10 @@
 #include "manifest.h"
 #include "xalloc.h"
 
-static void *grow(void *v, size_t *alloc, size_t n, size_t size)
-{
-	if (n < *alloc)
-		return v;
-	*alloc = *alloc ? 2 * *alloc : 32;
-	return xrealloc(v, *alloc * size);
-}
-
 static int on_manifest(void *ctx, const struct meta_gc_manifest *m)
 {
 	struct gc_repo *g = ctx;
-	g->nodes = grow(g->nodes, &g->nodes_alloc, g->n, sizeof(*g->nodes));
+	g->nodes = xgrow(g->nodes, &g->nodes_alloc, g->n, sizeof(*g->nodes));
 	struct gc_node *nd = &g->nodes[g->n];
 	memset(nd, 0, sizeof(*nd));
 	nd->digest = xstrdup(m->digest);
@@ -39,7 +31,7 @@ static long node_of(const struct gc_repo *g, const char *digest)
 static int on_ref(void *ctx, const char *manifest, int kind, const char *digest)
 {
 	struct gc_repo *g = ctx;
-	g->refs = grow(g->refs, &g->refs_alloc, g->nrefs, sizeof(*g->refs));
+	g->refs = xgrow(g->refs, &g->refs_alloc, g->nrefs, sizeof(*g->refs));
 	struct gc_ref *r = &g->refs[g->nrefs++];
 	r->from = node_of(g, manifest);
 	r->kind = kind;
@@ -50,7 +42,7 @@ static int on_ref(void *ctx, const char *manifest, int kind, const char *digest)
 static int on_link(void *ctx, const char *digest, int64_t size, int64_t linked_ms)
 {
 	struct gc_repo *g = ctx;
-	g->links = grow(g->links, &g->links_alloc, g->nlinks, sizeof(*g->links));
+	g->links = xgrow(g->links, &g->links_alloc, g->nlinks, sizeof(*g->links));
 	struct gc_link *l = &g->links[g->nlinks++];
 	memset(l, 0, sizeof(*l));
 	l->digest = xstrdup(digest);

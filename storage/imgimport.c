@@ -55,10 +55,7 @@ static void add_item(struct plan *p, const char *role, const struct digest *d, i
 		     int existed)
 {
 	struct imgimport_result *r = p->res;
-	if (r->nitems == r->alloc) {
-		r->alloc = r->alloc ? 2 * r->alloc : 16;
-		r->items = xrealloc(r->items, r->alloc * sizeof(*r->items));
-	}
+	r->items = xgrow(r->items, &r->alloc, r->nitems, sizeof(*r->items));
 	r->items[r->nitems++] = (struct imgimport_item){ role, *d, size, mt ? xstrdup(mt) : NULL, existed };
 }
 
@@ -68,10 +65,7 @@ static int plan_blob(struct plan *p, const struct digest *d, int64_t size)
 	for (size_t i = 0; i < p->nblobs; i++)
 		if (digest_eq(&p->blobs[i].d, d))
 			return 1;
-	if (p->nblobs == p->ablobs) {
-		p->ablobs = p->ablobs ? 2 * p->ablobs : 16;
-		p->blobs = xrealloc(p->blobs, p->ablobs * sizeof(*p->blobs));
-	}
+	p->blobs = xgrow(p->blobs, &p->ablobs, p->nblobs, sizeof(*p->blobs));
 	p->blobs[p->nblobs++] = (struct plan_blob){ *d, size };
 	return 0;
 }
@@ -87,10 +81,7 @@ static int plan_has_manifest(const struct plan *p, const struct digest *d)
 /* Takes mi over. */
 static void plan_manifest(struct plan *p, const struct digest *d, int64_t size, struct manifest_info *mi)
 {
-	if (p->nmans == p->amans) {
-		p->amans = p->amans ? 2 * p->amans : 8;
-		p->mans = xrealloc(p->mans, p->amans * sizeof(*p->mans));
-	}
+	p->mans = xgrow(p->mans, &p->amans, p->nmans, sizeof(*p->mans));
 	p->mans[p->nmans++] = (struct plan_manifest){ *d, size, *mi };
 	memset(mi, 0, sizeof(*mi));
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "meta.h"
 #include "tarball.h"
 #include "xalloc.h"
 
@@ -244,10 +245,7 @@ static int store_entry(struct imgsrc *s, struct tar_reader *tr, const struct tar
 		buf_addf(detail, "cannot store \"%s\" in the data directory", e->name);
 		return rc;
 	}
-	if (s->nfiles == s->alloc) {
-		s->alloc = s->alloc ? 2 * s->alloc : 64;
-		s->files = xrealloc(s->files, s->alloc * sizeof(*s->files));
-	}
+	s->files = xgrow(s->files, &s->alloc, s->nfiles, sizeof(*s->files));
 	f.name = xstrdup(e->name);
 	f.digest = got_d;
 	f.existed = existed;
@@ -264,10 +262,7 @@ static int take_link(struct imgsrc *s, const char *name, struct buf *detail)
 			 "the archive must hold the file itself");
 		return E_BAD_REQUEST;
 	}
-	if (s->nlinks == s->alloc_links) {
-		s->alloc_links = s->alloc_links ? 2 * s->alloc_links : 16;
-		s->links = xrealloc(s->links, s->alloc_links * sizeof(*s->links));
-	}
+	s->links = xgrow(s->links, &s->alloc_links, s->nlinks, sizeof(*s->links));
 	s->links[s->nlinks++] = xstrdup(name);
 	return 0;
 }
@@ -578,11 +573,19 @@ int imgsrc_read_stored(const struct blobstore *bs, const struct digest *d, size_
 	struct digest got;
 	int64_t size;
 	int fd, rc;
+	int found = 0;
 	buf_reset(out);
-	if ((rc = blobstore_open(bs, d, &fd, &size)))
+	/* manifests pushed since schema 3 have their bytes in the database */
+	if ((rc = meta_blob_content(d, out, &found)))
 		return rc;
-	rc = size > (int64_t)max ? E_MANIFEST_TOO_BIG : read_fd_all(fd, out, max);
-	close(fd);
+	if (found && out->len > max)
+		rc = E_MANIFEST_TOO_BIG;
+	if (!found) {
+		if ((rc = blobstore_open(bs, d, &fd, &size)))
+			return rc;
+		rc = size > (int64_t)max ? E_MANIFEST_TOO_BIG : read_fd_all(fd, out, max);
+		close(fd);
+	}
 	if (!rc) {
 		digest_of(d->alg, out->buf, out->len, &got);
 		if (!digest_eq(&got, d))

@@ -133,6 +133,17 @@ static const char *const migrations[] = {
 	"  client TEXT);"
 	"CREATE INDEX audit_events_by_time ON audit_events(time_ms);"
 	"CREATE INDEX audit_events_by_repo ON audit_events(repo, time_ms);",
+
+	/* 3: manifest bytes inside the database */
+	/*
+	 * A blob's bytes live either here or in blobs/<alg>/<xx>/<hex>; readers
+	 * look here first. Manifests are written here, in the transaction that
+	 * records them: one group-committed WAL sync instead of a file, two
+	 * fsyncs and a rename per manifest. They go with their blobs row (GC).
+	 */
+	"CREATE TABLE blob_content ("
+	"  digest TEXT NOT NULL PRIMARY KEY REFERENCES blobs(digest) ON DELETE CASCADE,"
+	"  content BLOB NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

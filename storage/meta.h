@@ -44,6 +44,7 @@ struct meta_tag_change;
  * Who moves tags, and how, for the writes that move or remove them; every
  * field may be NULL (so may the whole struct: anonymous, unguarded).
  */
+struct meta_audit;
 struct meta_actor {
 	const char *name;   /* user or token name; NULL for anonymous */
 	/*
@@ -65,6 +66,17 @@ struct meta_actor {
 	void *guard_ctx;
 	/* When not NULL, told what the write did to tags (zeroed first). */
 	struct meta_tag_change *change;
+	/*
+	 * When not NULL, asked once inside the write's transaction after
+	 * everything else succeeded (change already filled) to describe the
+	 * audit event of the write in *ev (its strings stay audit_ctx's and
+	 * must live until the call returns); the event is inserted in the
+	 * same transaction, so the write and its audit row become durable
+	 * together, with one commit. Returning non-zero records no event
+	 * (the write goes on). It must not call meta_*.
+	 */
+	int (*audit)(void *audit_ctx, struct meta_audit *ev);
+	void *audit_ctx;
 };
 
 /* What a write did to tags. */
@@ -104,6 +116,12 @@ struct meta_manifest {
 	char *media_type;
 	char *artifact_type; /* may be NULL */
 	char *annotations;   /* JSON object text, may be NULL */
+	/*
+	 * The manifest's bytes when the database holds them (every manifest
+	 * pushed since schema 3), else NULL: they are then in the blob store.
+	 */
+	unsigned char *content;
+	size_t content_len;
 };
 void meta_manifest_release(struct meta_manifest *m);
 
@@ -119,6 +137,24 @@ void meta_manifest_release(struct meta_manifest *m);
 int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
 		      const struct manifest_info *mi, const char *tag,
 		      const struct meta_actor *actor, struct buf *detail);
+/*
+ * The same, also storing the manifest's size bytes of content in the
+ * database, in the same transaction: the write is durable once the commit
+ * is, with no file, no fsync of its own and no rename (content NULL: the
+ * caller has put the bytes in the blob store first).
+ */
+int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t size, const void *content,
+			      const struct manifest_info *mi, const char *tag,
+			      const struct meta_actor *actor, struct buf *detail);
+/*
+ * The bytes of blob d when the database holds them (a manifest's, stored
+ * by meta_manifest_put_content): appended to out with *found = 1; *found =
+ * 0 when they are in the blob store or d is unknown. Whether d is linked
+ * to a repository is the caller's check.
+ */
+int meta_blob_content(const struct digest *d, struct buf *out, int *found);
+/* Every blob content the database holds, in digest order (for fsck); a non-zero cb result stops and is returned. */
+int meta_content_list(int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx);
 /* Resolves a tag or digest in repo; E_MANIFEST_UNKNOWN when absent (*out then empty). */
 int meta_manifest_get(const char *repo, const struct reference *ref, struct meta_manifest *out);
 /*

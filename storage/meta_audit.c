@@ -25,37 +25,43 @@ static const struct meta_query q_audit_list_repo = { MS_AUDIT_LIST_REPO,
 	"SELECT id, time_ms, actor, action, repo, detail, client FROM audit_events"
 	" WHERE repo = ?2 AND time_ms >= ?1 ORDER BY time_ms, id LIMIT ?3" };
 
+int meta_audit_insert(struct meta_conn *c, const struct meta_audit *ev)
+{
+	sqlite3_stmt *s;
+	int changes = 0;
+	assert(ev->action && *ev->action);
+	int rc = meta_stmt(c, &q_audit_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_int64(s, 1, meta_now_ms());
+	meta_bind_text(s, 2, ev->actor);
+	meta_bind_text(s, 3, ev->action);
+	meta_bind_text(s, 4, ev->repo);
+	meta_bind_text(s, 5, ev->detail);
+	meta_bind_text(s, 6, ev->client);
+	rc = meta_exec(c, s);
+	changes = sqlite3_changes(c->db);
+	meta_stmt_done(c, &q_audit_insert, s);
+	if (!rc && !changes) {
+		log_error("meta: audit event \"%s\" refused: empty action or detail not a JSON object",
+			  ev->action ? ev->action : "");
+		rc = E_INTERNAL;
+	}
+	return rc;
+}
+
 int meta_audit_add(const char *actor, const char *action, const char *repo, const char *detail_json,
 		   const char *client)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int changes = 0;
-	assert(action && *action);
+	const struct meta_audit ev = { .actor = actor, .action = action, .repo = repo, .detail = detail_json,
+				       .client = client };
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_tx_begin(c);
 	if (rc)
 		return rc;
-	rc = meta_stmt(c, &q_audit_insert, &s);
-	if (!rc) {
-		meta_bind_int64(s, 1, meta_now_ms());
-		meta_bind_text(s, 2, actor);
-		meta_bind_text(s, 3, action);
-		meta_bind_text(s, 4, repo);
-		meta_bind_text(s, 5, detail_json);
-		meta_bind_text(s, 6, client);
-		rc = meta_exec(c, s);
-		changes = sqlite3_changes(c->db);
-		meta_stmt_done(c, &q_audit_insert, s);
-	}
-	rc = meta_tx_end(c, rc);
-	if (!rc && !changes) {
-		log_error("meta: audit event \"%s\" refused: empty action or detail not a JSON object",
-			  action ? action : "");
-		rc = E_INTERNAL;
-	}
-	return rc;
+	return meta_tx_end(c, meta_audit_insert(c, &ev));
 }
 
 int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx)

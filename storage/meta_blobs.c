@@ -65,20 +65,8 @@ int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int
 /* Runs q with text parameters p1 and p2 (p2 may be NULL when q has one); *found tells whether a row came back. */
 static int lookup(const struct meta_query *q, const char *p1, const char *p2, int *found, int64_t *col0)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, q, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, p1);
-	if (p2)
-		meta_bind_text(s, 2, p2);
-	rc = meta_step(c, s);
-	if (rc == 1 && col0)
-		*col0 = sqlite3_column_int64(s, 0);
-	meta_stmt_done(c, q, s);
+	struct meta_texts t = { p2 ? 2 : 1, { p1, p2 } };
+	int rc = meta_each(q, meta_bind_texts, &t, meta_first_int64, col0);
 	if (rc < 0)
 		return rc;
 	*found = rc;
@@ -117,56 +105,33 @@ int meta_blob_link(const char *repo, const struct digest *d, int64_t size)
 	return meta_tx_end(c, rc);
 }
 
-/* Runs a write statement with text parameters p1 and p2 (may be NULL) in its own transaction; *changes counts rows. */
-static int write_one(const struct meta_query *q, const char *p1, const char *p2, int *changes)
-{
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_stmt(c, q, &s);
-	if (!rc) {
-		meta_bind_text(s, 1, p1);
-		if (p2)
-			meta_bind_text(s, 2, p2);
-		rc = meta_exec(c, s);
-		*changes = sqlite3_changes(c->db);
-		meta_stmt_done(c, q, s);
-	}
-	return meta_tx_end(c, rc);
-}
-
 int meta_blob_unlink(const char *repo, const struct digest *d)
 {
 	char ds[DIGEST_STR_MAX];
+	struct meta_texts t = { 2, { repo, digest_str(d, ds) } };
 	int changes = 0;
-	int rc = write_one(&q_link_delete, repo, digest_str(d, ds), &changes);
+	int rc = meta_write(&q_link_delete, meta_bind_texts, &t, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_BLOB_UNKNOWN;
+}
+
+/* A caller's string callback, for str_row(). */
+struct str_sink {
+	meta_str_cb cb;
+	void *ctx;
+};
+
+/* Passes the row's first column to the caller's callback. */
+static int str_row(sqlite3_stmt *s, void *arg)
+{
+	const struct str_sink *k = arg;
+	return k->cb(k->ctx, meta_col_text(s, 0));
 }
 
 int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
 	char ds[DIGEST_STR_MAX];
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_blob_repos, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, digest_str(d, ds));
-	while ((rc = meta_step(c, s)) == 1) {
-		int r = cb(ctx, meta_col_text(s, 0));
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_blob_repos, s);
-	return rc;
+	struct str_sink k = { cb, ctx };
+	return meta_each(&q_blob_repos, meta_bind_text1, digest_str(d, ds), str_row, &k);
 }
 
 /* ---- uploads ---- */
@@ -209,7 +174,7 @@ int meta_upload_check(const char *id, const char *repo)
 int meta_upload_delete(const char *id)
 {
 	int changes = 0;
-	int rc = write_one(&q_upload_delete, id, NULL, &changes);
+	int rc = meta_write(&q_upload_delete, meta_bind_text1, id, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
@@ -248,43 +213,14 @@ int meta_upload_commit(const char *id, const char *repo, const struct digest *d,
 
 int meta_upload_touch(const char *id)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct meta_text_int a = { id, meta_now_ms() };
 	int changes = 0;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_stmt(c, &q_upload_touch, &s);
-	if (!rc) {
-		meta_bind_text(s, 1, id);
-		meta_bind_int64(s, 2, meta_now_ms());
-		rc = meta_exec(c, s);
-		changes = sqlite3_changes(c->db);
-		meta_stmt_done(c, &q_upload_touch, s);
-	}
-	rc = meta_tx_end(c, rc);
+	int rc = meta_write(&q_upload_touch, meta_bind_text_int, &a, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
 int meta_uploads_stale(int64_t older_than_ms, meta_str_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_uploads_stale, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, older_than_ms);
-	while ((rc = meta_step(c, s)) == 1) {
-		int r = cb(ctx, meta_col_text(s, 0));
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_uploads_stale, s);
-	return rc;
+	struct str_sink k = { cb, ctx };
+	return meta_each(&q_uploads_stale, meta_bind_int64_1, &older_than_ms, str_row, &k);
 }

@@ -87,10 +87,7 @@ static void dset_add(struct digest_set *s, const char *d)
 {
 	if (!d)
 		return;
-	if (s->n == s->alloc) {
-		s->alloc = s->alloc ? 2 * s->alloc : 16;
-		s->v = xrealloc(s->v, s->alloc * sizeof(*s->v));
-	}
+	s->v = xgrow(s->v, &s->alloc, s->n, sizeof(*s->v));
 	s->v[s->n++] = xstrdup(d);
 }
 
@@ -112,19 +109,17 @@ static void dset_release(struct digest_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int history_load(struct meta_conn *c, int64_t repo_id, int64_t since_ms, struct digest_set *out)
+static int history_row(sqlite3_stmt *s, void *arg)
 {
-	sqlite3_stmt *s;
-	int rc = meta_stmt(c, &q_gc_history, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_int64(s, 2, since_ms);
-	while ((rc = meta_step(c, s)) == 1) {
-		dset_add(out, meta_col_text(s, 0));
-		dset_add(out, meta_col_text(s, 1));
-	}
-	meta_stmt_done(c, &q_gc_history, s);
+	dset_add(arg, meta_col_text(s, 0));
+	dset_add(arg, meta_col_text(s, 1));
+	return 0;
+}
+
+static int history_load(int64_t repo_id, int64_t since_ms, struct digest_set *out)
+{
+	struct meta_ints p = { 2, { repo_id, since_ms } };
+	int rc = meta_each(&q_gc_history, meta_bind_ints, &p, history_row, out);
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
 	return rc;
@@ -176,108 +171,86 @@ static int row_text(struct meta_conn *c, const struct meta_query *q, int64_t rep
 
 /* ---- marking ---- */
 
+/* The caller's callback, for the row functions below. */
+struct sink {
+	union {
+		meta_gc_repo_cb repo;
+		meta_gc_manifest_cb manifest;
+		meta_gc_ref_cb ref;
+		meta_gc_link_cb link;
+		meta_gc_blob_cb blob;
+		meta_fsck_blob_cb fsck_blob;
+		meta_fsck_manifest_cb fsck_manifest;
+		meta_fsck_ref_cb fsck_ref;
+		meta_fsck_upload_cb fsck_upload;
+	} cb;
+	void *ctx;
+	/* meta_gc_manifests(): what makes a manifest a root */
+	const struct meta_gc_cutoffs *cut;
+	const struct digest_set *hist;
+};
+
+static int repo_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	return k->cb.repo(k->ctx, sqlite3_column_int64(s, 0), meta_col_text(s, 1));
+}
+
 int meta_gc_repos(meta_gc_repo_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_gc_repos, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		int r = cb(ctx, sqlite3_column_int64(s, 0), meta_col_text(s, 1));
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_gc_repos, s);
-	return rc;
+	struct sink k = { .cb.repo = cb, .ctx = ctx };
+	return meta_each(&q_gc_repos, NULL, NULL, repo_row, &k);
+}
+
+static int manifest_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	struct meta_gc_manifest m = {
+		.digest = meta_col_text(s, 0),
+		.subject = meta_col_text(s, 1),
+		.size = sqlite3_column_int64(s, 2),
+	};
+	if (!m.digest)
+		return E_IO;
+	m.root = is_root(sqlite3_column_int(s, 4), dset_has(k->hist, m.digest), sqlite3_column_int64(s, 3), k->cut);
+	return k->cb.manifest(k->ctx, &m);
 }
 
 int meta_gc_manifests(int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx)
 {
 	struct digest_set hist = { 0 };
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
+	struct sink k = { .cb.manifest = cb, .ctx = ctx, .cut = cut, .hist = &hist };
+	int rc = history_load(repo_id, cut->history_ms, &hist);
 	if (!rc)
-		rc = history_load(c, repo_id, cut->history_ms, &hist);
-	if (!rc)
-		rc = meta_stmt(c, &q_gc_manifests, &s);
-	if (rc)
-		goto out;
-	meta_bind_int64(s, 1, repo_id);
-	while ((rc = meta_step(c, s)) == 1) {
-		struct meta_gc_manifest m = {
-			.digest = meta_col_text(s, 0),
-			.subject = meta_col_text(s, 1),
-			.size = sqlite3_column_int64(s, 2),
-		};
-		if (!m.digest) {
-			rc = E_IO;
-			break;
-		}
-		m.root = is_root(sqlite3_column_int(s, 4), dset_has(&hist, m.digest), sqlite3_column_int64(s, 3), cut);
-		int r = cb(ctx, &m);
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_gc_manifests, s);
-out:
+		rc = meta_each(&q_gc_manifests, meta_bind_int64_1, &repo_id, manifest_row, &k);
 	dset_release(&hist);
 	return rc;
 }
 
+static int ref_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *m = meta_col_text(s, 0), *d = meta_col_text(s, 2);
+	return m && d ? k->cb.ref(k->ctx, m, sqlite3_column_int(s, 1), d) : 0;
+}
+
 int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_gc_refs, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *m = meta_col_text(s, 0), *d = meta_col_text(s, 2);
-		if (!m || !d)
-			continue;
-		int r = cb(ctx, m, sqlite3_column_int(s, 1), d);
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_gc_refs, s);
-	return rc;
+	struct sink k = { .cb.ref = cb, .ctx = ctx };
+	return meta_each(&q_gc_refs, meta_bind_int64_1, &repo_id, ref_row, &k);
+}
+
+static int link_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *d = meta_col_text(s, 0);
+	return d ? k->cb.link(k->ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)) : 0;
 }
 
 int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_gc_links, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *d = meta_col_text(s, 0);
-		if (!d)
-			continue;
-		int r = cb(ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_gc_links, s);
-	return rc;
+	struct sink k = { .cb.link = cb, .ctx = ctx };
+	return meta_each(&q_gc_links, meta_bind_int64_1, &repo_id, link_row, &k);
 }
 
 /* ---- sweeping: every delete re-checks, inside its transaction, that nothing keeps the row now ---- */
@@ -323,7 +296,7 @@ int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t
 		rc = meta_tx_begin(c);
 	if (rc)
 		return rc;
-	rc = history_load(c, repo_id, cut->history_ms, &hist);
+	rc = history_load(repo_id, cut->history_ms, &hist);
 	for (size_t i = 0; i < n && !rc; i++) {
 		int dead = 0, unlinked = 0;
 		rc = manifest_dead(c, repo_id, digests[i], cut, &hist, &dead);
@@ -367,27 +340,17 @@ int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, 
 	return rc;
 }
 
+static int blob_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *d = meta_col_text(s, 0);
+	return d ? k->cb.blob(k->ctx, d, sqlite3_column_int64(s, 1)) : 0;
+}
+
 int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_gc_unlinked, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *d = meta_col_text(s, 0);
-		if (!d)
-			continue;
-		int r = cb(ctx, d, sqlite3_column_int64(s, 1));
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_gc_unlinked, s);
-	return rc;
+	struct sink k = { .cb.blob = cb, .ctx = ctx };
+	return meta_each(&q_gc_unlinked, NULL, NULL, blob_row, &k);
 }
 
 int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done)
@@ -438,150 +401,103 @@ int meta_gc_upload_known(const char *id, int *known)
 
 int meta_gc_upload_expire(const char *id, int64_t older_than_ms, int *deleted)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	*deleted = 0;
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_stmt(c, &q_gc_upload_expire, &s);
-	if (!rc) {
-		meta_bind_text(s, 1, id);
-		meta_bind_int64(s, 2, older_than_ms);
-		rc = meta_exec(c, s);
-		*deleted = !rc && sqlite3_changes(c->db) > 0;
-		meta_stmt_done(c, &q_gc_upload_expire, s);
-	}
-	rc = meta_tx_end(c, rc);
-	if (rc)
-		*deleted = 0;
+	struct meta_text_int a = { id, older_than_ms };
+	int changes = 0;
+	int rc = meta_write(&q_gc_upload_expire, meta_bind_text_int, &a, &changes, NULL);
+	*deleted = !rc && changes > 0;
 	return rc;
 }
 
 /* ---- integrity checks ---- */
 
+static int fsck_blob_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *d = meta_col_text(s, 0);
+	return d ? k->cb.fsck_blob(k->ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)) : 0;
+}
+
 int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_fsck_blobs, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *d = meta_col_text(s, 0);
-		int r = d ? cb(ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)) : 0;
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_fsck_blobs, s);
-	return rc;
+	struct sink k = { .cb.fsck_blob = cb, .ctx = ctx };
+	return meta_each(&q_fsck_blobs, NULL, NULL, fsck_blob_row, &k);
+}
+
+static int fsck_manifest_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *repo = meta_col_text(s, 0), *d = meta_col_text(s, 1), *mt = meta_col_text(s, 2);
+	return repo && d ? k->cb.fsck_manifest(k->ctx, repo, d, mt ? mt : "", sqlite3_column_int(s, 3)) : 0;
 }
 
 int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_fsck_manifests, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *repo = meta_col_text(s, 0), *d = meta_col_text(s, 1), *mt = meta_col_text(s, 2);
-		int r = repo && d ? cb(ctx, repo, d, mt ? mt : "", sqlite3_column_int(s, 3)) : 0;
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_fsck_manifests, s);
-	return rc;
+	struct sink k = { .cb.fsck_manifest = cb, .ctx = ctx };
+	return meta_each(&q_fsck_manifests, NULL, NULL, fsck_manifest_row, &k);
+}
+
+static int fsck_ref_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *repo = meta_col_text(s, 0), *m = meta_col_text(s, 1), *d = meta_col_text(s, 3);
+	return repo && m && d ? k->cb.fsck_ref(k->ctx, repo, m, sqlite3_column_int(s, 2), d) : 0;
 }
 
 int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_fsck_dangling, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *repo = meta_col_text(s, 0), *m = meta_col_text(s, 1), *d = meta_col_text(s, 3);
-		int r = repo && m && d ? cb(ctx, repo, m, sqlite3_column_int(s, 2), d) : 0;
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_fsck_dangling, s);
-	return rc;
+	struct sink k = { .cb.fsck_ref = cb, .ctx = ctx };
+	return meta_each(&q_fsck_dangling, NULL, NULL, fsck_ref_row, &k);
+}
+
+static int fsck_upload_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	const char *id = meta_col_text(s, 0);
+	return id ? k->cb.fsck_upload(k->ctx, id, sqlite3_column_int64(s, 1)) : 0;
 }
 
 int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_fsck_uploads, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *id = meta_col_text(s, 0);
-		int r = id ? cb(ctx, id, sqlite3_column_int64(s, 1)) : 0;
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_fsck_uploads, s);
-	return rc;
+	struct sink k = { .cb.fsck_upload = cb, .ctx = ctx };
+	return meta_each(&q_fsck_uploads, NULL, NULL, fsck_upload_row, &k);
+}
+
+/* meta_fsck_database()'s caller and the problem line being passed on. */
+struct line_sink {
+	meta_str_cb cb;
+	void *ctx;
+	struct buf line;
+};
+
+static int integrity_row(sqlite3_stmt *s, void *arg)
+{
+	struct line_sink *k = arg;
+	const char *t = meta_col_text(s, 0);
+	if (t && !strcmp(t, "ok"))
+		return 0;
+	buf_reset(&k->line);
+	buf_addf(&k->line, "integrity_check: %s", t ? t : "(null)");
+	return k->cb(k->ctx, k->line.buf);
+}
+
+static int foreign_key_row(sqlite3_stmt *s, void *arg)
+{
+	struct line_sink *k = arg;
+	const char *table = meta_col_text(s, 0), *parent = meta_col_text(s, 2);
+	buf_reset(&k->line);
+	buf_addf(&k->line, "foreign_key_check: a row of %s refers to a missing row of %s",
+		 table ? table : "?", parent ? parent : "?");
+	if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+		buf_addf(&k->line, " (rowid %lld)", (long long)sqlite3_column_int64(s, 1));
+	return k->cb(k->ctx, k->line.buf);
 }
 
 int meta_fsck_database(meta_str_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	struct buf line = BUF_INIT;
-	int rc = meta_conn_get(&c);
+	struct line_sink k = { cb, ctx, BUF_INIT };
+	int rc = meta_each(&q_fsck_integrity, NULL, NULL, integrity_row, &k);
 	if (!rc)
-		rc = meta_stmt(c, &q_fsck_integrity, &s);
-	if (rc)
-		return rc;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *t = meta_col_text(s, 0);
-		if (t && !strcmp(t, "ok"))
-			continue;
-		buf_reset(&line);
-		buf_addf(&line, "integrity_check: %s", t ? t : "(null)");
-		if ((rc = cb(ctx, line.buf)))
-			break;
-	}
-	meta_stmt_done(c, &q_fsck_integrity, s);
-	if (!rc)
-		rc = meta_stmt(c, &q_fsck_foreign_keys, &s);
-	if (rc)
-		goto out;
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *table = meta_col_text(s, 0), *parent = meta_col_text(s, 2);
-		buf_reset(&line);
-		buf_addf(&line, "foreign_key_check: a row of %s refers to a missing row of %s",
-			 table ? table : "?", parent ? parent : "?");
-		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-			buf_addf(&line, " (rowid %lld)", (long long)sqlite3_column_int64(s, 1));
-		if ((rc = cb(ctx, line.buf)))
-			break;
-	}
-	meta_stmt_done(c, &q_fsck_foreign_keys, s);
-out:
-	buf_release(&line);
+		rc = meta_each(&q_fsck_foreign_keys, NULL, NULL, foreign_key_row, &k);
+	buf_release(&k.line);
 	return rc;
 }

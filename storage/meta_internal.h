@@ -56,6 +56,9 @@ enum meta_stmt_id {
 	MS_MANIFEST_DELETE,
 	MS_LINK_DELETE_ID,
 	MS_TAG_DELETE,
+	MS_CONTENT_INSERT,
+	MS_CONTENT_GET,
+	MS_CONTENT_LIST,
 	/* meta_lists.c */
 	MS_TAGS_LIST,
 	MS_REPO_EXISTS,
@@ -143,6 +146,55 @@ int meta_step(struct meta_conn *c, sqlite3_stmt *s);
 /* Runs s to completion ignoring rows; 0 or the mapped E_*. */
 int meta_exec(struct meta_conn *c, sqlite3_stmt *s);
 
+/* ---- statement runners (meta_each.c) ---- */
+/* Sets a statement's parameters from barg. */
+typedef void (*meta_bind_fn)(sqlite3_stmt *s, const void *barg);
+/* Takes one result row; non-zero stops the walk. */
+typedef int (*meta_row_fn)(sqlite3_stmt *s, void *rarg);
+/*
+ * Runs q on the calling thread's connection (so inside the transaction
+ * that thread has open, if any): bind (may be NULL) sets the parameters,
+ * then row is called for each result row in order. Returns 0 once every
+ * row was taken, the first non-zero value row returned (the walk stops
+ * there), or the mapped E_* when preparing or stepping fails. Column text
+ * seen by row is valid only during that call. row may call meta_* readers
+ * (meta_stmt() gives a statement still in use a one-off twin).
+ */
+int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg);
+/*
+ * Runs the write q in a transaction of its own, bind (may be NULL) setting
+ * its parameters from barg. *changes (rows changed) and *rowid (the last
+ * inserted rowid) may be NULL and are meaningful only when 0 is returned.
+ */
+int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid);
+/*
+ * A row function for meta_each() that stops at the first row (so meta_each
+ * returns 1 for a row, 0 for none), putting its first column into the
+ * int64_t at rarg when rarg is not NULL.
+ */
+int meta_first_int64(sqlite3_stmt *s, void *rarg);
+/* Binders for meta_each() and meta_write(): the text barg is, or the int64_t it points at, as ?1. */
+void meta_bind_text1(sqlite3_stmt *s, const void *text);
+void meta_bind_int64_1(sqlite3_stmt *s, const void *v);
+/* Text parameters ?1 .. ?n for meta_bind_texts() (a NULL one binds SQL NULL). */
+struct meta_texts {
+	int n;
+	const char *v[4];
+};
+void meta_bind_texts(sqlite3_stmt *s, const void *texts);
+/* Integer parameters ?1 .. ?n for meta_bind_ints(). */
+struct meta_ints {
+	int n;
+	int64_t v[4];
+};
+void meta_bind_ints(sqlite3_stmt *s, const void *ints);
+/* A text ?1 and an integer ?2 for meta_bind_text_int(). */
+struct meta_text_int {
+	const char *text;
+	int64_t num;
+};
+void meta_bind_text_int(sqlite3_stmt *s, const void *ti);
+
 /*
  * Maps an SQLite result code: BUSY/LOCKED -> E_BUSY, FULL (or ENOSPC) ->
  * E_NO_SPACE, anything else -> E_IO. Logs one line naming what failed
@@ -172,6 +224,13 @@ int meta_repo_id(struct meta_conn *c, const char *repo, int create, int64_t *id)
  * a write transaction.
  */
 int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now);
+
+/*
+ * Inserts audit event ev (time: now; id ignored) within c's open
+ * transaction. E_INTERNAL when refused (empty action, detail not a JSON
+ * object: nothing was written, the transaction may go on).
+ */
+int meta_audit_insert(struct meta_conn *c, const struct meta_audit *ev);
 
 /*
  * The digest repo_id:tag points at into out (DIGEST_STR_MAX bytes); *found

@@ -38,16 +38,7 @@ static const struct meta_query q_history = { MS_HISTORY,
 
 int meta_repo_exists(const char *repo)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_repo_exists, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, repo);
-	rc = meta_step(c, s);
-	meta_stmt_done(c, &q_repo_exists, s);
+	int rc = meta_each(&q_repo_exists, meta_bind_text1, repo, meta_first_int64, NULL);
 	return rc == 1 ? 0 : rc == 0 ? E_NAME_UNKNOWN : rc;
 }
 
@@ -57,38 +48,61 @@ static int64_t page_limit(long n)
 	return n < 0 || (int64_t)n >= INT64_MAX - 1 ? -1 : (int64_t)n + 1;
 }
 
+/* A page of names being passed to the caller: at most n (n < 0: all) that filter (may be NULL) lets through. */
+struct page {
+	meta_str_cb filter, cb;
+	void *fctx, *ctx;
+	long n, count;
+	int more; /* a further name exists; the walk stopped there */
+};
+
+static int page_row(sqlite3_stmt *s, void *arg)
+{
+	struct page *p = arg;
+	const char *name = meta_col_text(s, 0);
+	if (p->filter && !p->filter(p->fctx, name))
+		return 0;
+	if (p->n >= 0 && p->count == p->n) {
+		p->more = 1;
+		return 1;
+	}
+	int r = p->cb(p->ctx, name);
+	if (!r)
+		p->count++;
+	return r;
+}
+
+/* Walks q into p; *more (may be NULL) tells whether names were left over. */
+static int page_walk(const struct meta_query *q, meta_bind_fn bind, const void *barg, struct page *p, int *more)
+{
+	int rc = meta_each(q, bind, barg, page_row, p);
+	if (p->more)
+		rc = 0;
+	if (more)
+		*more = p->more;
+	return rc;
+}
+
+struct tags_args {
+	const char *repo, *last;
+	int64_t limit;
+};
+
+static void tags_bind(sqlite3_stmt *s, const void *arg)
+{
+	const struct tags_args *a = arg;
+	meta_bind_text(s, 1, a->repo);
+	meta_bind_text(s, 2, a->last);
+	meta_bind_int64(s, 3, a->limit);
+}
+
 int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	long count = 0;
-	int more_rows = 0;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_tags_list, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, repo);
-	meta_bind_text(s, 2, last ? last : "");
-	meta_bind_int64(s, 3, page_limit(n));
-	while ((rc = meta_step(c, s)) == 1) {
-		if (n >= 0 && count == n) {
-			more_rows = 1;
-			rc = 0;
-			break;
-		}
-		int r = cb(ctx, meta_col_text(s, 0));
-		if (r) {
-			rc = r;
-			break;
-		}
-		count++;
-	}
-	meta_stmt_done(c, &q_tags_list, s);
-	if (more)
-		*more = more_rows;
+	struct tags_args a = { repo, last ? last : "", page_limit(n) };
+	struct page p = { .cb = cb, .ctx = ctx, .n = n };
+	int rc = page_walk(&q_tags_list, tags_bind, &a, &p, more);
 	/* a tag proves the repository exists; only an empty page needs asking */
-	if (!rc && !count && !more_rows)
+	if (!rc && !p.count && !p.more)
 		rc = meta_repo_exists(repo);
 	return rc;
 }
@@ -96,104 +110,65 @@ int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, v
 int meta_catalog(const char *last, long n, meta_str_cb filter, void *fctx,
 		 meta_str_cb cb, void *ctx, int *more)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	long count = 0;
-	int more_rows = 0;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_catalog, &s);
-	if (rc)
-		return rc;
+	struct page p = { .filter = filter, .cb = cb, .fctx = fctx, .ctx = ctx, .n = n };
 	/* no LIMIT: names the filter excludes do not count towards n */
-	meta_bind_text(s, 1, last ? last : "");
-	while ((rc = meta_step(c, s)) == 1) {
-		const char *name = meta_col_text(s, 0);
-		if (filter && !filter(fctx, name))
-			continue;
-		if (n >= 0 && count == n) {
-			more_rows = 1;
-			rc = 0;
-			break;
-		}
-		int r = cb(ctx, name);
-		if (r) {
-			rc = r;
-			break;
-		}
-		count++;
+	return page_walk(&q_catalog, meta_bind_text1, last ? last : "", &p, more);
+}
+
+/* The caller's callback, for the row functions below. */
+struct sink {
+	union {
+		meta_manifest_cb manifest;
+		meta_event_cb event;
+	} cb;
+	void *ctx;
+};
+
+static int referrers_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	/* the callback sees the row's own text: no copies, valid for the call only */
+	struct meta_manifest m = {
+		.size = sqlite3_column_int64(s, 1),
+		.media_type = (char *)meta_col_text(s, 2),
+		.artifact_type = (char *)meta_col_text(s, 3),
+		.annotations = (char *)meta_col_text(s, 4),
+	};
+	const char *mds = meta_col_text(s, 0);
+	if (!mds || !m.media_type || digest_parse(mds, &m.digest)) {
+		log_error("meta: malformed manifest row");
+		return E_IO;
 	}
-	meta_stmt_done(c, &q_catalog, s);
-	if (more)
-		*more = more_rows;
-	return rc;
+	return k->cb.manifest(k->ctx, &m);
 }
 
 int meta_referrers(const char *repo, const struct digest *d, const char *artifact_type,
 		   meta_manifest_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
 	char ds[DIGEST_STR_MAX];
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_referrers, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, repo);
-	meta_bind_text(s, 2, digest_str(d, ds));
-	meta_bind_text(s, 3, artifact_type);
-	while ((rc = meta_step(c, s)) == 1) {
-		/* the callback sees the row's own text: no copies, valid for the call only */
-		struct meta_manifest m = {
-			.size = sqlite3_column_int64(s, 1),
-			.media_type = (char *)meta_col_text(s, 2),
-			.artifact_type = (char *)meta_col_text(s, 3),
-			.annotations = (char *)meta_col_text(s, 4),
-		};
-		const char *mds = meta_col_text(s, 0);
-		if (!mds || !m.media_type || digest_parse(mds, &m.digest)) {
-			log_error("meta: malformed manifest row");
-			rc = E_IO;
-			break;
-		}
-		int r = cb(ctx, &m);
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_referrers, s);
-	return rc;
+	struct meta_texts t = { 3, { repo, digest_str(d, ds), artifact_type } };
+	struct sink k = { .cb.manifest = cb, .ctx = ctx };
+	return meta_each(&q_referrers, meta_bind_texts, &t, referrers_row, &k);
+}
+
+static int history_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	struct meta_tag_event ev = {
+		.id = sqlite3_column_int64(s, 0),
+		.time_ms = sqlite3_column_int64(s, 1),
+		.old_digest = meta_col_text(s, 2),
+		.new_digest = meta_col_text(s, 3),
+		.actor = meta_col_text(s, 4),
+		.how = meta_col_text(s, 5),
+		.client = meta_col_text(s, 6),
+	};
+	return k->cb.event(k->ctx, &ev);
 }
 
 int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_history, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, repo);
-	meta_bind_text(s, 2, tag);
-	while ((rc = meta_step(c, s)) == 1) {
-		struct meta_tag_event ev = {
-			.id = sqlite3_column_int64(s, 0),
-			.time_ms = sqlite3_column_int64(s, 1),
-			.old_digest = meta_col_text(s, 2),
-			.new_digest = meta_col_text(s, 3),
-			.actor = meta_col_text(s, 4),
-			.how = meta_col_text(s, 5),
-			.client = meta_col_text(s, 6),
-		};
-		int r = cb(ctx, &ev);
-		if (r) {
-			rc = r;
-			break;
-		}
-	}
-	meta_stmt_done(c, &q_history, s);
-	return rc;
+	struct meta_texts t = { 2, { repo, tag } };
+	struct sink k = { .cb.event = cb, .ctx = ctx };
+	return meta_each(&q_history, meta_bind_texts, &t, history_row, &k);
 }

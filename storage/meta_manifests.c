@@ -33,13 +33,15 @@ static const struct meta_query q_history_insert = { MS_HISTORY_INSERT,
 	"INSERT INTO tag_history(repo_id, tag, old_digest, new_digest, time_ms, actor, how, client)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" };
 static const struct meta_query q_manifest_by_digest = { MS_MANIFEST_BY_DIGEST,
-	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
+	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations, bc.content"
 	" FROM repos r JOIN manifests m ON m.repo_id = r.id AND m.digest = ?2"
+	" LEFT JOIN blob_content bc ON bc.digest = m.digest"
 	" WHERE r.name = ?1" };
 static const struct meta_query q_manifest_by_tag = { MS_MANIFEST_BY_TAG,
-	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
+	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations, bc.content"
 	" FROM repos r JOIN tags t ON t.repo_id = r.id AND t.name = ?2"
 	" JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
+	" LEFT JOIN blob_content bc ON bc.digest = m.digest"
 	" WHERE r.name = ?1" };
 static const struct meta_query q_tags_of_manifest = { MS_TAGS_OF_MANIFEST,
 	"SELECT name FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY name" };
@@ -53,13 +55,22 @@ static const struct meta_query q_link_delete_id = { MS_LINK_DELETE_ID,
 	"DELETE FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
 static const struct meta_query q_tag_delete = { MS_TAG_DELETE,
 	"DELETE FROM tags WHERE repo_id = ?1 AND name = ?2" };
+static const struct meta_query q_content_insert = { MS_CONTENT_INSERT,
+	"INSERT INTO blob_content(digest, content) VALUES (?1, ?2) ON CONFLICT(digest) DO NOTHING" };
+static const struct meta_query q_content_get = { MS_CONTENT_GET,
+	"SELECT content FROM blob_content WHERE digest = ?1" };
+static const struct meta_query q_content_list = { MS_CONTENT_LIST,
+	"SELECT digest, content FROM blob_content ORDER BY digest" };
 
 void meta_manifest_release(struct meta_manifest *m)
 {
 	free(m->media_type);
 	free(m->artifact_type);
 	free(m->annotations);
+	free(m->content);
 	m->media_type = m->artifact_type = m->annotations = NULL;
+	m->content = NULL;
+	m->content_len = 0;
 }
 
 /* Runs q(repo_id, text) and reports whether it returned a row. */
@@ -272,9 +283,33 @@ int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const ch
 	return rc;
 }
 
-int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
-		      const struct manifest_info *mi, const char *tag,
-		      const struct meta_actor *actor, struct buf *detail)
+/* Stores the bytes of blob ds (already in blobs) in the database. */
+static int content_insert(struct meta_conn *c, const char *ds, const void *content, int64_t size)
+{
+	sqlite3_stmt *s;
+	int rc = meta_stmt(c, &q_content_insert, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, ds);
+	sqlite3_bind_blob64(s, 2, content, (sqlite3_uint64)size, SQLITE_STATIC);
+	rc = meta_exec(c, s);
+	meta_stmt_done(c, &q_content_insert, s);
+	return rc;
+}
+
+/* Writes actor's audit event, if it has one, in c's transaction; a refused event is only logged. */
+static int audit_in_tx(struct meta_conn *c, const struct meta_actor *actor)
+{
+	struct meta_audit ev = { 0 };
+	if (!actor || !actor->audit || actor->audit(actor->audit_ctx, &ev))
+		return 0;
+	int rc = meta_audit_insert(c, &ev);
+	return rc == E_INTERNAL ? 0 : rc;
+}
+
+int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t size, const void *content,
+			      const struct manifest_info *mi, const char *tag,
+			      const struct meta_actor *actor, struct buf *detail)
 {
 	struct meta_conn *c;
 	char ds[DIGEST_STR_MAX];
@@ -294,14 +329,72 @@ int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
 		rc = manifest_insert(c, repo_id, ds, size, mi, now, &is_new);
 	if (!rc)
 		rc = meta_link_blob(c, repo_id, ds, size, now);
+	if (!rc && content)
+		rc = content_insert(c, ds, content, size);
 	if (!rc && tag) {
 		int retag = !is_new && actor && actor->how && !strcmp(actor->how, "push");
 		rc = meta_tag_set(c, repo_id, tag, ds, now, actor, retag ? "retag" : NULL);
 	}
+	if (!rc)
+		rc = audit_in_tx(c, actor);
 	rc = meta_tx_end(c, rc);
 	if (rc)
 		change_reset(actor);
 	return rc;
+}
+
+int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
+		      const struct manifest_info *mi, const char *tag,
+		      const struct meta_actor *actor, struct buf *detail)
+{
+	return meta_manifest_put_content(repo, d, size, NULL, mi, tag, actor, detail);
+}
+
+int meta_blob_content(const struct digest *d, struct buf *out, int *found)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	char ds[DIGEST_STR_MAX];
+	*found = 0;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_content_get, &s);
+	if (rc)
+		return rc;
+	meta_bind_text(s, 1, digest_str(d, ds));
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		buf_add(out, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+		*found = 1;
+		rc = 0;
+	}
+	meta_stmt_done(c, &q_content_get, s);
+	return rc < 0 ? rc : 0;
+}
+
+int meta_content_list(int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_content_list, &s);
+	if (rc)
+		return rc;
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *ds = meta_col_text(s, 0);
+		const void *bytes = sqlite3_column_blob(s, 1);
+		size_t len = (size_t)sqlite3_column_bytes(s, 1);
+		if (!ds) {
+			log_error("meta: malformed blob content row");
+			rc = E_IO;
+			break;
+		}
+		if ((rc = cb(ctx, ds, bytes ? bytes : "", len)))
+			break;
+	}
+	meta_stmt_done(c, &q_content_list, s);
+	return rc < 0 || rc > 1 ? rc : 0;
 }
 
 /* Fills out from a row of q_manifest_by_*; the strings are copied. */
@@ -319,6 +412,12 @@ static int manifest_from_row(sqlite3_stmt *s, struct meta_manifest *out)
 	out->media_type = xstrdup(mt);
 	out->artifact_type = at ? xstrdup(at) : NULL;
 	out->annotations = an ? xstrdup(an) : NULL;
+	if (sqlite3_column_type(s, 5) == SQLITE_BLOB) {
+		size_t n = (size_t)sqlite3_column_bytes(s, 5);
+		out->content = xmalloc(n ? n : 1);
+		memcpy(out->content, sqlite3_column_blob(s, 5), n);
+		out->content_len = n;
+	}
 	return 0;
 }
 
@@ -396,6 +495,8 @@ int meta_manifest_delete(const char *repo, const struct digest *d, const struct 
 		rc = exec_id(c, &q_manifest_delete, repo_id, ds);
 	if (!rc)
 		rc = exec_id(c, &q_link_delete_id, repo_id, ds);
+	if (!rc)
+		rc = audit_in_tx(c, actor);
 	rc = meta_tx_end(c, rc);
 	if (rc)
 		change_reset(actor);
@@ -425,6 +526,8 @@ int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *
 		rc = exec_id(c, &q_tag_delete, repo_id, tag);
 	if (!rc)
 		rc = history_add(c, repo_id, tag, old, NULL, meta_now_ms(), actor, "delete");
+	if (!rc)
+		rc = audit_in_tx(c, actor);
 	rc = meta_tx_end(c, rc);
 	if (rc)
 		change_reset(actor);

@@ -17,24 +17,18 @@ static const struct meta_query q_stats = { MS_STATS,
 	" (SELECT count(*) FROM audit_events WHERE action = 'gc'),"
 	" (SELECT coalesce(sum(json_extract(detail, '$.bytes_freed')), 0) FROM audit_events WHERE action = 'gc')" };
 
+static int stats_row(sqlite3_stmt *s, void *arg)
+{
+	struct meta_stats *out = arg;
+	int64_t *f[] = { &out->blobs, &out->blob_bytes, &out->repos, &out->manifests,
+			 &out->tags, &out->uploads, &out->gc_runs, &out->gc_bytes_freed };
+	for (int i = 0; i < (int)(sizeof(f) / sizeof(f[0])); i++)
+		*f[i] = sqlite3_column_int64(s, i);
+	return 0;
+}
+
 int meta_stats(struct meta_stats *out)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
 	memset(out, 0, sizeof(*out));
-	if (!rc)
-		rc = meta_stmt(c, &q_stats, &s);
-	if (rc)
-		return rc;
-	rc = meta_step(c, s);
-	if (rc == 1) {
-		int64_t *f[] = { &out->blobs, &out->blob_bytes, &out->repos, &out->manifests,
-				 &out->tags, &out->uploads, &out->gc_runs, &out->gc_bytes_freed };
-		for (int i = 0; i < (int)(sizeof(f) / sizeof(f[0])); i++)
-			*f[i] = sqlite3_column_int64(s, i);
-		rc = 0;
-	}
-	meta_stmt_done(c, &q_stats, s);
-	return rc;
+	return meta_each(&q_stats, NULL, NULL, stats_row, out);
 }

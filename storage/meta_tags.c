@@ -24,98 +24,101 @@ static const struct meta_query q_history_back = { MS_HISTORY_BACK,
 static const struct meta_query q_manifest_size = { MS_MANIFEST_SIZE,
 	"SELECT size FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
 
+/* The caller's callback, for the row functions below. */
+struct sink {
+	union {
+		meta_tag_info_cb tag;
+		meta_ref_cb ref;
+	} cb;
+	void *ctx;
+	long count; /* rows passed on */
+};
+
+static int tag_info_row(sqlite3_stmt *s, void *arg)
+{
+	struct sink *k = arg;
+	struct meta_tag_info t = {
+		.name = meta_col_text(s, 0),
+		.digest = meta_col_text(s, 1),
+		.size = sqlite3_column_int64(s, 2),
+		.updated_ms = sqlite3_column_int64(s, 3),
+	};
+	if (!t.name || !t.digest) {
+		log_error("meta: malformed tag row");
+		return E_IO;
+	}
+	k->count++;
+	return k->cb.tag(k->ctx, &t);
+}
+
 int meta_tags_info(const char *repo, meta_tag_info_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	long count = 0;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_tag_info, &s);
-	if (rc)
-		return rc;
-	meta_bind_text(s, 1, repo);
-	while ((rc = meta_step(c, s)) == 1) {
-		struct meta_tag_info t = {
-			.name = meta_col_text(s, 0),
-			.digest = meta_col_text(s, 1),
-			.size = sqlite3_column_int64(s, 2),
-			.updated_ms = sqlite3_column_int64(s, 3),
-		};
-		if (!t.name || !t.digest) {
-			log_error("meta: malformed tag row");
-			rc = E_IO;
-			break;
-		}
-		count++;
-		if ((rc = cb(ctx, &t)))
-			break;
-	}
-	meta_stmt_done(c, &q_tag_info, s);
+	struct sink k = { .cb.tag = cb, .ctx = ctx };
+	int rc = meta_each(&q_tag_info, meta_bind_text1, repo, tag_info_row, &k);
 	/* a tag proves the repository exists; only an empty answer needs asking */
-	if (!rc && !count)
+	if (!rc && !k.count)
 		rc = meta_repo_exists(repo);
 	return rc;
 }
 
-/* Size of manifest ds of repo_id into *size; *found is 0 when it is not one. */
-static int manifest_size(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t *size, int *found)
+
+/* Parameters ?1 (a repository id) and ?2 (a digest). */
+struct repo_digest {
+	int64_t repo_id;
+	const char *digest;
+};
+
+static void bind_repo_digest(sqlite3_stmt *s, const void *arg)
 {
-	sqlite3_stmt *s;
-	int rc = meta_stmt(c, &q_manifest_size, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, ds);
-	rc = meta_step(c, s);
-	if (rc == 1)
-		*size = sqlite3_column_int64(s, 0);
-	meta_stmt_done(c, &q_manifest_size, s);
+	const struct repo_digest *a = arg;
+	meta_bind_int64(s, 1, a->repo_id);
+	meta_bind_text(s, 2, a->digest);
+}
+
+/* Size of manifest ds of repo_id into *size; *found is 0 when it is not one. */
+static int manifest_size(int64_t repo_id, const char *ds, int64_t *size, int *found)
+{
+	struct repo_digest a = { repo_id, ds };
+	int rc = meta_each(&q_manifest_size, bind_repo_digest, &a, meta_first_int64, size);
 	if (rc < 0)
 		return rc;
 	*found = rc;
 	return 0;
 }
 
+static int ref_row(sqlite3_stmt *s, void *arg)
+{
+	const struct sink *k = arg;
+	int64_t kind = sqlite3_column_int64(s, 0);
+	struct meta_ref_info ri = {
+		.kind = (enum ref_kind)kind,
+		.digest = meta_col_text(s, 1),
+		.size = sqlite3_column_int64(s, 2),
+	};
+	if (kind < REF_CONFIG || kind > REF_SUBJECT || !ri.digest) {
+		log_error("meta: malformed manifest reference row");
+		return E_IO;
+	}
+	return k->cb.ref(k->ctx, &ri);
+}
+
 int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
 	char ds[DIGEST_STR_MAX];
-	int64_t repo_id, size;
+	struct repo_digest a = { 0, digest_str(d, ds) };
+	struct sink k = { .cb.ref = cb, .ctx = ctx };
+	int64_t size;
 	int found = 0;
 	int rc = meta_conn_get(&c);
 	if (rc)
 		return rc;
-	digest_str(d, ds);
-	rc = meta_repo_id(c, repo, 0, &repo_id);
+	rc = meta_repo_id(c, repo, 0, &a.repo_id);
 	if (!rc)
-		rc = manifest_size(c, repo_id, ds, &size, &found);
+		rc = manifest_size(a.repo_id, ds, &size, &found);
 	if (rc == E_NAME_UNKNOWN || (!rc && !found))
 		return E_MANIFEST_UNKNOWN;
-	if (!rc)
-		rc = meta_stmt(c, &q_tag_refs, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, ds);
-	while ((rc = meta_step(c, s)) == 1) {
-		int64_t kind = sqlite3_column_int64(s, 0);
-		struct meta_ref_info ri = {
-			.kind = (enum ref_kind)kind,
-			.digest = meta_col_text(s, 1),
-			.size = sqlite3_column_int64(s, 2),
-		};
-		if (kind < REF_CONFIG || kind > REF_SUBJECT || !ri.digest) {
-			log_error("meta: malformed manifest reference row");
-			rc = E_IO;
-			break;
-		}
-		if ((rc = cb(ctx, &ri)))
-			break;
-	}
-	meta_stmt_done(c, &q_tag_refs, s);
-	return rc;
+	return rc ? rc : meta_each(&q_tag_refs, bind_repo_digest, &a, ref_row, &k);
 }
 
 /* The old digest of the (skip+1)-th most recent move of repo_id:tag away from a digest. */
@@ -173,7 +176,7 @@ static int rollback_target(struct meta_conn *c, int64_t repo_id, const char *rep
 			return E_MANIFEST_UNKNOWN;
 		}
 	}
-	if ((rc = manifest_size(c, repo_id, out->to, &out->to_size, &found)))
+	if ((rc = manifest_size(repo_id, out->to, &out->to_size, &found)))
 		return rc;
 	if (!found) {
 		if (detail)
@@ -204,7 +207,7 @@ int meta_tag_rollback(const char *repo, const char *tag, long steps, const char 
 	if (!rc)
 		rc = meta_tag_current(c, repo_id, tag, out->from, &exists);
 	if (!rc && exists)
-		rc = manifest_size(c, repo_id, out->from, &out->from_size, &found);
+		rc = manifest_size(repo_id, out->from, &out->from_size, &found);
 	if (!rc)
 		rc = rollback_target(c, repo_id, repo, tag, steps, to, out, detail);
 	if (rc || (exists && !strcmp(out->from, out->to)))

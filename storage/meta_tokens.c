@@ -45,29 +45,6 @@ void meta_pat_release(struct meta_pat *p)
 	p->owner = p->name = p->scopes = NULL;
 }
 
-/* Runs a write q whose parameters bind() sets, in its own transaction; *changes counts rows. */
-static int write_pat(const struct meta_query *q, void (*bind)(sqlite3_stmt *, const void *),
-		     const void *args, int *changes, int64_t *rowid)
-{
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_stmt(c, q, &s);
-	if (!rc) {
-		bind(s, args);
-		rc = meta_exec(c, s);
-		*changes = sqlite3_changes(c->db);
-		if (rowid)
-			*rowid = sqlite3_last_insert_rowid(c->db);
-		meta_stmt_done(c, q, s);
-	}
-	return meta_tx_end(c, rc);
-}
-
 struct pat_create_args {
 	const char *owner, *name, *scopes;
 	int64_t created_ms, expires_ms;
@@ -92,7 +69,7 @@ int meta_pat_create(const char *owner, const char *name, const char *scopes, int
 	int changes = 0;
 	int64_t rowid = 0;
 	assert(owner && *owner && name && *name && hash && expires_ms >= 0);
-	int rc = write_pat(&q_pat_insert, bind_create, &a, &changes, &rowid);
+	int rc = meta_write(&q_pat_insert, bind_create, &a, &changes, &rowid);
 	if (rc)
 		return rc;
 	if (!changes)
@@ -169,111 +146,71 @@ int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pa
 	return rc;
 }
 
+/* Stops at the first row, copying its first column ("" for NULL) into the char * at arg. */
+static int first_text(sqlite3_stmt *s, void *arg)
+{
+	const char *t = meta_col_text(s, 0);
+	*(char **)arg = xstrdup(t ? t : "");
+	return 1;
+}
+
 int meta_pat_check(int64_t id, int64_t now_ms)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_pat_check, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, id);
-	meta_bind_int64(s, 2, now_ms);
-	rc = meta_step(c, s);
-	meta_stmt_done(c, &q_pat_check, s);
+	struct meta_ints a = { 2, { id, now_ms } };
+	int rc = meta_each(&q_pat_check, meta_bind_ints, &a, meta_first_int64, NULL);
 	return rc == 1 ? 0 : rc == 0 ? E_UNAUTHORIZED : rc;
 }
 
 int meta_pat_get_scopes(int64_t id, char **scopes)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct meta_ints a = { 2, { id, meta_now_ms() } };
 	*scopes = NULL;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_pat_scopes, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, id);
-	meta_bind_int64(s, 2, meta_now_ms());
-	rc = meta_step(c, s);
-	if (rc == 1) {
-		const char *t = meta_col_text(s, 0);
-		*scopes = xstrdup(t ? t : "");
-		rc = 0;
-	} else if (rc == 0) {
-		rc = E_UNAUTHORIZED;
-	}
-	meta_stmt_done(c, &q_pat_scopes, s);
-	return rc;
+	int rc = meta_each(&q_pat_scopes, meta_bind_ints, &a, first_text, scopes);
+	return rc == 1 ? 0 : rc == 0 ? E_UNAUTHORIZED : rc;
 }
 
 int meta_pat_name(int64_t id, char **name)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
 	*name = NULL;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, &q_pat_name, &s);
-	if (rc)
-		return rc;
-	meta_bind_int64(s, 1, id);
-	rc = meta_step(c, s);
-	if (rc == 1) {
-		const char *t = meta_col_text(s, 0);
-		*name = xstrdup(t ? t : "");
-		rc = 0;
-	} else if (rc == 0) {
-		rc = E_NAME_UNKNOWN;
-	}
-	meta_stmt_done(c, &q_pat_name, s);
-	return rc;
-}
-
-struct pat_touch_args {
-	int64_t id, now_ms;
-};
-
-static void bind_touch(sqlite3_stmt *s, const void *p)
-{
-	const struct pat_touch_args *a = p;
-	meta_bind_int64(s, 1, a->id);
-	meta_bind_int64(s, 2, a->now_ms);
+	int rc = meta_each(&q_pat_name, meta_bind_int64_1, &id, first_text, name);
+	return rc == 1 ? 0 : rc == 0 ? E_NAME_UNKNOWN : rc;
 }
 
 int meta_pat_touch(int64_t id, int64_t now_ms)
 {
-	struct pat_touch_args a = { id, now_ms };
+	struct meta_ints a = { 2, { id, now_ms } };
 	int changes = 0;
-	int rc = write_pat(&q_pat_touch, bind_touch, &a, &changes, NULL);
+	int rc = meta_write(&q_pat_touch, meta_bind_ints, &a, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_UNAUTHORIZED;
+}
+
+struct pat_list_args {
+	const char *owner;
+	int64_t all;
+	meta_pat_cb cb;
+	void *ctx;
+};
+
+static void bind_list(sqlite3_stmt *s, const void *p)
+{
+	const struct pat_list_args *a = p;
+	if (a->owner)
+		meta_bind_text(s, 1, a->owner);
+	meta_bind_int64(s, 2, a->all);
+}
+
+static int list_row(sqlite3_stmt *s, void *p)
+{
+	const struct pat_list_args *a = p;
+	struct meta_pat pat;
+	int rc = pat_from_row(s, &pat);
+	return rc ? rc : a->cb(a->ctx, &pat);
 }
 
 int meta_pat_list(const char *owner, int all, meta_pat_cb cb, void *ctx)
 {
-	struct meta_conn *c;
-	sqlite3_stmt *s;
-	const struct meta_query *q = owner ? &q_pat_list_owner : &q_pat_list_all;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_stmt(c, q, &s);
-	if (rc)
-		return rc;
-	if (owner)
-		meta_bind_text(s, 1, owner);
-	meta_bind_int64(s, 2, all != 0);
-	while ((rc = meta_step(c, s)) == 1) {
-		struct meta_pat p;
-		rc = pat_from_row(s, &p);
-		if (!rc)
-			rc = cb(ctx, &p);
-		if (rc)
-			break;
-	}
-	meta_stmt_done(c, q, s);
-	return rc;
+	struct pat_list_args a = { owner, all != 0, cb, ctx };
+	return meta_each(owner ? &q_pat_list_owner : &q_pat_list_all, bind_list, &a, list_row, &a);
 }
 
 struct pat_revoke_args {
@@ -295,6 +232,6 @@ int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms)
 	int changes = 0;
 	/* revoked_ms = 0 means active, so a revocation needs a real time */
 	assert(now_ms > 0);
-	int rc = write_pat(&q_pat_revoke, bind_revoke, &a, &changes, NULL);
+	int rc = meta_write(&q_pat_revoke, bind_revoke, &a, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_NAME_UNKNOWN;
 }

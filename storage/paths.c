@@ -45,6 +45,11 @@ void paths_keys_dir(struct buf *out, const char *root)
 	buf_addf(out, "%s/keys", root);
 }
 
+void paths_probe(struct buf *out, const char *root)
+{
+	buf_addf(out, "%s/uploads/.readyz-XXXXXX", root);
+}
+
 int paths_upload_id_check(const char *id)
 {
 	size_t n = strnlen(id, UPLOAD_ID_LEN + 1);

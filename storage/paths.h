@@ -7,6 +7,7 @@
  *     blobs/<alg>/<2 hex>/<hex> content-addressed bytes, never modified in place
  *     uploads/<id>              in-progress uploads (32 lowercase hex)
  *     uploads/tmp-*             manifests and imported blobs being written (renamed into blobs/)
+ *     uploads/.readyz-*         readiness probes, removed as soon as written
  *     keys/                     token signing keys
  *
  * Each function appends to a caller-owned struct buf. Thread-safe.
@@ -28,6 +29,8 @@ void paths_uploads_dir(struct buf *out, const char *root);
 /* id must have passed paths_upload_id_check(). */
 void paths_upload(struct buf *out, const char *root, const char *id);
 void paths_keys_dir(struct buf *out, const char *root);
+/* A mkstemp() template for a readiness probe file: the caller replaces the XXXXXX and removes the file. */
+void paths_probe(struct buf *out, const char *root);
 /* 0 when id is UPLOAD_ID_LEN lowercase hex digits, else E_BLOB_UPLOAD_UNKNOWN. */
 int paths_upload_id_check(const char *id);
 

@@ -3,20 +3,38 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
 #include "log.h"
+#include "rand.h"
 #include "xalloc.h"
 
 /* Flush threshold: large writes keep syscalls few on fast pushes. */
 #define WBUF_SIZE (512 * 1024)
+/*
+ * Writeback of the bytes written is started every this many bytes (Linux):
+ * the disk works while the rest of the body arrives instead of all of it
+ * at the final fsync, which stays what makes the upload durable.
+ */
+#define WRITEBACK_STEP ((int64_t)8 << 20)
+/*
+ * Disk space for the bytes a request announced is reserved this far ahead
+ * of the writes, past the end of the file (its size stays the bytes
+ * written): ext4 then skips its block reservation per page, and a client
+ * announcing more than it sends holds at most this much for nothing.
+ */
+#define RESERVE_AHEAD ((int64_t)64 << 20)
+/* Smaller announcements reserve nothing: not worth a system call and an extent to convert. */
+#define RESERVE_MIN ((int64_t)1 << 20)
+/* Space found allocated past the end of an upload file beyond this is given back. */
+#define RESERVE_SLACK ((int64_t)1 << 20)
 /* Idle cached hash states kept; beyond that the least recently used go. */
 #define CACHE_MAX 1024
 
@@ -24,6 +42,11 @@ struct upload {
 	char id[UPLOAD_ID_LEN + 1];
 	struct hasher h;    /* sha256 of the first `flushed + wlen` bytes; ctx NULL = unknown */
 	int64_t flushed;    /* bytes known to be in the file */
+	int64_t wb_start;   /* writeback started for the bytes before this */
+	int64_t want_end;   /* end of the bytes this request announced; 0 when unknown */
+	int64_t reserved;   /* space reserved up to here (this request); past flushed: to give back */
+	int stray;          /* space was found allocated past the end of the file: to give back */
+	int64_t touched_ms; /* monotonic time of the last activity record in meta; 0: none */
 	int fd;             /* open while busy */
 	int busy;
 	char *wbuf;
@@ -83,8 +106,7 @@ int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1])
 	static const char hexd[] = "0123456789abcdef";
 	struct buf p = BUF_INIT;
 	int fd, rc = 0;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		die("no randomness available");
+	rand_bytes(rnd, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++) {
 		id[2 * i] = hexd[rnd[i] >> 4];
 		id[2 * i + 1] = hexd[rnd[i] & 15];
@@ -174,7 +196,12 @@ int upload_acquire(const struct blobstore *bs, const char *id, struct upload **o
 			hasher_release(&u->h);
 		if ((rc = rehash(u)))
 			goto fail;
+		u->wb_start = u->flushed;
 	}
+	u->reserved = u->flushed;
+	u->want_end = 0;
+	/* Reserved by a request a crash cut short. */
+	u->stray = (int64_t)st.st_blocks * 512 > (int64_t)st.st_size + RESERVE_SLACK;
 	*out = u;
 	return 0;
 fail:
@@ -205,25 +232,103 @@ static int write_all(int fd, const char *p, size_t len, int64_t off)
 	return 0;
 }
 
-/* Writes buffered bytes at the end of the file; on failure restores the last good length. */
+void upload_expect(struct upload *u, int64_t len)
+{
+	int64_t off = upload_offset(u);
+	u->want_end = len >= RESERVE_MIN && len <= INT64_MAX - off ? off + len : 0;
+}
+
+/* Cuts the file back to its last good length, which also frees the space reserved past it. */
+static void cut_back(struct upload *u)
+{
+	if (ftruncate(u->fd, u->flushed) < 0) {
+		log_error("upload %s: cannot truncate to %lld bytes", u->id, (long long)u->flushed);
+		return;
+	}
+	u->stray = 0;
+	u->reserved = u->flushed;
+}
+
+/* Whether space may be allocated past the end of the file. */
+static int past_eof(const struct upload *u)
+{
+	return u->stray || u->reserved > u->flushed;
+}
+
+/*
+ * Reserves space for the announced bytes up to at least end, RESERVE_AHEAD
+ * ahead of the writes. Where the file system cannot, the writes go on
+ * without. Returns 0 or E_NO_SPACE (the announced bytes do not fit).
+ */
+static int reserve(struct upload *u, int64_t end)
+{
+#ifdef FALLOC_FL_KEEP_SIZE
+	int64_t to = u->flushed + RESERVE_AHEAD;
+	if (u->reserved < u->flushed)
+		u->reserved = u->flushed;
+	if (end <= u->reserved || u->want_end <= u->reserved)
+		return 0;
+	if (to < end)
+		to = end;
+	if (to > u->want_end)
+		to = u->want_end;
+	if (fallocate(u->fd, FALLOC_FL_KEEP_SIZE, u->reserved, to - u->reserved) < 0) {
+		if (errno == ENOSPC || errno == EDQUOT)
+			return E_NO_SPACE;
+		u->want_end = 0;
+		return 0;
+	}
+	u->reserved = to;
+#else
+	(void)u;
+	(void)end;
+#endif
+	return 0;
+}
+
+/* Starts writing the bytes written since the last start to disk, without waiting. */
+static void start_writeback(struct upload *u)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	if (u->flushed - u->wb_start < WRITEBACK_STEP)
+		return;
+	/* A failure shows again at the fsync of upload_finish(). */
+	(void)sync_file_range(u->fd, u->wb_start, u->flushed - u->wb_start, SYNC_FILE_RANGE_WRITE);
+	u->wb_start = u->flushed;
+#else
+	(void)u;
+#endif
+}
+
+/* Writes len bytes at the end of the file; on failure restores the last good length. */
+static int store(struct upload *u, const char *p, size_t len)
+{
+	int64_t end = u->flushed + (int64_t)len;
+	int rc = reserve(u, end);
+	if (!rc)
+		rc = write_all(u->fd, p, len, u->flushed);
+	if (rc) {
+		log_error("upload %s: write failed (%s)", u->id, rc == E_NO_SPACE ? "no space" : "i/o error");
+		u->want_end = 0;
+		cut_back(u);
+		return rc;
+	}
+	u->flushed = end;
+	start_writeback(u);
+	return 0;
+}
+
+/* Writes the buffered bytes; on failure drops them. */
 static int flush(struct upload *u)
 {
 	int rc;
 	if (!u->wlen)
 		return 0;
-	rc = write_all(u->fd, u->wbuf, u->wlen, u->flushed);
-	if (rc) {
-		log_error("upload %s: write failed (%s)", u->id, rc == E_NO_SPACE ? "no space" : "i/o error");
-		if (ftruncate(u->fd, u->flushed) < 0)
-			log_error("upload %s: cannot truncate after failed write", u->id);
-		/* The hash already covers the lost bytes: forget it. */
-		hasher_release(&u->h);
-		u->wlen = 0;
-		return rc;
-	}
-	u->flushed += (int64_t)u->wlen;
+	rc = store(u, u->wbuf, u->wlen);
+	if (rc)
+		hasher_release(&u->h); /* it already covers the lost bytes */
 	u->wlen = 0;
-	return 0;
+	return rc;
 }
 
 int upload_write(struct upload *u, const void *data, size_t len)
@@ -237,14 +342,9 @@ int upload_write(struct upload *u, const void *data, size_t len)
 			u->wbuf = xmalloc(WBUF_SIZE);
 		/* Big pieces bypass the buffer: no extra copy on fast pushes. */
 		if (!u->wlen && len >= WBUF_SIZE) {
-			rc = write_all(u->fd, p, len, u->flushed);
-			if (rc) {
-				if (ftruncate(u->fd, u->flushed) < 0)
-					log_error("upload %s: cannot truncate after failed write", u->id);
+			if ((rc = store(u, p, len)))
 				return rc;
-			}
 			hasher_update(&u->h, p, len);
-			u->flushed += (int64_t)len;
 			return 0;
 		}
 		size_t n = WBUF_SIZE - u->wlen;
@@ -312,6 +412,8 @@ int upload_finish(struct upload *u, const struct digest *want, int64_t *size)
 	}
 	if (!digest_eq(&got, want))
 		return E_DIGEST_INVALID;
+	if (past_eof(u))
+		cut_back(u); /* before the fsync, which then covers it */
 	if (fsync(u->fd) < 0)
 		return blobstore_errno(errno);
 	if ((rc = blobstore_adopt(u->bs, u->path, want)))
@@ -327,6 +429,8 @@ void upload_release(struct upload *u)
 	if (u->fd >= 0) {
 		if (u->h.ctx && flush(u))
 			log_error("upload %s: buffered data lost on release", u->id);
+		if (u->flushed >= 0 && past_eof(u))
+			cut_back(u);
 		close(u->fd);
 		u->fd = -1;
 	}
@@ -344,6 +448,18 @@ void upload_release(struct upload *u)
 		}
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+int upload_touch_due(struct upload *u, int64_t every_ms)
+{
+	struct timespec ts;
+	int64_t now;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1; /* never 0, which means none */
+	if (u->touched_ms && now - u->touched_ms < every_ms)
+		return 0;
+	u->touched_ms = now;
+	return 1;
 }
 
 int upload_size(const struct blobstore *bs, const char *id, int64_t *size)

@@ -11,6 +11,10 @@
  * exclusive use until upload_release(). Writes are buffered and flushed in
  * large pieces; a failed flush truncates the file back to its last good
  * length and drops the cached hash, so file and hash never disagree.
+ * The file's size is always the bytes stored: disk space reserved for
+ * announced bytes lies past its end (and is given back at release), and
+ * writeback started while the body arrives only spares the final fsync
+ * work, it is not what makes the upload durable.
  * struct upload is owned by this module; the pointer is valid between
  * acquire and release. Thread-safe.
  */
@@ -36,6 +40,14 @@ int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1]);
 int upload_acquire(const struct blobstore *bs, const char *id, struct upload **out);
 /* Bytes received so far (including buffered ones). */
 int64_t upload_offset(const struct upload *u);
+/*
+ * Announces that the current request brings len more bytes (len <= 0:
+ * unknown). Disk space for a large body is then reserved ahead of the
+ * writes where the file system can; when it does not fit, the write that
+ * needs it fails with E_NO_SPACE, as a full disk would. Until
+ * upload_release().
+ */
+void upload_expect(struct upload *u, int64_t len);
 /* Appends data. Returns 0, E_NO_SPACE or E_IO. */
 int upload_write(struct upload *u, const void *data, size_t len);
 /*
@@ -54,6 +66,12 @@ int upload_flush(struct upload *u);
 int upload_finish(struct upload *u, const struct digest *want, int64_t *size);
 /* Ends exclusive use; flushes buffered bytes (errors are logged). */
 void upload_release(struct upload *u);
+/*
+ * Whether the upload's activity time in meta is due for a refresh: 1 when
+ * this process recorded none for it within every_ms (or none at all, as
+ * after a restart), and then counts now as recorded; else 0.
+ */
+int upload_touch_due(struct upload *u, int64_t every_ms);
 /* Size of an upload without taking it; E_UPLOAD_BUSY while a request holds it, E_BLOB_UPLOAD_UNKNOWN. */
 int upload_size(const struct blobstore *bs, const char *id, int64_t *size);
 /* Deletes an upload's file and cached state; E_UPLOAD_BUSY when in use. */

@@ -207,3 +207,45 @@ http:
             return p.stdout.decode(errors="replace").strip()
         except (OSError, subprocess.TimeoutExpired):
             return "?"
+
+
+class Floor(Registry):
+    """bench/floor.c: the same shared libraries as berth doing only what
+    any registry on them must do at start (a libmicrohttpd daemon with
+    berth's thread model, a SQLite database in WAL mode), then nothing.
+    Its idle memory is the floor berth's idle memory is held against."""
+    name = "floor"
+
+    SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "floor.c")
+    # berth's dependencies as its meson.build names them
+    PKGS = ["libmicrohttpd", "sqlite3", "openssl", "jansson", "libargon2"]
+
+    def __init__(self, workdir, server_cpu):
+        super().__init__(workdir, server_cpu)
+        self.binary = os.path.join(workdir, "floor")
+
+    def build(self):
+        """Compiles the floor into the work directory; raises RuntimeError when it cannot."""
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs"] + self.PKGS, capture_output=True, timeout=60)
+        if flags.returncode != 0:
+            raise RuntimeError("pkg-config: %s" % flags.stderr.decode(errors="replace").strip())
+        cc = subprocess.run(["cc", "-O2", self.SOURCE] + flags.stdout.decode().split()
+                            + ["-lpthread", "-o", self.binary], capture_output=True, timeout=120)
+        if cc.returncode != 0:
+            raise RuntimeError("cc: %s" % cc.stderr.decode(errors="replace")[-2000:])
+        return self
+
+    def command(self):
+        return [self.binary, self.workdir]
+
+    def start(self):
+        """Starts it; it answers nothing the harness needs, so there is no
+        readiness check: the caller reads it after the same 2 s as berth."""
+        args = self.command()
+        if self.server_cpu is not None:
+            args = ["taskset", "-c", str(self.server_cpu)] + args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+

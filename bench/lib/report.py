@@ -165,6 +165,12 @@ def targets(results):
         v = _median(results, sec, "MB/s", b)
         frac = v / loop if v is not None and loop else None
         add("%s vs loopback ceiling (iperf3 -R -Z)" % label, frac, "≥ 0.9", None if frac is None else frac >= 0.9)
+        # the like-for-like ceiling: the same file sent with sendfile(2), no HTTP, same client buffer
+        filec = same_run(sec, "file_sendfile_MB_s_same_run")
+        if filec:
+            frac = v / filec if v is not None else None
+            add("%s vs loopback sendfile of the same file, no HTTP" % label, frac, "≥ 0.9",
+                None if frac is None else frac >= 0.9)
     sha = c.get("sha256_MB_s")
     for sec, label in (("push_monolithic", "push monolithic"), ("push_chunked", "push chunked")):
         ratio_at_least(sec, "MB/s", 1.5, "%s MB/s vs distribution" % label)
@@ -191,6 +197,12 @@ def targets(results):
         v = _median(results, sec, "ms", b)
         add("%s in a few ms (design)" % label, v, "≤ 5 ms", None if v is None else v <= 5, "ms")
     ratio_at_most("memory", "idle_rss_MiB", 0.25, "idle RSS vs distribution (issue ≤ 1/4; design ≤ 1/10)")
+    # bench/floor.c: berth's libraries doing only what any registry on them must do at start
+    floor = c.get("idle_rss_floor_MiB")
+    idle = _median(results, "memory", "idle_rss_MiB", b)
+    r = idle / floor if idle is not None and floor else None
+    add("idle RSS vs the floor of the same libraries (berth / bench/floor.c)", r, "≤ 1.25×",
+        None if r is None else r <= 1.25, "×")
     ratio_at_most("memory", "peak_hwm_MiB", 0.5, "peak RSS vs distribution")
     g = _median(results, "memory", "growth_MiB", b)
     rss = _median(results, "memory", "after_rss_MiB", b)

@@ -6,6 +6,7 @@ import json
 import mmap
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -183,6 +184,7 @@ class CpuMeter:
 
 class Bench:
     def __init__(self, regs, p, workdir, log, server_cpu=None, client_cpu=None):
+        self.server_cpu = server_cpu
         self.pin_s = ["taskset", "-c", str(server_cpu)] if server_cpu is not None else []
         self.pin_c = ["taskset", "-c", str(client_cpu)] if client_cpu is not None else []
         self.regs = regs
@@ -473,6 +475,53 @@ class Bench:
         return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB), "tls": tls,
                 "client_core_busy": (c1 - c0) / (t1 - t0)}
 
+    def sendfile_ceiling(self):
+        """What a pull of the big file could reach without any HTTP: a
+        forked process on the server core sends the whole file with
+        sendfile(2) over loopback, and this process (on the client core)
+        receives it with the pull's own client buffer. Unlike iperf3 -Z,
+        which resends the same cache-hot 128 KiB, this streams the same
+        GiB of page cache a pull does. MB/s."""
+        size = os.path.getsize(self.big_path)
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                if self.server_cpu is not None:
+                    os.sched_setaffinity(0, {self.server_cpu})
+                c, _ = ls.accept()
+                with open(self.big_path, "rb") as f:
+                    c.recv(1)
+                    off = 0
+                    while off < size:
+                        off += os.sendfile(c.fileno(), f.fileno(), off, size - off)
+                c.close()
+                code = 0
+            finally:
+                os._exit(code)
+        try:
+            s = socket.create_connection(ls.getsockname())
+            buf = bytearray(httpc.RECV_SIZE)
+            got = 0
+            t0 = time.monotonic()
+            s.send(b"x")
+            while got < size:
+                n = s.recv_into(buf)
+                if not n:
+                    break
+                got += n
+            t1 = time.monotonic()
+            s.close()
+        finally:
+            ls.close()
+            _, status = os.waitpid(pid, 0)
+        if got != size or status != 0:
+            raise RuntimeError("sendfile ceiling: received %d of %d bytes" % (got, size))
+        return size / (t1 - t0) / MB
+
     def phase_pull_tls(self, tls_regs):
         """Pull over HTTPS (reported apart from the plain-HTTP pull): a
         second pair of registries serving TLS with a self-signed
@@ -523,8 +572,12 @@ class Bench:
         for streams, name in ((1, "pull_1"), (4, "pull_4")):
             loop = []
 
-            def each(rep, loop=loop):
+            files = []
+
+            def each(rep, loop=loop, files=files, streams=streams):
                 loop.append(self.iperf(self.pin_s, self.pin_c, ["-R", "-Z"], p["pull_iperf_seconds"]))
+                if streams == 1:
+                    files.append(self.sendfile_ceiling())
             samples = self.run_phase(name, lambda streams=streams, each=each: self.alternate(
                 p["reps"], lambda reg, rep: pull(reg, streams),
                 each_rep=each if p["pull_iperf_seconds"] else None))
@@ -534,6 +587,8 @@ class Bench:
                          for r, v in samples.items()}
                 if loop:
                     notes["loopback_sendfile_MB_s_same_run"] = self.same_run[name]
+                if files:
+                    notes["file_sendfile_MB_s_same_run"] = stats.summary(files)
                 self.section(name, "pull the %s blob, %d stream%s" % (human(size), streams,
                                                                       "s" if streams > 1 else ""),
                              samples, [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],

@@ -19,7 +19,8 @@ SECTIONS = ["push_monolithic", "push_chunked", "pull_1", "pull_4", "pull_tls", "
 SWEEP = ["sweep_%s_c%d" % (k, c) for k in ("manifest", "blob1m") for c in (1, 16, 64, 256)]
 CEILINGS = ["sha256_MB_s", "loopback_pull_MB_s", "loopback_pull_sendfile_MB_s", "loopback_push_MB_s",
             "disk_write_MB_s", "disk_write_fsync_MB_s", "disk_write_dsync_1M_MB_s",
-            "disk_write_dsync_4k_MB_s"]
+            "disk_write_dsync_4k_MB_s", "idle_rss_floor_MiB", "idle_anon_floor_MiB", "idle_pss_floor_MiB",
+            "idle_rss_floor_vs_distribution"]
 
 
 def number(v):

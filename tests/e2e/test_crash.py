@@ -65,7 +65,8 @@ def blob_path(root, dg):
 def test_integrity_check_notices_damage(tmp_path):
     d, blobs, mdigest = populated(tmp_path)
     problems, stats = rlib.check_data_dir(d.root)
-    assert problems == [] and stats["files"] == 3 and stats["tag_rows"] == 1
+    # config and layer as files, the manifest's bytes in the database
+    assert problems == [] and stats["files"] == 2 and stats["db_contents"] == 1 and stats["tag_rows"] == 1
     if rlib.fsck_available(d.bin):
         rc, out = rlib.run_fsck(d.config_path, d.bin)
         assert rc == 0, out
@@ -96,6 +97,21 @@ def test_integrity_check_notices_damage(tmp_path):
     open(os.path.join(d.root, "uploads", "tmp-0123456789abcdef"), "wb").close()
     assert rlib.check_data_dir(d.root)[0] == []
     assert any("temporary file" in p for p in rlib.check_data_dir(d.root, allow_tmp=False)[0])
+
+    # manifest bytes in the database that no longer hash to their digest
+    db = sqlite3.connect(os.path.join(d.root, "berth.db"))
+    db.execute("UPDATE blob_content SET content = ?", (b"{}",))
+    db.commit()
+    problems, _ = rlib.check_data_dir(d.root)
+    assert any("does not hash to its digest" in p for p in problems), problems
+    if rlib.fsck_available(d.bin):
+        rc, out = rlib.run_fsck(d.config_path, d.bin)
+        assert rc != 0 and "content in the database hashes to" in out, out
+    db.execute("DELETE FROM blob_content")
+    db.commit()
+    problems, _ = rlib.check_data_dir(d.root)
+    assert any("manifest chk/app@%s has no file" % mdigest in p for p in problems), problems
+    db.close()
 
     # a tag pointing at a manifest that does not exist (foreign keys off, as a bug would leave it)
     db = sqlite3.connect(os.path.join(d.root, "berth.db"))

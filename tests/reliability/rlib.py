@@ -459,7 +459,8 @@ def check_data_dir(root, cache=None, allow_tmp=True):
 
     Returns (problems, stats): problems is a list of strings (empty when
     clean). Checked: every file under blobs/ sits at blobs/<alg>/<2 hex>/<hex>
-    and hashes to its name; the database passes integrity_check and
+    and hashes to its name, and so does every content row of the database
+    (manifests' bytes); the database passes integrity_check and
     foreign_key_check; every linked blob has its file with the recorded
     size; every manifest row has its file with its size; every tag points
     at a manifest of its repository; every manifest reference row belongs
@@ -532,19 +533,32 @@ def check_data_dir(root, cache=None, allow_tmp=True):
         fk = conn.execute("PRAGMA foreign_key_check").fetchall()
         if fk:
             problems.append("sqlite foreign_key_check: %d violations, first %r" % (len(fk), fk[0]))
+        # Since schema 3 manifests keep their bytes in the database: they
+        # count as the blob's content, and must hash to its digest too.
+        has_content = conn.execute("SELECT count(*) FROM sqlite_schema"
+                                   " WHERE name = 'blob_content'").fetchone()[0]
+        for dg, content in conn.execute("SELECT digest, content FROM blob_content") if has_content else []:
+            alg, _, hexd = dg.partition(":")
+            stats["db_contents"] = stats.get("db_contents", 0) + 1
+            if alg not in HEX_LEN or hashlib.new(alg, content).hexdigest() != hexd:
+                problems.append("content of %s in the database does not hash to its digest (%d bytes)"
+                                % (dg, len(content)))
+            elif dg in files and files[dg] != len(content):
+                problems.append("%s: file has %d bytes, database content %d" % (dg, files[dg], len(content)))
+            files[dg] = len(content)
         blob_rows = dict(conn.execute("SELECT digest, size FROM blobs"))
         for dg, in conn.execute("SELECT DISTINCT digest FROM blob_links"):
             if dg not in blob_rows:
                 problems.append("link to %s without a blob row" % dg)
             elif dg not in files:
-                problems.append("linked blob %s has no file" % dg)
+                problems.append("linked blob %s has no file and no content in the database" % dg)
             elif files[dg] != blob_rows[dg]:
                 problems.append("linked blob %s: file has %d bytes, database says %d"
                                 % (dg, files[dg], blob_rows[dg]))
         for repo, dg, size in conn.execute(
                 "SELECT r.name, m.digest, m.size FROM manifests m JOIN repos r ON r.id = m.repo_id"):
             if dg not in files:
-                problems.append("manifest %s@%s has no file" % (repo, dg))
+                problems.append("manifest %s@%s has no file and no content in the database" % (repo, dg))
             elif files[dg] != size:
                 problems.append("manifest %s@%s: file has %d bytes, database says %d"
                                 % (repo, dg, files[dg], size))

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "credcache.h"
@@ -134,6 +135,69 @@ static void test_workq(void)
 	CHECK_EQ_INT(ran, accepted);
 }
 
+/* Jobs that hold their worker until released, to see how many run at once. */
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_open, holding, most_held;
+
+static void held_job(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	holding++;
+	if (holding > most_held)
+		most_held = holding;
+	pthread_cond_broadcast(&gate_cond);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cond, &mu);
+	holding--;
+	ran++;
+	pthread_mutex_unlock(&mu);
+}
+
+/* Waits (up to 10 s) until n jobs hold their workers; returns 1 when they do. */
+static int wait_holding(int n)
+{
+	struct timespec until;
+	int ok;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&mu);
+	while (holding < n && pthread_cond_timedwait(&gate_cond, &mu, &until) == 0)
+		;
+	ok = holding >= n;
+	pthread_mutex_unlock(&mu);
+	return ok;
+}
+
+/* The pool starts with one thread and grows to, never past, its maximum. */
+static void test_workq_growth(void)
+{
+	struct workq *q = workq_new(3, 16);
+	CHECK_EQ_INT(workq_threads(q), 1);
+	ran = 0;
+	/* sequential jobs are served by the first thread alone */
+	for (int i = 0; i < 5; i++) {
+		CHECK_EQ_INT(workq_submit(q, job, NULL), 0);
+		while (workq_pending(q))
+			usleep(1000);
+	}
+	CHECK_EQ_INT(workq_threads(q), 1);
+	/* blocking jobs: three run at once, the other five wait in the queue */
+	for (int i = 0; i < 8; i++)
+		CHECK_EQ_INT(workq_submit(q, held_job, NULL), 0);
+	CHECK(wait_holding(3));
+	usleep(20000);
+	CHECK_EQ_INT(workq_threads(q), 3);
+	pthread_mutex_lock(&mu);
+	CHECK_EQ_INT(most_held, 3);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&mu);
+	workq_free(q); /* the queued five run on the three threads */
+	CHECK_EQ_INT(ran, 5 + 8);
+	CHECK_EQ_INT(most_held, 3);
+}
+
 int main(void)
 {
 	test_actions();
@@ -142,5 +206,6 @@ int main(void)
 	test_ratelimit();
 	test_credcache();
 	test_workq();
+	test_workq_growth();
 	return t_done();
 }

@@ -21,6 +21,9 @@ int main(void)
 	CHECK_STR(b.buf, "");
 	buf_add_json_str(&b, "a\"b\\c\n\x01");
 	CHECK_STR(b.buf, "\"a\\\"b\\\\c\\n\\u0001\"");
+	buf_reset(&b);
+	buf_add_json_str(&b, NULL);
+	CHECK_STR(b.buf, "null");
 	size_t len;
 	char *s = buf_detach(&b, &len);
 	CHECK_EQ_INT(len, strlen(s));

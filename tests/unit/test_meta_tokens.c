@@ -1,8 +1,9 @@
 /*
- * Unit tests for schema version 2 of storage/meta: upgrading a version-1
- * database in place, personal access tokens (creation, lookup by secret
- * hash, expiry, revocation, name reuse, listing) and the audit log, alone
- * and from several threads. Runs in a fresh scratch directory that is
+ * Unit tests for schema versions 2 and 3 of storage/meta: upgrading a
+ * version-1 database in place, personal access tokens (creation, lookup by
+ * secret hash, expiry, revocation, name reuse, listing), the audit log,
+ * alone, from several threads and inside a manifest's transaction, and
+ * manifest bytes kept in the database. Runs in a fresh scratch directory that is
  * removed at the end; a few white-box checks read the file with SQLite.
  */
 #include <ftw.h>
@@ -267,6 +268,8 @@ static void check_v1_data(void)
 	CHECK_EQ_INT(meta_manifest_get("old/repo", &ref, &got), 0);
 	CHECK(digest_eq(&got.digest, &m));
 	CHECK_EQ_INT(got.size, 40);
+	/* stored before schema 3: its bytes are in the blob store, not here */
+	CHECK(got.content == NULL && got.content_len == 0);
 	meta_manifest_release(&got);
 	CHECK_EQ_INT(meta_tag_history("old/repo", "v1", history_cb, &b), 0);
 	CHECK_STR(b.buf, "olduser push 192.0.2.50;");
@@ -296,8 +299,8 @@ static void test_upgrade(const char *dir)
 
 	/* opening migrates in place */
 	CHECK_EQ_INT(meta_open(p.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 2);
-	CHECK_EQ_INT(raw_int(p.buf, "PRAGMA user_version"), 2);
+	CHECK_EQ_INT(meta_schema_version(), 3);
+	CHECK_EQ_INT(raw_int(p.buf, "PRAGMA user_version"), 3);
 	CHECK_EQ_INT(raw_int(p.buf, v2_objects), 6);
 	check_v1_data();
 
@@ -319,13 +322,13 @@ static void test_upgrade(const char *dir)
 
 	/* reopening an up-to-date file changes nothing */
 	CHECK_EQ_INT(meta_open(p.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 2);
+	CHECK_EQ_INT(meta_schema_version(), 3);
 	check_v1_data();
 	CHECK_EQ_INT(meta_pat_check(id, now_ms()), 0);
 	/* asking for an older version than the file has does not downgrade it */
 	meta_close();
 	CHECK_EQ_INT(meta_open_at_version(p.buf, 1), 0);
-	CHECK_EQ_INT(meta_schema_version(), 2);
+	CHECK_EQ_INT(meta_schema_version(), 3);
 	meta_close();
 	CHECK_EQ_INT(raw_int(p.buf, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
 	CHECK_EQ_INT(raw_int(p.buf, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
@@ -784,6 +787,122 @@ static void test_threads(void)
 		     N_THREADS * EVENTS_PER_THREAD);
 }
 
+/* ---- manifest bytes and audit rows in the manifest's transaction ---- */
+
+struct hook {
+	int calls;
+	int refuse;
+	const struct meta_tag_change *change;
+	char detail[256];
+};
+
+static int hook_cb(void *ctx, struct meta_audit *ev)
+{
+	struct hook *h = ctx;
+	h->calls++;
+	if (h->refuse)
+		return 1;
+	snprintf(h->detail, sizeof(h->detail), "{\"moved\":%d,\"how\":\"%s\"}", h->change->count,
+		 h->change->count ? h->change->how : "");
+	ev->actor = "alice";
+	ev->action = "push";
+	ev->repo = "inline/app";
+	ev->detail = h->detail;
+	ev->client = "192.0.2.9";
+	return 0;
+}
+
+static int content_cb(void *ctx, const char *ds, const void *bytes, size_t len)
+{
+	struct buf *b = ctx;
+	buf_addf(b, "%.15s:%zu:%.*s;", ds, len, (int)len, (const char *)bytes);
+	return 0;
+}
+
+static void test_content_and_audit(void)
+{
+	static const char body[] = "{\"schemaVersion\":2}";
+	struct digest layer = dg("inline-layer"), m, other = dg("inline-other");
+	struct manifest_ref r = { .kind = REF_LAYER, .digest = layer, .size = 3 };
+	struct manifest_info mi = { .media_type = mt_manifest, .refs = &r, .nrefs = 1 };
+	struct meta_tag_change ch;
+	struct hook h = { .change = &ch };
+	struct meta_actor who = { .name = "alice", .how = "push", .client = "192.0.2.9", .change = &ch,
+				  .audit = hook_cb, .audit_ctx = &h };
+	struct meta_manifest got;
+	struct reference ref;
+	struct buf b = BUF_INIT;
+	struct events e;
+	int found = -1, rc;
+	char ds[DIGEST_STR_MAX];
+	digest_of(DIGEST_SHA256, body, strlen(body), &m);
+	digest_str(&m, ds);
+	long long events_before = raw_int(dbpath.buf, "SELECT count(*) FROM audit_events");
+
+	/* a refused manifest writes neither its bytes nor an audit row, and the hook is not asked */
+	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v1", &who, NULL),
+		     E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(h.calls, 0);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM blob_content"), 0);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events"), events_before);
+
+	/* accepted: bytes, manifest and audit row in one transaction; the hook sees the tag change */
+	CHECK_EQ_INT(meta_blob_link("inline/app", &layer, 3), 0);
+	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v1", &who, NULL), 0);
+	CHECK_EQ_INT(h.calls, 1);
+	CHECK_STR(list_audit(0, "inline/app", -1, &e, &rc), "alice push inline/app {\"moved\":1,\"how\":\"push\"} 192.0.2.9\n");
+	CHECK_EQ_INT(rc, 0);
+	buf_release(&e.text);
+
+	/* read back by tag and by digest, and as a blob */
+	CHECK_EQ_INT(reference_parse("v1", 2, &ref), 0);
+	CHECK_EQ_INT(meta_manifest_get("inline/app", &ref, &got), 0);
+	CHECK(got.content != NULL);
+	CHECK_EQ_INT((long long)got.content_len, (long long)strlen(body));
+	CHECK(got.content && !memcmp(got.content, body, strlen(body)));
+	meta_manifest_release(&got);
+	CHECK(got.content == NULL);
+	CHECK_EQ_INT(meta_blob_content(&m, &b, &found), 0);
+	CHECK_EQ_INT(found, 1);
+	CHECK_STR(b.buf, body);
+	buf_reset(&b);
+	CHECK_EQ_INT(meta_blob_content(&other, &b, &found), 0);
+	CHECK_EQ_INT(found, 0);
+	CHECK_EQ_INT((long long)b.len, 0);
+
+	/* the same bytes pushed again under another tag: one content row, a second event */
+	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v2", &who, NULL), 0);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM blob_content"), 1);
+	CHECK_EQ_INT(h.calls, 2);
+	/* a hook that declines records nothing, the write still happens */
+	h.refuse = 1;
+	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v3", &who, NULL), 0);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events WHERE repo = 'inline/app'"), 2);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM tags WHERE name = 'v3'"), 1);
+	h.refuse = 0;
+
+	/* listing for fsck */
+	CHECK_EQ_INT(meta_content_list(content_cb, &b), 0);
+	char want[128];
+	snprintf(want, sizeof(want), "%.15s:%zu:%s;", ds, strlen(body), body);
+	CHECK_STR(b.buf, want);
+
+	/* tag deletes and manifest deletes are audited in their transaction too */
+	CHECK_EQ_INT(meta_tag_delete("inline/app", "v3", &who), 0);
+	CHECK_EQ_INT(h.calls, 4);
+	CHECK_EQ_INT(meta_manifest_delete("inline/app", &m, &who), 0);
+	CHECK_EQ_INT(h.calls, 5);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events WHERE repo = 'inline/app'"), 4);
+
+	/* the bytes go with their blob record (a collection deletes it once nothing links it) */
+	const char *digests[1] = { ds };
+	unsigned char done[1] = { 0 };
+	CHECK_EQ_INT(meta_gc_blobs_delete(digests, 1, done), 0);
+	CHECK_EQ_INT(done[0], 1);
+	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM blob_content"), 0);
+	buf_release(&b);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)st;
@@ -805,7 +924,7 @@ int main(void)
 	test_not_open();
 	test_upgrade(dir.buf);
 	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 2);
+	CHECK_EQ_INT(meta_schema_version(), 3);
 	test_pat_create_lookup();
 	test_pat_expiry();
 	test_pat_revoke();
@@ -813,6 +932,7 @@ int main(void)
 	test_pat_list();
 	test_pat_list_fields();
 	test_audit();
+	test_content_and_audit();
 	test_threads();
 	meta_close();
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);

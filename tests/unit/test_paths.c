@@ -17,6 +17,9 @@ int main(void)
 	buf_reset(&b);
 	paths_upload(&b, "r", "0123456789abcdef0123456789abcdef");
 	CHECK_STR(b.buf, "r/uploads/0123456789abcdef0123456789abcdef");
+	buf_reset(&b);
+	paths_probe(&b, "r");
+	CHECK_STR(b.buf, "r/uploads/.readyz-XXXXXX");
 	CHECK_EQ_INT(paths_upload_id_check("0123456789abcdef0123456789abcdef"), 0);
 	CHECK_EQ_INT(paths_upload_id_check("0123456789abcdef0123456789abcde"), E_BLOB_UPLOAD_UNKNOWN);
 	CHECK_EQ_INT(paths_upload_id_check("0123456789abcdef0123456789abcdeF"), E_BLOB_UPLOAD_UNKNOWN);

@@ -1,0 +1,86 @@
+/* meta_each: the shared statement runners: a read handed to a callback row by row, a write in its own transaction. */
+#include <assert.h>
+
+#include "meta_internal.h"
+
+int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, q, &s);
+	if (rc)
+		return rc;
+	if (bind)
+		bind(s, barg);
+	while ((rc = meta_step(c, s)) == 1) {
+		if ((rc = row(s, rarg)))
+			break;
+	}
+	meta_stmt_done(c, q, s);
+	return rc;
+}
+
+int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid)
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_tx_begin(c);
+	if (rc)
+		return rc;
+	rc = meta_stmt(c, q, &s);
+	if (!rc) {
+		if (bind)
+			bind(s, barg);
+		rc = meta_exec(c, s);
+		if (changes)
+			*changes = sqlite3_changes(c->db);
+		if (rowid)
+			*rowid = sqlite3_last_insert_rowid(c->db);
+		meta_stmt_done(c, q, s);
+	}
+	return meta_tx_end(c, rc);
+}
+
+int meta_first_int64(sqlite3_stmt *s, void *rarg)
+{
+	if (rarg)
+		*(int64_t *)rarg = sqlite3_column_int64(s, 0);
+	return 1;
+}
+
+void meta_bind_text1(sqlite3_stmt *s, const void *text)
+{
+	meta_bind_text(s, 1, text);
+}
+
+void meta_bind_int64_1(sqlite3_stmt *s, const void *v)
+{
+	meta_bind_int64(s, 1, *(const int64_t *)v);
+}
+
+void meta_bind_texts(sqlite3_stmt *s, const void *texts)
+{
+	const struct meta_texts *t = texts;
+	assert(t->n >= 0 && t->n <= (int)(sizeof(t->v) / sizeof(t->v[0])));
+	for (int i = 0; i < t->n; i++)
+		meta_bind_text(s, i + 1, t->v[i]);
+}
+
+void meta_bind_ints(sqlite3_stmt *s, const void *ints)
+{
+	const struct meta_ints *t = ints;
+	assert(t->n >= 0 && t->n <= (int)(sizeof(t->v) / sizeof(t->v[0])));
+	for (int i = 0; i < t->n; i++)
+		meta_bind_int64(s, i + 1, t->v[i]);
+}
+
+void meta_bind_text_int(sqlite3_stmt *s, const void *ti)
+{
+	const struct meta_text_int *t = ti;
+	meta_bind_text(s, 1, t->text);
+	meta_bind_int64(s, 2, t->num);
+}
