@@ -6,8 +6,13 @@
 #ifndef BERTH_T_H
 #define BERTH_T_H
 
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
 
 static int t_pass, t_fail;
 
@@ -46,6 +51,30 @@ static int t_pass, t_fail;
 				t_b ? t_b : "(null)");                         \
 		}                                                              \
 	} while (0)
+
+/* Creates a fresh directory $TMPDIR/berth-<name>-XXXXXX (TMPDIR default /tmp) into dir; 0, or -1 (reported). */
+static inline int t_scratch(struct buf *dir, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	buf_addf(dir, "%s/berth-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	if (mkdtemp(dir->buf))
+		return 0;
+	perror("mkdtemp");
+	return -1;
+}
+
+static inline int t_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Removes the tree at path (a scratch directory); 0 or -1. */
+static inline int t_rmtree(const char *path)
+{
+	return nftw(path, t_rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline int t_done(void)
 {

@@ -520,21 +520,10 @@ static void test_fsck(void)
 	store_close();
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	buf_addf(&base, "%s/berth-gc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(base.buf)) {
-		perror("mkdtemp");
+	if (t_scratch(&base, "gc"))
 		return 1;
-	}
 	test_images();
 	test_index_and_referrers();
 	test_history_window();
@@ -543,7 +532,7 @@ int main(void)
 	test_uploads();
 	test_orphans_and_relink();
 	test_fsck();
-	nftw(base.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(base.buf);
 	buf_release(&base);
 	buf_release(&root);
 	return t_done();

@@ -983,22 +983,11 @@ static void test_threads(void)
 	buf_release(&tok);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct buf p = BUF_INIT;
-	buf_addf(&scratch, "%s/berth-jwt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(scratch.buf)) {
-		perror("mkdtemp");
+	if (t_scratch(&scratch, "jwt"))
 		return 1;
-	}
 	path_in(&p, "registry.pem");
 	write_file(p.buf, fixed_pkcs8, strlen(fixed_pkcs8), 0600);
 	if (jwt_key_load(p.buf, &key)) {
@@ -1017,7 +1006,7 @@ int main(void)
 	test_threads();
 
 	jwt_key_release(&key);
-	CHECK_EQ_INT(nftw(scratch.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	CHECK_EQ_INT(t_rmtree(scratch.buf), 0);
 	buf_release(&p);
 	buf_release(&hdr_ok);
 	buf_release(&scratch);

@@ -1051,22 +1051,11 @@ static void test_foreign(const char *dir)
 	buf_release(&p);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct buf dir = BUF_INIT;
-	buf_addf(&dir, "%s/berth-meta-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir.buf)) {
-		perror("mkdtemp");
+	if (t_scratch(&dir, "meta"))
 		return 1;
-	}
 	buf_addf(&dbpath, "%s/berth.db", dir.buf);
 
 	test_not_open();
@@ -1085,7 +1074,7 @@ int main(void)
 	test_foreign(dir.buf);
 	meta_close();
 
-	CHECK_EQ_INT(nftw(dir.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);
 	buf_release(&dbpath);
 	return t_done();

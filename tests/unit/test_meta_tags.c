@@ -385,22 +385,11 @@ static void test_pat_name(void)
 	CHECK(name == NULL);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct buf dir = BUF_INIT, db = BUF_INIT;
-	buf_addf(&dir, "%s/berth-meta-tags-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir.buf)) {
-		perror("mkdtemp");
+	if (t_scratch(&dir, "meta-tags"))
 		return 1;
-	}
 	buf_addf(&db, "%s/berth.db", dir.buf);
 	CHECK_EQ_INT(meta_open(db.buf), 0);
 	test_retag_and_change();
@@ -409,7 +398,7 @@ int main(void)
 	test_listings();
 	test_pat_name();
 	meta_close();
-	CHECK_EQ_INT(nftw(dir.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);
 	buf_release(&db);
 	return t_done();

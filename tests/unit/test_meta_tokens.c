@@ -903,22 +903,11 @@ static void test_content_and_audit(void)
 	buf_release(&b);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct buf dir = BUF_INIT;
-	buf_addf(&dir, "%s/berth-meta-tokens-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir.buf)) {
-		perror("mkdtemp");
+	if (t_scratch(&dir, "meta-tokens"))
 		return 1;
-	}
 	buf_addf(&dbpath, "%s/berth.db", dir.buf);
 
 	test_not_open();
@@ -937,7 +926,7 @@ int main(void)
 	meta_close();
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
 
-	CHECK_EQ_INT(nftw(dir.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);
 	buf_release(&dbpath);
 	return t_done();

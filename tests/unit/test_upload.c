@@ -277,22 +277,11 @@ static void test_touch_due(void)
 	CHECK_EQ_INT(upload_remove(&bs, id), 0);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct buf root = BUF_INIT;
-	buf_addf(&base, "%s/berth-upload-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(base.buf)) {
-		perror("mkdtemp");
+	if (t_scratch(&base, "upload"))
 		return 1;
-	}
 	buf_addf(&root, "%s/probe", base.buf);
 	{
 		int fd = open(root.buf, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -314,7 +303,7 @@ int main(void)
 	test_touch_due();
 	upload_cache_clear();
 	blobstore_release(&bs);
-	nftw(base.buf, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(base.buf);
 	buf_release(&root);
 	buf_release(&base);
 	return t_done();
