@@ -113,6 +113,16 @@ void buf_add_json_str(struct buf *b, const char *s)
 	}
 	buf_addch(b, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		/* runs that need no escaping (names, tags, digests: all of them) go in one copy */
+		const unsigned char *q = p;
+		while (*q >= 0x20 && *q != '"' && *q != '\\')
+			q++;
+		if (q != p) {
+			buf_add(b, p, (size_t)(q - p));
+			p = q;
+			if (!*p)
+				break;
+		}
 		switch (*p) {
 		case '"': buf_adds(b, "\\\""); break;
 		case '\\': buf_adds(b, "\\\\"); break;

@@ -16,7 +16,7 @@
 struct list_out {
 	struct buf *out;
 	int count;
-	char *last; /* last emitted entry, for the Link header */
+	struct buf last; /* last emitted entry, for the Link header (reused: no allocation per entry) */
 };
 
 static int emit_str(void *ctx, const char *s)
@@ -25,8 +25,8 @@ static int emit_str(void *ctx, const char *s)
 	if (lo->count++)
 		buf_addch(lo->out, ',');
 	buf_add_json_str(lo->out, s);
-	free(lo->last);
-	lo->last = xstrdup(s);
+	buf_reset(&lo->last);
+	buf_adds(&lo->last, s);
 	return 0;
 }
 
@@ -46,7 +46,7 @@ static int page_args(struct req *r, long dflt, long *n, const char **last)
 
 int h_tags_list(struct req *r)
 {
-	struct list_out lo = { &r->out, 0, NULL };
+	struct list_out lo = { &r->out, 0, BUF_INIT };
 	const char *last;
 	long n;
 	int more = 0, rc;
@@ -58,11 +58,11 @@ int h_tags_list(struct req *r)
 	if ((rc = meta_tags_list(r->name, last, n, emit_str, &lo, &more)))
 		goto out;
 	buf_adds(&r->out, "]}");
-	if (more && n > 0 && lo.last)
-		resp_header(r, "Link", "</v2/%s/tags/list?n=%ld&last=%s>; rel=\"next\"", r->name, n, lo.last);
+	if (more && n > 0 && lo.count)
+		resp_header(r, "Link", "</v2/%s/tags/list?n=%ld&last=%s>; rel=\"next\"", r->name, n, lo.last.buf);
 	resp_body(r, 200, "application/json");
 out:
-	free(lo.last);
+	buf_release(&lo.last);
 	return rc;
 }
 
@@ -73,7 +73,7 @@ static int catalog_filter(void *ctx, const char *repo)
 
 int h_catalog(struct req *r)
 {
-	struct list_out lo = { &r->out, 0, NULL };
+	struct list_out lo = { &r->out, 0, BUF_INIT };
 	const char *last;
 	long n;
 	int more = 0, rc;
@@ -83,11 +83,11 @@ int h_catalog(struct req *r)
 	if ((rc = meta_catalog(last, n, catalog_filter, r, emit_str, &lo, &more)))
 		goto out;
 	buf_adds(&r->out, "]}");
-	if (more && n > 0 && lo.last)
-		resp_header(r, "Link", "</v2/_catalog?n=%ld&last=%s>; rel=\"next\"", n, lo.last);
+	if (more && n > 0 && lo.count)
+		resp_header(r, "Link", "</v2/_catalog?n=%ld&last=%s>; rel=\"next\"", n, lo.last.buf);
 	resp_body(r, 200, "application/json");
 out:
-	free(lo.last);
+	buf_release(&lo.last);
 	return rc;
 }
 
