@@ -173,6 +173,15 @@ int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *
  */
 int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more);
 /*
+ * A version of what the calling thread's connection can read: v[0] changes
+ * when any other connection (of this or another process) commits, v[1]
+ * when this connection changes anything. Equal versions mean nothing
+ * changed in between (and different ones that something may have), so a
+ * thread may keep an answer it built from reads for as long as the version
+ * stays the same.
+ */
+int meta_read_version(uint64_t v[2]);
+/*
  * Repository names in lexical order after last; filter (may be NULL)
  * returns non-zero to include a name; at most n included names are passed
  * to cb. *more is set when further included names exist.

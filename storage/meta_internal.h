@@ -61,6 +61,7 @@ enum meta_stmt_id {
 	MS_CONTENT_LIST,
 	/* meta_lists.c */
 	MS_TAGS_LIST,
+	MS_DATA_VERSION,
 	MS_REPO_EXISTS,
 	MS_CATALOG,
 	MS_REFERRERS,

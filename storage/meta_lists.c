@@ -17,6 +17,7 @@ static const struct meta_query q_tags_list = { MS_TAGS_LIST,
 	"SELECT name FROM tags"
 	" WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND name > ?2"
 	" ORDER BY name LIMIT ?3" };
+static const struct meta_query q_data_version = { MS_DATA_VERSION, "PRAGMA data_version" };
 static const struct meta_query q_repo_exists = { MS_REPO_EXISTS,
 	"SELECT 1 FROM repos r WHERE r.name = ?1 AND" REPO_LIVE };
 static const struct meta_query q_catalog = { MS_CATALOG,
@@ -171,4 +172,26 @@ int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *
 	struct meta_texts t = { 2, { repo, tag } };
 	struct sink k = { .cb.event = cb, .ctx = ctx };
 	return meta_each(&q_history, meta_bind_texts, &t, history_row, &k);
+}
+
+int meta_read_version(uint64_t v[2])
+{
+	struct meta_conn *c;
+	sqlite3_stmt *s;
+	int rc = meta_conn_get(&c);
+	if (!rc)
+		rc = meta_stmt(c, &q_data_version, &s);
+	if (rc)
+		return rc;
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		v[0] = (uint64_t)sqlite3_column_int64(s, 0);
+		/* counts every row this connection changed, in or out of a transaction, committed or not */
+		v[1] = (uint64_t)sqlite3_total_changes64(c->db);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = E_IO;
+	}
+	meta_stmt_done(c, &q_data_version, s);
+	return rc;
 }

@@ -1,6 +1,8 @@
 """Content discovery: tags list, catalog and referrers, with pagination."""
 
 import concurrent.futures
+import os
+import sqlite3
 import threading
 
 import pytest
@@ -53,6 +55,39 @@ def test_tags_list_sorted(reg, repo):
     assert body["name"] == repo
     assert body["tags"] == sorted(SORT_TAGS + ["zzz"])
     assert oh.link_next(resp) is None
+
+
+def test_tags_list_follows_every_change(reg, repo, api_berth):
+    """Whole lists are answered from a copy while nothing changed: every
+    change must show at once, whichever server thread answers, also one
+    committed by another process (here: straight into the database)."""
+    def tags():
+        seen = set()
+        for _ in range(6):  # several requests: more than one thread may answer
+            resp = reg.get(tags_path(repo))
+            assert resp.status_code == 200
+            seen.add(tuple(resp.json()["tags"]))
+        assert len(seen) == 1, seen
+        return list(seen.pop())
+
+    img = reg.push_image(repo, tag="a")
+    assert tags() == ["a"]
+    assert reg.put_manifest(repo, "b", img.body, img.media_type).status_code == 201
+    assert tags() == ["a", "b"]
+    other = repo + "-other"
+    reg.push_image(other, tag="x")
+    assert reg.get(tags_path(other)).json()["tags"] == ["x"]
+    assert tags() == ["a", "b"]
+    assert reg.delete("/v2/%s/manifests/a" % repo).status_code == 202
+    assert tags() == ["b"]
+    # a commit by another process
+    if api_berth.root and os.path.exists(os.path.join(api_berth.root, "berth.db")):
+        db = sqlite3.connect(os.path.join(api_berth.root, "berth.db"), timeout=30)
+        with db:
+            db.execute("DELETE FROM tags WHERE name = 'b' AND repo_id = (SELECT id FROM repos WHERE name = ?)",
+                       (repo,))
+        db.close()
+        assert tags() == []
 
 
 def test_tags_list_mixed_case_tags(reg, repo):
