@@ -40,9 +40,9 @@ class Registry:
     def command(self):
         raise NotImplementedError
 
-    def start(self):
-        os.makedirs(self.root, exist_ok=True)
-        self.port = free_port()
+    def spawn(self):
+        """Starts command() (pinned to the server core when one is set),
+        its output going to the log file."""
         args = self.command()
         if self.server_cpu is not None:
             args = ["taskset", "-c", str(self.server_cpu)] + args
@@ -50,6 +50,11 @@ class Registry:
         # taskset execs the server: the child's pid is the server's pid.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        self.port = free_port()
+        self.spawn()
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -241,11 +246,6 @@ class Floor(Registry):
     def start(self):
         """Starts it; it answers nothing the harness needs, so there is no
         readiness check: the caller reads it after the same 2 s as berth."""
-        args = self.command()
-        if self.server_cpu is not None:
-            args = ["taskset", "-c", str(self.server_cpu)] + args
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.spawn()
         return self
 
