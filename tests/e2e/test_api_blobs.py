@@ -29,6 +29,27 @@ def test_get_blob(reg, repo):
     check_blob_headers(resp, data, d)
 
 
+def test_manifest_bytes_through_the_blob_endpoint(reg, repo):
+    """A manifest's bytes live in the database, not in a blob file; they are
+    still a blob of the repository: GET, HEAD and ranges work on them."""
+    img = reg.push_image(repo, tag="v1")
+    path = blob_path(repo, img.digest)
+    resp = reg.get(path)
+    assert resp.status_code == 200
+    assert resp.content == img.body
+    check_blob_headers(resp, img.body, img.digest)
+    head = reg.head(path)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers.get("Content-Length") == str(len(img.body))
+    part = reg.get(path, headers={"Range": "bytes=2-9"})
+    assert part.status_code == 206
+    assert part.content == img.body[2:10]
+    assert part.headers.get("Content-Range") == "bytes 2-9/%d" % len(img.body)
+    bad = reg.get(path, headers={"Range": "bytes=%d-" % (len(img.body) + 5)})
+    assert bad.status_code == 416
+    assert bad.json()["errors"][0]["code"]
+
+
 def test_head_blob(reg, repo):
     data = oh.random_blob(1234)
     d = reg.push_blob(repo, data)
