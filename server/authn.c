@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "credcache.h"
 #include "err.h"
 #include "handlers.h"
@@ -30,9 +31,7 @@
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 void authn_ident_free(struct ident *id)
@@ -163,7 +162,7 @@ static int bearer(struct req *r, struct ident *id, const char *tok)
 	const struct jwt_key *key;
 	/* Without the key no token can be checked: refused like a bad one (the cause is logged). */
 	if (registry_key(r->reg, &key) ||
-	    jwt_verify(key, tok, strlen(tok), c->token_issuer, c->token_service, time(NULL), TOKEN_LEEWAY,
+	    jwt_verify(key, tok, strlen(tok), c->token_issuer, c->token_service, clock_wall_s(), TOKEN_LEEWAY,
 		       &id->claims)) {
 		id->failed = E_UNAUTHORIZED;
 		return 0;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "err.h"
 #include "meta.h"
 #include "names.h"
@@ -59,10 +60,8 @@ static int parse_since(const char *s, int64_t *since_ms)
 {
 	static const char *formats[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d" };
 	unsigned secs;
-	struct timespec now;
 	if (!config_duration_parse(s, &secs, NULL)) {
-		clock_gettime(CLOCK_REALTIME, &now);
-		*since_ms = ((int64_t)now.tv_sec - secs) * 1000;
+		*since_ms = clock_wall_ms() - (int64_t)secs * 1000;
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {

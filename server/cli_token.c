@@ -12,6 +12,7 @@
 
 #include "authn.h"
 #include "cli.h"
+#include "clock.h"
 #include "err.h"
 #include "jwt.h"
 #include "meta.h"
@@ -30,9 +31,7 @@ static const char token_usage[] =
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 struct token_args {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "authn.h"
+#include "clock.h"
 #include "err.h"
 #include "handlers.h"
 #include "meta.h"
@@ -132,7 +133,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 	struct jwt_access acc[SCOPE_MAX_PER_REQUEST];
 	struct jwt_claims cl;
 	struct buf tok = BUF_INIT, rt = BUF_INIT;
-	time_t now = time(NULL);
+	time_t now = clock_wall_s();
 	const struct jwt_key *key;
 	size_t n = 0;
 	int rc;
@@ -280,7 +281,7 @@ static int refresh_identity(struct req *r, struct token_state *ts)
 	if (registry_key(r->reg, &key))
 		return E_UNAUTHORIZED;
 	buf_addf(&aud, "%s/refresh", c->token_service);
-	rc = jwt_verify(key, ts->refresh_in, strlen(ts->refresh_in), c->token_issuer, aud.buf, time(NULL), 30,
+	rc = jwt_verify(key, ts->refresh_in, strlen(ts->refresh_in), c->token_issuer, aud.buf, clock_wall_s(), 30,
 			&cl);
 	buf_release(&aud);
 	if (rc)

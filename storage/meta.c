@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "meta_internal.h"
@@ -180,9 +181,7 @@ static const struct meta_query q_repo_insert = {
 
 int64_t meta_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 int meta_sql_error(struct meta_conn *c, int rc, const char *sql)
