@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "handlers.h"
 #include "meta.h"
@@ -64,3 +65,19 @@ int h_metrics_get(struct req *r)
 	resp_body(r, 200, "text/plain; version=0.0.4; charset=utf-8");
 	return 0;
 }
+
+#ifdef BERTH_TEST_HOOKS
+/* Tests move time instead of sleeping through windows and TTLs. */
+int h_test_clock(struct req *r)
+{
+	const char *v = query_get(&r->query, "advance");
+	char *end;
+	long long secs = v ? strtoll(v, &end, 10) : 0;
+	if (!v || *end || secs < 0)
+		return req_fail(r, E_BAD_REQUEST, "want advance=SECONDS");
+	clock_test_advance(secs * 1000);
+	buf_addf(&r->out, "{\"now_ms\":%lld}", (long long)clock_wall_ms());
+	resp_body(r, 200, "application/json");
+	return 0;
+}
+#endif

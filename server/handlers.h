@@ -49,6 +49,10 @@ int h_base_get(struct req *r);
 int h_health_get(struct req *r);
 int h_ready_get(struct req *r);
 int h_metrics_get(struct req *r);
+#ifdef BERTH_TEST_HOOKS
+/* POST /_berth/test/clock?advance=SECONDS: moves the daemon's clock (test builds only). */
+int h_test_clock(struct req *r);
+#endif
 
 int h_blob_get(struct req *r);
 int h_blob_delete(struct req *r);

@@ -36,6 +36,9 @@ static const struct route routes[] = {
 	/* the berth extension; history names users and client addresses, so it wants push like rollback */
 	{ ROUTE_TAG_HISTORY, M_GET, R_PULL | R_PUSH, h_tag_history, NULL },
 	{ ROUTE_TAG_ROLLBACK, M_POST, R_PULL | R_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
+#ifdef BERTH_TEST_HOOKS
+	{ ROUTE_TEST_CLOCK, M_POST, R_NOAUTH, h_test_clock, NULL },
+#endif
 };
 
 static const char *labels[] = {
@@ -44,6 +47,7 @@ static const char *labels[] = {
 	[ROUTE_UPLOAD] = "upload", [ROUTE_REFERRERS] = "referrers", [ROUTE_HEALTH] = "health",
 	[ROUTE_TOKEN] = "token", [ROUTE_METRICS] = "metrics", [ROUTE_READY] = "ready",
 	[ROUTE_TAG_HISTORY] = "tag_history", [ROUTE_TAG_ROLLBACK] = "tag_rollback",
+	[ROUTE_TEST_CLOCK] = "test_clock",
 	[ROUTE_NONE] = "none",
 };
 
@@ -112,6 +116,10 @@ static enum route_kind match(const char *path, char **name, char **seg)
 		return ROUTE_METRICS;
 	if (!strcmp(path, "/readyz"))
 		return ROUTE_READY;
+#ifdef BERTH_TEST_HOOKS
+	if (!strcmp(path, "/_berth/test/clock"))
+		return ROUTE_TEST_CLOCK;
+#endif
 	if (!strcmp(path, "/v2/") || !strcmp(path, "/v2"))
 		return ROUTE_BASE;
 	if (strncmp(path, "/v2/", 4))

@@ -27,6 +27,7 @@ enum route_kind {
 	ROUTE_READY,        /* /readyz */
 	ROUTE_TAG_HISTORY,  /* /v2/<name>/_berth/tags/<tag>/history */
 	ROUTE_TAG_ROLLBACK, /* /v2/<name>/_berth/tags/<tag>/rollback */
+	ROUTE_TEST_CLOCK,   /* /_berth/test/clock (test builds only) */
 	ROUTE_NONE,
 };
 
