@@ -156,6 +156,13 @@ class Berth:
         self.kill9()
         raise RuntimeError("berth did not become healthy; log:\n" + self.read_log())
 
+    def advance_clock(self, seconds):
+        """Moves this daemon's clock forward (a test build's hook): windows,
+        TTLs and expiries pass without the test sleeping."""
+        resp = requests.post(self.url + "/_berth/test/clock", params={"advance": str(int(seconds))}, timeout=10)
+        assert resp.status_code == 200, (resp.status_code, resp.text[:300])
+        return resp.json()["now_ms"]
+
     def read_log(self, tail=20000):
         try:
             with open(self.log_path, "rb") as f:
