@@ -17,7 +17,8 @@ static const struct err_desc table[] = {
 	[-E_DENIED] = { "DENIED", 403, "requested access to the resource is denied" },
 	[-E_UNSUPPORTED] = { "UNSUPPORTED", 415, "the operation is unsupported" },
 	[-E_TOOMANYREQUESTS] = { "TOOMANYREQUESTS", 429, "too many requests" },
-	[-E_TAG_INVALID] = { "TAG_INVALID", 400, "manifest tag did not match URI" },
+	/* not a code of the spec: the router answers an invalid tag with one that is */
+	[-E_TAG_INVALID] = { "MANIFEST_INVALID", 400, "invalid tag" },
 	[-E_MANIFEST_TOO_BIG] = { "SIZE_INVALID", 413, "manifest too large" },
 	[-E_RANGE_INVALID] = { "RANGE_INVALID", 416, "requested range not satisfiable" },
 	[-E_UPLOAD_RANGE] = { "BLOB_UPLOAD_INVALID", 416, "chunk out of order" },

@@ -37,8 +37,13 @@ static void up_cleanup(struct req *r)
 	struct up_state *st = r->hstate;
 	if (!st)
 		return;
-	if (st->u)
+	if (st->u) {
+		/* A refused PATCH or PUT stores nothing: the client was told
+		 * it failed, and the Range it reads next is where it started. */
+		if (r->err && !st->monolithic)
+			(void)upload_rewind(st->u);
 		upload_release(st->u);
+	}
 	if (st->counted)
 		metrics_upload_end();
 	if (st->monolithic && !st->committed)
@@ -47,6 +52,14 @@ static void up_cleanup(struct req *r)
 	r->hstate = NULL;
 }
 
+static void add_progress_headers(struct req *r, const char *id, int64_t offset)
+{
+	resp_header(r, "Location", "/v2/%s/blobs/uploads/%s", r->name, id);
+	resp_header(r, "Range", "0-%lld", (long long)(offset > 0 ? offset - 1 : 0));
+	resp_header(r, "Docker-Upload-UUID", "%s", id);
+}
+
+/* A body longer than its Content-Range is refused at its first excess byte, before it is written. */
 static int up_body(struct req *r, const char *data, size_t len)
 {
 	struct up_state *st = r->hstate;
@@ -54,14 +67,12 @@ static int up_body(struct req *r, const char *data, size_t len)
 		st->counted = 1;
 		metrics_upload_begin();
 	}
+	if (st->has_range && len > st->range_len - (uint64_t)(upload_offset(st->u) - st->start)) {
+		add_progress_headers(r, st->id, st->start);
+		return req_fail(r, E_SIZE_INVALID, "body longer than its Content-Range of %llu bytes",
+				(unsigned long long)st->range_len);
+	}
 	return upload_write(st->u, data, len);
-}
-
-static void add_progress_headers(struct req *r, const char *id, int64_t offset)
-{
-	resp_header(r, "Location", "/v2/%s/blobs/uploads/%s", r->name, id);
-	resp_header(r, "Range", "0-%lld", (long long)(offset > 0 ? offset - 1 : 0));
-	resp_header(r, "Docker-Upload-UUID", "%s", id);
 }
 
 static void add_blob_headers(struct req *r, const struct digest *d)
@@ -205,7 +216,7 @@ static int take_upload(struct req *r, struct up_state *st)
 		st->range_len = last - first + 1;
 	}
 	if (st->has_range)
-		upload_expect(st->u, st->range_len > INT64_MAX ? -1 : (int64_t)st->range_len);
+		upload_expect(st->u, (int64_t)st->range_len); /* <= INT64_MAX: content_range_parse() */
 	else
 		upload_expect(st->u, r->content_length);
 	r->body_mode = BODY_STREAM;
@@ -218,7 +229,7 @@ static int check_received(struct req *r, struct up_state *st)
 {
 	int64_t got = upload_offset(st->u) - st->start;
 	if (st->has_range && (uint64_t)got != st->range_len) {
-		add_progress_headers(r, st->id, upload_offset(st->u));
+		add_progress_headers(r, st->id, st->start); /* where the refusal leaves it (up_cleanup) */
 		return req_fail(r, E_SIZE_INVALID, "received %lld bytes, Content-Range announced %llu",
 				(long long)got, (unsigned long long)st->range_len);
 	}

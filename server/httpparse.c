@@ -77,17 +77,21 @@ int content_range_parse(const char *hdr, uint64_t *first, uint64_t *last)
 	p++;
 	if (read_u64(&p, &b))
 		return E_UPLOAD_RANGE;
+	/* b < INT64_MAX: the length b - a + 1 and the end offset b + 1 are
+	 * then exact in every type the upload uses; beyond, they would wrap */
+	if (b < a || b >= (uint64_t)INT64_MAX)
+		return E_UPLOAD_RANGE;
 	if (*p == '/') {
 		p++;
 		if (*p == '*')
 			p++;
 		else {
 			uint64_t total;
-			if (read_u64(&p, &total))
+			if (read_u64(&p, &total) || total <= b)
 				return E_UPLOAD_RANGE;
 		}
 	}
-	if (*skip_ws(p) || b < a)
+	if (*skip_ws(p))
 		return E_UPLOAD_RANGE;
 	*first = a;
 	*last = b;

@@ -27,8 +27,11 @@ int range_parse(const char *hdr, uint64_t size, uint64_t *first, uint64_t *last)
 
 /*
  * Parses an upload chunk's `Content-Range: a-b` (also accepting the
- * RFC 9110 spelling "bytes a-b/total"). Returns 0 with *first,
- * *last set (first <= last), or E_UPLOAD_RANGE.
+ * RFC 9110 spelling "bytes a-b/total", where total must exceed b). Returns
+ * 0 with *first, *last set (first <= last < INT64_MAX, so the length
+ * last - first + 1 and the end last + 1 never overflow, in uint64_t or
+ * int64_t), or E_UPLOAD_RANGE for anything else: a malformed range, one
+ * that ends before it starts, or one whose arithmetic would overflow.
  */
 int content_range_parse(const char *hdr, uint64_t *first, uint64_t *last);
 

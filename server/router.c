@@ -162,6 +162,19 @@ static enum route_kind match(const char *path, char **name, char **seg)
 	return ROUTE_NONE;
 }
 
+/*
+ * A reference that is neither a digest nor a valid tag names nothing: a
+ * read, a delete or a rollback of it finds no manifest (404, as the spec
+ * answers a manifest that is not found); a push cannot create it (400).
+ * TAG_INVALID is not a code of the spec, so it never reaches a client.
+ */
+static int bad_tag(struct req *r)
+{
+	if (r->method == M_PUT)
+		return req_fail(r, E_MANIFEST_INVALID, "invalid tag: a tag matches [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
+	return req_fail(r, E_MANIFEST_UNKNOWN, "no manifest: not a valid tag or digest");
+}
+
 /* Checks the name and the last segment for the route kind. */
 static int validate(struct req *r, enum route_kind kind)
 {
@@ -171,8 +184,10 @@ static int validate(struct req *r, enum route_kind kind)
 	switch (kind) {
 	case ROUTE_MANIFEST:
 		rc = reference_parse(r->ref, strlen(r->ref), &r->reference);
+		if (rc == E_TAG_INVALID)
+			return bad_tag(r);
 		if (rc)
-			return req_fail(r, rc, rc == E_TAG_INVALID ? "invalid tag" : "invalid digest");
+			return req_fail(r, rc, "invalid digest");
 		break;
 	case ROUTE_BLOB:
 	case ROUTE_REFERRERS:
@@ -187,7 +202,7 @@ static int validate(struct req *r, enum route_kind kind)
 	case ROUTE_TAG_HISTORY:
 	case ROUTE_TAG_ROLLBACK:
 		if (tag_check(r->ref, strlen(r->ref)))
-			return req_fail(r, E_TAG_INVALID, "invalid tag");
+			return bad_tag(r);
 		memcpy(r->reference.tag, r->ref, strlen(r->ref) + 1);
 		break;
 	default:

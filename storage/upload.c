@@ -42,6 +42,8 @@ struct upload {
 	char id[UPLOAD_ID_LEN + 1];
 	struct hasher h;    /* sha256 of the first `flushed + wlen` bytes; ctx NULL = unknown */
 	int64_t flushed;    /* bytes known to be in the file */
+	struct hasher mark; /* h and flushed as upload_acquire() found them: what upload_rewind() restores */
+	int64_t mark_off;
 	int64_t wb_start;   /* writeback started for the bytes before this */
 	int64_t want_end;   /* end of the bytes this request announced; 0 when unknown */
 	int64_t reserved;   /* space reserved up to here (this request); past flushed: to give back */
@@ -79,6 +81,8 @@ static void entry_free(struct upload *u)
 {
 	if (u->h.ctx)
 		hasher_release(&u->h);
+	if (u->mark.ctx)
+		hasher_release(&u->mark);
 	free(u->wbuf);
 	free(u->path);
 	free(u);
@@ -200,6 +204,8 @@ int upload_acquire(const struct blobstore *bs, const char *id, struct upload **o
 	}
 	u->reserved = u->flushed;
 	u->want_end = 0;
+	hasher_copy(&u->mark, &u->h);
+	u->mark_off = u->flushed;
 	/* Reserved by a request a crash cut short. */
 	u->stray = (int64_t)st.st_blocks * 512 > (int64_t)st.st_size + RESERVE_SLACK;
 	*out = u;
@@ -364,6 +370,31 @@ int upload_write(struct upload *u, const void *data, size_t len)
 int upload_flush(struct upload *u)
 {
 	return flush(u);
+}
+
+int upload_rewind(struct upload *u)
+{
+	u->wlen = 0;
+	if (u->flushed < 0 || u->fd < 0)
+		return 0; /* finished: the bytes are a blob now */
+	u->want_end = 0;
+	if (u->flushed != u->mark_off || past_eof(u)) {
+		if (ftruncate(u->fd, u->mark_off) < 0) {
+			/* length unknown: the next acquire sees a size other than
+			 * the cached one and reads the file back */
+			log_error("upload %s: cannot truncate to %lld bytes", u->id, (long long)u->mark_off);
+			if (u->h.ctx)
+				hasher_release(&u->h);
+			return blobstore_errno(errno);
+		}
+		u->flushed = u->mark_off;
+		u->reserved = u->flushed;
+		u->stray = 0;
+		if (u->wb_start > u->flushed)
+			u->wb_start = u->flushed;
+	}
+	hasher_copy(&u->h, &u->mark);
+	return 0;
 }
 
 /* Digest of the whole file with another algorithm (second pass, rare). */

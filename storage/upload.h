@@ -64,6 +64,15 @@ int upload_flush(struct upload *u);
  * the blob's size; the caller still calls upload_release().
  */
 int upload_finish(struct upload *u, const struct digest *want, int64_t *size);
+/*
+ * Gives up every byte written since upload_acquire(): buffered bytes are
+ * dropped and the file is cut back to the length acquire found, with the
+ * running hash as it was then, so a refused request leaves the upload as
+ * it found it. Does nothing after a successful upload_finish(). Returns 0,
+ * or E_IO when the file cannot be cut (then the next acquire reads the
+ * file back, whatever its length).
+ */
+int upload_rewind(struct upload *u);
 /* Ends exclusive use; flushes buffered bytes (errors are logged). */
 void upload_release(struct upload *u);
 /*

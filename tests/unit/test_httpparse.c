@@ -41,6 +41,27 @@ int main(void)
 	CHECK_EQ_INT(content_range_parse("-3", &a, &b), E_UPLOAD_RANGE);
 	CHECK_EQ_INT(content_range_parse("3-", &a, &b), E_UPLOAD_RANGE);
 	CHECK_EQ_INT(content_range_parse("1-2 junk", &a, &b), E_UPLOAD_RANGE);
+	/* ranges whose length or end would wrap around */
+	CHECK_EQ_INT(content_range_parse("0-18446744073709551615", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("bytes 0-18446744073709551615/*", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("5-18446744073709551615", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("0-18446744073709551616", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("0-9223372036854775807", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("9223372036854775807-9223372036854775807", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("18446744073709551615-18446744073709551615", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("18446744073709551614-18446744073709551615", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("0-9223372036854775806", &a, &b), 0);
+	CHECK_EQ_INT(b, 9223372036854775806ULL);
+	CHECK_EQ_INT(content_range_parse("9223372036854775806-9223372036854775806", &a, &b), 0);
+	CHECK_EQ_INT(b - a + 1, 1);
+	/* start past end, huge start */
+	CHECK_EQ_INT(content_range_parse("18446744073709551615-0", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("100-99", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("100-100", &a, &b), 0);
+	/* a total must cover the range */
+	CHECK_EQ_INT(content_range_parse("bytes 0-99/100", &a, &b), 0);
+	CHECK_EQ_INT(content_range_parse("bytes 0-99/99", &a, &b), E_UPLOAD_RANGE);
+	CHECK_EQ_INT(content_range_parse("bytes 0-99/18446744073709551616", &a, &b), E_UPLOAD_RANGE);
 
 	CHECK_EQ_INT(pagesize_parse("10", 1000, &n), 0);
 	CHECK_EQ_INT(n, 10);
