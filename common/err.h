@@ -46,7 +46,9 @@ enum {
 	E_CONFIG = -33,             /* operator config error (CLI only) */
 	E_EXISTS = -34,             /* CLI: object already exists */
 	E_TOO_MANY = -35,           /* 429: a count limit was reached */
-	E_ERR_MIN = -35,
+	E_URI_TOO_LONG = -38,       /* 414: request target over the limit */
+	E_HEAD_TOO_BIG = -39,       /* 431: request head over the limit */
+	E_ERR_MIN = -39,
 };
 
 struct err_desc {

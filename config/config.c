@@ -19,6 +19,7 @@ void config_init_defaults(struct config *c)
 	c->token_ttl_s = CONFIG_DEFAULT_TOKEN_TTL;
 	c->max_connections = 1024;
 	c->idle_timeout_s = 60;
+	c->max_connections_per_client = 64;
 	c->manifest_max = CONFIG_MANIFEST_MAX;
 	c->page_max = CONFIG_PAGE_MAX;
 	c->login_concurrency = 2;
@@ -72,6 +73,7 @@ void config_release(struct config *c)
 	free(c->root);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->tls_priorities);
 	free(c->token_service);
 	free(c->token_issuer);
 	free(c->token_key);

@@ -82,6 +82,7 @@ struct config {
 	char *external_url;       /* NULL: derived, see config_external_url() */
 	char *root;               /* data directory */
 	unsigned threads;         /* HTTP worker threads; 0 = number of cores */
+	int reuse_port;           /* "reuse_port": SO_REUSEPORT on the listening socket */
 	char *tls_cert;           /* PEM files; both set or both NULL (plain HTTP) */
 	char *tls_key;
 	struct config_net *trusted_proxies;
@@ -101,6 +102,7 @@ struct config {
 
 	unsigned max_connections; /* concurrent connections; beyond, refused */
 	unsigned idle_timeout_s;  /* a connection idle this long is closed */
+	unsigned max_connections_per_client; /* concurrent connections from one address; beyond, refused */
 	size_t manifest_max;      /* largest manifest accepted, bytes */
 	long page_max;            /* cap on n for tags and catalog */
 	unsigned login_concurrency;         /* password checks running at once */

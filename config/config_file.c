@@ -288,6 +288,8 @@ static const struct field limits_fields[] = {
 	{ .key = "page_max", .kind = K_LONG, .off = OFF(page_max), .min = 1, .max = 100000 },
 	{ .key = "max_connections", .kind = K_UINT, .off = OFF(max_connections), .min = 1, .max = 1000000 },
 	{ .key = "idle_timeout", .kind = K_DURATION, .off = OFF(idle_timeout_s), .min = 1, .max = 86400 },
+	{ .key = "max_connections_per_client", .kind = K_UINT, .off = OFF(max_connections_per_client), .min = 1,
+	  .max = 1000000 },
 	{ .key = "login_concurrency", .kind = K_UINT, .off = OFF(login_concurrency), .min = 1, .max = 1024 },
 	{ .key = "login_failures_per_minute", .kind = K_UINT, .off = OFF(login_failures_per_minute),
 	  .min = 0, .max = 1000000 },
@@ -344,6 +346,7 @@ static const struct field top_fields[] = {
 	{ .key = "external_url", .kind = K_STR, .off = OFF(external_url), .check = config_url_check },
 	{ .key = "root", .kind = K_STR, .off = OFF(root) },
 	{ .key = "threads", .kind = K_UINT, .off = OFF(threads), .min = 0, .max = 1024 },
+	{ .key = "reuse_port", .kind = K_BOOL, .off = OFF(reuse_port) },
 	{ .key = "tls", .kind = K_FN, .fn = read_tls },
 	{ .key = "trusted_proxies", .kind = K_FN, .fn = read_proxies },
 	{ .key = "token", .kind = K_OBJECT, .sub = token_fields },
@@ -362,6 +365,7 @@ static const struct field top_fields[] = {
 static const struct field tls_fields[] = {
 	{ .key = "cert", .kind = K_STR, .off = OFF(tls_cert) },
 	{ .key = "key", .kind = K_STR, .off = OFF(tls_key) },
+	{ .key = "priorities", .kind = K_STR, .off = OFF(tls_priorities) },
 	{ 0 },
 };
 

@@ -31,41 +31,76 @@
 #define DRAIN_MAX (64 * 1024)
 
 /*
+ * Request head limits, answered with the OCI error JSON (414, 431).
+ * libmicrohttpd keeps a request's head in the connection's memory pool and
+ * answers a head that does not fit there with its own HTML page, before
+ * berth sees the request: CONN_POOL is far larger than HEAD_MAX so that
+ * only a head of more than about CONN_POOL bytes reaches that page. The
+ * pool is mmap'd and its pages are touched only as bytes arrive, so a
+ * connection costs what its requests use, not CONN_POOL.
+ */
+#define URI_MAX (8 * 1024)
+#define HEAD_MAX (64 * 1024)
+#define CONN_POOL (512 * 1024)
+
+/*
  * The connection guard. MHD's timeout is an idle timeout: every byte
  * received restarts it, so a client sending its request head a byte a
  * second would hold a connection for ever. The guard shuts down (MHD then
  * reaps it like any disconnect) a connection whose request head is not
  * complete within HEAD_TIMEOUTS idle timeouts of the connection opening or
- * of its previous request ending. It also counts connections, so that past
- * max_connections a new one is closed at once (accept_cb) instead of
- * waiting unanswered in the listen backlog.
+ * of its previous request ending. It also counts connections, in total and
+ * per client address: past max_connections_per_client a client's new
+ * connection is closed at once (accept_cb); past max_connections the
+ * connection that has waited longest for a request head is shut down to
+ * make room, and only when none waits is the new one closed.
  */
 #define HEAD_TIMEOUTS 2
 /* How often the guard looks, nanoseconds. */
 #define GUARD_PERIOD_NS 250000000u
+/* Evictions whose connection MHD has not reaped yet; beyond, refuse instead. */
+#define EVICT_PENDING_MAX 16u
+/* Buckets of the per-address connection counts. */
+#define CLIENT_BUCKETS 256u
+
+/* Connections open from one client address (key: family and address bytes). */
+struct client_count {
+	struct client_count *next;
+	int family;
+	unsigned char addr[16];
+	unsigned n;
+};
 
 /* One open connection, from MHD's STARTED to its CLOSED notification. */
 struct conn_watch {
 	struct conn_watch *prev, *next;
 	struct http_server *srv;
+	struct client_count *client; /* this address's count */
 	int fd;
 	int in_head;          /* waiting for a request head (guarded by srv->guard_lock) */
+	int evicted;          /* shut down to make room; not yet reaped by MHD */
+	unsigned requests;    /* request heads received on this connection */
 	uint64_t deadline_ns; /* when in_head: shut down past this */
+	uint64_t idle_ns;     /* when in_head: since when */
+	char addr[INET6_ADDRSTRLEN];
 };
 
 struct http_server {
 	struct MHD_Daemon *d;
 	struct registry *reg;
 	struct buf tls_cert, tls_key; /* PEM, kept for the daemon's life */
-	pthread_mutex_t guard_lock;   /* the list below, in_head and deadline_ns */
+	int tls;
+	pthread_mutex_t guard_lock;   /* the list, the counts and evicting below */
 	pthread_cond_t guard_cond;
 	pthread_t guard_thread;
 	int guard_running, guard_stop;
-	struct conn_watch watched;    /* list sentinel */
+	struct conn_watch watched;    /* list sentinel, newest first */
+	struct client_count *clients[CLIENT_BUCKETS];
+	unsigned nconns;              /* connections MHD reported STARTED and not CLOSED */
+	unsigned evicting;            /* of those, shut down by accept_cb and not CLOSED yet */
 	uint64_t head_ns;             /* time allowed for a request head */
 	unsigned max_conns;
-	atomic_uint nconns;
-	atomic_uint_fast64_t refused_logged_ns;
+	atomic_uint_fast64_t refused_logged_ns, client_refused_logged_ns, evict_logged_ns;
 };
 
 /* Per-request glue state around the router's struct req. */
@@ -79,6 +114,13 @@ struct conn_state {
 	int body_done; /* the whole request was read */
 };
 
+/*
+ * TLS handshake failures MHD reported on this thread whose connection has
+ * not closed yet. MHD's message names no connection; it closes the failed
+ * one right after, on the same thread, and that close logs the client.
+ */
+static _Thread_local unsigned tls_failures_pending;
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -86,21 +128,162 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* MHD's accept policy: beyond max_connections, close the new connection at once. */
+/* True at most once a minute per *last: a flood must not flood the log too. */
+static int log_now(atomic_uint_fast64_t *last_ns)
+{
+	uint64_t now = now_ns(), last = atomic_load(last_ns);
+	return (!last || now - last > 60000000000u) && atomic_compare_exchange_strong(last_ns, &last, now);
+}
+
+/* The address bytes of sa into key (16 bytes, zero-padded); its family, or -1. */
+static int addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa && sa->sa_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+static unsigned addr_bucket(int family, const unsigned char key[16])
+{
+	uint32_t h = 2166136261u ^ (uint32_t)family;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % CLIENT_BUCKETS;
+}
+
+/* The count of family/key, or NULL; guard_lock held. */
+static struct client_count *client_find(struct http_server *s, int family, const unsigned char key[16])
+{
+	struct client_count *c = s->clients[addr_bucket(family, key)];
+	while (c && (c->family != family || memcmp(c->addr, key, 16)))
+		c = c->next;
+	return c;
+}
+
+/* Trusted proxies carry many clients on their connections: no per-address cap for them. */
+static int client_exempt(const struct config *cfg, int family, const unsigned char key[16])
+{
+	for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
+		if (config_net_contains(&cfg->trusted_proxies[i], family, key))
+			return 1;
+	return 0;
+}
+
+/* The connection that has waited longest for a request head and is not being evicted; guard_lock held. */
+static struct conn_watch *oldest_idle(struct http_server *s)
+{
+	struct conn_watch *best = NULL;
+	for (struct conn_watch *w = s->watched.next; w != &s->watched; w = w->next)
+		if (w->in_head && !w->evicted && w->fd >= 0 && (!best || w->idle_ns <= best->idle_ns))
+			best = w;
+	return best;
+}
+
+/*
+ * MHD's accept policy: past the client's own cap, close the new
+ * connection at once; past max_connections, make room by shutting down
+ * the longest-idle connection, or close the new one when none is idle.
+ */
 static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct http_server *s = cls;
-	uint64_t now = now_ns(), last;
-	(void)addr;
+	struct snapshot *snap = registry_snapshot_get(s->reg);
+	unsigned per_client = snap->cfg.max_connections_per_client;
+	unsigned char key[16];
+	int family = addr_key(addr, key);
+	enum MHD_Result ok = MHD_YES;
+	char victim[INET6_ADDRSTRLEN] = "";
 	(void)addrlen;
-	if (atomic_load(&s->nconns) < s->max_conns)
-		return MHD_YES;
-	/* One line a minute at most: a flood must not flood the log too. */
-	last = atomic_load(&s->refused_logged_ns);
-	if ((!last || now - last > 60000000000u) &&
-	    atomic_compare_exchange_strong(&s->refused_logged_ns, &last, now))
-		log_warn("connection limit reached (%u): refusing new connections", s->max_conns);
-	return MHD_NO;
+	pthread_mutex_lock(&s->guard_lock);
+	if (family >= 0 && !client_exempt(&snap->cfg, family, key)) {
+		struct client_count *c = client_find(s, family, key);
+		if (c && c->n >= per_client) {
+			ok = MHD_NO;
+			pthread_mutex_unlock(&s->guard_lock);
+			if (log_now(&s->client_refused_logged_ns))
+				log_warn("a client reached max_connections_per_client (%u): refusing its new connections",
+					 per_client);
+			goto out;
+		}
+	}
+	if (s->nconns - s->evicting >= s->max_conns) {
+		struct conn_watch *w = s->evicting < EVICT_PENDING_MAX ? oldest_idle(s) : NULL;
+		if (!w) {
+			ok = MHD_NO;
+		} else {
+			w->evicted = 1;
+			w->in_head = 0;
+			s->evicting++;
+			shutdown(w->fd, SHUT_RDWR);
+			memcpy(victim, w->addr, sizeof(victim));
+		}
+	}
+	pthread_mutex_unlock(&s->guard_lock);
+	if (!ok && log_now(&s->refused_logged_ns))
+		log_warn("connection limit reached (%u) and no connection is idle: refusing new connections",
+			 s->max_conns);
+	if (*victim && log_now(&s->evict_logged_ns))
+		log_info("connection limit reached (%u): closing idle connections (such as one from %s) to make room",
+			 s->max_conns, victim);
+out:
+	registry_snapshot_put(s->reg, snap);
+	return ok;
+}
+
+static void conn_started(struct http_server *s, struct MHD_Connection *conn, void **socket_context)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct conn_watch *w = xcalloc(1, sizeof(*w));
+	unsigned char key[16];
+	int family = addr_key(ai ? ai->client_addr : NULL, key);
+	w->srv = s;
+	w->fd = ci ? ci->connect_fd : -1;
+	w->in_head = 1;
+	w->idle_ns = now_ns();
+	w->deadline_ns = w->idle_ns + s->head_ns;
+	if (family < 0 || !inet_ntop(family, key, w->addr, sizeof(w->addr)))
+		strcpy(w->addr, "-");
+	pthread_mutex_lock(&s->guard_lock);
+	if (family >= 0) {
+		struct client_count *c = client_find(s, family, key);
+		if (!c) {
+			unsigned b = addr_bucket(family, key);
+			c = xcalloc(1, sizeof(*c));
+			c->family = family;
+			memcpy(c->addr, key, 16);
+			c->next = s->clients[b];
+			s->clients[b] = c;
+		}
+		c->n++;
+		w->client = c;
+	}
+	w->next = s->watched.next;
+	w->prev = &s->watched;
+	w->next->prev = w;
+	s->watched.next = w;
+	s->nconns++;
+	pthread_mutex_unlock(&s->guard_lock);
+	*socket_context = w;
+}
+
+/* Drops w's count from its address; guard_lock held. */
+static void client_put(struct http_server *s, struct client_count *c)
+{
+	struct client_count **p;
+	if (!c || --c->n)
+		return;
+	for (p = &s->clients[addr_bucket(c->family, c->addr)]; *p != c; p = &(*p)->next)
+		;
+	*p = c->next;
+	free(c);
 }
 
 static void conn_notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -109,32 +292,27 @@ static void conn_notify_cb(void *cls, struct MHD_Connection *conn, void **socket
 	struct http_server *s = cls;
 	struct conn_watch *w;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		w = xcalloc(1, sizeof(*w));
-		w->srv = s;
-		w->fd = ci ? ci->connect_fd : -1;
-		w->in_head = 1;
-		w->deadline_ns = now_ns() + s->head_ns;
-		pthread_mutex_lock(&s->guard_lock);
-		w->next = s->watched.next;
-		w->prev = &s->watched;
-		w->next->prev = w;
-		s->watched.next = w;
-		pthread_mutex_unlock(&s->guard_lock);
-		atomic_fetch_add(&s->nconns, 1);
-		*socket_context = w;
+		conn_started(s, conn, socket_context);
 		return;
 	}
 	/* CLOSED comes before MHD closes the socket: the guard never sees a reused fd. */
 	if (!(w = *socket_context))
 		return;
+	if (s->tls && !w->requests && tls_failures_pending) {
+		tls_failures_pending--;
+		log_warn("tls: handshake with %s failed: the client rejected the certificate or closed the connection "
+			 "(a client that does not trust the certificate's issuer refuses it)", w->addr);
+	}
 	pthread_mutex_lock(&s->guard_lock);
 	w->prev->next = w->next;
 	w->next->prev = w->prev;
+	client_put(s, w->client);
+	s->nconns--;
+	if (w->evicted)
+		s->evicting--;
 	pthread_mutex_unlock(&s->guard_lock);
 	free(w);
 	*socket_context = NULL;
-	atomic_fetch_sub(&s->nconns, 1);
 }
 
 /* Marks conn as inside a request (head received) or waiting for the next head. */
@@ -145,8 +323,13 @@ static void watch_head(struct MHD_Connection *conn, int waiting)
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->srv->guard_lock);
-	w->in_head = waiting;
-	w->deadline_ns = now_ns() + w->srv->head_ns;
+	if (!w->evicted) {
+		w->in_head = waiting;
+		w->idle_ns = now_ns();
+		w->deadline_ns = w->idle_ns + w->srv->head_ns;
+	}
+	if (!waiting)
+		w->requests++;
 	pthread_mutex_unlock(&w->srv->guard_lock);
 }
 
@@ -223,6 +406,12 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	cs->r.policy = cs->r.snap->policy;
 	cs->r.start_ns = now_ns();
 	new_request_id(cs->r.request_id);
+	if (strlen(uri) > URI_MAX) {
+		/* Only a prefix is kept: it is for the access log, never routed. */
+		cs->r.path = xstrndup(uri, 256);
+		req_fail(&cs->r, E_URI_TOO_LONG, "the request target exceeds %u bytes", URI_MAX);
+		return cs;
+	}
 	cs->r.path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
 	if (query_parse(q ? q + 1 : NULL, &cs->r.query))
 		req_fail(&cs->r, E_BAD_REQUEST, "malformed query string");
@@ -270,6 +459,9 @@ static enum MHD_Result send_reply(struct conn_state *cs)
 	}
 	if (!resp)
 		return MHD_NO;
+	/* The client's next head would not be read either: end the connection. */
+	if (r->err == E_URI_TOO_LONG || r->err == E_HEAD_TOO_BIG)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	for (size_t i = 0; i < r->nheaders; i++)
 		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
@@ -386,6 +578,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			char *end;
 			long long v = strtoll(cl, &end, 10);
 			r->content_length = (*end || v < 0) ? -1 : v;
+		}
+		if (!r->err) {
+			const union MHD_ConnectionInfo *hi =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+			if (hi && hi->header_size > HEAD_MAX)
+				req_fail(r, E_HEAD_TOO_BIG, "the request head exceeds %u bytes", HEAD_MAX);
 		}
 		if (decide(cs, r->err ? ROUTER_REPLY : router_begin(r)))
 			return send_reply(cs);
@@ -504,8 +702,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		buf_setlen(&b, b.len - 1);
 	/* Clients probing for TLS on a plain-HTTP port (skopeo, docker, podman
 	 * all do before falling back) look like malformed requests: routine. */
-	if (strstr(b.buf, "Request malformed") || strstr(b.buf, "syntactically incorrect"))
+	if (strstr(b.buf, "Request malformed") || strstr(b.buf, "syntactically incorrect")) {
 		log_debug("http: %s", b.buf);
+	} else if (strstr(b.buf, "handshake message out of context")) {
+		/* MHD's words for every failed TLS handshake; the close that
+		 * follows on this thread logs it with the client's address. */
+		tls_failures_pending++;
+		log_debug("http: %s", b.buf);
+	}
 	else
 		log_warn("http: %s", b.buf);
 	buf_release(&b);
@@ -532,6 +736,19 @@ static int read_pem(const char *path, struct buf *out)
 	return 0;
 }
 
+/* After MHD failed to listen: whether ss is taken by another socket (MHD keeps no errno). */
+static int address_in_use(const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, in_use;
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	in_use = bind(fd, (const struct sockaddr *)ss, len) && errno == EADDRINUSE;
+	close(fd);
+	return in_use;
+}
+
 int http_start(struct registry *reg, const struct config *cfg, struct http_server **out)
 {
 	char host[256];
@@ -540,6 +757,11 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 			 MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = cfg->threads;
+	/* Without the option MHD sets only SO_REUSEADDR (restarts need it). */
+	struct MHD_OptionItem reuse[] = {
+		{ cfg->reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	memset(&ss, 0, sizeof(ss));
 	if (config_listen_split(cfg->listen, host, &port)) {
 		log_error("listen: bad address \"%s\" (want host:port)", cfg->listen);
@@ -574,6 +796,7 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 	s->watched.next = s->watched.prev = &s->watched;
 	s->head_ns = (uint64_t)cfg->idle_timeout_s * HEAD_TIMEOUTS * 1000000000u;
 	s->max_conns = cfg->max_connections;
+	s->tls = cfg->tls_cert != NULL;
 	buf_init(&s->tls_cert, 0);
 	buf_init(&s->tls_key, 0);
 	if (cfg->tls_cert) {
@@ -584,7 +807,10 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		flags |= MHD_USE_TLS;
 	}
 	/* MHD's own limit has room beyond ours (at least one slot per thread,
-	 * MHD splits it among them) so accept_cb gets to refuse the surplus. */
+	 * MHD splits it among them, and the evictions not reaped yet) so
+	 * accept_cb gets to decide about the surplus. SO_REUSEPORT only when
+	 * asked: with it a second daemon on the same address would start and
+	 * silently take half the connections. */
 	s->d = MHD_start_daemon(flags, (uint16_t)port, accept_cb, s, access_cb, reg,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -592,16 +818,20 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_NOTIFY_CONNECTION, conn_notify_cb, s,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + threads,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + threads + EVICT_PENDING_MAX,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
+		MHD_OPTION_ARRAY, reuse,
 		/* Last, so that without TLS the first END closes the list. */
 		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert.buf,
 		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key.buf,
 		MHD_OPTION_END);
 	if (!s->d) {
-		log_error("cannot listen on %s", cfg->listen);
+		if (address_in_use(&ss))
+			log_error("cannot listen on %s: address in use (another berth, or another server, listens there)",
+				  cfg->listen);
+		else
+			log_error("cannot listen on %s", cfg->listen);
 		http_stop(s);
 		return E_IO;
 	}

@@ -113,6 +113,8 @@ static void test_defaults(void)
 	CHECK_EQ_INT(c.page_max, 1000);
 	CHECK_EQ_INT(c.max_connections, 1024);
 	CHECK_EQ_INT(c.idle_timeout_s, 60);
+	CHECK_EQ_INT(c.max_connections_per_client, 64);
+	CHECK_EQ_INT(c.reuse_port, 0);
 	CHECK_EQ_INT(c.login_concurrency, 2);
 	CHECK_EQ_INT(c.login_failures_per_minute, 10);
 	CHECK_EQ_INT(c.delete_enabled, 1);
@@ -302,11 +304,11 @@ static void test_bad_keys(void)
 {
 	/* unknown keys, at every level */
 	bad("{\"lisen\": \"x\"}",
-	    "F: \"lisen\": unknown key (expected one of: listen, external_url, root, threads, tls, "
+	    "F: \"lisen\": unknown key (expected one of: listen, external_url, root, threads, reuse_port, tls, "
 	    "trusted_proxies, token, users, groups, access, limits, storage, gc, immutable_tags, metrics, log)");
 	bad("{\"limits\": {\"page_maxx\": 1}}",
 	    "F: \"limits.page_maxx\": unknown key (expected one of: manifest_max, page_max, max_connections, "
-	    "idle_timeout, login_concurrency, login_failures_per_minute)");
+	    "idle_timeout, max_connections_per_client, login_concurrency, login_failures_per_minute)");
 	bad("{\"tls\": {\"cert\": \"a\", \"key\": \"b\", \"ca\": \"c\"}}",
 	    "F: \"tls.ca\": unknown key (expected one of: cert, key)");
 	bad("{\"users\": {\"alice\": {\"pass\": \"x\"}}}",
@@ -314,7 +316,7 @@ static void test_bad_keys(void)
 	bad("{\"access\": [{\"repos\": [\"a\"]}]}",
 	    "F: \"access[0].repos\": unknown key (expected one of: repositories, users, groups, anonymous, actions)");
 	bad("{\"_Comment\": 1}",
-	    "F: \"_Comment\": unknown key (expected one of: listen, external_url, root, threads, tls, "
+	    "F: \"_Comment\": unknown key (expected one of: listen, external_url, root, threads, reuse_port, tls, "
 	    "trusted_proxies, token, users, groups, access, limits, storage, gc, immutable_tags, metrics, log)");
 
 	/* wrong types */
