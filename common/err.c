@@ -39,6 +39,8 @@ static const struct err_desc table[] = {
 	[-E_CONFIG] = { "UNKNOWN", 500, "configuration error" },
 	[-E_EXISTS] = { "UNKNOWN", 409, "already exists" },
 	[-E_TOO_MANY] = { "TOOMANYREQUESTS", 429, "limit reached" },
+	[-E_STORE_UNAVAILABLE] = { "UNAVAILABLE", 503, "object store unavailable, retry later" },
+	[-E_STORE] = { "UNKNOWN", 500, "object store error" },
 	[-E_URI_TOO_LONG] = { "UNSUPPORTED", 414, "request target too long" },
 	[-E_HEAD_TOO_BIG] = { "UNSUPPORTED", 431, "request header fields too large" },
 };

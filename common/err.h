@@ -46,6 +46,8 @@ enum {
 	E_CONFIG = -33,             /* operator config error (CLI only) */
 	E_EXISTS = -34,             /* CLI: object already exists */
 	E_TOO_MANY = -35,           /* 429: a count limit was reached */
+	E_STORE_UNAVAILABLE = -36,  /* 503: the object store cannot be reached (retries exhausted) */
+	E_STORE = -37,              /* 500: the object store refused or answered nonsense */
 	E_URI_TOO_LONG = -38,       /* 414: request target over the limit */
 	E_HEAD_TOO_BIG = -39,       /* 431: request head over the limit */
 	E_ERR_MIN = -39,

@@ -42,8 +42,9 @@ void s3_amz_date(time_t when, char out[S3_AMZ_DATE_LEN])
 {
 	struct tm tm;
 	gmtime_r(&when, &tm);
-	snprintf(out, S3_AMZ_DATE_LEN, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* years past 9999 do not fit: not a date a request is signed with */
+	if (strftime(out, S3_AMZ_DATE_LEN, "%Y%m%dT%H%M%SZ", &tm) != S3_AMZ_DATE_LEN - 1)
+		die("date out of range for a signature");
 }
 
 static void hexify(char *out, const unsigned char *md, size_t n)
