@@ -37,20 +37,22 @@ struct credcache *credcache_new(unsigned slots, int64_t ttl_ms)
 	return cc;
 }
 
-static void mac_of(const struct credcache *cc, const char *user, const char *secret, size_t len,
+/* user and bind hold no NUL, so the NUL separators keep the three fields apart. */
+static void mac_of(const struct credcache *cc, const char *user, const char *bind, const char *secret, size_t len,
 		   unsigned char out[32])
 {
-	unsigned char msg_sep = 0;
-	size_t ulen = strlen(user);
-	unsigned char *msg = xmalloc(ulen + 1 + len);
+	size_t ulen = strlen(user), blen = strlen(bind), mlen = ulen + 1 + blen + 1 + len;
+	unsigned char *msg = xmalloc(mlen);
 	memcpy(msg, user, ulen);
-	msg[ulen] = msg_sep;
-	memcpy(msg + ulen + 1, secret, len);
+	msg[ulen] = 0;
+	memcpy(msg + ulen + 1, bind, blen);
+	msg[ulen + 1 + blen] = 0;
+	memcpy(msg + ulen + 1 + blen + 1, secret, len);
 	size_t outlen = 0;
-	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, cc->key, sizeof(cc->key), msg, ulen + 1 + len, out, 32,
-		       &outlen) || outlen != 32)
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, cc->key, sizeof(cc->key), msg, mlen, out, 32, &outlen) ||
+	    outlen != 32)
 		die("hmac failed");
-	OPENSSL_cleanse(msg, ulen + 1 + len);
+	OPENSSL_cleanse(msg, mlen);
 	free(msg);
 }
 
@@ -61,15 +63,19 @@ static struct entry *slot_of(struct credcache *cc, const unsigned char mac[32])
 	return &cc->e[h % cc->n];
 }
 
-int credcache_get(struct credcache *cc, const char *user, const char *secret, size_t len, int64_t now_ms,
-		  int64_t *pat_id, char **scopes)
+int credcache_get(struct credcache *cc, const char *user, const char *bind, const char *secret, size_t len,
+		  int64_t now_ms, int64_t *pat_id, char **scopes)
 {
 	unsigned char mac[32];
 	int hit = 0;
-	mac_of(cc, user, secret, len, mac);
+	*pat_id = 0;
+	*scopes = NULL;
+	mac_of(cc, user, bind, secret, len, mac);
 	pthread_mutex_lock(&cc->lock);
 	struct entry *e = slot_of(cc, mac);
-	if (e->used && e->expires > now_ms && !CRYPTO_memcmp(e->mac, mac, sizeof(mac))) {
+	/* an entry stamped in the future (the wall clock stepped back) is not trusted either */
+	if (e->used && e->expires > now_ms && e->expires - cc->ttl <= now_ms &&
+	    !CRYPTO_memcmp(e->mac, mac, sizeof(mac))) {
 		hit = 1;
 		*pat_id = e->pat_id;
 		*scopes = e->scopes ? xstrdup(e->scopes) : NULL;
@@ -79,11 +85,11 @@ int credcache_get(struct credcache *cc, const char *user, const char *secret, si
 	return hit;
 }
 
-void credcache_put(struct credcache *cc, const char *user, const char *secret, size_t len, int64_t now_ms,
-		   int64_t pat_id, const char *scopes)
+void credcache_put(struct credcache *cc, const char *user, const char *bind, const char *secret, size_t len,
+		   int64_t now_ms, int64_t pat_id, const char *scopes)
 {
 	unsigned char mac[32];
-	mac_of(cc, user, secret, len, mac);
+	mac_of(cc, user, bind, secret, len, mac);
 	pthread_mutex_lock(&cc->lock);
 	struct entry *e = slot_of(cc, mac);
 	free(e->scopes);

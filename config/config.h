@@ -106,7 +106,7 @@ struct config {
 	size_t manifest_max;      /* largest manifest accepted, bytes */
 	long page_max;            /* cap on n for tags and catalog */
 	unsigned login_concurrency;         /* password checks running at once */
-	unsigned login_failures_per_minute; /* per client address; 0 = no limit */
+	unsigned login_failures_per_minute; /* per client address and user (3x per address); 0 = no limit */
 	int delete_enabled;
 	enum log_level log_level;
 	enum log_format log_format;        /* "log.format" */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
+#include "names.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -34,6 +35,21 @@ static int64_t now_ms(void)
 	return clock_wall_ms();
 }
 
+void authn_check_release(struct authn_check *c)
+{
+	if (c->reg) {
+		ratelimit_refund(c->reg->fail_addr, &c->by_addr);
+		ratelimit_refund(c->reg->fail_pair, &c->by_pair);
+	}
+	free(c->user);
+	if (c->secret) {
+		OPENSSL_cleanse(c->secret, c->len);
+		free(c->secret);
+	}
+	free(c->scopes);
+	memset(c, 0, sizeof(*c));
+}
+
 void authn_ident_free(struct ident *id)
 {
 	if (!id)
@@ -41,11 +57,7 @@ void authn_ident_free(struct ident *id)
 	free(id->user);
 	free(id->scopes);
 	jwt_claims_release(&id->claims);
-	free(id->pending_user);
-	if (id->pending_secret) {
-		OPENSSL_cleanse(id->pending_secret, id->pending_len);
-		free(id->pending_secret);
-	}
+	authn_check_release(&id->check);
 	free(id);
 }
 
@@ -83,77 +95,162 @@ int authn_basic_decode(const char *b64, char **user, char **secret, size_t *slen
 	return 0;
 }
 
-int authn_verify_secret(struct req *r, const char *user, const char *secret, size_t len,
-			int64_t *pat_id, char **scopes)
+static int is_pat(const char *secret, size_t len)
+{
+	return len > strlen(PAT_PREFIX) && !memcmp(secret, PAT_PREFIX, strlen(PAT_PREFIX));
+}
+
+/*
+ * What a cached credential is bound to: for a password, the user's hash in
+ * the request's policy (a new password makes old entries unreachable);
+ * NULL when the user has no password, so nothing is cached.
+ */
+static const char *cache_bind(struct req *r, const struct authn_check *c)
+{
+	return is_pat(c->secret, c->len) ? "pat" : policy_user_hash(r->policy, c->user);
+}
+
+/*
+ * The client address the limits count by: an IPv6 address by its /64,
+ * the block one subscriber gets (its other addresses are no other client).
+ */
+static void addr_key(const char *client, struct buf *out)
+{
+	struct in6_addr a;
+	if (strchr(client, ':') && inet_pton(AF_INET6, client, &a) == 1 && !IN6_IS_ADDR_V4MAPPED(&a)) {
+		char text[INET6_ADDRSTRLEN];
+		memset(a.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a, text, sizeof(text));
+		buf_addf(out, "%s/64", text);
+		return;
+	}
+	buf_adds(out, client);
+}
+
+/*
+ * Admits a password attempt by the limits per address and per address and
+ * user. Returns 0, or E_TOOMANYREQUESTS with Retry-After set.
+ */
+static int admit(struct req *r, struct authn_check *c)
 {
 	struct registry *reg = r->reg;
+	struct buf addr = BUF_INIT, pair = BUF_INIT;
+	int64_t now = now_ms(), wait;
+	addr_key(r->client, &addr);
+	/* an address holds no space, so the first one ends it */
+	buf_addf(&pair, "%s %s", addr.buf, c->user);
+	c->reg = reg;
+	wait = ratelimit_take(reg->fail_addr, addr.buf, now, &c->by_addr);
+	if (!wait && (wait = ratelimit_take(reg->fail_pair, pair.buf, now, &c->by_pair)))
+		ratelimit_refund(reg->fail_addr, &c->by_addr);
+	if (wait)
+		resp_header(r, "Retry-After", "%lld", (long long)((wait + 999) / 1000));
+	buf_release(&addr);
+	buf_release(&pair);
+	return wait ? E_TOOMANYREQUESTS : 0;
+}
+
+int authn_check_start(struct req *r, struct authn_check *c, void (*work)(struct req *r))
+{
+	const char *bind = cache_bind(r, c);
 	int64_t now = now_ms();
-	struct buf ukey = BUF_INIT;
+	if (bind && credcache_get(r->reg->creds, c->user, bind, c->secret, c->len, now, &c->pat_id, &c->scopes)) {
+		/* a token is asked about on every use: revoked means refused at once */
+		if (!c->pat_id || (policy_user_exists(r->policy, c->user) && !meta_pat_check(c->pat_id, now))) {
+			c->rc = 0;
+			OPENSSL_cleanse(c->secret, c->len);
+			return 0;
+		}
+		free(c->scopes);
+		c->scopes = NULL;
+		c->pat_id = 0;
+	}
+	if (is_pat(c->secret, c->len)) {
+		r->async_q = r->reg->ioq;
+	} else {
+		if ((c->rc = admit(r, c)))
+			return 0;
+		r->async_q = NULL;
+	}
+	r->async_work = work;
+	return 1;
+}
+
+/* The check itself: 0, or E_UNAUTHORIZED (logged, counted and audited). */
+static int verify(struct req *r, const struct authn_check *c, int64_t *pat_id, char **scopes)
+{
+	int64_t now = now_ms();
+	int token = is_pat(c->secret, c->len);
 	int rc;
 	*pat_id = 0;
 	*scopes = NULL;
-	buf_addf(&ukey, "user:%s", user);
-	if (ratelimit_blocked(reg->fail_ip, r->client, now) || ratelimit_blocked(reg->fail_user, ukey.buf, now)) {
-		rc = E_TOOMANYREQUESTS;
-		goto out;
-	}
-	if (len > strlen(PAT_PREFIX) && !memcmp(secret, PAT_PREFIX, strlen(PAT_PREFIX))) {
+	if (token) {
 		unsigned char hash[32];
 		struct meta_pat pat = { 0 };
 		unsigned int hl = 0;
-		if (!EVP_Digest(secret, len, hash, &hl, EVP_sha256(), NULL))
+		if (!EVP_Digest(c->secret, c->len, hash, &hl, EVP_sha256(), NULL))
 			die("hash failed");
 		rc = meta_pat_lookup(hash, now, &pat);
 		/* A token works only for its owner, and only while the owner exists. */
-		if (!rc && (strcmp(pat.owner, user) || !policy_user_exists(r->policy, user)))
+		if (!rc && (strcmp(pat.owner, c->user) || !policy_user_exists(r->policy, c->user)))
 			rc = E_UNAUTHORIZED;
 		if (!rc) {
 			*pat_id = pat.id;
 			*scopes = xstrdup(pat.scopes);
 			meta_pat_touch(pat.id, now);
-		} else if (rc != E_UNAUTHORIZED) {
+		} else {
 			rc = E_UNAUTHORIZED;
 		}
 		meta_pat_release(&pat);
 	} else {
-		rc = policy_check_password(r->policy, user, secret, len);
+		rc = policy_check_password(r->policy, c->user, c->secret, c->len);
 	}
 	if (rc == E_UNAUTHORIZED) {
-		ratelimit_fail(reg->fail_ip, r->client, now);
-		ratelimit_fail(reg->fail_user, ukey.buf, now);
 		metrics_login_failed();
 		/* A name that is no user may be a password typed in the wrong field: never log it. */
-		if (policy_user_exists(r->policy, user))
-			log_info("failed login for user \"%s\" from %s", user, r->client);
+		if (policy_user_exists(r->policy, c->user))
+			log_info("failed login for user \"%s\" from %s", c->user, r->client);
 		else
 			log_info("failed login for an unknown user from %s", r->client);
 	}
-	/* one event per credential check; refusals by the limiter above never get here */
-	audit_login(r, user, len > strlen(PAT_PREFIX) && !memcmp(secret, PAT_PREFIX, strlen(PAT_PREFIX)), *pat_id,
-		    rc);
-out:
-	buf_release(&ukey);
+	/* one event per credential check; refusals by the limits and cache hits never get here */
+	audit_login(r, c->user, token, *pat_id, rc);
 	return rc;
 }
 
-/* Login pool step for Basic credentials on a registry request. */
+void authn_check_run(struct req *r, struct authn_check *c)
+{
+	c->rc = verify(r, c, &c->pat_id, &c->scopes);
+	if (!c->rc) {
+		const char *bind = cache_bind(r, c);
+		if (bind)
+			credcache_put(r->reg->creds, c->user, bind, c->secret, c->len, now_ms(), c->pat_id, c->scopes);
+		if (c->reg) {
+			/* only failures stay counted */
+			ratelimit_refund(c->reg->fail_addr, &c->by_addr);
+			ratelimit_refund(c->reg->fail_pair, &c->by_pair);
+		}
+	} else {
+		memset(&c->by_addr, 0, sizeof(c->by_addr));
+		memset(&c->by_pair, 0, sizeof(c->by_pair));
+	}
+	OPENSSL_cleanse(c->secret, c->len);
+}
+
+/* Pool step for Basic credentials on a registry request. */
 static void basic_work(struct req *r)
 {
 	struct ident *id = r->ident;
-	int64_t pat_id;
-	char *scopes;
-	int rc = authn_verify_secret(r, id->pending_user, id->pending_secret, id->pending_len, &pat_id, &scopes);
-	if (rc) {
-		id->failed = rc;
-	} else {
-		id->kind = ID_BASIC;
-		id->user = xstrdup(id->pending_user);
-		id->pat_id = pat_id;
-		id->scopes = scopes;
-		credcache_put(r->reg->creds, id->pending_user, id->pending_secret, id->pending_len, now_ms(), pat_id,
-			      scopes);
+	authn_check_run(r, &id->check);
+	if (id->check.rc) {
+		id->failed = id->check.rc;
+		return;
 	}
-	OPENSSL_cleanse(id->pending_secret, id->pending_len);
+	id->kind = ID_BASIC;
+	id->user = xstrdup(id->check.user);
+	id->pat_id = id->check.pat_id;
+	id->scopes = id->check.scopes;
+	id->check.scopes = NULL;
 }
 
 static int bearer(struct req *r, struct ident *id, const char *tok)
@@ -191,28 +288,22 @@ int authn_begin(struct req *r)
 	if (!strncasecmp(h, "Bearer ", 7))
 		return bearer(r, id, h + 7);
 	if (!strncasecmp(h, "Basic ", 6)) {
-		char *user = NULL, *secret = NULL, *scopes = NULL;
-		size_t len = 0;
-		int64_t pat_id;
-		if (authn_basic_decode(h + 6, &user, &secret, &len)) {
+		struct authn_check *c = &id->check;
+		if (authn_basic_decode(h + 6, &c->user, &c->secret, &c->len)) {
 			id->failed = E_UNAUTHORIZED;
 			return 0;
 		}
-		if (credcache_get(r->reg->creds, user, secret, len, now_ms(), &pat_id, &scopes) &&
-		    (!pat_id || !meta_pat_check(pat_id, now_ms()))) {
-			id->kind = ID_BASIC;
-			id->user = user;
-			id->pat_id = pat_id;
-			id->scopes = scopes;
-			OPENSSL_cleanse(secret, len);
-			free(secret);
+		if (authn_check_start(r, c, basic_work))
+			return 0;
+		if (c->rc) {
+			id->failed = c->rc;
 			return 0;
 		}
-		free(scopes);
-		id->pending_user = user;
-		id->pending_secret = secret;
-		id->pending_len = len;
-		r->async_work = basic_work;
+		id->kind = ID_BASIC;
+		id->user = xstrdup(c->user);
+		id->pat_id = c->pat_id;
+		id->scopes = c->scopes;
+		c->scopes = NULL;
 		return 0;
 	}
 	id->failed = E_UNAUTHORIZED;
@@ -312,6 +403,22 @@ void authn_base_url(struct req *r, struct buf *out)
 	config_external_url(c, out);
 }
 
+/*
+ * The repository a blob upload asks to mount from (POST ...?mount=D&from=R),
+ * when it is a valid name other than repo; NULL otherwise. An invalid name
+ * is never echoed into a header.
+ */
+static const char *mount_source(struct req *r, const char *repo)
+{
+	const char *from;
+	if (!r->route || r->route->kind != ROUTE_UPLOAD_START || r->method != M_POST || !req_arg(r, "mount"))
+		return NULL;
+	from = req_arg(r, "from");
+	if (!from || name_check(from, strlen(from)) || !strcmp(from, repo))
+		return NULL;
+	return from;
+}
+
 void authn_challenge(struct req *r, const char *repo, unsigned need, int insufficient)
 {
 	struct buf v = BUF_INIT;
@@ -319,8 +426,11 @@ void authn_challenge(struct req *r, const char *repo, unsigned need, int insuffi
 	authn_base_url(r, &v);
 	buf_addf(&v, "/auth/token\",service=\"%s\"", r->cfg->token_service);
 	if (repo) {
+		const char *from = mount_source(r, repo);
 		buf_addf(&v, ",scope=\"repository:%s:", repo);
 		actions_format(need, &v);
+		if (from)
+			buf_addf(&v, " repository:%s:pull", from);
 		buf_addch(&v, '"');
 	} else if (r->route && r->route->kind == ROUTE_CATALOG) {
 		buf_adds(&v, ",scope=\"registry:catalog:*\"");

@@ -36,10 +36,8 @@ struct token_state {
 	size_t nscopes;
 	int offline;      /* a refresh token is wanted */
 	int oauth;        /* POST: answer in the OAuth2 shape */
-	char *user;       /* pending or authenticated user */
-	char *secret;
-	size_t secret_len;
-	int rc;           /* outcome of the credential check */
+	char *user;       /* authenticated user; NULL for anonymous */
+	struct authn_check check; /* Basic or password-grant credentials */
 	int64_t pat_id;
 	char *pat_scopes;
 	char *refresh_in; /* refresh token presented */
@@ -54,10 +52,7 @@ static void token_cleanup(struct req *r)
 	for (size_t i = 0; i < ts->nscopes; i++)
 		scope_release(&ts->scopes[i]);
 	free(ts->user);
-	if (ts->secret) {
-		OPENSSL_cleanse(ts->secret, ts->secret_len);
-		free(ts->secret);
-	}
+	authn_check_release(&ts->check);
 	free(ts->pat_scopes);
 	free(ts->refresh_in);
 	for (size_t i = 0; i < ts->form.n; i++)
@@ -222,26 +217,35 @@ out:
 static void token_work(struct req *r)
 {
 	struct token_state *ts = r->hstate;
-	ts->rc = authn_verify_secret(r, ts->user, ts->secret, ts->secret_len, &ts->pat_id, &ts->pat_scopes);
-	OPENSSL_cleanse(ts->secret, ts->secret_len);
+	authn_check_run(r, &ts->check);
 }
 
 static int token_then(struct req *r)
 {
 	struct token_state *ts = r->hstate;
-	if (ts->rc)
+	struct authn_check *c = &ts->check;
+	if (c->rc)
 		metrics_token(0);
-	if (ts->rc == E_TOOMANYREQUESTS)
+	if (c->rc == E_TOOMANYREQUESTS)
 		return req_fail(r, E_TOOMANYREQUESTS, "too many failed logins, retry later");
-	if (ts->rc)
+	if (c->rc)
 		return req_fail(r, E_UNAUTHORIZED, "invalid username or password");
+	ts->user = xstrdup(c->user);
+	ts->pat_id = c->pat_id;
+	ts->pat_scopes = c->scopes;
+	c->scopes = NULL;
 	return issue(r, ts, ts->offline);
 }
 
-/* Queues the credential check on the login pool; token_then() answers. */
-static int check_later(struct req *r)
+/*
+ * Checks ts->check: answers at once from the credential cache or the
+ * failed-login limits, or queues the check on a pool and token_then()
+ * answers.
+ */
+static int check_credentials(struct req *r, struct token_state *ts)
 {
-	r->async_work = token_work;
+	if (!authn_check_start(r, &ts->check, token_work))
+		return token_then(r);
 	r->async_then = token_then;
 	return 0;
 }
@@ -258,9 +262,10 @@ int h_token_get(struct req *r)
 	ts->offline = off && !strcmp(off, "true");
 	if (!h)
 		return issue(r, ts, 0);
-	if (strncasecmp(h, "Basic ", 6) || authn_basic_decode(h + 6, &ts->user, &ts->secret, &ts->secret_len))
+	if (strncasecmp(h, "Basic ", 6) ||
+	    authn_basic_decode(h + 6, &ts->check.user, &ts->check.secret, &ts->check.len))
 		return req_fail(r, E_UNAUTHORIZED, "token requests take Basic credentials or none");
-	return check_later(r);
+	return check_credentials(r, ts);
 }
 
 int h_token_post(struct req *r)
@@ -326,10 +331,10 @@ int h_token_post_finish(struct req *r)
 		const char *u = query_get(&ts->form, "username"), *p = query_get(&ts->form, "password");
 		if (!u || !p)
 			return req_fail(r, E_BAD_REQUEST, "username and password are required");
-		ts->user = xstrdup(u);
-		ts->secret_len = strlen(p);
-		ts->secret = xstrndup(p, ts->secret_len);
-		return check_later(r);
+		ts->check.user = xstrdup(u);
+		ts->check.len = strlen(p);
+		ts->check.secret = xstrndup(p, ts->check.len);
+		return check_credentials(r, ts);
 	}
 	if (grant && !strcmp(grant, "refresh_token")) {
 		v = query_get(&ts->form, "refresh_token");

@@ -40,9 +40,9 @@ struct registry {
 	struct jwt_key key;
 	char *key_path;            /* the key file */
 	char *key_dir;             /* its directory, created on demand; NULL for a configured file */
-	struct credcache *creds;   /* recently verified Basic credentials */
-	struct ratelimit *fail_ip; /* failed logins per client address */
-	struct ratelimit *fail_user; /* failed logins per user name */
+	struct credcache *creds;     /* recently verified Basic credentials */
+	struct ratelimit *fail_addr; /* failed password logins per client address */
+	struct ratelimit *fail_pair; /* failed password logins per client address and user name */
 };
 
 int h_base_get(struct req *r);

@@ -31,6 +31,8 @@
 #define CRED_CACHE_MS (60 * 1000)
 #define CRED_CACHE_SLOTS 4096
 #define LIMIT_SLOTS 8192
+/* Failed logins an address may have in a minute, in multiples of the per-user limit. */
+#define ADDR_LIMIT_FACTOR 3
 /* Login checks waiting for the pool beyond this are refused (429). */
 #define LOGIN_QUEUE_MAX 64
 /*
@@ -248,10 +250,9 @@ int registry_open(struct registry *reg, struct config *cfg)
 	reg->loginq = workq_new(c->login_concurrency, LOGIN_QUEUE_MAX);
 	reg->ioq = workq_new(IO_THREADS, IO_QUEUE_MAX);
 	reg->creds = credcache_new(CRED_CACHE_SLOTS, CRED_CACHE_MS);
-	reg->fail_ip = ratelimit_new(c->login_failures_per_minute ? c->login_failures_per_minute : ~0u, 60 * 1000,
-				     LIMIT_SLOTS);
-	reg->fail_user = ratelimit_new(c->login_failures_per_minute ? c->login_failures_per_minute : ~0u,
-				       60 * 1000, LIMIT_SLOTS);
+	/* an address may fail for a few users (people mistype their name), each user only the limit */
+	reg->fail_pair = ratelimit_new(c->login_failures_per_minute, 60 * 1000, LIMIT_SLOTS);
+	reg->fail_addr = ratelimit_new(c->login_failures_per_minute * ADDR_LIMIT_FACTOR, 60 * 1000, LIMIT_SLOTS);
 	/* the collection schedule (not in command-line processes, see gcsched.h) */
 	rc = gcsched_start(reg);
 out:
@@ -347,8 +348,8 @@ void registry_release(struct registry *reg)
 	meta_close();
 	upload_cache_clear();
 	credcache_free(reg->creds);
-	ratelimit_free(reg->fail_ip);
-	ratelimit_free(reg->fail_user);
+	ratelimit_free(reg->fail_addr);
+	ratelimit_free(reg->fail_pair);
 	jwt_key_release(&reg->key);
 	free(reg->key_path);
 	free(reg->key_dir);

@@ -65,7 +65,8 @@ def endpoints(images, art):
         "tags-list": ("GET", "/v2/{repo}/tags/list"),
         "referrers": ("GET", "/v2/{repo}/referrers/%s" % img.digest),
         "upload-start": ("POST", "/v2/{repo}/blobs/uploads/"),
-        "upload-mount": ("POST", "/v2/{repo}/blobs/uploads/?mount=%s&from=%s" % (layer, EXISTS)),
+        # from a third repository: the challenge names the source, the same for both targets
+        "upload-mount": ("POST", "/v2/{repo}/blobs/uploads/?mount=%s&from=team-a/app" % layer),
         "upload-status": ("GET", "/v2/{repo}/blobs/uploads/" + "0" * 32),
         "manifest-delete": ("DELETE", "/v2/{repo}/manifests/%s" % art.digest),
         "blob-delete": ("DELETE", "/v2/{repo}/blobs/%s" % layer),

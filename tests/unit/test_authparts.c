@@ -1,5 +1,6 @@
 /* Unit tests for the auth building blocks: scopes, limiter, credential cache, work queue. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,15 +73,51 @@ static void test_pat_scopes(void)
 static void test_ratelimit(void)
 {
 	struct ratelimit *rl = ratelimit_new(3, 1000, 64);
-	CHECK(!ratelimit_blocked(rl, "1.2.3.4", 0));
-	ratelimit_fail(rl, "1.2.3.4", 0);
-	ratelimit_fail(rl, "1.2.3.4", 10);
-	CHECK(!ratelimit_blocked(rl, "1.2.3.4", 20));
-	ratelimit_fail(rl, "1.2.3.4", 30);
-	CHECK(ratelimit_blocked(rl, "1.2.3.4", 40));
-	CHECK(!ratelimit_blocked(rl, "5.6.7.8", 40));
-	/* a new window forgives */
-	CHECK(!ratelimit_blocked(rl, "1.2.3.4", 1000));
+	struct ratelimit_ticket t[4], u;
+	/* attempts count while in progress: three admitted, the fourth waits for the window */
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 0, &t[0]), 0);
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 10, &t[1]), 0);
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 20, &t[2]), 0);
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 400, &t[3]), 600);
+	CHECK(t[3].key == 0);
+	CHECK_EQ_INT(ratelimit_take(rl, "5.6.7.8", 40, &u), 0);
+	/* one that did not fail is given back, and once only */
+	ratelimit_refund(rl, &t[1]);
+	CHECK(t[1].key == 0);
+	ratelimit_refund(rl, &t[1]);
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 50, &t[1]), 0);
+	CHECK(ratelimit_take(rl, "1.2.3.4", 60, &t[3]) > 0);
+	/* a new window forgives, and a refund from the old one cannot eat into it */
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 1000, &t[3]), 0);
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 1001, &u), 0);
+	ratelimit_refund(rl, &t[0]);
+	ratelimit_refund(rl, &t[2]);
+	CHECK(ratelimit_take(rl, "1.2.3.4", 1002, &u) == 0);
+	CHECK(ratelimit_take(rl, "1.2.3.4", 1003, &u) == 997);
+	/* a clock that steps back starts a new window rather than refusing for ever */
+	CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 500, &u), 0);
+	ratelimit_free(rl);
+	/* no limit */
+	rl = ratelimit_new(0, 1000, 64);
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ_INT(ratelimit_take(rl, "1.2.3.4", 0, &u), 0);
+	ratelimit_free(rl);
+}
+
+/* A flood of fresh keys does not make the table forget a key at its limit. */
+static void test_ratelimit_churn(void)
+{
+	struct ratelimit *rl = ratelimit_new(2, 60000, 64);
+	struct ratelimit_ticket t;
+	char key[32];
+	CHECK_EQ_INT(ratelimit_take(rl, "attacker", 0, &t), 0);
+	CHECK_EQ_INT(ratelimit_take(rl, "attacker", 0, &t), 0);
+	CHECK(ratelimit_take(rl, "attacker", 0, &t) > 0);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ratelimit_take(rl, key, 1, &t);
+	}
+	CHECK(ratelimit_take(rl, "attacker", 2, &t) > 0);
 	ratelimit_free(rl);
 }
 
@@ -89,21 +126,25 @@ static void test_credcache(void)
 	struct credcache *cc = credcache_new(16, 1000);
 	int64_t pat = -1;
 	char *scopes = (char *)"x";
-	CHECK(!credcache_get(cc, "alice", "pw", 2, 0, &pat, &scopes));
-	credcache_put(cc, "alice", "pw", 2, 0, 0, NULL);
-	CHECK(credcache_get(cc, "alice", "pw", 2, 10, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alice", "h1", "pw", 2, 0, &pat, &scopes));
+	credcache_put(cc, "alice", "h1", "pw", 2, 0, 0, NULL);
+	CHECK(credcache_get(cc, "alice", "h1", "pw", 2, 10, &pat, &scopes));
 	CHECK_EQ_INT(pat, 0);
 	CHECK(scopes == NULL);
-	CHECK(!credcache_get(cc, "alice", "pW", 2, 10, &pat, &scopes));
-	CHECK(!credcache_get(cc, "alicepw", "", 0, 10, &pat, &scopes));
-	CHECK(!credcache_get(cc, "alice", "pw", 2, 1000, &pat, &scopes)); /* expired */
-	credcache_put(cc, "bob", "berth_pat_x", 11, 0, 7, "repository:a:pull");
-	CHECK(credcache_get(cc, "bob", "berth_pat_x", 11, 1, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alice", "h1", "pW", 2, 10, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alicepw", "h1", "", 0, 10, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alice", "h1pw", "", 0, 10, &pat, &scopes));
+	/* bound to what it was checked against: a new password hash misses */
+	CHECK(!credcache_get(cc, "alice", "h2", "pw", 2, 10, &pat, &scopes));
+	CHECK(!credcache_get(cc, "alice", "h1", "pw", 2, 1000, &pat, &scopes)); /* expired */
+	CHECK(!credcache_get(cc, "alice", "h1", "pw", 2, -10, &pat, &scopes)); /* clock stepped back */
+	credcache_put(cc, "bob", "pat", "berth_pat_x", 11, 0, 7, "repository:a:pull");
+	CHECK(credcache_get(cc, "bob", "pat", "berth_pat_x", 11, 1, &pat, &scopes));
 	CHECK_EQ_INT(pat, 7);
 	CHECK_STR(scopes, "repository:a:pull");
 	free(scopes);
 	credcache_clear(cc);
-	CHECK(!credcache_get(cc, "bob", "berth_pat_x", 11, 1, &pat, &scopes));
+	CHECK(!credcache_get(cc, "bob", "pat", "berth_pat_x", 11, 1, &pat, &scopes));
 	credcache_free(cc);
 }
 
@@ -204,6 +245,7 @@ int main(void)
 	test_scope();
 	test_pat_scopes();
 	test_ratelimit();
+	test_ratelimit_churn();
 	test_credcache();
 	test_workq();
 	test_workq_growth();
