@@ -85,6 +85,7 @@ struct config {
 	int reuse_port;           /* "reuse_port": SO_REUSEPORT on the listening socket */
 	char *tls_cert;           /* PEM files; both set or both NULL (plain HTTP) */
 	char *tls_key;
+	char *tls_priorities;     /* GnuTLS priority string; NULL: berth's default (server/http.c) */
 	struct config_net *trusted_proxies;
 	size_t n_trusted_proxies;
 

@@ -430,6 +430,54 @@ static void fill_client(struct req *r, struct MHD_Connection *conn)
 		strcpy(r->client, "-");
 }
 
+/*
+ * File bodies over TLS. libmicrohttpd cannot use sendfile on a TLS
+ * connection, and its file responses read 4 KiB at a time: every 4 KiB of a
+ * blob became its own pread, TLS record and sendmsg (2 s of CPU per GB).
+ * Over TLS a file body is read TLS_FILE_BLOCK bytes at a time instead, and
+ * GnuTLS sends each block as full 16 KiB records (the protocol's largest).
+ * Memory: one block per file body being sent, freed with the response.
+ */
+#define TLS_FILE_BLOCK (64 * 1024)
+
+struct tls_file {
+	int fd;
+	uint64_t off;
+};
+
+static ssize_t tls_file_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	const struct tls_file *f = cls;
+	ssize_t n = pread(f->fd, buf, max, (off_t)(f->off + pos));
+	/* The length was announced: a file that ends early is an error, the connection is closed. */
+	return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void tls_file_free(void *cls)
+{
+	struct tls_file *f = cls;
+	close(f->fd);
+	free(f);
+}
+
+/* A response of len bytes of fd from off: sendfile on plain HTTP, block
+ * reads over TLS. Takes fd when it returns a response; NULL leaves it. */
+static struct MHD_Response *file_response(struct MHD_Connection *conn, int fd, uint64_t off, uint64_t len)
+{
+	struct MHD_Response *resp;
+	struct tls_file *f;
+	if (!MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION))
+		return MHD_create_response_from_fd_at_offset64(len, fd, off);
+	f = xmalloc(sizeof(*f));
+	f->fd = fd;
+	f->off = off;
+	resp = MHD_create_response_from_callback(len, len < TLS_FILE_BLOCK ? (size_t)len : TLS_FILE_BLOCK,
+						 tls_file_read, f, tls_file_free);
+	if (!resp)
+		free(f);
+	return resp;
+}
+
 static enum MHD_Result send_reply(struct conn_state *cs)
 {
 	struct req *r = &cs->r;
@@ -445,7 +493,7 @@ static enum MHD_Result send_reply(struct conn_state *cs)
 		r->on_cleanup = NULL;
 	}
 	if (r->out_fd >= 0 && r->out_len > 0) {
-		resp = MHD_create_response_from_fd_at_offset64(r->out_len, r->out_fd, r->out_off);
+		resp = file_response(r->conn, r->out_fd, r->out_off, r->out_len);
 		if (resp)
 			r->out_fd = -1; /* MHD closes it */
 		r->bytes_out = r->out_len;
@@ -749,6 +797,16 @@ static int address_in_use(const struct sockaddr_storage *ss)
 	return in_use;
 }
 
+/*
+ * GnuTLS's NORMAL set of protocols and cipher suites, with AES-128-GCM
+ * first and the server's order deciding (clients such as Python's and
+ * OpenSSL's defaults list AES-256-GCM first): AES-128-GCM is what Go's
+ * crypto/tls, and so distribution, picks on machines with AES instructions;
+ * it is the cheapest suite there. tls.priorities replaces it.
+ */
+#define TLS_PRIORITIES "NORMAL:%SERVER_PRECEDENCE:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:" \
+	"+AES-128-CCM:+AES-256-CCM:+AES-256-CBC:+AES-128-CBC"
+
 int http_start(struct registry *reg, const struct config *cfg, struct http_server **out)
 {
 	char host[256];
@@ -825,6 +883,7 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		/* Last, so that without TLS the first END closes the list. */
 		cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert.buf,
 		MHD_OPTION_HTTPS_MEM_KEY, s->tls_key.buf,
+		MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities ? cfg->tls_priorities : TLS_PRIORITIES,
 		MHD_OPTION_END);
 	if (!s->d) {
 		if (address_in_use(&ss))

@@ -271,6 +271,7 @@ static void keep_static(struct config *next, const struct config *cur)
 		{ "root", offsetof(struct config, root) },
 		{ "tls.cert", offsetof(struct config, tls_cert) },
 		{ "tls.key", offsetof(struct config, tls_key) },
+		{ "tls.priorities", offsetof(struct config, tls_priorities) },
 		{ "token.key", offsetof(struct config, token_key) },
 	};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
