@@ -7,6 +7,7 @@
 #include "handlers.h"
 #include "manifest.h"
 #include "meta.h"
+#include "reserve.h"
 
 int h_manifest_get(struct req *r)
 {
@@ -43,9 +44,26 @@ int h_manifest_put(struct req *r)
 	if (r->content_length > 0 && (uint64_t)r->content_length > max)
 		return req_fail(r, E_MANIFEST_TOO_BIG, "manifest of %lld bytes exceeds the limit of %zu",
 				(long long)r->content_length, max);
+	if (reserve_restore())
+		return req_fail(r, E_NO_SPACE, RESERVE_FULL_DETAIL);
 	r->body_mode = BODY_BUFFER;
 	r->body_limit = max;
 	return 0;
+}
+
+/* One manifest or tag removal, retried once on a full disk with the reserve's room. */
+static int manifest_remove(struct req *r, struct h_actor *who)
+{
+	int rc = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		if (r->reference.is_digest)
+			rc = meta_manifest_delete(r->name, &r->reference.digest, &who->actor);
+		else
+			rc = meta_tag_delete(r->name, r->reference.tag, &who->actor);
+		if (rc != E_NO_SPACE || tries || !reserve_release())
+			break;
+	}
+	return rc;
 }
 
 /* What the audit hook of a manifest push or delete needs, and the event it described. */
@@ -178,10 +196,7 @@ int h_manifest_delete(struct req *r)
 	if (r->reference.is_digest)
 		digest_str(&r->reference.digest, ds);
 	put_audit_init(&pa, r, &who, ds, 0, 1);
-	if (r->reference.is_digest)
-		rc = meta_manifest_delete(r->name, &r->reference.digest, &who.actor);
-	else
-		rc = meta_tag_delete(r->name, r->reference.tag, &who.actor);
+	rc = manifest_remove(r, &who);
 	put_audit_done(&pa, rc);
 	h_actor_release(&who);
 	if (rc)

@@ -9,6 +9,7 @@
 #include "scope.h"
 #include "meta.h"
 #include "metrics.h"
+#include "reserve.h"
 #include "upload.h"
 #include "xalloc.h"
 
@@ -146,6 +147,8 @@ int h_upload_start(struct req *r)
 	struct up_state *st;
 	char id[UPLOAD_ID_LEN + 1];
 	int rc;
+	if (reserve_restore())
+		return req_fail(r, E_NO_SPACE, RESERVE_FULL_DETAIL);
 	if (mount) {
 		struct digest d;
 		if (digest_parse(mount, &d))
@@ -202,6 +205,8 @@ static int take_upload(struct req *r, struct up_state *st)
 	memcpy(st->id, r->ref, UPLOAD_ID_LEN + 1);
 	if ((rc = meta_upload_check(st->id, r->name)))
 		return rc;
+	if (reserve_restore())
+		return req_fail(r, E_NO_SPACE, RESERVE_FULL_DETAIL);
 	if ((rc = upload_acquire(&r->reg->bs, st->id, &st->u)))
 		return rc;
 	st->start = upload_offset(st->u);
@@ -305,7 +310,10 @@ int h_upload_cancel(struct req *r)
 	rc = upload_remove(&r->reg->bs, r->ref);
 	if (rc && rc != E_BLOB_UPLOAD_UNKNOWN)
 		return rc;
-	if ((rc = meta_upload_delete(r->ref)))
+	rc = meta_upload_delete(r->ref);
+	if (rc == E_NO_SPACE && reserve_release())
+		rc = meta_upload_delete(r->ref);
+	if (rc)
 		return rc;
 	resp_status(r, 204);
 	return 0;

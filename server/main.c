@@ -16,6 +16,7 @@
 #include "policy.h"
 #include "gcsched.h"
 #include "registry.h"
+#include "reserve.h"
 
 static const char usage[] =
 	"usage: berth <command> [options]\n"
@@ -124,6 +125,7 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	/* The registry owns the settings from here on. */
 	const struct config *c = &reg.snap->cfg;
+	(void)reserve_open(c->root, RESERVE_SIZE); /* logged; without it, deletes may fail on a full disk */
 	metrics_start();
 	config_warnings(c, &warn);
 	if (warn.len)
@@ -148,6 +150,7 @@ static int cmd_serve(int argc, char **argv)
 	rc = 0;
 out:
 	registry_release(&reg);
+	reserve_close();
 out_cfg:
 	buf_release(&err);
 	buf_release(&warn);

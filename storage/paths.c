@@ -10,6 +10,11 @@ void paths_db(struct buf *out, const char *root)
 	buf_addf(out, "%s/berth.db", root);
 }
 
+void paths_reserve(struct buf *out, const char *root)
+{
+	buf_addf(out, "%s/reserve", root);
+}
+
 void paths_blobs_dir(struct buf *out, const char *root)
 {
 	buf_addf(out, "%s/blobs", root);

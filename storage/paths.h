@@ -9,6 +9,7 @@
  *     uploads/tmp-*             manifests and imported blobs being written (renamed into blobs/)
  *     uploads/.readyz-*         readiness probes, removed as soon as written
  *     keys/                     token signing keys
+ *     reserve                   space kept for deletes on a full disk (storage/reserve.h)
  *
  * Each function appends to a caller-owned struct buf. Thread-safe.
  */
@@ -29,6 +30,7 @@ void paths_uploads_dir(struct buf *out, const char *root);
 /* id must have passed paths_upload_id_check(). */
 void paths_upload(struct buf *out, const char *root, const char *id);
 void paths_keys_dir(struct buf *out, const char *root);
+void paths_reserve(struct buf *out, const char *root);
 /* A mkstemp() template for a readiness probe file: the caller replaces the XXXXXX and removes the file. */
 void paths_probe(struct buf *out, const char *root);
 /* 0 when id is UPLOAD_ID_LEN lowercase hex digits, else E_BLOB_UPLOAD_UNKNOWN. */

@@ -1,10 +1,12 @@
-"""Disk full: berth on a small file system (a 20 MiB tmpfs, and a 20 MiB
-loop-mounted ext4 image). When a write fails for lack of space the client
-gets an OCI error document with 507; nothing partial is left behind (every
-blob file hashes to its name, the database is consistent), earlier content
-stays pullable, uploads cut short by the full disk can be resumed, and
-pushes succeed again once space is freed. The same for the SQLite database
-growing into a full disk. Needs root (mount); skipped otherwise."""
+"""Disk full: berth on a small file system (a 32 MiB tmpfs, and a 32 MiB
+loop-mounted ext4 image; the daemon's 8 MiB reserve for deletes comes out
+of it). When a write fails for lack of space the client gets an OCI error
+document with 507; nothing partial is left behind (every blob file hashes
+to its name, the database is consistent), earlier content stays pullable,
+uploads cut short by the full disk can be resumed, and pushes succeed again
+once space is freed. The same for the SQLite database growing into a full
+disk. Deletes still work on the full disk, and the collection after them
+frees space for pushes. Needs root (mount); skipped otherwise."""
 
 import os
 import random
@@ -20,7 +22,7 @@ import rlib  # noqa: E402
 
 BERTH_BIN = rlib.berth_bin()
 
-SIZE_MB = 20
+SIZE_MB = 32
 MiB = 1024 * 1024
 
 
@@ -86,13 +88,23 @@ class SmallFs:
         return path
 
 
+def berth_config(cfg):
+    """Decorator: the test's daemon (from `small`) gets these config keys."""
+    def mark(fn):
+        fn.berth_config = cfg
+        return fn
+    return mark
+
+
 @pytest.fixture(params=["tmpfs", "ext4"])
 def small(request):
+    """(file system, daemon not started on it)."""
     fs = SmallFs(request.param)
     daemon = None
     try:
         fs.mount()
-        daemon = rlib.Daemon(os.path.join(fs.mnt, "data"), binary=BERTH_BIN, workdir=fs.base)
+        daemon = rlib.Daemon(os.path.join(fs.mnt, "data"), binary=BERTH_BIN, workdir=fs.base,
+                             extra_config=getattr(request.function, "berth_config", None))
         # the config and log live next to the mount, not on it
         yield fs, daemon
     finally:
@@ -316,6 +328,113 @@ def test_database_growing_into_a_full_disk(small):
     r = c.get_manifest(repo, failed[0])
     assert r.status_code == 200 and r.content == failed[1]
     assert failed[0] in c.tags(repo)
+    assert daemon.stop() == 0, daemon.read_log(3000)
+    assert not daemon.sanitizer_reports()
+    assert_intact(daemon, fsck=True)
+
+
+# every manifest and blob not tagged is garbage at once
+GC_CONFIG = {"gc": {"history_window": "0s", "untagged_age": "0s"}}
+RESERVE = 8 * MiB  # storage/reserve.h
+
+
+def reserve_held(daemon):
+    """Whether the data directory's reserve file holds its space (white box)."""
+    st = os.stat(os.path.join(daemon.root, "reserve"))
+    return st.st_size == RESERVE and st.st_blocks * 512 >= RESERVE
+
+
+def push_image(c, repo, tag, layer_size):
+    """Config and one layer by monolithic POST, then a tagged manifest.
+    Returns (manifest digest, {blob digest: bytes})."""
+    blobs = {}
+    for data in (b'{"architecture":"amd64","os":"linux","n":"%s"}' % tag.encode(), os.urandom(layer_size)):
+        dg = rlib.digest_of(data)
+        assert c.post_monolithic(repo, data, dg).status_code == 201
+        blobs[dg] = data
+    (cfg, cdata), (layer, ldata) = blobs.items()
+    body = rlib.image_manifest(rlib.descriptor(rlib.MT_OCI_CONFIG, cfg, len(cdata)),
+                               [rlib.descriptor(rlib.MT_OCI_LAYER, layer, len(ldata))])
+    assert c.put_manifest(repo, tag, body, rlib.MT_OCI_MANIFEST).status_code == 201
+    return rlib.digest_of(body), blobs
+
+
+def fill_database(c, repo, body):
+    """Tag moves (database rows only) until one fails: the database is then
+    at the edge of the full disk, its next write needs new space."""
+    for i in range(4000):
+        resp = c.put_manifest(repo, "fill%04d-%s" % (i, "x" * 100), body, rlib.MT_OCI_MANIFEST)
+        if resp.status_code != 201:
+            assert_no_space(resp, "tag move")
+            return
+    raise AssertionError("4000 tag moves never filled the disk")
+
+
+@berth_config(GC_CONFIG)
+def test_deletes_on_a_full_disk(small):
+    """On a disk so full that the database cannot grow, an operator can still
+    delete through the API (manifest by digest, tag, blob, upload session):
+    the daemon gives back the space it reserved at start for this. Pushes
+    are then refused (507) so that room stays for the deletes and the
+    collection; after `berth gc` has freed the deleted content, the reserve
+    is taken back and pushes work again."""
+    fs, daemon = small
+    daemon.start()
+    assert reserve_held(daemon)
+    c = rlib.Client(daemon.url, timeout=60)
+    repo = "diskfull/delete"
+    keep_digest, keep = push_image(c, repo, "keep", 1000)
+    keep_body = c.get_manifest(repo, "keep").content
+    victim_digest, victim = push_image(c, repo, "victim", 4 * MiB)
+    _, other = push_image(c, repo, "other", 2000)
+    session = c.start_upload(repo)
+    assert c.patch_range(session, os.urandom(64 * 1024), 0).status_code == 202
+
+    fs.fill(leave=0)
+    fill_database(c, repo, keep_body)
+    data = os.urandom(300 * 1024)
+    assert_no_space(c.post_monolithic(repo, data, rlib.digest_of(data)), "blob push on the full disk")
+
+    # every kind of delete goes through on the full disk
+    r = c.delete_manifest(repo, victim_digest)
+    assert r.status_code == 202, "manifest DELETE on a full disk: %d %r" % (r.status_code, r.content[:300])
+    for dg in victim:
+        r = c.req("DELETE", "/v2/%s/blobs/%s" % (repo, dg))
+        assert r.status_code == 202, "blob DELETE on a full disk: %d %r" % (r.status_code, r.content[:300])
+    r = c.delete_manifest(repo, "other")
+    assert r.status_code == 202, "tag DELETE on a full disk: %d %r" % (r.status_code, r.content[:300])
+    r = c.req("DELETE", session)
+    assert r.status_code == 204, "upload DELETE on a full disk: %d %r" % (r.status_code, r.content[:300])
+    assert not reserve_held(daemon)
+    assert c.get_manifest(repo, victim_digest).status_code == 404
+    assert c.get_manifest(repo, "other").status_code == 404
+    for dg in victim:
+        assert c.head_blob(repo, dg).status_code == 404
+    # the room is kept for deletes and the collection: pushes wait
+    assert_no_space(c.post_monolithic(repo, data, rlib.digest_of(data)), "blob push while the reserve is out")
+    assert_no_space(c.put_manifest(repo, "more", keep_body, rlib.MT_OCI_MANIFEST), "tag move while the reserve is out")
+    assert_pullable(c, repo, keep)
+    assert c.get_manifest(repo, "keep").content == keep_body
+
+    # the collection frees the deleted content on the still full disk
+    p = subprocess.run([daemon.bin, "gc", "--json", "-c", daemon.config_path, "--grace", "0s"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 0, "berth gc on the full disk: %d\n%s" % (p.returncode, p.stderr.decode(errors="replace"))
+    layer = max(victim, key=lambda dg: len(victim[dg]))
+    alg, hexd = layer.split(":")
+    assert not os.path.exists(os.path.join(daemon.root, "blobs", alg, hexd[:2], hexd)), "gc left the deleted layer"
+
+    # pushes work again, and the reserve is back before them
+    pushed = {}
+    for i in range(2):
+        data = os.urandom(MiB)
+        r = c.post_monolithic(repo, data, rlib.digest_of(data))
+        assert r.status_code == 201, "push after gc freed space: %d %r" % (r.status_code, r.content[:300])
+        pushed[rlib.digest_of(data)] = data
+    assert reserve_held(daemon)
+    assert c.put_manifest(repo, "more", keep_body, rlib.MT_OCI_MANIFEST).status_code == 201
+    assert_pullable(c, repo, pushed)
+    assert_pullable(c, repo, keep)
     assert daemon.stop() == 0, daemon.read_log(3000)
     assert not daemon.sanitizer_reports()
     assert_intact(daemon, fsck=True)

@@ -4,7 +4,8 @@
  * and after the cached hash is gone, space reserved for announced bytes
  * (never counted in the size, given back at the end, also when a crash
  * left it behind), bodies shorter than announced, a digest mismatch, a
- * body long enough to cross the writeback and reservation steps, and when
+ * body long enough to cross the writeback and reservation steps, a
+ * refused request's bytes given up (buffered, flushed, reserved), and when
  * an upload's activity is due to be recorded again.
  */
 #include <fcntl.h>
@@ -241,6 +242,49 @@ static void test_digest_mismatch(void)
 	finish_ok(u, 2 * MiB);
 }
 
+/*
+ * upload_rewind(): everything since acquire goes, buffered or already in
+ * the file, with the space reserved for it; the hash is the one from
+ * before, so the right bytes sent again complete the blob.
+ */
+static void test_rewind(void)
+{
+	char id[UPLOAD_ID_LEN + 1];
+	struct upload *u;
+	int64_t size = -1;
+	CHECK_EQ_INT(upload_create(&bs, id), 0);
+	CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
+	CHECK_EQ_INT(append(u, 0, 1000, 1000), 0);
+	upload_release(u);
+	/* a small chunk, still buffered */
+	CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
+	CHECK_EQ_INT(append(u, 1000, 5000, 999), 0);
+	CHECK_EQ_INT(upload_offset(u), 6000);
+	CHECK_EQ_INT(upload_rewind(u), 0);
+	CHECK_EQ_INT(upload_offset(u), 1000);
+	upload_release(u);
+	CHECK_EQ_INT(upload_size(&bs, id, &size), 0);
+	CHECK_EQ_INT(size, 1000);
+	/* a large one, flushed to the file with space reserved ahead of it */
+	CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
+	upload_expect(u, 8 * MiB);
+	CHECK_EQ_INT(append(u, 1000, 3 * MiB, 256 * 1024), 0);
+	CHECK_EQ_INT(upload_flush(u), 0);
+	CHECK_EQ_INT(upload_rewind(u), 0);
+	CHECK_EQ_INT(upload_offset(u), 1000);
+	upload_release(u);
+	CHECK_EQ_INT(upload_size(&bs, id, &size), 0);
+	CHECK_EQ_INT(size, 1000);
+	CHECK(past_eof(id) <= SLACK);
+	/* a rewind with nothing new changes nothing */
+	CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
+	CHECK_EQ_INT(upload_rewind(u), 0);
+	CHECK_EQ_INT(upload_offset(u), 1000);
+	/* the running hash went back too: the rest, sent again, completes it */
+	CHECK_EQ_INT(append(u, 1000, 3 * MiB, 64 * 1024), 0);
+	finish_ok(u, 1000 + 3 * MiB);
+}
+
 /* Long enough to cross several writeback steps and reservation steps, in the pieces libmicrohttpd hands over. */
 static void test_long_body(void)
 {
@@ -299,6 +343,7 @@ int main(void)
 	test_reserved_space();
 	test_crash_leftover();
 	test_digest_mismatch();
+	test_rewind();
 	test_long_body();
 	test_touch_due();
 	upload_cache_clear();
