@@ -381,6 +381,11 @@ static CURLcode attempt(struct s3 *s, CURL *c, struct xfer *x, const char *if_ma
 		/* data moves: bounded by progress, not by a total that a large object would exceed */
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->stall_s);
+		/* larger chunks than curl's 16 KiB: fewer callbacks and syscalls per MiB */
+		if (r->sink)
+			curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
+		else
+			curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
 	} else {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->request_ms);
 	}

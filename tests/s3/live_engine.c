@@ -34,23 +34,30 @@ static void test_throughput(void)
 	struct buf url = BUF_INIT;
 	double t0 = now_s();
 	CHECK_EQ_INT(s3_put_fd(s, "large", fd, 0, n, sha), 0);
-	double t1 = now_s();
-	CHECK_EQ_INT(s3_get(s, "large", 0, UINT64_MAX, count_sink, &got, NULL), 0);
-	double t2 = now_s();
-	CHECK_EQ_INT(got, n);
+	double put = now_s() - t0, get = 1e9, direct = 1e9;
 	CHECK_EQ_INT(s3_presign_get(s, "large", 60, &url), 0);
-	CURL *c = curl_easy_init();
-	curl_easy_setopt(c, CURLOPT_URL, url.buf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, count_only);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &plain);
-	double t3 = now_s();
-	CHECK(curl_easy_perform(c) == CURLE_OK);
-	double t4 = now_s();
-	curl_easy_cleanup(c);
-	CHECK_EQ_INT(plain, n);
+	/* alternated, best of two each: the first read of an object is the slow one */
+	for (int round = 0; round < 2; round++) {
+		double t1 = now_s();
+		got = 0;
+		CHECK_EQ_INT(s3_get(s, "large", 0, UINT64_MAX, count_sink, &got, NULL), 0);
+		double t2 = now_s();
+		CHECK_EQ_INT(got, n);
+		CURL *c = curl_easy_init();
+		plain = 0;
+		curl_easy_setopt(c, CURLOPT_URL, url.buf);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, count_only);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &plain);
+		CHECK(curl_easy_perform(c) == CURLE_OK);
+		double t3 = now_s();
+		curl_easy_cleanup(c);
+		CHECK_EQ_INT(plain, n);
+		get = t2 - t1 < get ? t2 - t1 : get;
+		direct = t3 - t2 < direct ? t3 - t2 : direct;
+	}
 	printf("throughput: %zu MiB object: PUT %.0f MB/s, GET %.0f MB/s through the client; "
-	       "GET %.0f MB/s by plain libcurl (presigned)\n", n >> 20, (double)n / 1e6 / (t1 - t0),
-	       (double)n / 1e6 / (t2 - t1), (double)n / 1e6 / (t4 - t3));
+	       "GET %.0f MB/s by plain libcurl (presigned)\n", n >> 20, (double)n / 1e6 / put,
+	       (double)n / 1e6 / get, (double)n / 1e6 / direct);
 	CHECK_EQ_INT(s3_delete(s, "large"), 0);
 	buf_release(&url);
 	close(fd);
