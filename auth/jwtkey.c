@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "atomicfile.h"
 #include "err.h"
 #include "log.h"
 #include "xalloc.h"
@@ -223,114 +224,34 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int fsync_parent(const char *path)
-{
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int fd, rc = 0;
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
-		log_error("cannot sync directory \"%s\": %s", dir, strerror(errno));
-		rc = E_IO;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
-}
-
 /*
- * Publishes tmp as path without ever replacing an existing file: link()
- * fails with EEXIST when another process got there first, and then its key
- * wins (returned as 1). File systems without hard links fall back to
- * rename(), where two simultaneous first starts could each keep their own
- * key, but never see a partial file.
+ * Generates a key and publishes it at path without ever replacing a file
+ * there: when another process got there first, its key wins and is loaded.
  */
-static int publish(const char *tmp, const char *path)
-{
-	if (link(tmp, path) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return 1;
-	if ((errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) && rename(tmp, path) == 0)
-		return 0;
-	log_error("cannot create key file \"%s\": %s", path, strerror(errno));
-	return E_IO;
-}
-
 static int create_key(const char *path, struct jwt_key *out)
 {
 	struct jwt_key k = { 0 };
-	struct buf pem = BUF_INIT, tmp = BUF_INIT;
-	int fd = -1, rc, won;
+	struct buf pem = BUF_INIT;
+	int rc;
 
 	if ((rc = jwt_key_generate(&k)) || (rc = pem_of(k.pkey, &pem)))
 		goto out;
-	buf_addf(&tmp, "%s.tmp-XXXXXX", path);
-	fd = mkostemp(tmp.buf, O_CLOEXEC);
-	if (fd < 0) {
-		log_error("cannot create key file in \"%s\": %s", path, strerror(errno));
-		rc = E_IO;
-		buf_reset(&tmp);
-		goto out;
-	}
-	rc = E_IO;
-	/* mkostemp already asks for 0600, but the umask may have trimmed it. */
-	if (fchmod(fd, 0600) < 0 || write_all(fd, pem.buf, pem.len) < 0 || fsync(fd) < 0) {
-		log_error("cannot write key file \"%s\": %s", tmp.buf, strerror(errno));
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		log_error("cannot write key file \"%s\": %s", tmp.buf, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	won = publish(tmp.buf, path);
-	if (won < 0) {
-		rc = won;
-		goto out;
-	}
-	unlink(tmp.buf);
-	buf_reset(&tmp);
-	if ((rc = fsync_parent(path)))
-		goto out;
-	if (won == 1) {
+	rc = atomicfile_create(path, pem.buf, pem.len, 0600);
+	if (rc == ATOMICFILE_EXISTS) {
 		rc = jwt_key_load(path, out);
+		goto out;
+	}
+	if (rc) {
+		log_error("cannot create key file \"%s\"", path);
 		goto out;
 	}
 	log_info("generated token signing key \"%s\" (kid %s)", path, k.kid);
 	*out = k;
 	k.pkey = NULL;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp.len)
-		unlink(tmp.buf);
 	jwt_key_release(&k);
 	OPENSSL_cleanse(pem.buf, pem.len);
 	buf_release(&pem);
-	buf_release(&tmp);
 	return rc;
 }
 

@@ -18,8 +18,15 @@ struct cli {
 	struct registry reg;
 };
 
-/* Loads the config (path, $BERTH_CONFIG or the embedded default) and opens the registry's state. */
-int cli_open(struct cli *cli, const char *config_path);
+/*
+ * Loads the config (path, $BERTH_CONFIG or the embedded default; root, when
+ * not NULL, overrides its data directory, as `serve --root` does) and opens
+ * the registry's state. Never creates a data directory or an administrator
+ * password: a directory `berth serve` did not make is refused with "no
+ * berth data directory at ROOT (use --root or -c)". Returns 0, or 1 after
+ * printing why.
+ */
+int cli_open(struct cli *cli, const char *config_path, const char *root);
 void cli_close(struct cli *cli);
 
 /* ---- shared by the subcommands (cli_util.c) ---- */

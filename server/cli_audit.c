@@ -15,15 +15,17 @@
 #include "xalloc.h"
 
 static const char audit_usage[] =
-	"usage: berth audit [--since DURATION|TIME] [--repo REPO] [--limit N] [--json] [-c FILE]\n"
+	"usage: berth audit [--since DURATION|TIME] [--repo REPO] [--limit N] [--json] [-c FILE] [--root DIR]\n"
 	"\n"
 	"  --since  events of the last DURATION (30m, 12h, 7d) or since TIME (UTC:\n"
 	"           2024-05-01, 2024-05-01T12:00:00Z); default: all\n"
 	"  --repo   only the events of this repository\n"
-	"  --limit  only the N most recent of those events (still shown oldest first)\n";
+	"  --limit  only the N most recent of those events (still shown oldest first)\n"
+	"  -c FILE  config file of the registry (env BERTH_CONFIG)\n"
+	"  --root   its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 struct audit_args {
-	const char *config, *since, *repo, *limit;
+	const char *config, *root, *since, *repo, *limit;
 	int json;
 };
 
@@ -47,6 +49,7 @@ static int parse_args(int argc, char **argv, struct audit_args *a)
 		{ "--json", NULL, &a->json, NULL },
 		{ "--help", "-h", NULL, NULL },
 		{ "--config", "-c", NULL, &a->config },
+		{ "--root", NULL, NULL, &a->root },
 		{ "--since", NULL, NULL, &a->since },
 		{ "--repo", NULL, NULL, &a->repo },
 		{ "--limit", NULL, NULL, &a->limit },
@@ -171,7 +174,7 @@ int cli_audit_main(int argc, char **argv)
 			return cli_usage_error(audit_usage, "--limit wants a number from 0 to 1000000, not \"%s\"", a.limit);
 		o.ring = xcalloc((size_t)o.limit + 1, sizeof(*o.ring));
 	}
-	if (cli_open(&cli, a.config)) {
+	if (cli_open(&cli, a.config, a.root)) {
 		free(o.ring);
 		return 1;
 	}

@@ -12,23 +12,27 @@
 #include "gcsched.h"
 
 static const char gc_usage[] =
-	"usage: berth gc [--dry-run] [--json] [--verbose] [-c FILE]\n"
+	"usage: berth gc [--dry-run] [--json] [--verbose] [-c FILE] [--root DIR]\n"
 	"\n"
 	"  --dry-run  report what would be deleted; change nothing\n"
 	"  --json     print the summary as one JSON object\n"
-	"  --verbose  list every manifest, link, blob and upload deleted\n";
+	"  --verbose  list every manifest, link, blob and upload deleted\n"
+	"  -c FILE    config file of the registry (env BERTH_CONFIG)\n"
+	"  --root     its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 static const char fsck_usage[] =
-	"usage: berth fsck [--repair] [--json] [--verbose] [-c FILE]\n"
+	"usage: berth fsck [--repair] [--json] [--verbose] [-c FILE] [--root DIR]\n"
 	"\n"
 	"  --repair   remove what is provably orphaned: blob files no metadata refers to and\n"
 	"             stray files under blobs/ (older than gc.grace), and stale uploads\n"
 	"  --json     print the result as one JSON object\n"
 	"  --verbose  also list notes (fresh orphans, idle uploads)\n"
+	"  -c FILE    config file of the registry (env BERTH_CONFIG)\n"
+	"  --root     its data directory (env BERTH_ROOT), as given to berth serve\n"
 	"exit status: 0 when no problem is left, 1 otherwise\n";
 
 struct args {
-	const char *config, *grace;
+	const char *config, *root, *grace;
 	int flag, json, verbose; /* flag: --dry-run or --repair */
 };
 
@@ -49,6 +53,8 @@ static int parse_args(int argc, char **argv, const char *flag, const char *usage
 			a->verbose = 1;
 		else if ((!strcmp(o, "-c") || !strcmp(o, "--config")) && i + 1 < argc)
 			a->config = argv[++i];
+		else if (!strcmp(o, "--root") && i + 1 < argc)
+			a->root = argv[++i];
 		else if (!strcmp(o, "--grace") && i + 1 < argc)
 			a->grace = argv[++i];
 		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -118,7 +124,7 @@ int cli_gc_main(int argc, char **argv)
 	int rc = parse_args(argc, argv, "--dry-run", gc_usage, &a);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (cli_open(&cli, a.config))
+	if (cli_open(&cli, a.config, a.root))
 		return 1;
 	if ((rc = grace_of(&a, &cli.reg.snap->cfg, &grace)))
 		goto out;
@@ -197,7 +203,7 @@ int cli_fsck_main(int argc, char **argv)
 	int rc = parse_args(argc, argv, "--repair", fsck_usage, &a);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (cli_open(&cli, a.config))
+	if (cli_open(&cli, a.config, a.root))
 		return 1;
 	struct fsck_out f = { &a, BUF_INIT };
 	struct fsck_opts o = { .repair = a.flag, .upload_ttl_s = cli.reg.snap->cfg.upload_ttl_s,

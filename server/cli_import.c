@@ -22,23 +22,25 @@
 #include "xalloc.h"
 
 static const char import_usage[] =
-	"usage: berth import REPO:TAG FILE [--ref NAME] [-c CONFIG]\n"
+	"usage: berth import REPO:TAG FILE [--ref NAME] [-c CONFIG] [--root DIR]\n"
 	"\n"
 	"  FILE       a docker save tarball, an OCI image layout directory, or an OCI layout\n"
 	"             packed in a tar (skopeo's oci-archive:); \"-\" reads a tar from standard input\n"
 	"  --ref NAME which image to take when FILE holds several: its org.opencontainers.image.ref.name\n"
 	"             (OCI) or one of its RepoTags (docker save); by default the only one, or the one\n"
 	"             whose ref name is TAG\n"
-	"  -c CONFIG  config file of the registry (env BERTH_CONFIG)\n";
+	"  -c CONFIG  config file of the registry (env BERTH_CONFIG)\n"
+	"  --root DIR its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 static const char export_usage[] =
-	"usage: berth export REPO:TAG|REPO@DIGEST FILE [-c CONFIG]\n"
+	"usage: berth export REPO:TAG|REPO@DIGEST FILE [-c CONFIG] [--root DIR]\n"
 	"\n"
 	"  FILE       the OCI layout tar to write (all platforms of an index); \"-\" writes to standard output\n"
-	"  -c CONFIG  config file of the registry (env BERTH_CONFIG)\n";
+	"  -c CONFIG  config file of the registry (env BERTH_CONFIG)\n"
+	"  --root DIR its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 struct io_args {
-	const char *image, *file, *config, *ref;
+	const char *image, *file, *config, *root, *ref;
 };
 
 static int parse_args(int argc, char **argv, struct io_args *a, int with_ref, const char *usage)
@@ -49,6 +51,8 @@ static int parse_args(int argc, char **argv, struct io_args *a, int with_ref, co
 		const char **slot = NULL;
 		if (!strcmp(o, "-c") || !strcmp(o, "--config"))
 			slot = &a->config;
+		else if (!strcmp(o, "--root"))
+			slot = &a->root;
 		else if (with_ref && !strcmp(o, "--ref"))
 			slot = &a->ref;
 		else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -174,7 +178,7 @@ int cli_import_main(int argc, char **argv)
 		return rc == 3 ? 0 : rc;
 	if ((rc = parse_image(a.image, 0, &repo, &ref)))
 		return rc;
-	if (cli_open(&cli, a.config)) {
+	if (cli_open(&cli, a.config, a.root)) {
 		free(repo);
 		return 1;
 	}
@@ -265,7 +269,7 @@ int cli_export_main(int argc, char **argv)
 		free(repo);
 		return 2;
 	}
-	if (cli_open(&cli, a.config)) {
+	if (cli_open(&cli, a.config, a.root)) {
 		free(repo);
 		return 1;
 	}

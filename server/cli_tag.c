@@ -18,19 +18,21 @@
 #include "xalloc.h"
 
 static const char tag_usage[] =
-	"usage: berth tag ls REPO [--json] [-c FILE]\n"
-	"       berth tag history REPO:TAG [--json] [--no-trunc] [-c FILE]\n"
-	"       berth tag rollback REPO:TAG [--steps N | --to DIGEST] [--dry-run] [--json] [-c FILE]\n"
+	"usage: berth tag ls REPO [--json] [-c FILE] [--root DIR]\n"
+	"       berth tag history REPO:TAG [--json] [--no-trunc] [-c FILE] [--root DIR]\n"
+	"       berth tag rollback REPO:TAG [--steps N | --to DIGEST] [--dry-run] [--json] [-c FILE] [--root DIR]\n"
 	"\n"
 	"  rollback  points the tag back at the digest it had before its last move\n"
 	"            (--steps N: N moves back; --to: any manifest of the repository);\n"
-	"            --dry-run shows what would change and changes nothing\n";
+	"            --dry-run shows what would change and changes nothing\n"
+	"  -c FILE   config file of the registry (env BERTH_CONFIG)\n"
+	"  --root    its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 /* Digests shown in tables without --no-trunc: the algorithm and this many hex digits. */
 #define SHORT_HEX 12
 
 struct tag_args {
-	const char *config, *target, *to, *steps;
+	const char *config, *root, *target, *to, *steps;
 	int json, dry_run, no_trunc;
 	char repo[NAME_MAX_LEN + 1];
 	char tag[TAG_MAX_LEN + 1];
@@ -43,6 +45,8 @@ static int parse_args(int argc, char **argv, struct tag_args *a)
 		{ "--dry-run", NULL, &a->dry_run, NULL },
 		{ "--no-trunc", NULL, &a->no_trunc, NULL },
 		{ "--config", "-c", NULL, &a->config },
+		{ "--root", NULL, NULL, &a->root },
+		{ "--help", "-h", NULL, NULL },
 		{ "--to", NULL, NULL, &a->to },
 		{ "--steps", NULL, NULL, &a->steps },
 		{ 0 },
@@ -301,10 +305,10 @@ int cli_tag_main(int argc, char **argv)
 	if (strcmp(argv[1], "ls") && strcmp(argv[1], "history") && strcmp(argv[1], "rollback"))
 		return cli_usage_error(tag_usage, "unknown tag command \"%s\"", argv[1]);
 	if ((rc = parse_args(argc - 2, argv + 2, &a)))
-		return rc;
+		return rc < 0 ? 0 : rc; /* -1: help was asked for */
 	if (strcmp(argv[1], "rollback") && (a.to || a.steps || a.dry_run))
 		return cli_usage_error(tag_usage, "--to, --steps and --dry-run go with rollback, not %s", argv[1]);
-	if (cli_open(&cli, a.config))
+	if (cli_open(&cli, a.config, a.root))
 		return 1;
 	if (!strcmp(argv[1], "ls"))
 		rc = tag_ls(&a);

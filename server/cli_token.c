@@ -22,12 +22,14 @@
 #include "xalloc.h"
 
 static const char token_usage[] =
-	"usage: berth token create --user USER --name NAME [--scope SCOPE]... [--expires DURATION] [-c FILE]\n"
-	"       berth token list [--user USER] [--all] [-c FILE]\n"
-	"       berth token revoke --user USER --name NAME [-c FILE]\n"
+	"usage: berth token create --user USER --name NAME [--scope SCOPE]... [--expires DURATION] [-c FILE] [--root DIR]\n"
+	"       berth token list [--user USER] [--all] [-c FILE] [--root DIR]\n"
+	"       berth token revoke --user USER --name NAME [-c FILE] [--root DIR]\n"
 	"\n"
 	"  SCOPE     repository:<glob>:<actions>, e.g. 'repository:team-a/*:pull,push' (default: all of USER's rights)\n"
-	"  DURATION  e.g. 30d, 12h (default: never expires)\n";
+	"  DURATION  e.g. 30d, 12h (default: never expires)\n"
+	"  -c FILE   config file of the registry (env BERTH_CONFIG)\n"
+	"  --root    its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 static int64_t now_ms(void)
 {
@@ -35,15 +37,20 @@ static int64_t now_ms(void)
 }
 
 struct token_args {
-	const char *user, *name, *expires, *config;
+	const char *user, *name, *expires, *config, *root;
 	struct buf scopes;
 	int all;
 };
 
+/* Parses the options after "create", "list" or "revoke"; returns 0, -1 after printing help, or 2. */
 static int parse_args(int argc, char **argv, struct token_args *a)
 {
 	for (int i = 0; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+			fputs(token_usage, stdout);
+			return -1;
+		}
 		if (!strcmp(o, "--all")) {
 			a->all = 1;
 			continue;
@@ -58,6 +65,8 @@ static int parse_args(int argc, char **argv, struct token_args *a)
 			a->expires = v;
 		else if (!strcmp(o, "-c") || !strcmp(o, "--config"))
 			a->config = v;
+		else if (!strcmp(o, "--root"))
+			a->root = v;
 		else if (!strcmp(o, "--scope")) {
 			if (a->scopes.len)
 				buf_addch(&a->scopes, ' ');
@@ -198,9 +207,11 @@ int cli_token_main(int argc, char **argv)
 		fprintf(stderr, "error: unknown token command \"%s\"\n\n%s", argv[1], token_usage);
 		return 2;
 	}
-	if ((rc = parse_args(argc - 2, argv + 2, &a)))
+	if ((rc = parse_args(argc - 2, argv + 2, &a))) {
+		rc = rc < 0 ? 0 : rc;
 		goto out;
-	if (cli_open(&cli, a.config)) {
+	}
+	if (cli_open(&cli, a.config, a.root)) {
 		rc = 1;
 		goto out;
 	}

@@ -8,6 +8,7 @@
 #include "berth_version.h"
 #include "cli.h"
 #include "config.h"
+#include "datadir.h"
 #include "err.h"
 #include "handlers.h"
 #include "http.h"
@@ -17,6 +18,17 @@
 #include "gcsched.h"
 #include "registry.h"
 #include "reserve.h"
+
+#define SERVE_USAGE                                                                                            \
+	"usage: berth serve [-c FILE] [--listen HOST:PORT] [--root DIR] [--threads N]\n"                        \
+	"  -c FILE    config file (env BERTH_CONFIG); without one, the embedded default:\n"                     \
+	"             listen on " CONFIG_DEFAULT_LISTEN ", data in " CONFIG_DEFAULT_ROOT ", one user \"admin\"\n" \
+	"             whose password is printed at the first start\n"                                            \
+	"  --listen   address to listen on (env BERTH_LISTEN)\n"                                                 \
+	"  --root     data directory (env BERTH_ROOT), created when missing; one serve per directory\n"         \
+	"  --threads  HTTP worker threads (default: number of cores, env BERTH_THREADS)\n"
+
+static const char serve_usage[] = SERVE_USAGE;
 
 static const char usage[] =
 	"usage: berth <command> [options]\n"
@@ -36,13 +48,10 @@ static const char usage[] =
 	"  help           show this help\n"
 	"  --version      print the version\n"
 	"\n"
-	"berth serve [-c FILE] [--listen HOST:PORT] [--root DIR] [--threads N]\n"
-	"  -c FILE    config file (env BERTH_CONFIG); without one, the embedded default:\n"
-	"             listen on " CONFIG_DEFAULT_LISTEN ", data in " CONFIG_DEFAULT_ROOT ", one user \"admin\"\n"
-	"             whose password is printed at the first start\n"
-	"  --listen   address to listen on (env BERTH_LISTEN)\n"
-	"  --root     data directory (env BERTH_ROOT)\n"
-	"  --threads  HTTP worker threads (default: number of cores, env BERTH_THREADS)\n";
+	"Every command that works on a data directory takes -c FILE and --root DIR as serve does;\n"
+	"only serve creates a data directory. \"berth COMMAND --help\" shows a command's options.\n"
+	"\n"
+	SERVE_USAGE;
 
 struct serve_opts {
 	const char *config, *listen, *root, *threads;
@@ -53,6 +62,10 @@ static int serve_args(int argc, char **argv, struct serve_opts *o)
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		const char **slot = NULL;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(serve_usage, stdout);
+			return -1;
+		}
 		if (!strcmp(a, "-c") || !strcmp(a, "--config"))
 			slot = &o->config;
 		else if (!strcmp(a, "--listen"))
@@ -62,7 +75,7 @@ static int serve_args(int argc, char **argv, struct serve_opts *o)
 		else if (!strcmp(a, "--threads"))
 			slot = &o->threads;
 		if (!slot || !v)
-			return cli_usage_error(usage, "unknown or incomplete option \"%s\"", a);
+			return cli_usage_error(serve_usage, "unknown or incomplete option \"%s\"", a);
 		*slot = v;
 		i++;
 	}
@@ -96,11 +109,11 @@ static int cmd_serve(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct buf err = BUF_INIT, warn = BUF_INIT, url = BUF_INIT;
 	sigset_t set;
-	int sig, rc;
+	int sig, rc, lock_fd = -1;
 
 	memset(&reg, 0, sizeof(reg));
 	if ((rc = serve_args(argc, argv, &o)))
-		return rc;
+		return rc < 0 ? 0 : rc;
 	if (config_load(&cfg, o.config, &err)) {
 		fprintf(stderr, "error: %s\n", err.buf);
 		rc = 1;
@@ -111,6 +124,12 @@ static int cmd_serve(int argc, char **argv)
 	rc = 1;
 	log_set_level(cfg.log_level);
 	log_set_format(cfg.log_format);
+	/* Before anything in the directory is created or read: a second daemon
+	 * must not even make an administrator password. */
+	if (datadir_lock(cfg.root, &lock_fd))
+		goto out_cfg;
+	if (!cfg.path && datadir_admin(&cfg, 1))
+		goto out_cfg;
 
 	/* Signals are taken synchronously by this thread; every thread started
 	 * below inherits the blocked mask. */
@@ -152,6 +171,7 @@ out:
 	registry_release(&reg);
 	reserve_close();
 out_cfg:
+	datadir_unlock(lock_fd);
 	buf_release(&err);
 	buf_release(&warn);
 	buf_release(&url);
@@ -159,7 +179,7 @@ out_cfg:
 	return rc;
 }
 
-int cli_open(struct cli *cli, const char *config_path)
+int cli_open(struct cli *cli, const char *config_path, const char *root)
 {
 	struct buf err = BUF_INIT;
 	memset(cli, 0, sizeof(*cli));
@@ -170,8 +190,15 @@ int cli_open(struct cli *cli, const char *config_path)
 		return 1;
 	}
 	buf_release(&err);
+	if (root)
+		config_set_str(&cli->cfg.root, root);
 	log_set_level(LOG_WARN);
 	gcsched_inhibit(); /* a command-line process never runs the collection schedule */
+	/* only serve creates a data directory or an administrator password */
+	if (datadir_check(cli->cfg.root) || (!cli->cfg.path && datadir_admin(&cli->cfg, 0))) {
+		config_release(&cli->cfg);
+		return 1;
+	}
 	if (registry_open(&cli->reg, &cli->cfg)) {
 		registry_release(&cli->reg);
 		config_release(&cli->cfg);
@@ -219,5 +246,7 @@ int main(int argc, char **argv)
 		return cli_health_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
 		return config_check_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "config"))
+		return cli_usage_error(usage, "berth config wants a command: check");
 	return cli_usage_error(usage, "unknown command \"%s\"", cmd);
 }

@@ -1,11 +1,10 @@
 /*
  * registry: assembling the shared state of a running registry (storage,
  * database, policy, signing key, login pool, limiters) and tearing it
- * down, plus the embedded default's first-start administrator.
+ * down.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,6 @@
 #include "meta.h"
 #include "paths.h"
 #include "policy.h"
-#include "rand.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "upload.h"
@@ -43,94 +41,6 @@
  */
 #define IO_THREADS 32
 #define IO_QUEUE_MAX 4096
-
-/* Reads a whole small file into out; returns 0 or -1 (errno set). */
-static int read_small(const char *path, struct buf *out)
-{
-	char tmp[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	if (fd < 0)
-		return -1;
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0 && out->len < 65536)
-		buf_add(out, tmp, (size_t)n);
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
-
-/*
- * The embedded default has one user, "admin", with every right. Its
- * password is generated at the first start, printed once, and only its
- * hash is kept (keys/admin.argon2, mode 0600).
- */
-static int bootstrap_admin(struct config *cfg)
-{
-	struct buf path = BUF_INIT, hash = BUF_INIT;
-	int rc = 0;
-	paths_keys_dir(&path, cfg->root);
-	if (mkdir(path.buf, 0700) < 0 && errno != EEXIST) {
-		log_error("cannot create \"%s\": %s", path.buf, strerror(errno));
-		rc = E_IO;
-		goto out;
-	}
-	buf_adds(&path, "/admin.argon2");
-	if (read_small(path.buf, &hash) == 0) {
-		while (hash.len && (hash.buf[hash.len - 1] == '\n' || hash.buf[hash.len - 1] == '\r'))
-			buf_setlen(&hash, hash.len - 1);
-	} else if (errno == ENOENT) {
-		unsigned char rnd[18];
-		struct buf pw = BUF_INIT;
-		static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-		rand_bytes(rnd, sizeof(rnd));
-		for (size_t i = 0; i < sizeof(rnd); i++)
-			buf_addch(&pw, alphabet[rnd[i] % (sizeof(alphabet) - 1)]);
-		OPENSSL_cleanse(rnd, sizeof(rnd));
-		if ((rc = policy_hash_password(pw.buf, pw.len, &hash)) == 0)
-			rc = registry_write_secret_file(path.buf, hash.buf);
-		if (!rc)
-			fprintf(stderr,
-				"\n  berth: created user \"admin\" with password: %s\n"
-				"  It is shown this once; only its hash is kept (%s).\n"
-				"  Log in with: docker login <host>:5000 -u admin\n\n",
-				pw.buf, path.buf);
-		OPENSSL_cleanse(pw.buf, pw.len);
-		buf_release(&pw);
-		if (rc)
-			goto out;
-	} else {
-		log_error("cannot read \"%s\": %s", path.buf, strerror(errno));
-		rc = E_IO;
-		goto out;
-	}
-	rc = config_add_admin(cfg, "admin", hash.buf);
-out:
-	buf_release(&path);
-	buf_release(&hash);
-	return rc;
-}
-
-int registry_write_secret_file(const char *path, const char *content)
-{
-	struct buf tmp = BUF_INIT;
-	size_t len = strlen(content);
-	int fd, rc = 0;
-	buf_addf(&tmp, "%s.tmp", path);
-	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, content, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		log_error("cannot write \"%s\": %s", tmp.buf, strerror(errno));
-		rc = E_IO;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (!rc && rename(tmp.buf, path) < 0) {
-		log_error("cannot rename \"%s\": %s", tmp.buf, strerror(errno));
-		rc = E_IO;
-	}
-	if (rc)
-		unlink(tmp.buf);
-	buf_release(&tmp);
-	return rc;
-}
 
 static struct snapshot *snapshot_new(struct config *cfg)
 {
@@ -216,8 +126,6 @@ int registry_open(struct registry *reg, struct config *cfg)
 		log_error("cannot prepare data directory \"%s\"", cfg->root);
 		return rc;
 	}
-	if (!cfg->path && (rc = bootstrap_admin(cfg)))
-		return rc;
 	sn = reg->snap = snapshot_new(cfg);
 	c = &sn->cfg;
 	paths_db(&p, c->root);

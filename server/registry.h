@@ -19,9 +19,9 @@
  * registry may never need it, so it only checks that a configured key file
  * exists with mode 0600 and leaves parsing (and OpenSSL, about 2 MiB
  * resident) to the first registry_key(). Takes cfg's contents
- * over (cfg is left empty; release it anyway). Without a config file it
- * first sets up the embedded default's administrator. Returns 0 or an E_*
- * code (logged); release the registry either way.
+ * over (cfg is left empty; release it anyway); the embedded default's
+ * administrator is added to cfg before (datadir_admin()). Returns 0 or an
+ * E_* code (logged); release the registry either way.
  */
 int registry_open(struct registry *reg, struct config *cfg);
 /*
@@ -45,7 +45,5 @@ struct snapshot *registry_snapshot_get(struct registry *reg);
 void registry_snapshot_put(struct registry *reg, struct snapshot *sn);
 void registry_close(struct registry *reg);
 void registry_release(struct registry *reg);
-/* Writes content and a newline to path atomically with mode 0600. */
-int registry_write_secret_file(const char *path, const char *content);
 
 #endif

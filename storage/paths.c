@@ -10,6 +10,11 @@ void paths_db(struct buf *out, const char *root)
 	buf_addf(out, "%s/berth.db", root);
 }
 
+void paths_lock(struct buf *out, const char *root)
+{
+	buf_addf(out, "%s/berth.lock", root);
+}
+
 void paths_reserve(struct buf *out, const char *root)
 {
 	buf_addf(out, "%s/reserve", root);

@@ -4,6 +4,7 @@
  *
  *   <root>/
  *     berth.db                  SQLite metadata (WAL: berth.db-wal, -shm)
+ *     berth.lock                held (flock) by the one `berth serve` using the directory
  *     blobs/<alg>/<2 hex>/<hex> content-addressed bytes, never modified in place
  *     uploads/<id>              in-progress uploads (32 lowercase hex)
  *     uploads/tmp-*             manifests and imported blobs being written (renamed into blobs/)
@@ -22,6 +23,7 @@
 #define UPLOAD_ID_LEN 32
 
 void paths_db(struct buf *out, const char *root);
+void paths_lock(struct buf *out, const char *root);
 void paths_blobs_dir(struct buf *out, const char *root);
 void paths_blob_alg_dir(struct buf *out, const char *root, enum digest_alg alg);
 void paths_blob_dir(struct buf *out, const char *root, const struct digest *d);
