@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "fault.h"
 #include "handlers.h"
 #include "meta.h"
 #include "metrics.h"
@@ -77,6 +78,24 @@ int h_test_clock(struct req *r)
 		return req_fail(r, E_BAD_REQUEST, "want advance=SECONDS");
 	clock_test_advance(secs * 1000);
 	buf_addf(&r->out, "{\"now_ms\":%lld}", (long long)clock_wall_ms());
+	resp_body(r, 200, "application/json");
+	return 0;
+}
+
+/* Storage fault injection (common/fault.h): what the last arming saw, then the new arming. */
+int h_test_fault(struct req *r)
+{
+	const char *v = query_get(&r->query, "at"), *p = query_get(&r->query, "persist");
+	const char *e = query_get(&r->query, "errno");
+	char *end;
+	long long at = v ? strtoll(v, &end, 10) : 0;
+	struct fault_status st;
+	if (!v || *end || at < 0 || (e && strcmp(e, "EIO") && strcmp(e, "ENOSPC")))
+		return req_fail(r, E_BAD_REQUEST, "want at=STEP (0: count only), persist=1, errno=EIO|ENOSPC");
+	fault_arm(at, p && !strcmp(p, "1"), e && !strcmp(e, "ENOSPC") ? ENOSPC : EIO, &st);
+	buf_addf(&r->out, "{\"steps\":%lld,\"failed_at\":%lld,\"failures\":%lld,\"kind\":\"%s\"}",
+		 (long long)st.steps, (long long)st.failed_at, (long long)st.failures,
+		 st.failed_at ? fault_kind_name(st.kind) : "");
 	resp_body(r, 200, "application/json");
 	return 0;
 }

@@ -52,6 +52,8 @@ int h_metrics_get(struct req *r);
 #ifdef BERTH_TEST_HOOKS
 /* POST /_berth/test/clock?advance=SECONDS: moves the daemon's clock (test builds only). */
 int h_test_clock(struct req *r);
+/* POST /_berth/test/fault?at=N[&persist=1][&errno=ENOSPC]: reports, then arms fault injection. */
+int h_test_fault(struct req *r);
 #endif
 
 int h_blob_get(struct req *r);

@@ -38,6 +38,7 @@ static const struct route routes[] = {
 	{ ROUTE_TAG_ROLLBACK, M_POST, R_PULL | R_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
 #ifdef BERTH_TEST_HOOKS
 	{ ROUTE_TEST_CLOCK, M_POST, R_NOAUTH, h_test_clock, NULL },
+	{ ROUTE_TEST_FAULT, M_POST, R_NOAUTH, h_test_fault, NULL },
 #endif
 };
 
@@ -47,7 +48,7 @@ static const char *labels[] = {
 	[ROUTE_UPLOAD] = "upload", [ROUTE_REFERRERS] = "referrers", [ROUTE_HEALTH] = "health",
 	[ROUTE_TOKEN] = "token", [ROUTE_METRICS] = "metrics", [ROUTE_READY] = "ready",
 	[ROUTE_TAG_HISTORY] = "tag_history", [ROUTE_TAG_ROLLBACK] = "tag_rollback",
-	[ROUTE_TEST_CLOCK] = "test_clock",
+	[ROUTE_TEST_CLOCK] = "test_clock", [ROUTE_TEST_FAULT] = "test_fault",
 	[ROUTE_NONE] = "none",
 };
 
@@ -119,6 +120,8 @@ static enum route_kind match(const char *path, char **name, char **seg)
 #ifdef BERTH_TEST_HOOKS
 	if (!strcmp(path, "/_berth/test/clock"))
 		return ROUTE_TEST_CLOCK;
+	if (!strcmp(path, "/_berth/test/fault"))
+		return ROUTE_TEST_FAULT;
 #endif
 	if (!strcmp(path, "/v2/") || !strcmp(path, "/v2"))
 		return ROUTE_BASE;

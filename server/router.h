@@ -28,6 +28,7 @@ enum route_kind {
 	ROUTE_TAG_HISTORY,  /* /v2/<name>/_berth/tags/<tag>/history */
 	ROUTE_TAG_ROLLBACK, /* /v2/<name>/_berth/tags/<tag>/rollback */
 	ROUTE_TEST_CLOCK,   /* /_berth/test/clock (test builds only) */
+	ROUTE_TEST_FAULT,   /* /_berth/test/fault (test builds only) */
 	ROUTE_NONE,
 };
 

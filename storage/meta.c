@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "meta_internal.h"
 #include "xalloc.h"
@@ -634,6 +635,7 @@ static int open_at(const char *path, int max_version)
 		return E_INTERNAL;
 	}
 	pthread_once(&key_once, init_once);
+	fault_vfs_register(); /* test builds: database writes and syncs count as fault steps */
 	pthread_mutex_lock(&reg_lock);
 	if (db_path) {
 		pthread_mutex_unlock(&reg_lock);
