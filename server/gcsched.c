@@ -40,6 +40,11 @@ void gcsched_record(const struct gc_report *r, int from_cli)
 	buf_release(&json);
 }
 
+/*
+ * The schedule's period runs on real time, never on the test clock
+ * (common/clock.h): it paces a timer. The ages a run compares (grace,
+ * TTLs, untagged age) are read through gc_now_ms(), which is clock_wall_ms().
+ */
 static int64_t mono_ms(void)
 {
 	struct timespec ts;

@@ -22,17 +22,31 @@ def gc_config(**gc):
     return cfg
 
 
-def run_gc(b, *args, grace="0s"):
+def cli_at(b, clock, *args, check=True):
+    """`berth ARGS` with its clock `clock` seconds ahead (BERTH_TEST_CLOCK_OFFSET,
+    test builds): give the offset the daemon's clock was advanced by, and the
+    command sees the same time as the daemon."""
+    saved = b.env
+    if clock:
+        b.env = dict(saved, BERTH_TEST_CLOCK_OFFSET=str(int(clock)))
+    try:
+        return b.cli(*args, check=check)
+    finally:
+        b.env = saved
+
+
+def run_gc(b, *args, grace="0s", clock=0):
     """`berth gc --json ARGS [--grace G]`: the parsed summary. grace=None keeps
-    the configured grace; the hidden --grace lets a test skip its one-minute minimum."""
+    the configured grace; the hidden --grace lets a test skip its one-minute
+    minimum. clock: as cli_at()."""
     argv = ["gc", "--json"] + list(args) + (["--grace", grace] if grace is not None else [])
-    p = b.cli(*argv)
+    p = cli_at(b, clock, *argv)
     return json.loads(p.stdout)
 
 
-def run_fsck(b, *args, check=True):
-    """`berth fsck --json ARGS`: (exit status, parsed result)."""
-    p = b.cli("fsck", "--json", *args, check=False)
+def run_fsck(b, *args, check=True, clock=0):
+    """`berth fsck --json ARGS`: (exit status, parsed result). clock: as cli_at()."""
+    p = cli_at(b, clock, "fsck", "--json", *args, check=False)
     doc = json.loads(p.stdout)
     if check:
         assert p.returncode == 0 and doc["ok"], "fsck found problems: %s\n%s" % (
