@@ -365,17 +365,35 @@ static int wal_durable(struct meta_conn *c)
 	return rc;
 }
 
+void meta_tx_rollback(struct meta_conn *c)
+{
+	/* SQLite may have rolled back already (after an I/O error, or a failed COMMIT) */
+	if (!sqlite3_get_autocommit(c->db) && run_simple(c, &q_rollback))
+		log_error("meta: rollback failed");
+}
+
+int meta_tx_commit(struct meta_conn *c)
+{
+	int rc = run_simple(c, &q_commit);
+	/* a failed COMMIT can leave the transaction open */
+	if (rc)
+		meta_tx_rollback(c);
+	return rc;
+}
+
+int meta_tx_durable(struct meta_conn *c)
+{
+	return wal_durable(c);
+}
+
 int meta_tx_end(struct meta_conn *c, int rc)
 {
-	if (!rc) {
-		rc = run_simple(c, &q_commit);
-		if (!rc)
-			rc = wal_durable(c);
+	if (rc) {
+		meta_tx_rollback(c);
+		return rc;
 	}
-	/* a failed COMMIT can leave the transaction open; SQLite may also have rolled back already */
-	if (rc && !sqlite3_get_autocommit(c->db) && run_simple(c, &q_rollback))
-		log_error("meta: rollback failed");
-	return rc;
+	rc = meta_tx_commit(c);
+	return rc ? rc : wal_durable(c);
 }
 
 int meta_repo_id(struct meta_conn *c, const char *repo, int create, int64_t *id)
@@ -670,6 +688,8 @@ int meta_open_at_version(const char *path, int max_version)
 
 void meta_close(void)
 {
+	/* first: the writer thread's exit closes its connection, which takes reg_lock */
+	meta_writer_stop();
 	pthread_mutex_lock(&reg_lock);
 	while (reg_head) {
 		struct meta_conn *c = reg_head;

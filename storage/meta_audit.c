@@ -50,18 +50,17 @@ int meta_audit_insert(struct meta_conn *c, const struct meta_audit *ev)
 	return rc;
 }
 
+static int audit_add_tx(struct meta_conn *c, void *ev)
+{
+	return meta_audit_insert(c, ev);
+}
+
 int meta_audit_add(const char *actor, const char *action, const char *repo, const char *detail_json,
 		   const char *client)
 {
-	struct meta_conn *c;
-	const struct meta_audit ev = { .actor = actor, .action = action, .repo = repo, .detail = detail_json,
-				       .client = client };
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	return meta_tx_end(c, meta_audit_insert(c, &ev));
+	struct meta_audit ev = { .actor = actor, .action = action, .repo = repo, .detail = detail_json,
+				 .client = client };
+	return meta_tx_run(audit_add_tx, &ev);
 }
 
 int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx)

@@ -89,20 +89,29 @@ int meta_blob_known(const struct digest *d, int64_t *size)
 	return rc ? rc : found ? 0 : E_BLOB_UNKNOWN;
 }
 
+/* The arguments of the blob and upload writes. */
+struct blob_write {
+	const char *repo;
+	const char *id; /* upload id */
+	const char *ds; /* digest string */
+	int64_t size;
+};
+
+static int blob_link_tx(struct meta_conn *c, void *arg)
+{
+	const struct blob_write *w = arg;
+	int64_t repo_id;
+	int rc = meta_repo_id(c, w->repo, 1, &repo_id);
+	if (!rc)
+		rc = meta_link_blob(c, repo_id, w->ds, w->size, meta_now_ms());
+	return rc;
+}
+
 int meta_blob_link(const char *repo, const struct digest *d, int64_t size)
 {
-	struct meta_conn *c;
 	char ds[DIGEST_STR_MAX];
-	int64_t repo_id;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_repo_id(c, repo, 1, &repo_id);
-	if (!rc)
-		rc = meta_link_blob(c, repo_id, digest_str(d, ds), size, meta_now_ms());
-	return meta_tx_end(c, rc);
+	struct blob_write w = { .repo = repo, .ds = digest_str(d, ds), .size = size };
+	return meta_tx_run(blob_link_tx, &w);
 }
 
 int meta_blob_unlink(const char *repo, const struct digest *d)
@@ -136,22 +145,17 @@ int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx)
 
 /* ---- uploads ---- */
 
-int meta_upload_create(const char *id, const char *repo)
+static int upload_create_tx(struct meta_conn *c, void *arg)
 {
-	struct meta_conn *c;
+	const struct blob_write *w = arg;
 	sqlite3_stmt *s;
 	int64_t repo_id;
 	int changes = 0;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_repo_id(c, repo, 1, &repo_id);
+	int rc = meta_repo_id(c, w->repo, 1, &repo_id);
 	if (!rc)
 		rc = meta_stmt(c, &q_upload_insert, &s);
 	if (!rc) {
-		meta_bind_text(s, 1, id);
+		meta_bind_text(s, 1, w->id);
 		meta_bind_int64(s, 2, repo_id);
 		meta_bind_int64(s, 3, meta_now_ms());
 		rc = meta_exec(c, s);
@@ -161,7 +165,13 @@ int meta_upload_create(const char *id, const char *repo)
 	/* ids are random, so a clash means a caller bug or a replay: refuse it */
 	if (!rc && !changes)
 		rc = E_EXISTS;
-	return meta_tx_end(c, rc);
+	return rc;
+}
+
+int meta_upload_create(const char *id, const char *repo)
+{
+	struct blob_write w = { .repo = repo, .id = id };
+	return meta_tx_run(upload_create_tx, &w);
 }
 
 int meta_upload_check(const char *id, const char *repo)
@@ -178,37 +188,38 @@ int meta_upload_delete(const char *id)
 	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
-int meta_upload_commit(const char *id, const char *repo, const struct digest *d, int64_t size)
+static int upload_commit_tx(struct meta_conn *c, void *arg)
 {
-	struct meta_conn *c;
+	const struct blob_write *w = arg;
 	sqlite3_stmt *s;
-	char ds[DIGEST_STR_MAX];
 	int64_t repo_id;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_stmt(c, &q_upload_check, &s);
+	int rc = meta_stmt(c, &q_upload_check, &s);
 	if (!rc) {
-		meta_bind_text(s, 1, id);
-		meta_bind_text(s, 2, repo);
+		meta_bind_text(s, 1, w->id);
+		meta_bind_text(s, 2, w->repo);
 		rc = meta_step(c, s);
 		meta_stmt_done(c, &q_upload_check, s);
 		rc = rc == 1 ? 0 : rc == 0 ? E_BLOB_UPLOAD_UNKNOWN : rc;
 	}
 	if (!rc)
-		rc = meta_repo_id(c, repo, 0, &repo_id);
+		rc = meta_repo_id(c, w->repo, 0, &repo_id);
 	if (!rc)
-		rc = meta_link_blob(c, repo_id, digest_str(d, ds), size, meta_now_ms());
+		rc = meta_link_blob(c, repo_id, w->ds, w->size, meta_now_ms());
 	if (!rc)
 		rc = meta_stmt(c, &q_upload_delete, &s);
 	if (!rc) {
-		meta_bind_text(s, 1, id);
+		meta_bind_text(s, 1, w->id);
 		rc = meta_exec(c, s);
 		meta_stmt_done(c, &q_upload_delete, s);
 	}
-	return meta_tx_end(c, rc);
+	return rc;
+}
+
+int meta_upload_commit(const char *id, const char *repo, const struct digest *d, int64_t size)
+{
+	char ds[DIGEST_STR_MAX];
+	struct blob_write w = { .repo = repo, .id = id, .ds = digest_str(d, ds), .size = size };
+	return meta_tx_run(upload_commit_tx, &w);
 }
 
 int meta_upload_touch(const char *id)

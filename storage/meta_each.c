@@ -22,27 +22,40 @@ int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, m
 	return rc;
 }
 
-int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid)
+/* meta_write()'s statement, its parameters and what it hands back. */
+struct write_one {
+	const struct meta_query *q;
+	meta_bind_fn bind;
+	const void *barg;
+	int changes;
+	int64_t rowid;
+};
+
+static int write_one_tx(struct meta_conn *c, void *arg)
 {
-	struct meta_conn *c;
+	struct write_one *w = arg;
 	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
+	int rc = meta_stmt(c, w->q, &s);
 	if (rc)
 		return rc;
-	rc = meta_stmt(c, q, &s);
-	if (!rc) {
-		if (bind)
-			bind(s, barg);
-		rc = meta_exec(c, s);
-		if (changes)
-			*changes = sqlite3_changes(c->db);
-		if (rowid)
-			*rowid = sqlite3_last_insert_rowid(c->db);
-		meta_stmt_done(c, q, s);
-	}
-	return meta_tx_end(c, rc);
+	if (w->bind)
+		w->bind(s, w->barg);
+	rc = meta_exec(c, s);
+	w->changes = sqlite3_changes(c->db);
+	w->rowid = sqlite3_last_insert_rowid(c->db);
+	meta_stmt_done(c, w->q, s);
+	return rc;
+}
+
+int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid)
+{
+	struct write_one w = { .q = q, .bind = bind, .barg = barg };
+	int rc = meta_tx_run(write_one_tx, &w);
+	if (changes)
+		*changes = w.changes;
+	if (rowid)
+		*rowid = w.rowid;
+	return rc;
 }
 
 int meta_first_int64(sqlite3_stmt *s, void *rarg)

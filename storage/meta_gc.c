@@ -285,56 +285,73 @@ static int link_sweep(struct meta_conn *c, int64_t repo_id, const char *d, const
 	return rc;
 }
 
-int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t n,
-			     const struct meta_gc_cutoffs *cut, unsigned char *done)
+/* The arguments of the GC's deleting transactions. */
+struct gc_write {
+	int64_t repo_id;
+	const char *const *digests;
+	size_t n;
+	const struct meta_gc_cutoffs *cut;
+	int64_t grace_ms;
+	unsigned char *done;
+};
+
+static int gc_manifests_tx(struct meta_conn *c, void *arg)
 {
+	const struct gc_write *w = arg;
 	struct digest_set hist = { 0 };
-	struct meta_conn *c;
-	int rc = meta_conn_get(&c);
-	memset(done, 0, n);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = history_load(repo_id, cut->history_ms, &hist);
-	for (size_t i = 0; i < n && !rc; i++) {
+	memset(w->done, 0, w->n);
+	int rc = history_load(w->repo_id, w->cut->history_ms, &hist);
+	for (size_t i = 0; i < w->n && !rc; i++) {
+		const char *d = w->digests[i];
 		int dead = 0, unlinked = 0;
-		rc = manifest_dead(c, repo_id, digests[i], cut, &hist, &dead);
+		rc = manifest_dead(c, w->repo_id, d, w->cut, &hist, &dead);
 		if (rc || !dead)
 			continue;
 		/* references before the manifest: the foreign key is checked on every statement */
-		rc = exec_id(c, &q_gc_refs_delete, repo_id, digests[i]);
+		rc = exec_id(c, &q_gc_refs_delete, w->repo_id, d);
 		if (!rc)
-			rc = exec_id(c, &q_gc_manifest_delete, repo_id, digests[i]);
+			rc = exec_id(c, &q_gc_manifest_delete, w->repo_id, d);
 		/* the manifest's own bytes go with it, whatever their age, unless used as a blob */
 		if (!rc)
-			rc = link_sweep(c, repo_id, digests[i], NULL, &unlinked);
+			rc = link_sweep(c, w->repo_id, d, NULL, &unlinked);
 		if (!rc)
-			done[i] = (unsigned char)(META_GC_DONE_MANIFEST | (unlinked ? META_GC_DONE_LINK : 0));
+			w->done[i] = (unsigned char)(META_GC_DONE_MANIFEST | (unlinked ? META_GC_DONE_LINK : 0));
 	}
 	dset_release(&hist);
-	rc = meta_tx_end(c, rc);
+	return rc;
+}
+
+int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t n,
+			     const struct meta_gc_cutoffs *cut, unsigned char *done)
+{
+	struct gc_write w = { .repo_id = repo_id, .digests = digests, .n = n, .cut = cut, .done = done };
+	memset(done, 0, n);
+	int rc = meta_tx_run(gc_manifests_tx, &w);
 	if (rc)
 		memset(done, 0, n);
+	return rc;
+}
+
+static int gc_links_tx(struct meta_conn *c, void *arg)
+{
+	const struct gc_write *w = arg;
+	int64_t grace_ms = w->grace_ms;
+	int rc = 0;
+	memset(w->done, 0, w->n);
+	for (size_t i = 0; i < w->n && !rc; i++) {
+		int deleted = 0;
+		rc = link_sweep(c, w->repo_id, w->digests[i], &grace_ms, &deleted);
+		w->done[i] = (unsigned char)deleted;
+	}
 	return rc;
 }
 
 int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
 			 unsigned char *done)
 {
-	struct meta_conn *c;
-	int rc = meta_conn_get(&c);
+	struct gc_write w = { .repo_id = repo_id, .digests = digests, .n = n, .grace_ms = grace_ms, .done = done };
 	memset(done, 0, n);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < n && !rc; i++) {
-		int deleted = 0;
-		rc = link_sweep(c, repo_id, digests[i], &grace_ms, &deleted);
-		done[i] = (unsigned char)deleted;
-	}
-	rc = meta_tx_end(c, rc);
+	int rc = meta_tx_run(gc_links_tx, &w);
 	if (rc)
 		memset(done, 0, n);
 	return rc;
@@ -353,26 +370,29 @@ int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx)
 	return meta_each(&q_gc_unlinked, NULL, NULL, blob_row, &k);
 }
 
-int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done)
+static int gc_blobs_tx(struct meta_conn *c, void *arg)
 {
-	struct meta_conn *c;
+	const struct gc_write *w = arg;
 	sqlite3_stmt *s;
-	int rc = meta_conn_get(&c);
-	memset(done, 0, n);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < n && !rc; i++) {
+	int rc = 0;
+	memset(w->done, 0, w->n);
+	for (size_t i = 0; i < w->n && !rc; i++) {
 		rc = meta_stmt(c, &q_gc_blob_delete, &s);
 		if (rc)
 			break;
-		meta_bind_text(s, 1, digests[i]);
+		meta_bind_text(s, 1, w->digests[i]);
 		rc = meta_exec(c, s);
-		done[i] = !rc && sqlite3_changes(c->db) > 0;
+		w->done[i] = !rc && sqlite3_changes(c->db) > 0;
 		meta_stmt_done(c, &q_gc_blob_delete, s);
 	}
-	rc = meta_tx_end(c, rc);
+	return rc;
+}
+
+int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done)
+{
+	struct gc_write w = { .digests = digests, .n = n, .done = done };
+	memset(done, 0, n);
+	int rc = meta_tx_run(gc_blobs_tx, &w);
 	if (rc)
 		memset(done, 0, n);
 	return rc;

@@ -109,6 +109,10 @@ enum meta_stmt_id {
 	MS_FSCK_UPLOADS,
 	MS_FSCK_INTEGRITY,
 	MS_FSCK_FOREIGN_KEYS,
+	/* meta_writer.c */
+	MS_SAVEPOINT,
+	MS_RELEASE,
+	MS_ROLLBACK_TO,
 	MS__COUNT
 };
 
@@ -204,14 +208,54 @@ void meta_bind_text_int(sqlite3_stmt *s, const void *ti);
  */
 int meta_sql_error(struct meta_conn *c, int rc, const char *sql);
 
-/* BEGIN IMMEDIATE: waits up to the busy timeout, then E_BUSY. */
+/*
+ * The low-level transaction steps, for the writer thread (meta_writer.c)
+ * and for migrations at open; everything else writes through
+ * meta_tx_run(). BEGIN IMMEDIATE: waits up to the busy timeout, then E_BUSY.
+ */
 int meta_tx_begin(struct meta_conn *c);
 /*
- * Ends the transaction begun by meta_tx_begin(): commits when rc is 0, rolls
- * back otherwise (also when the commit fails). Returns rc, or the commit's
+ * Ends the transaction begun by meta_tx_begin(): commits when rc is 0 and
+ * waits until the WAL is synced (meta_tx_durable()), rolls back otherwise
+ * (also when the commit fails). Returns rc, or the commit's or the sync's
  * error. All statements must have been handed back first.
  */
 int meta_tx_end(struct meta_conn *c, int rc);
+/* COMMIT without the sync; on failure rolls back (nothing was committed) and returns the error. */
+int meta_tx_commit(struct meta_conn *c);
+/* Waits until one fsync of the WAL covers every commit made so far on any connection (group commit). */
+int meta_tx_durable(struct meta_conn *c);
+/* Rolls back c's open transaction, if SQLite has not already; a failure is only logged. */
+void meta_tx_rollback(struct meta_conn *c);
+
+/*
+ * The body of a write transaction, run by meta_tx_run() on the writer
+ * thread with the writer connection c, inside an open write transaction
+ * (its own, or a savepoint within a batch). Returns 0 to keep what it
+ * wrote, or an E_* to undo it, and only it: batch-mates keep theirs. It
+ * may run more than once (when a batch cannot commit, each body is run
+ * again in a transaction of its own), so it first resets whatever it
+ * hands back through arg. It may read through c or meta_each() (the
+ * writer thread's connection is c) but must not call meta_tx_run().
+ */
+typedef int (*meta_tx_fn)(struct meta_conn *c, void *arg);
+
+/*
+ * Runs fn(c, arg) in a write transaction on the single writer connection
+ * and returns once that transaction is durable (the WAL fsync covering its
+ * commit has finished) or has failed: fn's result, or the error of BEGIN
+ * (E_BUSY when another process held the database locked beyond the busy
+ * timeout), of COMMIT or of the sync. Transactions queued by concurrent
+ * callers run in the order they were queued, several in one BEGIN
+ * IMMEDIATE ... COMMIT with one sync, each in its own savepoint. Nothing
+ * is acknowledged before its commit is durable. Called on the writer
+ * thread (from a body): E_INTERNAL. Thread-safe.
+ */
+int meta_tx_run(meta_tx_fn fn, void *arg);
+/* Stops the writer thread after it has run every queued transaction (meta_close()). */
+void meta_writer_stop(void);
+/* For tests: transactions queued and not yet taken; batches and transactions run so far. */
+void meta_writer_stats(size_t *queued, uint64_t *batches, uint64_t *txs);
 
 /*
  * Looks up repo's id. When absent: with create (only inside a write

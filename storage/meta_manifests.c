@@ -307,37 +307,55 @@ static int audit_in_tx(struct meta_conn *c, const struct meta_actor *actor)
 	return rc == E_INTERNAL ? 0 : rc;
 }
 
+/* The arguments of the manifest and tag writes. */
+struct manifest_write {
+	const char *repo;
+	const char *ds;   /* digest string */
+	int64_t size;
+	const void *content;
+	const struct manifest_info *mi;
+	const char *tag;
+	const struct meta_actor *actor;
+	struct buf *detail;
+	size_t detail_len; /* detail's length before the write: a re-run starts from it */
+};
+
+static int manifest_put_tx(struct meta_conn *c, void *arg)
+{
+	const struct manifest_write *w = arg;
+	int64_t repo_id, now = meta_now_ms();
+	int is_new = 0;
+	change_reset(w->actor);
+	if (w->detail)
+		buf_setlen(w->detail, w->detail_len);
+	int rc = meta_repo_id(c, w->repo, 1, &repo_id);
+	if (!rc)
+		rc = check_refs(c, repo_id, w->mi, w->detail);
+	if (!rc)
+		rc = manifest_insert(c, repo_id, w->ds, w->size, w->mi, now, &is_new);
+	if (!rc)
+		rc = meta_link_blob(c, repo_id, w->ds, w->size, now);
+	if (!rc && w->content)
+		rc = content_insert(c, w->ds, w->content, w->size);
+	if (!rc && w->tag) {
+		const struct meta_actor *actor = w->actor;
+		int retag = !is_new && actor && actor->how && !strcmp(actor->how, "push");
+		rc = meta_tag_set(c, repo_id, w->tag, w->ds, now, actor, retag ? "retag" : NULL);
+	}
+	if (!rc)
+		rc = audit_in_tx(c, w->actor);
+	return rc;
+}
+
 int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t size, const void *content,
 			      const struct manifest_info *mi, const char *tag,
 			      const struct meta_actor *actor, struct buf *detail)
 {
-	struct meta_conn *c;
 	char ds[DIGEST_STR_MAX];
-	int64_t repo_id, now = meta_now_ms();
-	int is_new = 0;
-	change_reset(actor);
-	int rc = meta_conn_get(&c);
-	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	digest_str(d, ds);
-	rc = meta_repo_id(c, repo, 1, &repo_id);
-	if (!rc)
-		rc = check_refs(c, repo_id, mi, detail);
-	if (!rc)
-		rc = manifest_insert(c, repo_id, ds, size, mi, now, &is_new);
-	if (!rc)
-		rc = meta_link_blob(c, repo_id, ds, size, now);
-	if (!rc && content)
-		rc = content_insert(c, ds, content, size);
-	if (!rc && tag) {
-		int retag = !is_new && actor && actor->how && !strcmp(actor->how, "push");
-		rc = meta_tag_set(c, repo_id, tag, ds, now, actor, retag ? "retag" : NULL);
-	}
-	if (!rc)
-		rc = audit_in_tx(c, actor);
-	rc = meta_tx_end(c, rc);
+	struct manifest_write w = { .repo = repo, .ds = digest_str(d, ds), .size = size, .content = content,
+				    .mi = mi, .tag = tag, .actor = actor, .detail = detail,
+				    .detail_len = detail ? detail->len : 0 };
+	int rc = meta_tx_run(manifest_put_tx, &w);
 	if (rc)
 		change_reset(actor);
 	return rc;
@@ -466,69 +484,70 @@ static int history_tags_deleted(struct meta_conn *c, int64_t repo_id, const char
 	return rc;
 }
 
-int meta_manifest_delete(const char *repo, const struct digest *d, const struct meta_actor *actor)
+static int manifest_delete_tx(struct meta_conn *c, void *arg)
 {
-	struct meta_conn *c;
-	char ds[DIGEST_STR_MAX];
+	const struct manifest_write *w = arg;
 	int64_t repo_id;
 	int found = 0;
-	change_reset(actor);
-	int rc = meta_conn_get(&c);
+	change_reset(w->actor);
+	int rc = meta_repo_id(c, w->repo, 0, &repo_id);
 	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	digest_str(d, ds);
-	rc = meta_repo_id(c, repo, 0, &repo_id);
-	if (!rc)
-		rc = exists_id(c, &q_has_manifest, repo_id, ds, &found);
+		rc = exists_id(c, &q_has_manifest, repo_id, w->ds, &found);
 	if (rc == E_NAME_UNKNOWN || (!rc && !found))
 		rc = E_MANIFEST_UNKNOWN;
 	if (!rc)
-		rc = history_tags_deleted(c, repo_id, ds, meta_now_ms(), actor);
+		rc = history_tags_deleted(c, repo_id, w->ds, meta_now_ms(), w->actor);
 	/* children before parents: the foreign keys are checked on every statement */
 	if (!rc)
-		rc = exec_id(c, &q_tags_delete_for, repo_id, ds);
+		rc = exec_id(c, &q_tags_delete_for, repo_id, w->ds);
 	if (!rc)
-		rc = exec_id(c, &q_refs_delete, repo_id, ds);
+		rc = exec_id(c, &q_refs_delete, repo_id, w->ds);
 	if (!rc)
-		rc = exec_id(c, &q_manifest_delete, repo_id, ds);
+		rc = exec_id(c, &q_manifest_delete, repo_id, w->ds);
 	if (!rc)
-		rc = exec_id(c, &q_link_delete_id, repo_id, ds);
+		rc = exec_id(c, &q_link_delete_id, repo_id, w->ds);
 	if (!rc)
-		rc = audit_in_tx(c, actor);
-	rc = meta_tx_end(c, rc);
+		rc = audit_in_tx(c, w->actor);
+	return rc;
+}
+
+int meta_manifest_delete(const char *repo, const struct digest *d, const struct meta_actor *actor)
+{
+	char ds[DIGEST_STR_MAX];
+	struct manifest_write w = { .repo = repo, .ds = digest_str(d, ds), .actor = actor };
+	int rc = meta_tx_run(manifest_delete_tx, &w);
 	if (rc)
 		change_reset(actor);
 	return rc;
 }
 
-int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *actor)
+static int tag_delete_tx(struct meta_conn *c, void *arg)
 {
-	struct meta_conn *c;
+	const struct manifest_write *w = arg;
 	char old[DIGEST_STR_MAX];
 	int64_t repo_id;
 	int found = 0;
-	change_reset(actor);
-	int rc = meta_conn_get(&c);
+	change_reset(w->actor);
+	int rc = meta_repo_id(c, w->repo, 0, &repo_id);
 	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_repo_id(c, repo, 0, &repo_id);
-	if (!rc)
-		rc = meta_tag_current(c, repo_id, tag, old, &found);
+		rc = meta_tag_current(c, repo_id, w->tag, old, &found);
 	if (rc == E_NAME_UNKNOWN || (!rc && !found))
 		rc = E_MANIFEST_UNKNOWN;
 	if (!rc)
-		rc = guard_check(actor, tag);
+		rc = guard_check(w->actor, w->tag);
 	if (!rc)
-		rc = exec_id(c, &q_tag_delete, repo_id, tag);
+		rc = exec_id(c, &q_tag_delete, repo_id, w->tag);
 	if (!rc)
-		rc = history_add(c, repo_id, tag, old, NULL, meta_now_ms(), actor, "delete");
+		rc = history_add(c, repo_id, w->tag, old, NULL, meta_now_ms(), w->actor, "delete");
 	if (!rc)
-		rc = audit_in_tx(c, actor);
-	rc = meta_tx_end(c, rc);
+		rc = audit_in_tx(c, w->actor);
+	return rc;
+}
+
+int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *actor)
+{
+	struct manifest_write w = { .repo = repo, .tag = tag, .actor = actor };
+	int rc = meta_tx_run(tag_delete_tx, &w);
 	if (rc)
 		change_reset(actor);
 	return rc;

@@ -187,42 +187,65 @@ static int rollback_target(struct meta_conn *c, int64_t repo_id, const char *rep
 	return 0;
 }
 
-int meta_tag_rollback(const char *repo, const char *tag, long steps, const char *to, int dry_run,
-		      const struct meta_actor *actor, struct meta_rollback *out, struct buf *detail)
+/* The arguments of meta_tag_rollback(). */
+struct rollback_write {
+	const char *repo;
+	const char *tag;
+	long steps;
+	const char *to;
+	int dry_run;
+	const struct meta_actor *actor;
+	struct meta_rollback *out;
+	struct buf *detail;
+	size_t detail_len; /* detail's length before the write: a re-run starts from it */
+};
+
+static void rollback_reset(const struct rollback_write *w)
 {
-	struct meta_conn *c;
+	memset(w->out, 0, sizeof(*w->out));
+	if (w->actor && w->actor->change)
+		memset(w->actor->change, 0, sizeof(*w->actor->change));
+}
+
+static int rollback_tx(struct meta_conn *c, void *arg)
+{
+	const struct rollback_write *w = arg;
+	const struct meta_actor *actor = w->actor;
+	struct meta_rollback *out = w->out;
 	int64_t repo_id;
 	int exists = 0, found = 0;
-	memset(out, 0, sizeof(*out));
-	if (actor && actor->change)
-		memset(actor->change, 0, sizeof(*actor->change));
-	int rc = meta_conn_get(&c);
+	rollback_reset(w);
+	if (w->detail)
+		buf_setlen(w->detail, w->detail_len);
+	int rc = meta_repo_id(c, w->repo, 0, &repo_id);
+	if (rc == E_NAME_UNKNOWN && w->detail)
+		buf_addf(w->detail, "repository %s is not known", w->repo);
 	if (!rc)
-		rc = meta_tx_begin(c);
-	if (rc)
-		return rc;
-	rc = meta_repo_id(c, repo, 0, &repo_id);
-	if (rc == E_NAME_UNKNOWN && detail)
-		buf_addf(detail, "repository %s is not known", repo);
-	if (!rc)
-		rc = meta_tag_current(c, repo_id, tag, out->from, &exists);
+		rc = meta_tag_current(c, repo_id, w->tag, out->from, &exists);
 	if (!rc && exists)
 		rc = manifest_size(repo_id, out->from, &out->from_size, &found);
 	if (!rc)
-		rc = rollback_target(c, repo_id, repo, tag, steps, to, out, detail);
+		rc = rollback_target(c, repo_id, w->repo, w->tag, w->steps, w->to, out, w->detail);
 	if (rc || (exists && !strcmp(out->from, out->to)))
-		goto out;
+		return rc;
 	/* asked here too, so that a dry run tells about a refusal */
-	if (exists && actor && actor->guard && actor->guard(actor->guard_ctx, tag) >= 0) {
-		rc = E_TAG_IMMUTABLE;
-		goto out;
-	}
+	if (exists && actor && actor->guard && actor->guard(actor->guard_ctx, w->tag) >= 0)
+		return E_TAG_IMMUTABLE;
 	out->moved = 1;
-	if (!dry_run)
-		rc = meta_tag_set(c, repo_id, tag, out->to, meta_now_ms(), actor,
+	if (!w->dry_run)
+		rc = meta_tag_set(c, repo_id, w->tag, out->to, meta_now_ms(), actor,
 				  actor && actor->how ? NULL : "rollback");
-out:
-	rc = meta_tx_end(c, rc);
+	return rc;
+}
+
+int meta_tag_rollback(const char *repo, const char *tag, long steps, const char *to, int dry_run,
+		      const struct meta_actor *actor, struct meta_rollback *out, struct buf *detail)
+{
+	struct rollback_write w = { .repo = repo, .tag = tag, .steps = steps, .to = to, .dry_run = dry_run,
+				    .actor = actor, .out = out, .detail = detail,
+				    .detail_len = detail ? detail->len : 0 };
+	rollback_reset(&w);
+	int rc = meta_tx_run(rollback_tx, &w);
 	if (rc && actor && actor->change)
 		memset(actor->change, 0, sizeof(*actor->change));
 	if (rc)
