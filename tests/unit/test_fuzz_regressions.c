@@ -52,6 +52,12 @@
 #define LLVMFuzzerTestOneInput fuzz_tar_one
 #include "../fuzz/fuzz_tar.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_s3xml_one
+#include "../fuzz/fuzz_s3xml.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_import_one
+#include "../fuzz/fuzz_import.c"
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
 	const char *name;
@@ -67,6 +73,8 @@ static const struct {
 	{ "config", fuzz_config_one },
 	{ "jwt", fuzz_jwt_one },
 	{ "tar", fuzz_tar_one },
+	{ "s3xml", fuzz_s3xml_one },
+	{ "import", fuzz_import_one },
 };
 
 /* Reads a whole file into out; 0 or -1. */
