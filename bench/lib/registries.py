@@ -25,11 +25,12 @@ def free_port():
 class Registry:
     name = "?"
 
-    def __init__(self, workdir, server_cpu, tls=None):
+    def __init__(self, workdir, server_cpu, tls=None, tag=None):
         self.workdir = workdir
         self.server_cpu = server_cpu   # core to pin the server to, or None
         self.tls = tls                 # (cert, key) PEM files: serve HTTPS
-        self.tag = self.name + ("-tls" if tls else "")
+        self.tag = tag or self.name + ("-tls" if tls else "")
+        self.auth = False              # /v2/ answers 401 until a client logs in
         self.root = os.path.join(workdir, self.tag + "-data")
         self.log_path = os.path.join(workdir, self.tag + ".log")
         self.port = None
@@ -64,7 +65,7 @@ class Registry:
                 c = httpc.Conn("127.0.0.1", self.port, timeout=2, tls=self.client_tls())
                 r = c.request("GET", "/v2/")
                 c.close()
-                if r.status == 200:
+                if r.status == 200 or (self.auth and r.status == 401):
                     return self
             except (OSError, httpc.HTTPError):
                 pass
@@ -149,19 +150,33 @@ class Registry:
 class Berth(Registry):
     name = "berth"
 
-    def __init__(self, workdir, server_cpu, binary, tls=None):
-        super().__init__(workdir, server_cpu, tls)
+    def __init__(self, workdir, server_cpu, binary, tls=None, users=None, tag=None):
+        """users: {name: argon2id hash}; when given, only they have access
+        (to everything), nobody anonymously."""
+        super().__init__(workdir, server_cpu, tls, tag)
         self.binary = binary
+        self.users = users
+        self.auth = bool(users)
 
     def command(self):
         cfg = os.path.join(self.workdir, self.tag + ".json")
         doc = {"root": self.root, "log": {"level": "warn"},
                "access": [{"repositories": ["**"], "anonymous": True, "actions": ["*"]}]}
+        if self.users:
+            doc["users"] = {u: {"password": h} for u, h in self.users.items()}
+            doc["access"] = [{"repositories": ["**"], "users": sorted(self.users), "actions": ["*"]}]
         if self.tls:
             doc["tls"] = {"cert": self.tls[0], "key": self.tls[1]}
         with open(cfg, "w") as f:
             json.dump(doc, f)
         return [self.binary, "serve", "-c", cfg, "--listen", "127.0.0.1:%d" % self.port]
+
+    def password_hash(self, password):
+        """The argon2id hash of password at berth's default cost (berth passwd)."""
+        p = subprocess.run([self.binary, "passwd"], input=password.encode(), capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("berth passwd failed: %s" % p.stderr.decode(errors="replace")[-300:])
+        return p.stdout.decode().splitlines()[0].strip()
 
     def version(self):
         try:

@@ -1,7 +1,7 @@
 """The results table (text and Markdown) and the targets checked against it."""
 
 SECTION_ORDER = ["push_monolithic", "push_chunked", "pull_1", "pull_4", "pull_tls", "small_push", "manifest_put",
-                 "read_manifest_tag", "read_manifest_digest", "read_blob_head"]
+                 "read_manifest_tag", "read_manifest_digest", "read_blob_head", "token"]
 SWEEP_PREFIXES = ["sweep_manifest", "sweep_blob1m"]
 TAIL_ORDER = ["tags_full", "tags_walk", "catalog_walk", "catalog_walk_1000", "memory"]
 
@@ -181,7 +181,14 @@ def targets(results):
         frac = v / sha if v is not None and sha else None
         add("%s vs one core's SHA-256 (design)" % label, frac, "≥ 0.9", None if frac is None else frac >= 0.9)
     ratio_at_least("small_push", "ops/s", 5, "small blob push ops/s vs distribution")
+    ratio_at_most("small_push", "p99_ms", 0.5, "small blob push p99 vs distribution")
     ratio_at_least("manifest_put", "ops/s", 5, "manifest PUT ops/s vs distribution")
+    ratio_at_most("manifest_put", "p99_ms", 0.5, "manifest PUT p99 vs distribution")
+    first = _median(results, "token", "first_p99_ms", b)
+    cached = _median(results, "token", "cached_p99_ms", b)
+    r = cached / first if first and cached is not None else None
+    add("token endpoint answered from the credential cache (cached p99 / first request p99)", r, "≤ 0.1×",
+        None if r is None else r <= 0.1, "×")
     for sec, label in (("tags_full", "tags list (one request)"), ("tags_walk", "tags list walk"),
                        ("catalog_walk", "catalog walk (pages of 100)")):
         notes = results["sections"].get(sec, {}).get("notes", {})

@@ -1,6 +1,7 @@
 """The measurements. Each phase runs on both registries in alternation
 (A B, then B A, ...) and records one sample per registry and repetition."""
 
+import base64
 import hashlib
 import json
 import mmap
@@ -12,6 +13,7 @@ import time
 
 import hload
 import httpc
+import registries
 import stats
 import workers
 from httpc import expect
@@ -137,12 +139,14 @@ def _w_pull(index, port, repo, digest, size):
     conn.connect()
 
     def go():
+        t = time.monotonic()
         r = expect(conn.request("GET", "/v2/%s/blobs/%s" % (repo, digest), keep_body=False), 200,
                    what="GET blob")
+        t = time.monotonic() - t
         if r.length != size:
             raise httpc.HTTPError("pulled %d bytes of %d" % (r.length, size))
         conn.close()
-        return r.length
+        return r.length, t
     return go
 
 
@@ -374,32 +378,38 @@ class Bench:
         conn = reg.conn()
         conn.connect()
         cpu = CpuMeter(reg)
+        lat = []
+
+        def timed(status, what, *args, **kw):
+            t = time.monotonic()
+            r = expect(conn.request(*args, **kw), status, what=what)
+            lat.append(time.monotonic() - t)
+            return r
         with open(self.big_path, "rb") as f:
             cpu.begin()
             t0 = time.monotonic()
-            r = expect(conn.request("POST", "/v2/%s/blobs/uploads/" % repo), 202, what="POST upload")
+            r = timed(202, "POST upload", "POST", "/v2/%s/blobs/uploads/" % repo)
             loc = r.location()
             if chunk is None:
-                expect(conn.request("PUT", with_query(loc, "digest=" + digest), file=(f, 0, size),
-                                    headers={"Content-Type": "application/octet-stream"}),
-                       201, what="PUT blob")
+                timed(201, "PUT blob", "PUT", with_query(loc, "digest=" + digest), file=(f, 0, size),
+                      headers={"Content-Type": "application/octet-stream"})
             else:
                 off = 0
                 for _ in range(size // chunk + 1):
                     if off >= size:
                         break
                     n = min(chunk, size - off)
-                    r = expect(conn.request("PATCH", loc, file=(f, off, n), headers={
+                    r = timed(202, "PATCH", "PATCH", loc, file=(f, off, n), headers={
                         "Content-Type": "application/octet-stream",
-                        "Content-Range": "%d-%d" % (off, off + n - 1)}), 202, what="PATCH")
+                        "Content-Range": "%d-%d" % (off, off + n - 1)})
                     loc = r.location()
                     off += n
-                expect(conn.request("PUT", with_query(loc, "digest=" + digest)), 201, what="PUT close")
+                timed(201, "PUT close", "PUT", with_query(loc, "digest=" + digest))
             t1 = time.monotonic()
             cpu.end()
         conn.close()
-        return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB),
-                "seconds": t1 - t0}
+        return {"MB/s": size / (t1 - t0) / MB, "p99_ms": stats.percentile(lat, 99) * 1000,
+                "cpu_s_per_GB": cpu.seconds / (size / GB), "seconds": t1 - t0}
 
     def dd_fsync(self):
         """The disk's fsync'd write speed for the big file right now: dd
@@ -449,7 +459,7 @@ class Bench:
             if samples:
                 self.same_run[name] = stats.summary(disk)
                 self.section(name, title, samples,
-                             [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
+                             [("MB/s", "MB/s", "higher"), ("p99_ms", "ms", "lower"), ("cpu_s_per_GB", "s/GB", "lower")],
                              notes={"disk_fsync_MB_s_same_run": self.same_run[name]})
         self.big_digest = last
         self.note_rss("push")
@@ -472,8 +482,8 @@ class Bench:
         conn.close()
         if r.length != size:
             raise RuntimeError("pulled %d bytes of %d" % (r.length, size))
-        return {"MB/s": size / (t1 - t0) / MB, "cpu_s_per_GB": cpu.seconds / (size / GB), "tls": tls,
-                "client_core_busy": (c1 - c0) / (t1 - t0)}
+        return {"MB/s": size / (t1 - t0) / MB, "p99_ms": (t1 - t0) * 1000,
+                "cpu_s_per_GB": cpu.seconds / (size / GB), "tls": tls, "client_core_busy": (c1 - c0) / (t1 - t0)}
 
     def sendfile_ceiling(self):
         """What a pull of the big file could reach without any HTTP: a
@@ -546,7 +556,7 @@ class Bench:
         if samples:
             self.section("pull_tls", "pull the %s blob over HTTPS (self-signed P-256 certificate), 1 stream"
                          % human(self.big_size), samples,
-                         [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
+                         [("MB/s", "MB/s", "higher"), ("p99_ms", "ms", "lower"), ("cpu_s_per_GB", "s/GB", "lower")],
                          notes={r: {"push_over_tls_MB_s": pushes[r]["MB/s"] if r in pushes else None,
                                     "tls": samples[r][-1].get("tls")}
                                 for r in samples})
@@ -564,9 +574,11 @@ class Bench:
                 res, wall = workers.run(streams, _w_pull,
                                         lambda i: (reg.port, "bench/big", digest, size),
                                         timeout=600, around=cpu)
-                total = sum(r["out"] for r in res)
+                total = sum(r["out"][0] for r in res)
+                lat = [r["out"][1] for r in res]
                 ccpu = sum(r["cpu"] for r in res)
-            return {"MB/s": total / wall / MB, "cpu_s_per_GB": cpu.seconds / (total / GB),
+            return {"MB/s": total / wall / MB, "p99_ms": stats.percentile(lat, 99) * 1000,
+                    "cpu_s_per_GB": cpu.seconds / (total / GB),
                     "client_core_busy": ccpu / wall if ccpu is not None else None}
 
         for streams, name in ((1, "pull_1"), (4, "pull_4")):
@@ -591,7 +603,7 @@ class Bench:
                     notes["file_sendfile_MB_s_same_run"] = stats.summary(files)
                 self.section(name, "pull the %s blob, %d stream%s" % (human(size), streams,
                                                                       "s" if streams > 1 else ""),
-                             samples, [("MB/s", "MB/s", "higher"), ("cpu_s_per_GB", "s/GB", "lower")],
+                             samples, [("MB/s", "MB/s", "higher"), ("p99_ms", "ms", "lower"), ("cpu_s_per_GB", "s/GB", "lower")],
                              notes=notes)
         self.note_rss("pull")
 
@@ -675,7 +687,7 @@ class Bench:
         self.note_rss("manifest_put")
 
     # -- 5, 6: read paths with wrk -----------------------------------------
-    def wrk(self, reg, path, conns, duration, method="GET", accept=""):
+    def wrk(self, reg, path, conns, duration, method="GET", accept="", auth=""):
         threads = max(1, min(2, conns))
         cpu = CpuMeter(reg)
         if method == "HEAD":
@@ -688,7 +700,7 @@ class Bench:
                     "errors": h["errors"], "client_core_busy": h["client_cpu"] / h["seconds"]}
         args = ["wrk", "-t", str(threads), "-c", str(conns), "-d", "%ds" % duration, "--latency",
                 "--timeout", "10s", "-s", WRK_SCRIPT, "http://127.0.0.1:%d%s" % (reg.port, path),
-                "--", method, accept]
+                "--", method, accept, auth]
         ru0 = os.times()
         cpu.begin()
         r = subprocess.run(args, capture_output=True, timeout=duration + 60)
@@ -746,6 +758,68 @@ class Bench:
                     self.section(name, "%s, %d concurrent (wrk -c %d)" % (title, conns, conns), samples,
                                  metrics, notes=wrk_notes(samples))
         self.note_rss("sweep")
+
+    # -- token endpoint ---------------------------------------------------------
+    def phase_token(self, binary):
+        """berth's token endpoint with Basic credentials, on a third berth
+        configured with users (distribution has no token server of its own:
+        it is not measured). A sample: a first request for each of a few
+        users never seen before (a password check each: argon2id at the
+        default cost), one after the other; then wrk on the token URL with
+        the credentials of a user already checked (the credential cache)."""
+        p = self.p
+        k = p["token_first"]
+        password = "bench-token-secret"
+        path = "/auth/token?scope=repository:bench/token:pull,push"
+
+        def basic(user):
+            return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+        def run():
+            reg = registries.Berth(self.workdir, self.server_cpu, binary, tag="berth-token")
+            h = reg.password_hash(password)
+            reg.users = {"u%03d" % i: h for i in range(k * p["reps"] + 1)}
+            reg.auth = True
+            reg.start()
+            self.log("  %s started (pid %d, port %d)" % (reg.tag, reg.pid, reg.port))
+            try:
+                warm = reg.conn()
+                expect(warm.request("GET", path, headers={"Authorization": basic("u000")}), 200, what="token")
+                warm.close()
+                fresh = iter(range(1, k * p["reps"] + 1))
+
+                def one(r, rep):
+                    conn = r.conn()
+                    conn.connect()
+                    cpu = CpuMeter(r)
+                    lat = []
+                    cpu.begin()
+                    t0 = time.monotonic()
+                    for _ in range(k):
+                        t = time.monotonic()
+                        expect(conn.request("GET", path, headers={"Authorization": basic("u%03d" % next(fresh))}),
+                               200, what="token (first)")
+                        lat.append(time.monotonic() - t)
+                    wall = time.monotonic() - t0
+                    cpu.end()
+                    conn.close()
+                    w = self.wrk(r, path, p["token_conns"], p["wrk_seconds"], auth=basic("u000"))
+                    return {"first_req/s": k / wall, "first_p99_ms": stats.percentile(lat, 99) * 1000,
+                            "first_cpu_ms_per_req": cpu.seconds / k * 1000,
+                            "cached_req/s": w["req/s"], "cached_p50_ms": w["p50_ms"],
+                            "cached_p99_ms": w["p99_ms"], "cached_cpu_us_per_req": w["cpu_us_per_req"],
+                            "errors": w["errors"]}
+                samples = self.alternate(p["reps"], one, [reg])
+            finally:
+                reg.stop()
+            samples.update({r.name: [] for r in self.regs if r.name not in samples})
+            return samples
+        samples = self.run_phase("token", run)
+        if samples:
+            self.section("token", "token endpoint (berth only: distribution has no token server), Basic "
+                         "credentials: %d first requests one after the other, then cached, wrk %d connections"
+                         % (k, p["token_conns"]), samples, TOKEN_METRICS,
+                         notes={"berth": {"errors": [x.get("errors") for x in samples["berth"]]}})
 
     # -- 7: lists -----------------------------------------------------------
     def phase_lists(self):
@@ -863,6 +937,10 @@ OPS_METRICS = [("ops/s", "ops/s", "higher"), ("p50_ms", "ms", "lower"), ("p99_ms
                ("cpu_ms_per_op", "ms", "lower")]
 WRK_METRICS = [("req/s", "req/s", "higher"), ("p50_ms", "ms", "lower"), ("p99_ms", "ms", "lower"),
                ("cpu_us_per_req", "us", "lower")]
+TOKEN_METRICS = [("first_req/s", "req/s", "higher"), ("first_p99_ms", "ms", "lower"),
+                 ("first_cpu_ms_per_req", "ms", "lower"), ("cached_req/s", "req/s", "higher"),
+                 ("cached_p50_ms", "ms", "lower"), ("cached_p99_ms", "ms", "lower"),
+                 ("cached_cpu_us_per_req", "us", "lower")]
 
 
 def client_notes(samples):

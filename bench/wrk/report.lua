@@ -1,5 +1,6 @@
--- wrk script of the benchmark: the request method and an optional Accept
--- header come from the script arguments (wrk ... -- METHOD [ACCEPT]); done()
+-- wrk script of the benchmark: the request method, an optional Accept
+-- header and an optional Authorization header come from the script
+-- arguments (wrk ... -- METHOD [ACCEPT [AUTHORIZATION]]); done()
 -- prints one line "BENCHJSON {...}" with the totals and latency percentiles
 -- (microseconds), which bench/run parses.
 
@@ -9,6 +10,9 @@ function init(args)
    end
    if args[2] and args[2] ~= "" then
       wrk.headers["Accept"] = args[2]
+   end
+   if args[3] and args[3] ~= "" then
+      wrk.headers["Authorization"] = args[3]
    end
 end
 
