@@ -246,6 +246,10 @@ int main(int argc, char **argv)
 		return cli_health_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))
 		return config_check_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "config") && argc > 2 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+		char *help[] = { argv[1], argv[2], NULL };
+		return config_check_main(2, help); /* check is the only config command */
+	}
 	if (!strcmp(cmd, "config"))
 		return cli_usage_error(usage, "berth config wants a command: check");
 	return cli_usage_error(usage, "unknown command \"%s\"", cmd);
