@@ -10,8 +10,13 @@
  * exits. meta_close() closes every connection still open and must run
  * after all other threads stopped. Before meta_open() and after
  * meta_close(), queries and updates return E_INTERNAL.
- * Writers use BEGIN IMMEDIATE with a busy timeout; E_BUSY means the
- * database stayed locked too long.
+ * Every write runs on one writer thread with its own connection: callers
+ * queue their transaction and wait; queued transactions run in batches
+ * (one BEGIN IMMEDIATE ... COMMIT and one WAL fsync, a savepoint each, so
+ * each caller gets its own result) and a write returns only once its
+ * commit is durable. A write waits for the ones queued before it, never
+ * in SQLite's busy handler; the busy timeout only applies against other
+ * processes (the CLI): E_BUSY means the database stayed locked too long.
  *
  * Strings passed in are borrowed for the call. Structs filled by meta_*
  * own their strings until the matching *_release(). Strings handed to
