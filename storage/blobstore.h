@@ -48,6 +48,8 @@ int blobstore_tmp_create(const struct blobstore *bs, struct buf *path, int *fd);
 /*
  * Moves a finished, fsync'd file at tmp_path into place as d, or removes it
  * when d already exists; then fsyncs the directory. Returns 0 or E_IO.
+ * E_IO may come after the move (the directory fsync failed): tmp_path is
+ * gone then and the file is d's blob, whose entry may not be durable.
  */
 int blobstore_adopt(const struct blobstore *bs, const char *tmp_path, const struct digest *d);
 

@@ -447,8 +447,19 @@ int upload_finish(struct upload *u, const struct digest *want, int64_t *size)
 		cut_back(u); /* before the fsync, which then covers it */
 	if (fsync(u->fd) < 0)
 		return blobstore_errno(errno);
-	if ((rc = blobstore_adopt(u->bs, u->path, want)))
+	if ((rc = blobstore_adopt(u->bs, u->path, want))) {
+		/*
+		 * When the file was moved into place before the failure (the
+		 * directory fsync failed), it is a blob now, not this upload's
+		 * tail: a rewind would truncate the stored blob under its
+		 * digest. The upload is over either way.
+		 */
+		if (access(u->path, F_OK) < 0 && errno == ENOENT) {
+			hasher_release(&u->h);
+			u->flushed = -1;
+		}
 		return rc;
+	}
 	*size = u->flushed;
 	hasher_release(&u->h);
 	u->flushed = -1; /* gone: never matches a file size again */

@@ -8,6 +8,7 @@
  * refused request's bytes given up (buffered, flushed, reserved), and when
  * an upload's activity is due to be recorded again.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "buf.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
 #include "paths.h"
 #include "t.h"
 #include "upload.h"
@@ -321,6 +323,70 @@ static void test_touch_due(void)
 	CHECK_EQ_INT(upload_remove(&bs, id), 0);
 }
 
+#ifdef BERTH_TEST_HOOKS
+/* Non-zero when the stored blob d exists and its bytes hash to d. */
+static int blob_intact(const struct digest *d)
+{
+	struct hasher h;
+	struct digest got;
+	unsigned char tmp[65536];
+	int64_t size;
+	ssize_t n;
+	int fd;
+	if (blobstore_open(&bs, d, &fd, &size))
+		return 1; /* absent: nothing stored, nothing corrupt */
+	hasher_init(&h, d->alg);
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+		hasher_update(&h, tmp, (size_t)n);
+	close(fd);
+	hasher_final(&h, &got);
+	hasher_release(&h);
+	return digest_eq(&got, d);
+}
+
+/*
+ * Every step of a finish made to fail in turn (the file's fsync, the move
+ * into place, the directory's fsync), then the rewind a refused request
+ * does and the release: whatever is stored under the digest is the whole
+ * blob. A directory fsync failing after the move once let the rewind
+ * truncate the stored blob.
+ */
+static void test_finish_faults(void)
+{
+	const int64_t len = 3 * MiB + 17;
+	for (int n = 1; n < 20; n++) {
+		char id[UPLOAD_ID_LEN + 1];
+		struct upload *u;
+		struct fault_status st;
+		struct digest d;
+		int64_t size = -1;
+		int rc;
+		/* each round stores the same content: start without it */
+		digest_pattern(len, &d);
+		blobstore_remove(&bs, &d);
+		CHECK_EQ_INT(upload_create(&bs, id), 0);
+		CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
+		CHECK_EQ_INT(append(u, 0, len, 256 * 1024), 0);
+		CHECK_EQ_INT(upload_flush(u), 0);
+		fault_arm(n, 0, EIO, NULL);
+		rc = upload_finish(u, &d, &size);
+		fault_arm(0, 0, EIO, &st);
+		if (rc)
+			upload_rewind(u);
+		upload_release(u);
+		CHECK(blob_intact(&d));
+		upload_remove(&bs, id);
+		if (!st.failed_at) {
+			CHECK_EQ_INT(rc, 0);
+			CHECK(n > 2); /* at least the fsync and the move were swept */
+			return;
+		}
+		CHECK(rc != 0);
+	}
+	CHECK(0); /* a finish never takes 20 steps */
+}
+#endif
+
 int main(void)
 {
 	struct buf root = BUF_INIT;
@@ -343,6 +409,9 @@ int main(void)
 	test_reserved_space();
 	test_crash_leftover();
 	test_digest_mismatch();
+#ifdef BERTH_TEST_HOOKS
+	test_finish_faults();
+#endif
 	test_rewind();
 	test_long_body();
 	test_touch_due();
