@@ -262,61 +262,9 @@ def test_stalled_body_is_cut_off(guarded, repo):
 
 # ---------------------------------------------------------------- connection flood
 
-def test_connection_limit_refuses_then_recovers(make_berth):
-    """With max_connections N, N idle kept-alive connections are held; the
-    next ones are closed at once (no reply, no hang); once the N close, the
-    daemon serves again."""
-    n = 8
-    b = make_berth(config=dict(OPEN_CONFIG, limits={"max_connections": n, "idle_timeout": "60s"})).start()
-    held = []
-
-    def hold():
-        """A served, kept-alive connection, or None when refused."""
-        s = connect(b)
-        send_quietly(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        r = read_response(s)
-        if r and r[0] == 200:
-            return s
-        s.close()
-        return None
-
-    try:
-        for _ in range(n):
-            # the daemon may not have reaped the start-up health checks' connections yet
-            s = settle(hold, lambda v: v is not None)
-            assert s, "connection %d of %d was not served" % (len(held) + 1, n)
-            held.append(s)
-        refused = 0
-        for _ in range(4):
-            s = connect(b)
-            try:
-                send_quietly(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                closed, got = closed_by_peer(s, LIVE_TIMEOUT)
-                assert closed, "connection beyond the limit neither served nor closed within %d s" % LIVE_TIMEOUT
-                assert got == b"", "connection beyond the limit got a reply: %r" % got[:100]
-                refused += 1
-            finally:
-                s.close()
-        assert refused == 4
-        # the held ones still work
-        held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        r = read_response(held[0])
-        assert r and r[0] == 200
-    finally:
-        for s in held:
-            s.close()
-    # slots free up as the daemon notices the closes
-    ok = settle(lambda: _try_alive(b), lambda v: v)
-    assert ok, "daemon did not serve again after the held connections closed"
-    for _ in range(n * 2):
-        assert alive(b)
-
-
-def _try_alive(b):
-    try:
-        return alive(b)
-    except (requests.RequestException, AssertionError):
-        return False
+# At max_connections the longest-idle connection is closed to make room, and
+# a new one is refused only while every slot holds a request in progress:
+# test_http_limits.py::test_global_cap_evicts_the_longest_idle_connection.
 
 
 # ---------------------------------------------------------------- oversized requests
