@@ -310,7 +310,7 @@ static void test_bad_keys(void)
 	    "F: \"limits.page_maxx\": unknown key (expected one of: manifest_max, page_max, max_connections, "
 	    "idle_timeout, max_connections_per_client, login_concurrency, login_failures_per_minute)");
 	bad("{\"tls\": {\"cert\": \"a\", \"key\": \"b\", \"ca\": \"c\"}}",
-	    "F: \"tls.ca\": unknown key (expected one of: cert, key)");
+	    "F: \"tls.ca\": unknown key (expected one of: cert, key, priorities)");
 	bad("{\"users\": {\"alice\": {\"pass\": \"x\"}}}",
 	    "F: \"users.alice.pass\": unknown key (expected one of: password, groups)");
 	bad("{\"access\": [{\"repos\": [\"a\"]}]}",
