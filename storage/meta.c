@@ -296,8 +296,7 @@ int meta_exec(struct meta_conn *c, sqlite3_stmt *s)
 	return rc;
 }
 
-/* Runs one cached statement that takes no parameters and returns no rows. */
-static int run_simple(struct meta_conn *c, const struct meta_query *q)
+int meta_run_simple(struct meta_conn *c, const struct meta_query *q)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = meta_stmt(c, q, &s);
@@ -311,7 +310,7 @@ static int run_simple(struct meta_conn *c, const struct meta_query *q)
 int meta_tx_begin(struct meta_conn *c)
 {
 	assert(sqlite3_get_autocommit(c->db));
-	return run_simple(c, &q_begin);
+	return meta_run_simple(c, &q_begin);
 }
 
 /*
@@ -368,13 +367,13 @@ static int wal_durable(struct meta_conn *c)
 void meta_tx_rollback(struct meta_conn *c)
 {
 	/* SQLite may have rolled back already (after an I/O error, or a failed COMMIT) */
-	if (!sqlite3_get_autocommit(c->db) && run_simple(c, &q_rollback))
+	if (!sqlite3_get_autocommit(c->db) && meta_run_simple(c, &q_rollback))
 		log_error("meta: rollback failed");
 }
 
 int meta_tx_commit(struct meta_conn *c)
 {
-	int rc = run_simple(c, &q_commit);
+	int rc = meta_run_simple(c, &q_commit);
 	/* a failed COMMIT can leave the transaction open */
 	if (rc)
 		meta_tx_rollback(c);

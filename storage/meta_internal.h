@@ -150,6 +150,8 @@ void meta_stmt_done(struct meta_conn *c, const struct meta_query *q, sqlite3_stm
 int meta_step(struct meta_conn *c, sqlite3_stmt *s);
 /* Runs s to completion ignoring rows; 0 or the mapped E_*. */
 int meta_exec(struct meta_conn *c, sqlite3_stmt *s);
+/* Runs cached statement q, which takes no parameters and returns no rows (BEGIN, SAVEPOINT...). */
+int meta_run_simple(struct meta_conn *c, const struct meta_query *q);
 
 /* ---- statement runners (meta_each.c) ---- */
 /* Sets a statement's parameters from barg. */

@@ -44,17 +44,6 @@ static const struct meta_query q_savepoint = { MS_SAVEPOINT, "SAVEPOINT batch_tx
 static const struct meta_query q_release = { MS_RELEASE, "RELEASE batch_tx" };
 static const struct meta_query q_rollback_to = { MS_ROLLBACK_TO, "ROLLBACK TO batch_tx" };
 
-static int run_stmt(struct meta_conn *c, const struct meta_query *q)
-{
-	sqlite3_stmt *s;
-	int rc = meta_stmt(c, q, &s);
-	if (rc)
-		return rc;
-	rc = meta_exec(c, s);
-	meta_stmt_done(c, q, s);
-	return rc;
-}
-
 /* One transaction alone: its own BEGIN, COMMIT and sync. */
 static void run_solo(struct meta_conn *c, struct wjob *j)
 {
@@ -79,15 +68,15 @@ static int batch_error(int rc)
  */
 static int run_in_batch(struct meta_conn *c, struct wjob *j)
 {
-	if (run_stmt(c, &q_savepoint))
+	if (meta_run_simple(c, &q_savepoint))
 		return -1;
 	int rc = j->fn(c, j->arg);
 	/* after some I/O errors SQLite rolls back the whole transaction */
 	if (sqlite3_get_autocommit(c->db) || batch_error(rc))
 		return -1;
 	if (!rc)
-		return run_stmt(c, &q_release);
-	if (run_stmt(c, &q_rollback_to) || run_stmt(c, &q_release))
+		return meta_run_simple(c, &q_release);
+	if (meta_run_simple(c, &q_rollback_to) || meta_run_simple(c, &q_release))
 		return -1;
 	j->rc = rc;
 	j->final = 1;

@@ -24,9 +24,8 @@ import requests
 
 import ocihelp as oh
 from conftest import OPEN_CONFIG
+from rawhttp import LIVE_TIMEOUT, connect, read_response, send_quietly, settle
 
-# Generous bound for "the daemon answered": proves liveness, not speed.
-LIVE_TIMEOUT = 10
 IDLE_TIMEOUT_S = 2
 # A request head must be complete within this many idle timeouts (server/http.c).
 HEAD_TIMEOUTS = 2
@@ -51,10 +50,6 @@ def alive(b):
     return True
 
 
-def connect(b, timeout=LIVE_TIMEOUT):
-    return socket.create_connection(("127.0.0.1", b.port), timeout=timeout)
-
-
 def closed_by_peer(sock, wait):
     """Waits up to `wait` seconds for the peer to close; returns (closed, bytes read)."""
     got = b""
@@ -73,47 +68,6 @@ def closed_by_peer(sock, wait):
         if not chunk:
             return True, got
         got += chunk
-
-
-def read_response(sock, timeout=LIVE_TIMEOUT):
-    """Reads one HTTP response; returns (status, headers, body), or None when
-    the peer closed (or reset) before sending a status line."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        return None
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    want = int(headers.get("content-length", "0"))
-    try:
-        while len(body) < want:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    return status, headers, body
-
-
-def send_quietly(sock, data):
-    """sendall that tolerates the peer having already replied and closed."""
-    try:
-        sock.sendall(data)
-        return True
-    except (BrokenPipeError, ConnectionResetError):
-        return False
 
 
 def fd_count(pid):
@@ -144,16 +98,6 @@ def sanitized(pid):
     """True when the daemon runs with AddressSanitizer (its RSS is inflated by design)."""
     with open("/proc/%d/maps" % pid) as f:
         return "libasan" in f.read()
-
-
-def settle(fn, ok, wait=LIVE_TIMEOUT):
-    """Polls fn() until ok(value) or `wait` seconds pass; returns the last value."""
-    deadline = time.monotonic() + wait
-    v = fn()
-    while not ok(v) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        v = fn()
-    return v
 
 
 def start_upload(b, repo):

@@ -24,63 +24,15 @@ import pytest
 import requests
 
 import ocihelp as oh
-from conftest import BERTH_BIN, OPEN_CONFIG, Berth, free_port
+from conftest import BERTH_BIN, OPEN_CONFIG, free_port
+from rawhttp import LIVE_TIMEOUT, connect, read_response, send_quietly, settle
 
-LIVE_TIMEOUT = 10
 # server/http.c: URI_MAX, HEAD_MAX
 URI_MAX = 8 * 1024
 HEAD_MAX = 64 * 1024
 
 
 # ---------------------------------------------------------------- helpers
-
-def connect(b, source=None, timeout=LIVE_TIMEOUT):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    if source:
-        s.bind((source, 0))
-    s.connect(("127.0.0.1", b.port))
-    return s
-
-
-def send_quietly(sock, data):
-    try:
-        sock.sendall(data)
-        return True
-    except (BrokenPipeError, ConnectionResetError):
-        return False
-
-
-def read_response(sock, timeout=LIVE_TIMEOUT):
-    """(status, headers, body) of one response, or None when the peer closed
-    (or reset) before a status line."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        return None
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    want = int(headers.get("content-length", "0"))
-    try:
-        while len(body) < want:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    return int(lines[0].split()[1]), headers, body
-
 
 def ask(b, request, source=None):
     s = connect(b, source)
@@ -108,15 +60,6 @@ def alive(b, source=None):
     assert resp is not None and resp[0] == 200, resp
     return True
 
-
-def settle(fn, ok, wait=LIVE_TIMEOUT):
-    """Polls fn() until ok(value) or `wait` seconds pass; returns the last value."""
-    deadline = time.monotonic() + wait
-    v = fn()
-    while not ok(v) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        v = fn()
-    return v
 
 
 def tcp_states(port, remote=None):
