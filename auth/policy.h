@@ -50,17 +50,6 @@ void policy_free(struct policy *p);
  */
 unsigned policy_actions(const struct policy *p, const char *user, const char *repo);
 
-// Returns 1 when name matches glob, else 0. Globs are '/'-separated
-// components; '*' matches any run of characters within one component, and
-// "**" as a whole component matches any number of components, including
-// none. (Line comments here because the examples hold a slash-star.)
-//   "team/*"     matches "team/app",  not "team" nor "team/a/b"
-//   "team/**"    matches "team", "team/app" and "team/a/b"
-//   "a/**/b"     matches "a/b", "a/x/b" and "a/x/y/b"
-//   "*-cache"    matches "go-cache", not "x/go-cache"
-// Everything else matches itself only.
-int policy_glob_match(const char *glob, const char *name);
-
 /* Returns 1 when user is in the policy (with or without a password), else 0. */
 int policy_user_exists(const struct policy *p, const char *user);
 /* Returns 1 when the policy has at least one user, else 0. */

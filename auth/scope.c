@@ -6,7 +6,7 @@
 
 #include "err.h"
 #include "names.h"
-#include "policy.h"
+#include "glob.h"
 #include "xalloc.h"
 
 static const struct {
@@ -154,7 +154,7 @@ static int acts_one(void *ctx, const char *glob, size_t glen, const char *acts, 
 	if (!glob)
 		return 0;
 	char *g = xstrndup(glob, glen), *a = xstrndup(acts, alen);
-	if (policy_glob_match(g, ac->repo))
+	if (glob_match(g, ac->repo))
 		ac->acts |= actions_parse(a);
 	free(g);
 	free(a);

@@ -1,6 +1,6 @@
 /* config: defaults, environment overrides and derived values of the daemon's settings. */
 #include "config.h"
-#include "policy.h"
+#include "glob.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -296,9 +296,9 @@ int config_immutable_rule(const struct config *c, const char *repo, const char *
 		const struct config_immutable *im = &c->immutable[i];
 		int repo_ok = 0, tag_ok = 0;
 		for (size_t j = 0; j < im->repositories.n && !repo_ok; j++)
-			repo_ok = policy_glob_match(im->repositories.v[j], repo);
+			repo_ok = glob_match(im->repositories.v[j], repo);
 		for (size_t j = 0; j < im->tags.n && repo_ok && !tag_ok; j++)
-			tag_ok = policy_glob_match(im->tags.v[j], tag);
+			tag_ok = glob_match(im->tags.v[j], tag);
 		if (repo_ok && tag_ok)
 			return (int)i;
 	}

@@ -57,7 +57,7 @@ struct config_group {
 };
 
 struct config_rule {
-	struct config_strv repositories; /* globs, see policy_glob_match() */
+	struct config_strv repositories; /* globs, see glob_match() */
 	struct config_strv users;
 	struct config_strv groups;
 	int anonymous;                   /* grants to every caller, signed in or not */

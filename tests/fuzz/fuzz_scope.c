@@ -1,14 +1,14 @@
 /*
  * fuzz_scope: libFuzzer target for token scopes (auth/scope.c) and the
- * repository globs they carry (auth/policy.c): actions_parse(),
+ * repository globs they carry (common/glob.c): actions_parse(),
  * actions_format(), scope_parse(), scopes_check(), scopes_actions() and
- * policy_glob_match().
+ * glob_match().
  *
  * Input layout: "<scope text>\n<repository name>". Actions never leave
  * ACT_ALL and survive a format/parse round trip; a parsed scope names a
  * valid repository or the catalog; a refused scope list says why; adding
  * "repository:**:*" to a list grants everything on any valid name. For a
- * valid glob and a valid name, policy_glob_match() must agree with a plain
+ * valid glob and a valid name, glob_match() must agree with a plain
  * dynamic-programming matcher written here. Seeds live in corpus/scope/.
  */
 #include <stdint.h>
@@ -18,8 +18,8 @@
 #include "config.h"
 #include "err.h"
 #include "fuzz.h"
+#include "glob.h"
 #include "names.h"
-#include "policy.h"
 #include "scope.h"
 
 /* Longest glob or name compared with the reference matcher. */
@@ -144,10 +144,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	scope_check_actions(s);
 	scope_check_request(s);
 	scope_check_pat(s, repo);
-	(void)policy_glob_match(s, repo);
+	(void)glob_match(s, repo);
 	if (strlen(s) <= SCOPE_REF_MAX && strlen(repo) <= SCOPE_REF_MAX && !config_glob_check(s, NULL) &&
 	    !name_check(repo, strlen(repo)))
-		FUZZ_ASSERT(policy_glob_match(s, repo) == scope_ref_glob(s, repo));
+		FUZZ_ASSERT(glob_match(s, repo) == scope_ref_glob(s, repo));
 	free(s);
 	return 0;
 }
