@@ -167,15 +167,11 @@ static int put_int(json_t *obj, const char *key, int64_t val)
 
 static json_t *actions_json(unsigned actions)
 {
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} names[] = { { JWT_PULL, "pull" }, { JWT_PUSH, "push" }, { JWT_DELETE, "delete" } };
 	json_t *arr = json_array();
 	if (!arr)
 		die("out of memory");
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if ((actions & names[i].bit) && json_array_append_new(arr, json_string(names[i].name)))
+	for (unsigned bit = 1; bit & ACTION_ALL; bit <<= 1) {
+		if ((actions & bit) && json_array_append_new(arr, json_string(action_name(bit))))
 			die("out of memory");
 	}
 	return arr;

@@ -30,19 +30,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "action.h"
 #include "buf.h"
 
 /* Longest token jwt_verify() looks at; anything longer is refused unread. */
 #define JWT_MAX_TOKEN 8192
 
 #define JWT_KID_LEN 59
-
-enum {
-	JWT_PULL = 1,
-	JWT_PUSH = 2,
-	JWT_DELETE = 4,
-	JWT_ALL = JWT_PULL | JWT_PUSH | JWT_DELETE,
-};
 
 struct jwt_key {
 	EVP_PKEY *pkey; /* EC P-256 private key */
@@ -80,7 +74,7 @@ void jwt_key_release(struct jwt_key *key);
 struct jwt_access {
 	char *type;       /* "repository", "registry", ... */
 	char *name;       /* e.g. "library/alpine" */
-	unsigned actions; /* JWT_PULL | JWT_PUSH | JWT_DELETE */
+	unsigned actions; /* enum action bits */
 };
 
 struct jwt_claims {

@@ -208,14 +208,7 @@ static int parse_actions(const json_t *arr, unsigned *out)
 	json_array_foreach(arr, i, v) {
 		if (!json_is_string(v))
 			return -1;
-		if (str_is(v, "pull", 4))
-			*out |= JWT_PULL;
-		else if (str_is(v, "push", 4))
-			*out |= JWT_PUSH;
-		else if (str_is(v, "delete", 6))
-			*out |= JWT_DELETE;
-		else if (str_is(v, "*", 1))
-			*out |= JWT_ALL;
+		*out |= action_from_name(json_string_value(v), json_string_length(v));
 	}
 	return 0;
 }

@@ -18,9 +18,6 @@
 #include "rand.h"
 #include "xalloc.h"
 
-_Static_assert(POLICY_PULL == CONFIG_PULL && POLICY_PUSH == CONFIG_PUSH && POLICY_DELETE == CONFIG_DELETE,
-	       "policy and config action bits must agree");
-
 struct policy_user {
 	char *name;
 	char *hash;            /* NULL: no password login */
@@ -162,7 +159,7 @@ int policy_build(const struct config *c, struct policy **out)
 	for (size_t i = 0; i < c->n_rules && !rc; i++) {
 		struct policy_rule *r = &p->rules[p->n_rules++];
 		strv_copy(&r->globs, &r->n_globs, &c->rules[i].repositories);
-		r->actions = c->rules[i].actions & POLICY_ALL;
+		r->actions = c->rules[i].actions & ACTION_ALL;
 		r->anonymous = c->rules[i].anonymous;
 		rc = mark_rule(p, c, i);
 	}
@@ -201,7 +198,7 @@ unsigned policy_actions(const struct policy *p, const char *user, const char *re
 {
 	const struct policy_user *u = find_user(p, user);
 	unsigned acts = 0;
-	for (size_t i = 0; i < p->n_rules && acts != POLICY_ALL; i++) {
+	for (size_t i = 0; i < p->n_rules && acts != ACTION_ALL; i++) {
 		const struct policy_rule *r = &p->rules[i];
 		if (!(r->actions & ~acts))
 			continue; /* would add nothing */

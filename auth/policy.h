@@ -21,12 +21,8 @@
 
 #include <stddef.h>
 
+#include "action.h"
 #include "config.h"
-
-#define POLICY_PULL 1u
-#define POLICY_PUSH 2u
-#define POLICY_DELETE 4u
-#define POLICY_ALL (POLICY_PULL | POLICY_PUSH | POLICY_DELETE)
 
 /* Default cost of the hashes `berth passwd` prints. */
 #define POLICY_ARGON2_M_KIB 65536
@@ -44,7 +40,7 @@ int policy_build(const struct config *c, struct policy **out);
 void policy_free(struct policy *p);
 
 /*
- * The actions (POLICY_* bits) user may perform on repository repo; user
+ * The actions (enum action bits) user may perform on repository repo; user
  * NULL means an anonymous caller. A user name the policy does not know
  * gets what anonymous callers get.
  */

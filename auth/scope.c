@@ -9,22 +9,13 @@
 #include "glob.h"
 #include "xalloc.h"
 
-static const struct {
-	const char *word;
-	unsigned bit;
-} words[] = { { "pull", ACT_PULL }, { "push", ACT_PUSH }, { "delete", ACT_DELETE } };
-
 unsigned actions_parse(const char *list)
 {
 	unsigned acts = 0;
 	const char *p = list;
 	while (*p) {
 		size_t n = strcspn(p, ",");
-		if (n == 1 && *p == '*')
-			acts |= ACT_ALL;
-		for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-			if (strlen(words[i].word) == n && !memcmp(p, words[i].word, n))
-				acts |= words[i].bit;
+		acts |= action_from_name(p, n);
 		p += n;
 		if (*p == ',')
 			p++;
@@ -35,12 +26,12 @@ unsigned actions_parse(const char *list)
 void actions_format(unsigned actions, struct buf *out)
 {
 	int first = 1;
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-		if (!(actions & words[i].bit))
+	for (unsigned bit = 1; bit & ACTION_ALL; bit <<= 1) {
+		if (!(actions & bit))
 			continue;
 		if (!first)
 			buf_addch(out, ',');
-		buf_adds(out, words[i].word);
+		buf_adds(out, action_name(bit));
 		first = 0;
 	}
 }
@@ -165,7 +156,7 @@ unsigned scopes_actions(const char *scopes, const char *repo)
 {
 	struct acts_ctx ac = { repo, 0, 0 };
 	if (!scopes)
-		return ACT_ALL;
+		return ACTION_ALL;
 	each_entry(scopes, acts_one, &ac);
-	return ac.any ? ac.acts : ACT_ALL;
+	return ac.any ? ac.acts : ACTION_ALL;
 }

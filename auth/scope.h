@@ -9,14 +9,8 @@
 #ifndef BERTH_SCOPE_H
 #define BERTH_SCOPE_H
 
+#include "action.h"
 #include "buf.h"
-
-enum {
-	ACT_PULL = 1,
-	ACT_PUSH = 2,
-	ACT_DELETE = 4,
-	ACT_ALL = 7,
-};
 
 /* Most scopes honoured in one token request; the rest are ignored. */
 #define SCOPE_MAX_PER_REQUEST 16
@@ -45,7 +39,7 @@ void scope_release(struct scope *sc);
  * Personal access token scopes: space-separated "repository:<glob>:<actions>".
  * scopes_check() returns 0 or E_CONFIG (appending the problem to err);
  * scopes_actions() gives the union of actions of the entries whose glob
- * matches repo, and ACT_ALL for an empty list (the owner's full rights).
+ * matches repo, and ACTION_ALL for an empty list (the owner's full rights).
  */
 int scopes_check(const char *scopes, struct buf *err);
 unsigned scopes_actions(const char *scopes, const char *repo);

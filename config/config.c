@@ -202,7 +202,7 @@ int config_add_admin(struct config *c, const char *name, const char *phc)
 	r->users.v = xmalloc(sizeof(char *));
 	r->users.v[0] = xstrdup(name);
 	r->users.n = 1;
-	r->actions = CONFIG_ALL_ACTIONS;
+	r->actions = ACTION_ALL;
 	return 0;
 }
 
@@ -274,11 +274,11 @@ void config_warnings(const struct config *c, struct buf *out)
 	int passwords = 0;
 	for (size_t i = 0; i < c->n_rules; i++) {
 		const struct config_rule *r = &c->rules[i];
-		if (r->anonymous && (r->actions & (CONFIG_PUSH | CONFIG_DELETE)))
+		if (r->anonymous && (r->actions & (ACTION_PUSH | ACTION_DELETE)))
 			buf_addf(out, "access[%zu]: anonymous callers may %s%s%s\n", i,
-				r->actions & CONFIG_PUSH ? "push" : "",
-				(r->actions & CONFIG_PUSH) && (r->actions & CONFIG_DELETE) ? " and " : "",
-				r->actions & CONFIG_DELETE ? "delete" : "");
+				r->actions & ACTION_PUSH ? "push" : "",
+				(r->actions & ACTION_PUSH) && (r->actions & ACTION_DELETE) ? " and " : "",
+				r->actions & ACTION_DELETE ? "delete" : "");
 	}
 	for (size_t i = 0; i < c->n_users; i++)
 		passwords |= c->users[i].password != NULL;

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "action.h"
 #include "buf.h"
 #include "log.h"
 
@@ -25,12 +26,6 @@
 #define CONFIG_DEFAULT_ISSUER "berth"
 #define CONFIG_DEFAULT_TOKEN_TTL 300
 #define CONFIG_NAME_MAX 64 /* user and group names */
-
-/* Actions an access rule grants; the same bits as POLICY_* in auth/policy.h. */
-#define CONFIG_PULL 1u
-#define CONFIG_PUSH 2u
-#define CONFIG_DELETE 4u
-#define CONFIG_ALL_ACTIONS (CONFIG_PULL | CONFIG_PUSH | CONFIG_DELETE)
 
 /* A list of owned strings. */
 struct config_strv {
@@ -61,7 +56,7 @@ struct config_rule {
 	struct config_strv users;
 	struct config_strv groups;
 	int anonymous;                   /* grants to every caller, signed in or not */
-	unsigned actions;                /* CONFIG_PULL | CONFIG_PUSH | CONFIG_DELETE */
+	unsigned actions;                /* enum action bits */
 };
 
 /* Tags that may be set once and never moved or deleted ("immutable_tags"). */

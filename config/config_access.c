@@ -102,16 +102,11 @@ static int read_actions(struct config_walk *w, json_t *v, unsigned *out)
 	json_array_foreach(v, i, item) {
 		const char *s = json_string_value(item); /* NULL when not a string */
 		size_t old = config_walk_push_index(w, i);
+		unsigned bits = s ? action_from_name(s, strlen(s)) : 0;
 		if (!s)
 			rc = config_walk_fail(w, "%s", msg);
-		else if (!strcmp(s, "pull"))
-			*out |= CONFIG_PULL;
-		else if (!strcmp(s, "push"))
-			*out |= CONFIG_PUSH;
-		else if (!strcmp(s, "delete"))
-			*out |= CONFIG_DELETE;
-		else if (!strcmp(s, "*"))
-			*out |= CONFIG_ALL_ACTIONS;
+		else if (bits)
+			*out |= bits;
 		else
 			rc = config_walk_fail(w, "unknown action \"%s\" (%s)", s, msg);
 		config_walk_pop(w, old);

@@ -322,7 +322,7 @@ unsigned authn_rights(struct req *r, const char *repo)
 			if (!strcmp(a->type, "repository") && !strcmp(a->name, repo))
 				acts |= a->actions;
 		}
-		return acts & ACT_ALL;
+		return acts & ACTION_ALL;
 	}
 	acts = policy_actions(r->policy, id->user, repo);
 	if (id->pat_id)

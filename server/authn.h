@@ -62,7 +62,7 @@ struct ident {
  * credentials must be checked on a pool; the caller continues after it ran.
  */
 int authn_begin(struct req *r);
-/* Actions (ACT_*) the caller holds on repo (for a bearer token: what the token grants). */
+/* Actions (enum action bits) the caller holds on repo (for a bearer token: what the token grants). */
 unsigned authn_rights(struct req *r, const char *repo);
 /*
  * Actions the caller's identity holds on repo whatever the token grants:

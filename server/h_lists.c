@@ -138,7 +138,7 @@ out:
 
 static int catalog_filter(void *ctx, const char *repo)
 {
-	return (authn_identity_rights(ctx, repo) & ACT_PULL) != 0;
+	return (authn_identity_rights(ctx, repo) & ACTION_PULL) != 0;
 }
 
 int h_catalog(struct req *r)

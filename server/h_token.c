@@ -139,7 +139,7 @@ static int issue(struct req *r, struct token_state *ts, int with_refresh)
 		struct scope *sc = &ts->scopes[i];
 		unsigned grant;
 		if (!strcmp(sc->type, "registry")) {
-			grant = sc->actions ? ACT_ALL : 0;
+			grant = sc->actions ? ACTION_ALL : 0;
 		} else {
 			grant = policy_actions(r->policy, ts->user, sc->name) & sc->actions;
 			if (ts->pat_id)

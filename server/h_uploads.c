@@ -92,7 +92,7 @@ struct mount_find {
 static int mount_pick(void *ctx, const char *repo)
 {
 	struct mount_find *mf = ctx;
-	if (!router_may(mf->r, repo, ACT_PULL))
+	if (!router_may(mf->r, repo, ACTION_PULL))
 		return 0;
 	mf->repo = xstrdup(repo);
 	return 1;
@@ -109,7 +109,7 @@ static int try_mount(struct req *r, const struct digest *d, const char *from)
 	int64_t size;
 	int rc;
 	if (from) {
-		if (name_check(from, strlen(from)) || !router_may(r, from, ACT_PULL))
+		if (name_check(from, strlen(from)) || !router_may(r, from, ACTION_PULL))
 			return 1;
 		mf.repo = xstrdup(from);
 	} else {

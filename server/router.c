@@ -21,21 +21,21 @@ static const struct route routes[] = {
 	{ ROUTE_TOKEN, M_GET, R_NOAUTH, h_token_get, NULL },
 	{ ROUTE_TOKEN, M_POST, R_NOAUTH, h_token_post, h_token_post_finish },
 	{ ROUTE_CATALOG, M_GET, 0, h_catalog, NULL },
-	{ ROUTE_TAGS, M_GET, R_PULL, h_tags_list, NULL },
-	{ ROUTE_MANIFEST, M_GET, R_PULL, h_manifest_get, NULL },
-	{ ROUTE_MANIFEST, M_PUT, R_PULL | R_PUSH | R_IO, h_manifest_put, h_manifest_put_finish },
-	{ ROUTE_MANIFEST, M_DELETE, R_DELETE | R_IO, h_manifest_delete, NULL },
-	{ ROUTE_BLOB, M_GET, R_PULL, h_blob_get, NULL },
-	{ ROUTE_BLOB, M_DELETE, R_DELETE | R_IO, h_blob_delete, NULL },
-	{ ROUTE_UPLOAD_START, M_POST, R_PULL | R_PUSH | R_IO, h_upload_start, h_upload_start_finish },
-	{ ROUTE_UPLOAD, M_GET, R_PULL | R_PUSH, h_upload_status, NULL },
-	{ ROUTE_UPLOAD, M_PATCH, R_PULL | R_PUSH | R_IO, h_upload_patch, h_upload_patch_finish },
-	{ ROUTE_UPLOAD, M_PUT, R_PULL | R_PUSH | R_IO, h_upload_put, h_upload_put_finish },
-	{ ROUTE_UPLOAD, M_DELETE, R_PULL | R_PUSH | R_IO, h_upload_cancel, NULL },
-	{ ROUTE_REFERRERS, M_GET, R_PULL, h_referrers, NULL },
+	{ ROUTE_TAGS, M_GET, ACTION_PULL, h_tags_list, NULL },
+	{ ROUTE_MANIFEST, M_GET, ACTION_PULL, h_manifest_get, NULL },
+	{ ROUTE_MANIFEST, M_PUT, ACTION_PULL | ACTION_PUSH | R_IO, h_manifest_put, h_manifest_put_finish },
+	{ ROUTE_MANIFEST, M_DELETE, ACTION_DELETE | R_IO, h_manifest_delete, NULL },
+	{ ROUTE_BLOB, M_GET, ACTION_PULL, h_blob_get, NULL },
+	{ ROUTE_BLOB, M_DELETE, ACTION_DELETE | R_IO, h_blob_delete, NULL },
+	{ ROUTE_UPLOAD_START, M_POST, ACTION_PULL | ACTION_PUSH | R_IO, h_upload_start, h_upload_start_finish },
+	{ ROUTE_UPLOAD, M_GET, ACTION_PULL | ACTION_PUSH, h_upload_status, NULL },
+	{ ROUTE_UPLOAD, M_PATCH, ACTION_PULL | ACTION_PUSH | R_IO, h_upload_patch, h_upload_patch_finish },
+	{ ROUTE_UPLOAD, M_PUT, ACTION_PULL | ACTION_PUSH | R_IO, h_upload_put, h_upload_put_finish },
+	{ ROUTE_UPLOAD, M_DELETE, ACTION_PULL | ACTION_PUSH | R_IO, h_upload_cancel, NULL },
+	{ ROUTE_REFERRERS, M_GET, ACTION_PULL, h_referrers, NULL },
 	/* the berth extension; history names users and client addresses, so it wants push like rollback */
-	{ ROUTE_TAG_HISTORY, M_GET, R_PULL | R_PUSH, h_tag_history, NULL },
-	{ ROUTE_TAG_ROLLBACK, M_POST, R_PULL | R_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
+	{ ROUTE_TAG_HISTORY, M_GET, ACTION_PULL | ACTION_PUSH, h_tag_history, NULL },
+	{ ROUTE_TAG_ROLLBACK, M_POST, ACTION_PULL | ACTION_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
 #ifdef BERTH_TEST_HOOKS
 	{ ROUTE_TEST_CLOCK, M_POST, R_NOAUTH, h_test_clock, NULL },
 	{ ROUTE_TEST_FAULT, M_POST, R_NOAUTH, h_test_fault, NULL },
@@ -219,11 +219,10 @@ int router_may(struct req *r, const char *repo, unsigned actions)
 	return (authn_rights(r, repo) & actions) == actions;
 }
 
-/* Route flags to the actions of the token vocabulary. */
+/* The actions a route needs: the action bits of its flags. */
 static unsigned needed_actions(const struct route *rt)
 {
-	return ((rt->flags & R_PULL) ? ACT_PULL : 0) | ((rt->flags & R_PUSH) ? ACT_PUSH : 0) |
-	       ((rt->flags & R_DELETE) ? ACT_DELETE : 0);
+	return rt->flags & ACTION_ALL;
 }
 
 /*

@@ -10,6 +10,7 @@
 #ifndef BERTH_ROUTER_H
 #define BERTH_ROUTER_H
 
+#include "action.h"
 #include "req.h"
 
 enum route_kind {
@@ -32,13 +33,15 @@ enum route_kind {
 	ROUTE_NONE,
 };
 
+/*
+ * A route's flags: the actions it needs on the repository (enum action
+ * bits, common/action.h, in the low bits) and these.
+ */
 enum route_flags {
-	R_PULL = 1 << 0,   /* needs pull on the repository */
-	R_PUSH = 1 << 1,   /* needs push */
-	R_DELETE = 1 << 2, /* needs delete */
 	R_NOAUTH = 1 << 3, /* no authentication step (the handler deals with credentials) */
 	R_IO = 1 << 4,     /* begin and finish run on the I/O pool: they write durably (fsync) */
 };
+_Static_assert((ACTION_ALL & (R_NOAUTH | R_IO)) == 0, "route flags must not overlap the action bits");
 
 struct route {
 	enum route_kind kind;
@@ -68,7 +71,7 @@ int router_resume(struct req *r);
 int router_finish(struct req *r);
 /* Turns r->err into the OCI error JSON reply. */
 void router_error_reply(struct req *r);
-/* Non-zero when the caller of r holds all of actions (ACT_*) on repo. */
+/* Non-zero when the caller of r holds all of actions (enum action bits) on repo. */
 int router_may(struct req *r, const char *repo, unsigned actions);
 /* Short route label for logs and metrics ("manifest", "blob", ...). */
 const char *router_label(const struct req *r);

@@ -65,16 +65,16 @@ static void config_check_ok(const struct config *c)
 	for (size_t i = 0; i < c->n_users; i++)
 		FUZZ_ASSERT(config_name_check(c->users[i].name, NULL) == 0);
 	for (size_t i = 0; i < c->n_rules; i++) {
-		FUZZ_ASSERT((c->rules[i].actions & ~CONFIG_ALL_ACTIONS) == 0);
+		FUZZ_ASSERT((c->rules[i].actions & ~ACTION_ALL) == 0);
 		for (size_t j = 0; j < c->rules[i].repositories.n; j++)
 			FUZZ_ASSERT(config_glob_check(c->rules[i].repositories.v[j], NULL) == 0);
 	}
 	FUZZ_ASSERT(policy_build(c, &p) == 0 && p);
 	for (size_t i = 0; i < sizeof(repos) / sizeof(repos[0]); i++) {
-		FUZZ_ASSERT((policy_actions(p, NULL, repos[i]) & ~POLICY_ALL) == 0);
+		FUZZ_ASSERT((policy_actions(p, NULL, repos[i]) & ~ACTION_ALL) == 0);
 		for (size_t u = 0; u < c->n_users; u++) {
 			unsigned a = policy_actions(p, c->users[u].name, repos[i]);
-			FUZZ_ASSERT((a & ~POLICY_ALL) == 0);
+			FUZZ_ASSERT((a & ~ACTION_ALL) == 0);
 			/* a user gets at least what anonymous callers get */
 			FUZZ_ASSERT((a & policy_actions(p, NULL, repos[i])) == policy_actions(p, NULL, repos[i]));
 			FUZZ_ASSERT(policy_user_exists(p, c->users[u].name));

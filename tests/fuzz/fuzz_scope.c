@@ -5,7 +5,7 @@
  * glob_match().
  *
  * Input layout: "<scope text>\n<repository name>". Actions never leave
- * ACT_ALL and survive a format/parse round trip; a parsed scope names a
+ * ACTION_ALL and survive a format/parse round trip; a parsed scope names a
  * valid repository or the catalog; a refused scope list says why; adding
  * "repository:**:*" to a list grants everything on any valid name. For a
  * valid glob and a valid name, glob_match() must agree with a plain
@@ -86,7 +86,7 @@ static void scope_check_actions(const char *s)
 {
 	struct buf b = BUF_INIT;
 	unsigned a = actions_parse(s);
-	FUZZ_ASSERT((a & ~(unsigned)ACT_ALL) == 0);
+	FUZZ_ASSERT((a & ~(unsigned)ACTION_ALL) == 0);
 	actions_format(a, &b);
 	FUZZ_ASSERT(actions_parse(b.buf) == a);
 	buf_release(&b);
@@ -101,7 +101,7 @@ static void scope_check_request(const char *s)
 		FUZZ_ASSERT(!sc.type && !sc.name);
 		return;
 	}
-	FUZZ_ASSERT((sc.actions & ~(unsigned)ACT_ALL) == 0);
+	FUZZ_ASSERT((sc.actions & ~(unsigned)ACTION_ALL) == 0);
 	if (!strcmp(sc.type, "repository"))
 		FUZZ_ASSERT(name_check(sc.name, strlen(sc.name)) == 0);
 	else
@@ -118,12 +118,12 @@ static void scope_check_pat(const char *s, const char *repo)
 	unsigned a = scopes_actions(s, repo);
 	FUZZ_ASSERT(rc == 0 || rc == E_CONFIG);
 	FUZZ_ASSERT((rc == 0) == (err.len == 0));
-	FUZZ_ASSERT((a & ~(unsigned)ACT_ALL) == 0);
+	FUZZ_ASSERT((a & ~(unsigned)ACTION_ALL) == 0);
 	if (!s[strspn(s, " ")])
-		FUZZ_ASSERT(a == ACT_ALL);
+		FUZZ_ASSERT(a == ACTION_ALL);
 	buf_addf(&more, "%s repository:**:*", s);
-	FUZZ_ASSERT(!valid_repo || scopes_actions(more.buf, repo) == ACT_ALL);
-	FUZZ_ASSERT(scopes_actions(NULL, repo) == ACT_ALL);
+	FUZZ_ASSERT(!valid_repo || scopes_actions(more.buf, repo) == ACTION_ALL);
+	FUZZ_ASSERT(scopes_actions(NULL, repo) == ACTION_ALL);
 	buf_release(&more);
 	buf_release(&err);
 }

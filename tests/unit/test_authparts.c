@@ -16,16 +16,16 @@
 static void test_actions(void)
 {
 	struct buf b = BUF_INIT;
-	CHECK_EQ_INT(actions_parse("pull"), ACT_PULL);
-	CHECK_EQ_INT(actions_parse("pull,push"), ACT_PULL | ACT_PUSH);
-	CHECK_EQ_INT(actions_parse("*"), ACT_ALL);
-	CHECK_EQ_INT(actions_parse("delete,bogus,,pull"), ACT_DELETE | ACT_PULL);
+	CHECK_EQ_INT(actions_parse("pull"), ACTION_PULL);
+	CHECK_EQ_INT(actions_parse("pull,push"), ACTION_PULL | ACTION_PUSH);
+	CHECK_EQ_INT(actions_parse("*"), ACTION_ALL);
+	CHECK_EQ_INT(actions_parse("delete,bogus,,pull"), ACTION_DELETE | ACTION_PULL);
 	CHECK_EQ_INT(actions_parse(""), 0);
 	CHECK_EQ_INT(actions_parse("pullpush"), 0);
-	actions_format(ACT_ALL, &b);
+	actions_format(ACTION_ALL, &b);
 	CHECK_STR(b.buf, "pull,push,delete");
 	buf_reset(&b);
-	actions_format(ACT_PUSH, &b);
+	actions_format(ACTION_PUSH, &b);
 	CHECK_STR(b.buf, "push");
 	buf_release(&b);
 }
@@ -36,10 +36,10 @@ static void test_scope(void)
 	CHECK_EQ_INT(scope_parse("repository:team-a/app:pull,push", &sc), 0);
 	CHECK_STR(sc.type, "repository");
 	CHECK_STR(sc.name, "team-a/app");
-	CHECK_EQ_INT(sc.actions, ACT_PULL | ACT_PUSH);
+	CHECK_EQ_INT(sc.actions, ACTION_PULL | ACTION_PUSH);
 	scope_release(&sc);
 	CHECK_EQ_INT(scope_parse("registry:catalog:*", &sc), 0);
-	CHECK_EQ_INT(sc.actions, ACT_ALL);
+	CHECK_EQ_INT(sc.actions, ACTION_ALL);
 	scope_release(&sc);
 	CHECK_EQ_INT(scope_parse("repository:Upper:pull", &sc), E_BAD_REQUEST);
 	CHECK_EQ_INT(scope_parse("repository:a/../b:pull", &sc), E_BAD_REQUEST);
@@ -63,11 +63,11 @@ static void test_pat_scopes(void)
 	CHECK_EQ_INT(scopes_check("repository:x:bogus", &err), E_CONFIG);
 	buf_release(&err);
 	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push repository:b:pull", "team-a/app"),
-		     ACT_PULL | ACT_PUSH);
-	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push repository:b:pull", "b"), ACT_PULL);
+		     ACTION_PULL | ACTION_PUSH);
+	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push repository:b:pull", "b"), ACTION_PULL);
 	CHECK_EQ_INT(scopes_actions("repository:team-a/*:pull,push", "team-b/app"), 0);
-	CHECK_EQ_INT(scopes_actions("", "anything"), ACT_ALL);
-	CHECK_EQ_INT(scopes_actions(NULL, "anything"), ACT_ALL);
+	CHECK_EQ_INT(scopes_actions("", "anything"), ACTION_ALL);
+	CHECK_EQ_INT(scopes_actions(NULL, "anything"), ACTION_ALL);
 }
 
 static void test_ratelimit(void)

@@ -198,11 +198,11 @@ static void test_full(void)
 	CHECK_EQ_INT(c.n_rules, 3);
 	CHECK_EQ_INT(c.rules[0].repositories.n, 2);
 	CHECK_STR(c.rules[0].repositories.v[1], "team-a/**");
-	CHECK_EQ_INT(c.rules[0].actions, CONFIG_PULL | CONFIG_PUSH | CONFIG_DELETE);
+	CHECK_EQ_INT(c.rules[0].actions, ACTION_PULL | ACTION_PUSH | ACTION_DELETE);
 	CHECK_EQ_INT(c.rules[0].anonymous, 0);
 	CHECK_EQ_INT(c.rules[1].anonymous, 1);
-	CHECK_EQ_INT(c.rules[1].actions, CONFIG_PULL);
-	CHECK_EQ_INT(c.rules[2].actions, CONFIG_ALL_ACTIONS);
+	CHECK_EQ_INT(c.rules[1].actions, ACTION_PULL);
+	CHECK_EQ_INT(c.rules[2].actions, ACTION_ALL);
 	CHECK_EQ_INT(c.manifest_max, 8388608);
 	CHECK_EQ_INT(c.page_max, 500);
 	CHECK_EQ_INT(c.max_connections, 64);

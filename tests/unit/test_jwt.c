@@ -377,9 +377,9 @@ static int verify_payload(const char *extra, const char *skip)
 static void test_round_trip(void)
 {
 	struct jwt_access acc[] = {
-		{ "repository", "library/alpine", JWT_PULL | JWT_PUSH },
-		{ "repository", "team/app", JWT_DELETE },
-		{ "registry", "catalog", JWT_ALL },
+		{ "repository", "library/alpine", ACTION_PULL | ACTION_PUSH },
+		{ "repository", "team/app", ACTION_DELETE },
+		{ "registry", "catalog", ACTION_ALL },
 		{ "repository", "none/granted", 0 },
 	};
 	struct jwt_claims in = {
@@ -479,7 +479,7 @@ static void test_round_trip(void)
 	bad = in;
 	bad.sub = "\xff\xfe";
 	CHECK_EQ_INT(jwt_sign(&key, &bad, &tok), E_INTERNAL);
-	struct jwt_access badacc[] = { { "repository", NULL, JWT_PULL } };
+	struct jwt_access badacc[] = { { "repository", NULL, ACTION_PULL } };
 	bad = in;
 	bad.access = badacc;
 	bad.naccess = 1;
@@ -599,8 +599,8 @@ static void test_claims(void)
 	CHECK_EQ_INT(c.naccess, 3);
 	if (c.naccess == 3) {
 		CHECK_STR(c.access[0].name, "a/b");
-		CHECK_EQ_INT(c.access[0].actions, JWT_PULL | JWT_DELETE);
-		CHECK_EQ_INT(c.access[1].actions, JWT_ALL);
+		CHECK_EQ_INT(c.access[0].actions, ACTION_PULL | ACTION_DELETE);
+		CHECK_EQ_INT(c.access[1].actions, ACTION_ALL);
 		CHECK_STR(c.access[2].type, "registry");
 		CHECK_EQ_INT(c.access[2].actions, 0);
 	}
@@ -916,7 +916,7 @@ static void test_structure(void)
 	char names[200][16];
 	for (int i = 0; i < 200; i++) {
 		snprintf(names[i], sizeof(names[i]), "repo/n%03d", i);
-		acc[i] = (struct jwt_access){ "repository", names[i], JWT_PULL };
+		acc[i] = (struct jwt_access){ "repository", names[i], ACTION_PULL };
 	}
 	in.access = acc;
 	in.naccess = 60;

@@ -90,33 +90,33 @@ static void test_actions(struct policy *p)
 		unsigned want;
 	} cases[] = {
 		/* alice: by name (pull, push) and through her own group dev (delete) */
-		{ "alice", "team-a/app", POLICY_ALL },
-		{ "alice", "team-a", POLICY_ALL },
-		{ "alice", "team-a/x/y", POLICY_ALL },
+		{ "alice", "team-a/app", ACTION_ALL },
+		{ "alice", "team-a", ACTION_ALL },
+		{ "alice", "team-a/x/y", ACTION_ALL },
 		{ "alice", "team-b/x", 0 },
-		{ "alice", "library/debian", POLICY_PULL },
+		{ "alice", "library/debian", ACTION_PULL },
 		{ "alice", "other", 0 },
 		/* bob: in qa because the group lists him */
-		{ "bob", "team-b/x", POLICY_PULL },
+		{ "bob", "team-b/x", ACTION_PULL },
 		{ "bob", "team-b", 0 },
 		{ "bob", "team-a/x", 0 },
 		/* carol: ops, everything */
-		{ "carol", "anything/at/all", POLICY_ALL },
-		{ "carol", "team-a", POLICY_ALL },
+		{ "carol", "anything/at/all", ACTION_ALL },
+		{ "carol", "team-a", ACTION_ALL },
 		/* dave: one rule for him and anonymous, one for him only */
-		{ "dave", "shared/x", POLICY_PULL },
-		{ "dave", "shared/y", POLICY_PULL | POLICY_PUSH },
+		{ "dave", "shared/x", ACTION_PULL },
+		{ "dave", "shared/y", ACTION_PULL | ACTION_PUSH },
 		{ "dave", "shared/z", 0 },
 		/* eve: known, no rules of her own */
-		{ "eve", "library/debian", POLICY_PULL },
+		{ "eve", "library/debian", ACTION_PULL },
 		{ "eve", "team-a/x", 0 },
 		/* anonymous and unknown users get only the anonymous rules */
-		{ NULL, "library/debian", POLICY_PULL },
-		{ NULL, "library", POLICY_PULL },
-		{ NULL, "shared/y", POLICY_PULL },
+		{ NULL, "library/debian", ACTION_PULL },
+		{ NULL, "library", ACTION_PULL },
+		{ NULL, "shared/y", ACTION_PULL },
 		{ NULL, "team-a/x", 0 },
 		{ NULL, "librar", 0 },
-		{ "mallory", "library/debian", POLICY_PULL },
+		{ "mallory", "library/debian", ACTION_PULL },
 		{ "mallory", "team-a/x", 0 },
 		{ "", "team-a/x", 0 },
 		{ "Alice", "team-a/x", 0 },
@@ -211,7 +211,7 @@ static void test_build_rejects(void)
 	struct config c;
 	struct policy *p = (struct policy *)1;
 	char *names[] = { "ghost" };
-	struct config_rule rule = { .users = { names, 1 }, .actions = CONFIG_PULL };
+	struct config_rule rule = { .users = { names, 1 }, .actions = ACTION_PULL };
 	config_init_defaults(&c);
 	c.rules = &rule;
 	c.n_rules = 1;
