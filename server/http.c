@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "http_guard.h"
 #include "log.h"
 #include "authn.h"
 #include "metrics.h"
@@ -46,64 +47,11 @@
 #define HEAD_MAX (32 * 1024)
 #define CONN_POOL (128 * 1024)
 
-/*
- * The connection guard. MHD's timeout is an idle timeout: every byte
- * received restarts it, so a client sending its request head a byte a
- * second would hold a connection for ever. The guard shuts down (MHD then
- * reaps it like any disconnect) a connection whose request head is not
- * complete within HEAD_TIMEOUTS idle timeouts of the connection opening or
- * of its previous request ending. It also counts connections, in total and
- * per client address: past max_connections_per_client a client's new
- * connection is closed at once (accept_cb); past max_connections the
- * connection that has waited longest for a request head is shut down to
- * make room, and only when none waits is the new one closed.
- */
-#define HEAD_TIMEOUTS 2
-/* How often the guard looks, nanoseconds. */
-#define GUARD_PERIOD_NS 250000000u
-/* Evictions whose connection MHD has not reaped yet; beyond, refuse instead. */
-#define EVICT_PENDING_MAX 16u
-/* Buckets of the per-address connection counts. */
-#define CLIENT_BUCKETS 256u
-
-/* Connections open from one client address (key: family and address bytes). */
-struct client_count {
-	struct client_count *next;
-	int family;
-	unsigned char addr[16];
-	unsigned n;
-};
-
-/* One open connection, from MHD's STARTED to its CLOSED notification. */
-struct conn_watch {
-	struct conn_watch *prev, *next;
-	struct http_server *srv;
-	struct client_count *client; /* this address's count */
-	int fd;
-	int in_head;          /* waiting for a request head (guarded by srv->guard_lock) */
-	int evicted;          /* shut down to make room; not yet reaped by MHD */
-	unsigned requests;    /* request heads received on this connection */
-	uint64_t deadline_ns; /* when in_head: shut down past this */
-	uint64_t idle_ns;     /* when in_head: since when */
-	char addr[INET6_ADDRSTRLEN];
-};
-
 struct http_server {
 	struct MHD_Daemon *d;
 	struct registry *reg;
 	struct buf tls_cert, tls_key; /* PEM, kept for the daemon's life */
-	int tls;
-	pthread_mutex_t guard_lock;   /* the list, the counts and evicting below */
-	pthread_cond_t guard_cond;
-	pthread_t guard_thread;
-	int guard_running, guard_stop;
-	struct conn_watch watched;    /* list sentinel, newest first */
-	struct client_count *clients[CLIENT_BUCKETS];
-	unsigned nconns;              /* connections MHD reported STARTED and not CLOSED */
-	unsigned evicting;            /* of those, shut down by accept_cb and not CLOSED yet */
-	uint64_t head_ns;             /* time allowed for a request head */
-	unsigned max_conns;
-	atomic_uint_fast64_t refused_logged_ns, client_refused_logged_ns, evict_logged_ns;
+	struct http_guard guard;
 };
 
 /* Per-request glue state around the router's struct req. */
@@ -116,249 +64,6 @@ struct conn_state {
 	atomic_int resumed; /* the job finished and asked MHD to resume */
 	int body_done; /* the whole request was read */
 };
-
-/*
- * TLS handshake failures MHD reported on this thread whose connection has
- * not closed yet. MHD's message names no connection; it closes the failed
- * one right after, on the same thread, and that close logs the client.
- */
-static _Thread_local unsigned tls_failures_pending;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* True at most once a minute per *last: a flood must not flood the log too. */
-static int log_now(atomic_uint_fast64_t *last_ns)
-{
-	uint64_t now = now_ns(), last = atomic_load(last_ns);
-	return (!last || now - last > 60000000000u) && atomic_compare_exchange_strong(last_ns, &last, now);
-}
-
-/* The address bytes of sa into key (16 bytes, zero-padded); its family, or -1. */
-static int addr_key(const struct sockaddr *sa, unsigned char key[16])
-{
-	memset(key, 0, 16);
-	if (sa && sa->sa_family == AF_INET) {
-		memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-		return AF_INET;
-	}
-	if (sa && sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-		return AF_INET6;
-	}
-	return -1;
-}
-
-static unsigned addr_bucket(int family, const unsigned char key[16])
-{
-	uint32_t h = 2166136261u ^ (uint32_t)family;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h % CLIENT_BUCKETS;
-}
-
-/* The count of family/key, or NULL; guard_lock held. */
-static struct client_count *client_find(struct http_server *s, int family, const unsigned char key[16])
-{
-	struct client_count *c = s->clients[addr_bucket(family, key)];
-	while (c && (c->family != family || memcmp(c->addr, key, 16)))
-		c = c->next;
-	return c;
-}
-
-/* Trusted proxies carry many clients on their connections: no per-address cap for them. */
-static int client_exempt(const struct config *cfg, int family, const unsigned char key[16])
-{
-	for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
-		if (config_net_contains(&cfg->trusted_proxies[i], family, key))
-			return 1;
-	return 0;
-}
-
-/* The connection that has waited longest for a request head and is not being evicted; guard_lock held. */
-static struct conn_watch *oldest_idle(struct http_server *s)
-{
-	struct conn_watch *best = NULL;
-	for (struct conn_watch *w = s->watched.next; w != &s->watched; w = w->next)
-		if (w->in_head && !w->evicted && w->fd >= 0 && (!best || w->idle_ns <= best->idle_ns))
-			best = w;
-	return best;
-}
-
-/*
- * MHD's accept policy: past the client's own cap, close the new
- * connection at once; past max_connections, make room by shutting down
- * the longest-idle connection, or close the new one when none is idle.
- */
-static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-	struct http_server *s = cls;
-	struct snapshot *snap = registry_snapshot_get(s->reg);
-	unsigned per_client = snap->cfg.max_connections_per_client;
-	unsigned char key[16];
-	int family = addr_key(addr, key);
-	enum MHD_Result ok = MHD_YES;
-	char victim[INET6_ADDRSTRLEN] = "";
-	(void)addrlen;
-	pthread_mutex_lock(&s->guard_lock);
-	if (family >= 0 && !client_exempt(&snap->cfg, family, key)) {
-		struct client_count *c = client_find(s, family, key);
-		if (c && c->n >= per_client) {
-			ok = MHD_NO;
-			pthread_mutex_unlock(&s->guard_lock);
-			if (log_now(&s->client_refused_logged_ns))
-				log_warn("a client reached max_connections_per_client (%u): refusing its new connections",
-					 per_client);
-			goto out;
-		}
-	}
-	if (s->nconns - s->evicting >= s->max_conns) {
-		struct conn_watch *w = s->evicting < EVICT_PENDING_MAX ? oldest_idle(s) : NULL;
-		if (!w) {
-			ok = MHD_NO;
-		} else {
-			w->evicted = 1;
-			w->in_head = 0;
-			s->evicting++;
-			shutdown(w->fd, SHUT_RDWR);
-			memcpy(victim, w->addr, sizeof(victim));
-		}
-	}
-	pthread_mutex_unlock(&s->guard_lock);
-	if (!ok && log_now(&s->refused_logged_ns))
-		log_warn("connection limit reached (%u) and no connection is idle: refusing new connections",
-			 s->max_conns);
-	if (*victim && log_now(&s->evict_logged_ns))
-		log_info("connection limit reached (%u): closing idle connections (such as one from %s) to make room",
-			 s->max_conns, victim);
-out:
-	registry_snapshot_put(s->reg, snap);
-	return ok;
-}
-
-static void conn_started(struct http_server *s, struct MHD_Connection *conn, void **socket_context)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct conn_watch *w = xcalloc(1, sizeof(*w));
-	unsigned char key[16];
-	int family = addr_key(ai ? ai->client_addr : NULL, key);
-	w->srv = s;
-	w->fd = ci ? ci->connect_fd : -1;
-	w->in_head = 1;
-	w->idle_ns = now_ns();
-	w->deadline_ns = w->idle_ns + s->head_ns;
-	if (family < 0 || !inet_ntop(family, key, w->addr, sizeof(w->addr)))
-		strcpy(w->addr, "-");
-	pthread_mutex_lock(&s->guard_lock);
-	if (family >= 0) {
-		struct client_count *c = client_find(s, family, key);
-		if (!c) {
-			unsigned b = addr_bucket(family, key);
-			c = xcalloc(1, sizeof(*c));
-			c->family = family;
-			memcpy(c->addr, key, 16);
-			c->next = s->clients[b];
-			s->clients[b] = c;
-		}
-		c->n++;
-		w->client = c;
-	}
-	w->next = s->watched.next;
-	w->prev = &s->watched;
-	w->next->prev = w;
-	s->watched.next = w;
-	s->nconns++;
-	pthread_mutex_unlock(&s->guard_lock);
-	*socket_context = w;
-}
-
-/* Drops w's count from its address; guard_lock held. */
-static void client_put(struct http_server *s, struct client_count *c)
-{
-	struct client_count **p;
-	if (!c || --c->n)
-		return;
-	for (p = &s->clients[addr_bucket(c->family, c->addr)]; *p != c; p = &(*p)->next)
-		;
-	*p = c->next;
-	free(c);
-}
-
-static void conn_notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
-			   enum MHD_ConnectionNotificationCode code)
-{
-	struct http_server *s = cls;
-	struct conn_watch *w;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		conn_started(s, conn, socket_context);
-		return;
-	}
-	/* CLOSED comes before MHD closes the socket: the guard never sees a reused fd. */
-	if (!(w = *socket_context))
-		return;
-	if (s->tls && !w->requests && tls_failures_pending) {
-		tls_failures_pending--;
-		log_warn("tls: handshake with %s failed: the client rejected the certificate or closed the connection "
-			 "(a client that does not trust the certificate's issuer refuses it)", w->addr);
-	}
-	pthread_mutex_lock(&s->guard_lock);
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	client_put(s, w->client);
-	s->nconns--;
-	if (w->evicted)
-		s->evicting--;
-	pthread_mutex_unlock(&s->guard_lock);
-	free(w);
-	*socket_context = NULL;
-}
-
-/* Marks conn as inside a request (head received) or waiting for the next head. */
-static void watch_head(struct MHD_Connection *conn, int waiting)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci ? ci->socket_context : NULL;
-	if (!w)
-		return;
-	pthread_mutex_lock(&w->srv->guard_lock);
-	if (!w->evicted) {
-		w->in_head = waiting;
-		w->idle_ns = now_ns();
-		w->deadline_ns = w->idle_ns + w->srv->head_ns;
-	}
-	if (!waiting)
-		w->requests++;
-	pthread_mutex_unlock(&w->srv->guard_lock);
-}
-
-static void *guard_main(void *arg)
-{
-	struct http_server *s = arg;
-	struct timespec ts;
-	pthread_mutex_lock(&s->guard_lock);
-	while (!s->guard_stop) {
-		uint64_t now = now_ns();
-		for (struct conn_watch *w = s->watched.next; w != &s->watched; w = w->next) {
-			if (w->in_head && w->fd >= 0 && now >= w->deadline_ns) {
-				w->in_head = 0;
-				shutdown(w->fd, SHUT_RDWR);
-				log_info("closed a connection whose request head was not complete in %llus",
-					 (unsigned long long)(s->head_ns / 1000000000u));
-			}
-		}
-		now += GUARD_PERIOD_NS;
-		ts.tv_sec = (time_t)(now / 1000000000u);
-		ts.tv_nsec = (long)(now % 1000000000u);
-		pthread_cond_timedwait(&s->guard_cond, &s->guard_lock, &ts);
-	}
-	pthread_mutex_unlock(&s->guard_lock);
-	return NULL;
-}
 
 const char *req_header(struct req *r, const char *name)
 {
@@ -407,7 +112,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	cs->r.snap = registry_snapshot_get(cs->r.reg);
 	cs->r.cfg = &cs->r.snap->cfg;
 	cs->r.policy = cs->r.snap->policy;
-	cs->r.start_ns = now_ns();
+	cs->r.start_ns = http_now_ns();
 	new_request_id(cs->r.request_id);
 	if (strlen(uri) > URI_MAX) {
 		/* Only a prefix is kept: it is for the access log, never routed. */
@@ -619,7 +324,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	if (!cs->started) {
 		const char *cl;
 		cs->started = 1;
-		watch_head(conn, 0);
+		http_guard_watch_head(conn, 0);
 		r->conn = conn;
 		r->method = method_of(method);
 		r->method_str = method;
@@ -728,12 +433,12 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct conn_state *cs = *con_cls;
 	(void)cls;
 	/* A kept-alive connection now waits for its next request head. */
-	watch_head(conn, 1);
+	http_guard_watch_head(conn, 1);
 	if (!cs)
 		return;
 	struct req *r = &cs->r;
 	if (cs->started) {
-		double secs = (double)(now_ns() - r->start_ns) / 1e9;
+		double secs = (double)(http_now_ns() - r->start_ns) / 1e9;
 		int status = r->responded ? r->status : 0;
 		metrics_request(r->route ? (int)r->route->kind : ROUTE_NONE, status, secs, r->bytes_in, r->bytes_out);
 		access_log(r, status, secs, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
@@ -758,7 +463,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	} else if (strstr(b.buf, "handshake message out of context")) {
 		/* MHD's words for every failed TLS handshake; the close that
 		 * follows on this thread logs it with the client's address. */
-		tls_failures_pending++;
+		http_guard_tls_failure();
 		log_debug("http: %s", b.buf);
 	}
 	else
@@ -847,17 +552,9 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 	}
 	rand_bytes(id_prefix, sizeof(id_prefix));
 	struct http_server *s = xcalloc(1, sizeof(*s));
-	pthread_condattr_t ca;
 	s->reg = reg;
-	pthread_mutex_init(&s->guard_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->guard_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	s->watched.next = s->watched.prev = &s->watched;
-	s->head_ns = (uint64_t)cfg->idle_timeout_s * HEAD_TIMEOUTS * 1000000000u;
-	s->max_conns = cfg->max_connections;
-	s->tls = cfg->tls_cert != NULL;
+	http_guard_init(&s->guard, reg, (uint64_t)cfg->idle_timeout_s * HEAD_TIMEOUTS * 1000000000u,
+			cfg->max_connections, cfg->tls_cert != NULL);
 	buf_init(&s->tls_cert, 0);
 	buf_init(&s->tls_key, 0);
 	if (cfg->tls_cert) {
@@ -872,13 +569,13 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 	 * accept_cb gets to decide about the surplus. SO_REUSEPORT only when
 	 * asked: with it a second daemon on the same address would start and
 	 * silently take half the connections. */
-	s->d = MHD_start_daemon(flags, (uint16_t)port, accept_cb, s, access_cb, reg,
+	s->d = MHD_start_daemon(flags, (uint16_t)port, http_guard_accept_cb, &s->guard, access_cb, reg,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, reg,
 		MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_NOTIFY_CONNECTION, conn_notify_cb, s,
+		MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify_cb, &s->guard,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + threads + EVICT_PENDING_MAX,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
@@ -897,9 +594,7 @@ int http_start(struct registry *reg, const struct config *cfg, struct http_serve
 		http_stop(s);
 		return E_IO;
 	}
-	if (pthread_create(&s->guard_thread, NULL, guard_main, s))
-		die("cannot start the connection guard thread");
-	s->guard_running = 1;
+	http_guard_start(&s->guard);
 	*out = s;
 	return 0;
 }
@@ -910,15 +605,7 @@ void http_stop(struct http_server *s)
 		return;
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	if (s->guard_running) {
-		pthread_mutex_lock(&s->guard_lock);
-		s->guard_stop = 1;
-		pthread_cond_signal(&s->guard_cond);
-		pthread_mutex_unlock(&s->guard_lock);
-		pthread_join(s->guard_thread, NULL);
-	}
-	pthread_cond_destroy(&s->guard_cond);
-	pthread_mutex_destroy(&s->guard_lock);
+	http_guard_release(&s->guard);
 	OPENSSL_cleanse(s->tls_key.buf, s->tls_key.len);
 	buf_release(&s->tls_key);
 	buf_release(&s->tls_cert);

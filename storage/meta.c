@@ -18,140 +18,6 @@
 #include "xalloc.h"
 
 #define BUSY_TIMEOUT_MS 5000
-/* PRAGMA application_id of a berth database (0x62727468, "brth"), so a foreign SQLite file is refused. */
-#define BERTH_APP_ID 1651668072
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
-/*
- * Migrations, applied in order, each in its own transaction; after step i
- * the database's user_version is i + 1. Never edit a released step: append
- * a new one. manifest_refs.kind holds enum ref_kind values, which therefore
- * must not be renumbered.
- */
-static const char *const migrations[] = {
-	/* 1: initial schema */
-	"PRAGMA application_id = " STR(BERTH_APP_ID) ";"
-	/* Rows are never deleted, so ids stay stable for history and links. */
-	"CREATE TABLE repos ("
-	"  id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL COLLATE BINARY UNIQUE,"
-	"  created_ms INTEGER NOT NULL);"
-	"CREATE TABLE blobs ("
-	"  digest TEXT NOT NULL PRIMARY KEY,"
-	"  size INTEGER NOT NULL CHECK (size >= 0),"
-	"  created_ms INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE TABLE blob_links ("
-	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
-	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
-	"  linked_ms INTEGER NOT NULL,"
-	"  PRIMARY KEY (repo_id, digest)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX blob_links_by_digest ON blob_links(digest);"
-	"CREATE TABLE manifests ("
-	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
-	"  digest TEXT NOT NULL,"
-	"  size INTEGER NOT NULL CHECK (size >= 0),"
-	"  media_type TEXT NOT NULL,"
-	"  artifact_type TEXT,"
-	"  subject TEXT,"
-	"  annotations TEXT,"
-	"  created_ms INTEGER NOT NULL,"
-	"  PRIMARY KEY (repo_id, digest)"
-	") WITHOUT ROWID;"
-	/* Entries also carry the digest (primary key), so referrers come out in digest order. */
-	"CREATE INDEX manifests_by_subject ON manifests(repo_id, subject) WHERE subject IS NOT NULL;"
-	"CREATE TABLE manifest_refs ("
-	"  repo_id INTEGER NOT NULL,"
-	"  manifest TEXT NOT NULL,"
-	"  kind INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),"
-	"  digest TEXT NOT NULL,"
-	"  PRIMARY KEY (repo_id, manifest, kind, digest),"
-	"  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX manifest_refs_by_digest ON manifest_refs(digest, repo_id);"
-	"CREATE TABLE tags ("
-	"  repo_id INTEGER NOT NULL,"
-	"  name TEXT NOT NULL COLLATE BINARY,"
-	"  digest TEXT NOT NULL,"
-	"  updated_ms INTEGER NOT NULL,"
-	"  PRIMARY KEY (repo_id, name),"
-	"  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX tags_by_digest ON tags(repo_id, digest);"
-	/* AUTOINCREMENT: ids are shown to operators and must never be reused. */
-	"CREATE TABLE tag_history ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
-	"  tag TEXT NOT NULL,"
-	"  old_digest TEXT,"
-	"  new_digest TEXT,"
-	"  time_ms INTEGER NOT NULL,"
-	"  actor TEXT,"
-	"  how TEXT,"
-	"  client TEXT);"
-	"CREATE INDEX tag_history_by_tag ON tag_history(repo_id, tag);"
-	"CREATE TABLE uploads ("
-	"  id TEXT NOT NULL PRIMARY KEY,"
-	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
-	"  created_ms INTEGER NOT NULL,"
-	"  updated_ms INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	/* For purging stale uploads by age. */
-	"CREATE INDEX uploads_by_updated ON uploads(updated_ms);",
-
-	/* 2: personal access tokens, audit log */
-	/*
-	 * AUTOINCREMENT: tokens issued from a PAT carry its id, so an id must
-	 * never name another token later. Revoked rows are kept; the partial
-	 * index makes a name unique only among the owner's unrevoked tokens.
-	 */
-	"CREATE TABLE pats ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  owner TEXT NOT NULL COLLATE BINARY CHECK (owner <> ''),"
-	"  name TEXT NOT NULL COLLATE BINARY CHECK (name <> ''),"
-	"  secret_hash BLOB NOT NULL UNIQUE"
-	"    CHECK (typeof(secret_hash) = 'blob' AND length(secret_hash) = 32),"
-	"  scopes TEXT NOT NULL,"
-	"  created_ms INTEGER NOT NULL,"
-	"  expires_ms INTEGER NOT NULL CHECK (expires_ms >= 0),"
-	"  last_used_ms INTEGER NOT NULL DEFAULT 0,"
-	"  revoked_ms INTEGER NOT NULL DEFAULT 0 CHECK (revoked_ms >= 0));"
-	"CREATE UNIQUE INDEX pats_active_name ON pats(owner, name) WHERE revoked_ms = 0;"
-	/* Entries also carry the id, so an owner's tokens come out newest first without sorting. */
-	"CREATE INDEX pats_by_owner ON pats(owner);"
-	/*
-	 * detail holds JSON object text (checked on insert, not by a CHECK:
-	 * with trusted_schema off, JSON functions may not appear in the schema).
-	 */
-	"CREATE TABLE audit_events ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  time_ms INTEGER NOT NULL,"
-	"  actor TEXT,"
-	"  action TEXT NOT NULL CHECK (action <> ''),"
-	"  repo TEXT,"
-	"  detail TEXT,"
-	"  client TEXT);"
-	"CREATE INDEX audit_events_by_time ON audit_events(time_ms);"
-	"CREATE INDEX audit_events_by_repo ON audit_events(repo, time_ms);",
-
-	/* 3: manifest bytes inside the database */
-	/*
-	 * A blob's bytes live either here or in blobs/<alg>/<xx>/<hex>; readers
-	 * look here first. Manifests are written here, in the transaction that
-	 * records them: one group-committed WAL sync instead of a file, two
-	 * fsyncs and a rename per manifest. They go with their blobs row (GC).
-	 * WITHOUT ROWID: one b-tree to write per manifest instead of a table
-	 * and its key index (large rows spill to overflow pages either way).
-	 */
-	"CREATE TABLE blob_content ("
-	"  digest TEXT NOT NULL PRIMARY KEY REFERENCES blobs(digest) ON DELETE CASCADE,"
-	"  content BLOB NOT NULL"
-	") WITHOUT ROWID;",
-};
-#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
 _Static_assert(REF_CONFIG == 0 && REF_LAYER == 1 && REF_CHILD == 2 && REF_SUBJECT == 3,
 	       "manifest_refs.kind stores enum ref_kind values");
 
@@ -604,7 +470,7 @@ static int check_identity(struct meta_conn *c, const char *path)
 }
 
 /*
- * Brings the schema to target (at most N_MIGRATIONS), one step per
+ * Brings the schema to target (at most meta_n_migrations), one step per
  * transaction. The version is re-read inside each transaction because
  * another process (the CLI) may be migrating the same file at the same time.
  */
@@ -616,16 +482,16 @@ static int migrate(struct meta_conn *c, const char *path, int target, int *versi
 		if (rc)
 			return rc;
 		rc = query_int(c, "PRAGMA user_version", &v);
-		if (!rc && v > N_MIGRATIONS) {
+		if (!rc && v > meta_n_migrations) {
 			log_error("meta: %s has schema version %d, newer than this berth knows (%d)",
-				  path, v, N_MIGRATIONS);
+				  path, v, meta_n_migrations);
 			rc = E_IO;
 		}
 		int done = v >= target;
 		if (!rc && !done) {
 			struct buf b = BUF_INIT;
 			buf_addf(&b, "migration %d", v + 1);
-			rc = exec_sql(c, migrations[v], b.buf);
+			rc = exec_sql(c, meta_migrations[v], b.buf);
 			buf_reset(&b);
 			buf_addf(&b, "PRAGMA user_version = %d", v + 1);
 			if (!rc)
@@ -642,7 +508,7 @@ static int migrate(struct meta_conn *c, const char *path, int target, int *versi
 	return rc;
 }
 
-/* Opens path and migrates it to max_version (N_MIGRATIONS in production). */
+/* Opens path and migrates it to max_version (meta_n_migrations in production). */
 static int open_at(const char *path, int max_version)
 {
 	struct meta_conn *c;
@@ -676,12 +542,12 @@ static int open_at(const char *path, int max_version)
 
 int meta_open(const char *path)
 {
-	return open_at(path, N_MIGRATIONS);
+	return open_at(path, meta_n_migrations);
 }
 
 int meta_open_at_version(const char *path, int max_version)
 {
-	assert(max_version >= 1 && max_version <= N_MIGRATIONS);
+	assert(max_version >= 1 && max_version <= meta_n_migrations);
 	return open_at(path, max_version);
 }
 

@@ -150,6 +150,16 @@ void meta_stmt_done(struct meta_conn *c, const struct meta_query *q, sqlite3_stm
 int meta_step(struct meta_conn *c, sqlite3_stmt *s);
 /* Runs s to completion ignoring rows; 0 or the mapped E_*. */
 int meta_exec(struct meta_conn *c, sqlite3_stmt *s);
+/* PRAGMA application_id of a berth database (0x62727468, "brth"), so a foreign SQLite file is refused. */
+#define BERTH_APP_ID 1651668072
+/*
+ * The schema's migrations (meta_schema.c), applied in order by meta_open(),
+ * each in its own transaction: after step i the database's user_version is
+ * i + 1.
+ */
+extern const char *const meta_migrations[];
+extern const int meta_n_migrations;
+
 /* Runs cached statement q, which takes no parameters and returns no rows (BEGIN, SAVEPOINT...). */
 int meta_run_simple(struct meta_conn *c, const struct meta_query *q);
 

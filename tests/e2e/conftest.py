@@ -55,6 +55,15 @@ STOP_TIMEOUT = 30
 OPEN_CONFIG = {"access": [{"repositories": ["**"], "anonymous": True, "actions": ["*"]}]}
 
 
+def rss_kib(pid):
+    """Resident memory of process pid, KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 import ocihelp as oh
-from conftest import OPEN_CONFIG
+from conftest import OPEN_CONFIG, rss_kib
 from rawhttp import LIVE_TIMEOUT, connect, read_response, send_quietly, settle
 
 IDLE_TIMEOUT_S = 2
@@ -84,14 +84,6 @@ def fd_count(pid):
         if not os.path.basename(target).startswith("berth.db"):
             n += 1
     return n
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def sanitized(pid):

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 import ocihelp as oh
-from conftest import BERTH_BIN, OPEN_CONFIG, free_port
+from conftest import BERTH_BIN, OPEN_CONFIG, free_port, rss_kib
 from rawhttp import LIVE_TIMEOUT, connect, read_response, send_quietly, settle
 
 # server/http.c: URI_MAX, HEAD_MAX
@@ -468,14 +468,6 @@ def test_second_daemon_on_the_same_address_refuses_to_start(make_berth):
     a = make_berth(config=dict(OPEN_CONFIG, reuse_port=True)).start()
     c = make_berth(config=dict(OPEN_CONFIG, reuse_port=True)).start(a.port)
     assert alive(a) and c.proc.poll() is None
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def test_kept_alive_connections_stay_small(make_berth):
