@@ -1,5 +1,6 @@
 /* config: defaults, environment overrides and derived values of the daemon's settings. */
 #include "config.h"
+#include "config_walk.h"
 #include "glob.h"
 
 #include <stdlib.h>
@@ -31,6 +32,9 @@ void config_init_defaults(struct config *c)
 	c->gc_grace_s = 3600;
 	c->upload_ttl_s = 86400;
 	c->log_level = LOG_INFO;
+	c->s3.region = xstrdup(CONFIG_DEFAULT_S3_REGION);
+	c->s3.path_style = 1;
+	c->s3.redirect_expiry_s = CONFIG_DEFAULT_REDIRECT_EXPIRY;
 }
 
 static void strv_release(struct config_strv *s)
@@ -77,6 +81,7 @@ void config_release(struct config *c)
 	free(c->token_service);
 	free(c->token_issuer);
 	free(c->token_key);
+	config_cluster_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -160,7 +165,7 @@ int config_apply_env(struct config *c, struct buf *err)
 			c->tls_cert ? "the key" : "the certificate");
 		return E_CONFIG;
 	}
-	return 0;
+	return config_cluster_env(c, err);
 }
 
 int config_load(struct config *c, const char *path, struct buf *err)

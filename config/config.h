@@ -26,6 +26,8 @@
 #define CONFIG_DEFAULT_ISSUER "berth"
 #define CONFIG_DEFAULT_TOKEN_TTL 300
 #define CONFIG_NAME_MAX 64 /* user and group names */
+#define CONFIG_DEFAULT_S3_REGION "us-east-1"
+#define CONFIG_DEFAULT_REDIRECT_EXPIRY 300
 
 /* A list of owned strings. */
 struct config_strv {
@@ -63,6 +65,52 @@ struct config_rule {
 struct config_immutable {
 	struct config_strv repositories; /* repository globs */
 	struct config_strv tags;         /* tag globs: '*' matches any run of characters */
+};
+
+/*
+ * A credential read from a file or the environment. The value is never
+ * printed or logged; what may be shown is where it came from
+ * (config_secret_describe()). config_release() zeroes it before freeing.
+ */
+enum config_secret_from {
+	CONFIG_SECRET_UNSET = 0,
+	CONFIG_SECRET_FILE,      /* read from file at load time */
+	CONFIG_SECRET_ENV,       /* from an environment variable */
+};
+
+struct config_secret {
+	char *value;                 /* NULL when unset; one line, trailing newline removed */
+	char *file;                  /* the file it was read from (CONFIG_SECRET_FILE), else NULL */
+	enum config_secret_from from;
+};
+
+/* "database": the metadata store of the cluster shape. url NULL: SQLite under root. */
+struct config_database {
+	char *url;                      /* libpq URI or key=value string; never holds a password */
+	struct config_secret password;  /* "password_file", else PGPASSWORD; may stay unset */
+};
+
+enum config_backend {
+	CONFIG_BACKEND_FILESYSTEM = 0, /* blobs under root */
+	CONFIG_BACKEND_S3,
+};
+
+/*
+ * "storage.s3": plain strings, named as in storage/s3.h's struct s3_config
+ * so that the storage layer maps them field by field (config/ cannot
+ * include storage/ headers).
+ */
+struct config_s3 {
+	int given;                  /* the file has a "storage.s3" object */
+	char *endpoint;             /* "http[s]://host[:port]", no trailing '/' */
+	char *region;               /* default CONFIG_DEFAULT_S3_REGION */
+	char *bucket;               /* required with the s3 backend */
+	char *prefix;               /* NULL for none, else ends with '/' */
+	int path_style;             /* default 1 */
+	char *ca_file;              /* NULL: the system's CAs */
+	struct config_secret access_key; /* "access_key_file", else AWS_ACCESS_KEY_ID */
+	struct config_secret secret_key; /* "secret_key_file", else AWS_SECRET_ACCESS_KEY */
+	unsigned redirect_expiry_s; /* lifetime of presigned URLs with storage.redirect */
 };
 
 enum config_metrics_access {
@@ -104,6 +152,10 @@ struct config {
 	unsigned login_concurrency;         /* password checks running at once */
 	unsigned login_failures_per_minute; /* per client address and user (3x per address); 0 = no limit */
 	int delete_enabled;
+	enum config_backend storage_backend; /* "storage.backend" */
+	int storage_redirect;     /* "storage.redirect": answer blob GETs with a presigned URL (s3 only) */
+	struct config_s3 s3;      /* "storage.s3" */
+	struct config_database database; /* "database" */
 	enum log_level log_level;
 	enum log_format log_format;        /* "log.format" */
 	enum config_metrics_access metrics_access; /* "metrics.access" */
@@ -178,6 +230,32 @@ void config_warnings(const struct config *c, struct buf *out);
 int config_net_contains(const struct config_net *n, int family, const void *addr);
 
 /*
+ * Appends what a secret is and where it came from, never its value:
+ * "(from file PATH)", "(from environment VAR)" or "(not set)".
+ */
+void config_secret_describe(const struct config_secret *s, const char *env_name, struct buf *out);
+/*
+ * Appends one "key: value\n" line per setting of the cluster shape
+ * (database, storage backend, S3), secrets described as above; appends
+ * nothing when c uses neither PostgreSQL nor S3.
+ */
+void config_describe_cluster(const struct config *c, struct buf *out);
+/*
+ * The arguments of libpq's PQconnectdbParams(keywords, values, 1) for
+ * c->database: "dbname" (the url, which libpq expands) and "password"
+ * (NULL when unset, so that libpq falls back on its own sources), then a
+ * NULL terminator. The strings stay c's; valid while c is.
+ */
+void config_pg_params(const struct config *c, const char *keywords[3], const char *values[3]);
+/*
+ * Reload: settings of the cluster shape (database.*, storage.backend,
+ * storage.redirect, storage.s3.*) cannot change while the daemon runs.
+ * Replaces next's with copies of cur's and appends to changed the key path
+ * of each that differed, one per line ("storage.s3.bucket\n").
+ */
+void config_keep_cluster(struct config *next, const struct config *cur, struct buf *changed);
+
+/*
  * `berth config check [-c FILE]`: argv[0] names the command ("check") and is
  * ignored, as in main(). Prints "config ok" and returns 0, or prints the
  * error on stderr and returns 1 (2 on a usage error).
@@ -201,5 +279,15 @@ int config_name_check(const char *s, const char **why);
 int config_glob_check(const char *s, const char **why);
 /* "http://" or "https://", a host, optional port and path; no query or fragment. */
 int config_url_check(const char *s, const char **why);
+/* A libpq connection URI (postgresql://, postgres://) or key=value string, without a password. */
+int config_pg_url_check(const char *s, const char **why);
+/* An S3 endpoint: "http://" or "https://", a host and an optional port; one trailing '/' at most. */
+int config_s3_endpoint_check(const char *s, const char **why);
+/* S3 bucket naming rules: 3 to 63 of [a-z0-9.-], ends alphanumeric, no "..", not an IPv4 address. */
+int config_s3_bucket_check(const char *s, const char **why);
+/* A region name: 1 to 63 of [A-Za-z0-9._-]. */
+int config_s3_region_check(const char *s, const char **why);
+/* A key prefix: [A-Za-z0-9._/-], no leading '/', no empty, "." or ".." component; "" allowed. */
+int config_s3_prefix_check(const char *s, const char **why);
 
 #endif

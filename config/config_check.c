@@ -8,13 +8,15 @@
 static const char check_usage[] =
 	"usage: berth config check [-c FILE]\n"
 	"  -c, --config FILE  the config file (default: $BERTH_CONFIG)\n"
-	"Reads the file, then the BERTH_* environment overrides, as berth serve does;\n"
-	"prints \"config ok\" and exits 0, or prints the first problem and exits 1.\n";
+	"Reads the file, then the environment overrides, as berth serve does, and reads\n"
+	"the credential files it names; prints the PostgreSQL and S3 settings (credentials\n"
+	"only by their source) and \"config ok\" and exits 0, or prints the first problem\n"
+	"and exits 1. It contacts neither the database nor the object store.\n";
 
 int config_check_main(int argc, char **argv)
 {
 	struct config c;
-	struct buf err = BUF_INIT, warn = BUF_INIT;
+	struct buf err = BUF_INIT, warn = BUF_INIT, desc = BUF_INIT;
 	const char *path = NULL;
 	int rc;
 
@@ -46,11 +48,15 @@ int config_check_main(int argc, char **argv)
 		nl = strchr(line, '\n');
 		fprintf(stderr, "warning: %.*s\n", (int)(nl - line), line);
 	}
+	/* what the cluster settings resolved to, credentials by their source only */
+	config_describe_cluster(&c, &desc);
+	fputs(desc.buf, stdout);
 	puts("config ok");
 	rc = 0;
 out:
 	config_release(&c);
 	buf_release(&err);
 	buf_release(&warn);
+	buf_release(&desc);
 	return rc;
 }

@@ -296,10 +296,139 @@ static const struct field limits_fields[] = {
 	{ 0 },
 };
 
-static const struct field storage_fields[] = {
-	{ .key = "delete", .kind = K_BOOL, .off = OFF(delete_enabled) },
+/* A credential file: read now, so that a missing or exposed file stops the start, not the first push. */
+static int read_secret_file(struct config_walk *w, json_t *v, struct config_secret *s, int token)
+{
+	struct buf why = BUF_INIT;
+	int rc = 0;
+	if (!json_is_string(v) || !json_string_length(v))
+		return config_walk_fail(w, "expected a non-empty string (a file name)");
+	if (config_secret_read(s, json_string_value(v), token, &why))
+		rc = config_walk_fail(w, "%s", why.buf);
+	buf_release(&why);
+	return rc;
+}
+
+static int read_pg_password(struct config_walk *w, json_t *v, struct config *c)
+{
+	return read_secret_file(w, v, &c->database.password, 0);
+}
+
+static int read_s3_access_key(struct config_walk *w, json_t *v, struct config *c)
+{
+	return read_secret_file(w, v, &c->s3.access_key, 1);
+}
+
+static int read_s3_secret_key(struct config_walk *w, json_t *v, struct config *c)
+{
+	return read_secret_file(w, v, &c->s3.secret_key, 1);
+}
+
+/* null: the system's CAs, as when the key is left out. */
+static int read_s3_ca_file(struct config_walk *w, json_t *v, struct config *c)
+{
+	struct buf why = BUF_INIT;
+	int rc = 0;
+	if (json_is_null(v)) {
+		free(c->s3.ca_file);
+		c->s3.ca_file = NULL;
+		return 0;
+	}
+	if (!json_is_string(v) || !json_string_length(v))
+		return config_walk_fail(w, "expected a file name or null");
+	if (config_file_readable(json_string_value(v), &why))
+		rc = config_walk_fail(w, "%s", why.buf);
+	else
+		config_set_str(&c->s3.ca_file, json_string_value(v));
+	buf_release(&why);
+	return rc;
+}
+
+/* "" means none; anything else is stored ending with '/', so that keys never run into the prefix. */
+static int read_s3_prefix(struct config_walk *w, json_t *v, struct config *c)
+{
+	const char *why, *s = json_string_value(v);
+	struct buf b = BUF_INIT;
+	size_t len;
+	if (!json_is_string(v))
+		return config_walk_fail(w, "expected a string like \"registry/\" (or \"\" for none)");
+	if (config_s3_prefix_check(s, &why))
+		return config_walk_fail(w, "%s", why);
+	free(c->s3.prefix);
+	c->s3.prefix = NULL;
+	if ((len = strlen(s))) {
+		buf_addf(&b, "%s%s", s, s[len - 1] == '/' ? "" : "/");
+		c->s3.prefix = buf_detach(&b, NULL);
+	}
+	return 0;
+}
+
+static int read_backend(struct config_walk *w, json_t *v, struct config *c)
+{
+	const char *s = json_string_value(v);
+	if (s && !strcmp(s, "filesystem"))
+		c->storage_backend = CONFIG_BACKEND_FILESYSTEM;
+	else if (s && !strcmp(s, "s3"))
+		c->storage_backend = CONFIG_BACKEND_S3;
+	else
+		return config_walk_fail(w, "expected \"filesystem\" or \"s3\"");
+	return 0;
+}
+
+static const struct field s3_fields[] = {
+	{ .key = "endpoint", .kind = K_STR, .off = OFF(s3.endpoint), .check = config_s3_endpoint_check },
+	{ .key = "region", .kind = K_STR, .off = OFF(s3.region), .check = config_s3_region_check },
+	{ .key = "bucket", .kind = K_STR, .off = OFF(s3.bucket), .check = config_s3_bucket_check },
+	{ .key = "prefix", .kind = K_FN, .fn = read_s3_prefix },
+	{ .key = "path_style", .kind = K_BOOL, .off = OFF(s3.path_style) },
+	{ .key = "ca_file", .kind = K_FN, .fn = read_s3_ca_file },
+	{ .key = "access_key_file", .kind = K_FN, .fn = read_s3_access_key },
+	{ .key = "secret_key_file", .kind = K_FN, .fn = read_s3_secret_key },
+	/* S3 caps presigned URLs at 7 days; under a minute a slow client would be refused its blob */
+	{ .key = "redirect_expiry", .kind = K_DURATION, .off = OFF(s3.redirect_expiry_s), .min = 60,
+	  .max = 7 * 86400 },
 	{ 0 },
 };
+
+static int read_s3(struct config_walk *w, json_t *v, struct config *c)
+{
+	int rc = walk_object(w, v, s3_fields, c);
+	size_t len;
+	if (rc)
+		return rc;
+	c->s3.given = 1;
+	if (!c->s3.endpoint)
+		return config_walk_fail(w, "\"endpoint\" is required");
+	if (!c->s3.bucket)
+		return config_walk_fail(w, "\"bucket\" is required");
+	/* one trailing '/' is accepted and dropped: the client appends the paths */
+	len = strlen(c->s3.endpoint);
+	if (c->s3.endpoint[len - 1] == '/')
+		c->s3.endpoint[len - 1] = '\0';
+	return 0;
+}
+
+static const struct field storage_fields[] = {
+	{ .key = "delete", .kind = K_BOOL, .off = OFF(delete_enabled) },
+	{ .key = "backend", .kind = K_FN, .fn = read_backend },
+	{ .key = "redirect", .kind = K_BOOL, .off = OFF(storage_redirect) },
+	{ .key = "s3", .kind = K_FN, .fn = read_s3 },
+	{ 0 },
+};
+
+static const struct field database_fields[] = {
+	{ .key = "url", .kind = K_STR, .off = OFF(database.url), .check = config_pg_url_check },
+	{ .key = "password_file", .kind = K_FN, .fn = read_pg_password },
+	{ 0 },
+};
+
+static int read_database(struct config_walk *w, json_t *v, struct config *c)
+{
+	int rc = walk_object(w, v, database_fields, c);
+	if (!rc && !c->database.url)
+		rc = config_walk_fail(w, "\"url\" is required (leave \"database\" out for SQLite under root)");
+	return rc;
+}
 
 static const struct field gc_fields[] = {
 	{ .key = "schedule", .kind = K_DURATION, .off = OFF(gc_interval_s), .min = 0, .max = 365 * 86400 },
@@ -355,6 +484,7 @@ static const struct field top_fields[] = {
 	{ .key = "access", .kind = K_FN, .fn = config_walk_access },
 	{ .key = "limits", .kind = K_OBJECT, .sub = limits_fields },
 	{ .key = "storage", .kind = K_OBJECT, .sub = storage_fields },
+	{ .key = "database", .kind = K_FN, .fn = read_database },
 	{ .key = "gc", .kind = K_OBJECT, .sub = gc_fields },
 	{ .key = "immutable_tags", .kind = K_FN, .fn = config_walk_immutable },
 	{ .key = "metrics", .kind = K_OBJECT, .sub = metrics_fields },
@@ -425,7 +555,9 @@ int config_load_file(struct config *c, const char *path, struct buf *err)
 	}
 	if ((rc = walk_object(&w, root, top_fields, c)))
 		goto out;
-	rc = config_walk_references(&w, c);
+	if ((rc = config_walk_references(&w, c)))
+		goto out;
+	rc = config_cluster_check(&w, c);
 out:
 	json_decref(root);
 	buf_release(&w.path);

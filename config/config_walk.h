@@ -52,4 +52,23 @@ int config_walk_immutable(struct config_walk *w, json_t *v, struct config *c);
 /* Checks that every user and group named anywhere exists; run after the whole file. */
 int config_walk_references(struct config_walk *w, const struct config *c);
 
+/* Settings of the cluster shape (config_cluster.c). */
+/*
+ * Reads the one-line credential in the file path into s (replacing what s
+ * held): a regular file, not readable by every user, at most 4 KiB, one
+ * trailing newline dropped. token: printable ASCII only (S3 keys). Returns
+ * 0, or E_CONFIG with the problem, naming path but never the content, in why.
+ */
+int config_secret_read(struct config_secret *s, const char *path, int token, struct buf *why);
+/* Zeroes the value, frees it and the file name, and leaves s unset. */
+void config_secret_release(struct config_secret *s);
+/* Checks that path is a regular file this process can read; 0, or E_CONFIG with the problem in why. */
+int config_file_readable(const char *path, struct buf *why);
+/* After the whole file: the checks that span storage keys. */
+int config_cluster_check(struct config_walk *w, struct config *c);
+/* After the environment: PGPASSWORD and AWS_* for what no file gave; both S3 keys must then be set. */
+int config_cluster_env(struct config *c, struct buf *err);
+/* Frees the database and storage.s3 settings (config_release()'s part). */
+void config_cluster_release(struct config *c);
+
 #endif
