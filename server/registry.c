@@ -197,6 +197,11 @@ static void keep_static(struct config *next, const struct config *cur)
 	next->max_connections = cur->max_connections;
 	next->idle_timeout_s = cur->idle_timeout_s;
 	next->login_concurrency = cur->login_concurrency;
+	struct buf changed = BUF_INIT; /* database and storage backend: one key path per line */
+	config_keep_cluster(next, cur, &changed);
+	for (char *k = changed.buf, *nl; (nl = strchr(k, '\n')); k = nl + 1)
+		log_warn("reload: \"%.*s\" changed; it takes effect only after a restart", (int)(nl - k), k);
+	buf_release(&changed);
 }
 
 int registry_reload(struct registry *reg)
