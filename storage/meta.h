@@ -37,8 +37,17 @@
 #include "manifest.h"
 #include "names.h"
 
-/* Opens (creating if needed) the database file and runs migrations. */
+/* Opens (creating if needed) the SQLite database file and runs migrations. */
 int meta_open(const char *path);
+/*
+ * Opens the PostgreSQL database conninfo names (a libpq connection string
+ * or URL; the password comes from PGPASSWORD or the passfile, and conninfo
+ * is never logged) and runs migrations, creating the schema in an empty
+ * database. Refused (E_IO, logged) when the database holds tables that are
+ * not berth's or a schema newer than this berth knows; E_STORE_UNAVAILABLE
+ * when the server cannot be reached.
+ */
+int meta_open_url(const char *conninfo);
 void meta_close(void);
 /* Current schema version (after meta_open). */
 int meta_schema_version(void);

@@ -1,5 +1,6 @@
 /* meta_audit: the append-only audit log of who did what, when and from where. */
 #include <assert.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -9,38 +10,53 @@
 
 /*
  * detail ends up verbatim inside JSON output, so only a JSON object (or
- * NULL) gets in; CASE because json_type() fails on malformed text. OR
- * IGNORE likewise turns an empty action (the CHECK) into "no row", so a
- * caller bug is told apart from a database failure.
+ * NULL) gets in, and action must not be empty: both are checked before the
+ * insert (meta_audit_insert()), so a caller bug is told apart from a
+ * database failure on either engine (their JSON functions differ).
  */
-static const struct meta_query q_audit_insert = { MS_AUDIT_INSERT,
-	"INSERT OR IGNORE INTO audit_events(time_ms, actor, action, repo, detail, client)"
-	" SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE CASE WHEN ?5 IS NULL THEN 1"
-	" WHEN json_valid(?5) THEN json_type(?5) = 'object' ELSE 0 END" };
+static const struct meta_query q_audit_insert = { .id = MS_AUDIT_INSERT, .sql =
+	"INSERT INTO audit_events(time_ms, actor, action, repo, detail, client)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6)" };
 /* Index entries carry the id after time_ms, so both orderings come from the index without a sort. */
-static const struct meta_query q_audit_list = { MS_AUDIT_LIST,
+static const struct meta_query q_audit_list = { .id = MS_AUDIT_LIST, .sql =
 	"SELECT id, time_ms, actor, action, repo, detail, client FROM audit_events"
 	" WHERE time_ms >= ?1 ORDER BY time_ms, id LIMIT ?3" };
-static const struct meta_query q_audit_list_repo = { MS_AUDIT_LIST_REPO,
+static const struct meta_query q_audit_list_repo = { .id = MS_AUDIT_LIST_REPO, .sql =
 	"SELECT id, time_ms, actor, action, repo, detail, client FROM audit_events"
 	" WHERE repo = ?2 AND time_ms >= ?1 ORDER BY time_ms, id LIMIT ?3" };
 
+/* Whether text is NULL or a JSON object (a single one: nothing after it). */
+static int json_object_or_null(const char *text)
+{
+	if (!text)
+		return 1;
+	json_t *j = json_loads(text, 0, NULL);
+	int ok = j && json_is_object(j);
+	json_decref(j);
+	return ok;
+}
+
 int meta_audit_insert(struct meta_conn *c, const struct meta_audit *ev)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int changes = 0;
 	assert(ev->action && *ev->action);
+	if (!ev->action || !*ev->action || !json_object_or_null(ev->detail)) {
+		log_error("meta: audit event \"%s\" refused: empty action or detail not a JSON object",
+			  ev->action ? ev->action : "");
+		return E_INTERNAL;
+	}
 	int rc = meta_stmt(c, &q_audit_insert, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, meta_now_ms());
-	meta_bind_text(s, 2, ev->actor);
-	meta_bind_text(s, 3, ev->action);
-	meta_bind_text(s, 4, ev->repo);
-	meta_bind_text(s, 5, ev->detail);
-	meta_bind_text(s, 6, ev->client);
+	db_bind_int64(s, 1, meta_now_ms());
+	db_bind_text(s, 2, ev->actor);
+	db_bind_text(s, 3, ev->action);
+	db_bind_text(s, 4, ev->repo);
+	db_bind_text(s, 5, ev->detail);
+	db_bind_text(s, 6, ev->client);
 	rc = meta_exec(c, s);
-	changes = sqlite3_changes(c->db);
+	changes = (int)db_changes(c->db);
 	meta_stmt_done(c, &q_audit_insert, s);
 	if (!rc && !changes) {
 		log_error("meta: audit event \"%s\" refused: empty action or detail not a JSON object",
@@ -66,27 +82,27 @@ int meta_audit_add(const char *actor, const char *action, const char *repo, cons
 int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	const struct meta_query *q = repo ? &q_audit_list_repo : &q_audit_list;
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, since_ms);
+	db_bind_int64(s, 1, since_ms);
 	if (repo)
-		meta_bind_text(s, 2, repo);
-	/* a negative LIMIT means none */
-	meta_bind_int64(s, 3, limit < 0 ? -1 : (int64_t)limit);
+		db_bind_text(s, 2, repo);
+	/* no limit: the largest (PostgreSQL refuses SQLite's -1) */
+	db_bind_int64(s, 3, limit < 0 ? INT64_MAX : (int64_t)limit);
 	while ((rc = meta_step(c, s)) == 1) {
 		struct meta_audit ev = {
-			.id = sqlite3_column_int64(s, 0),
-			.time_ms = sqlite3_column_int64(s, 1),
-			.actor = meta_col_text(s, 2),
-			.action = meta_col_text(s, 3),
-			.repo = meta_col_text(s, 4),
-			.detail = meta_col_text(s, 5),
-			.client = meta_col_text(s, 6),
+			.id = db_col_int64(s, 0),
+			.time_ms = db_col_int64(s, 1),
+			.actor = db_col_text(s, 2),
+			.action = db_col_text(s, 3),
+			.repo = db_col_text(s, 4),
+			.detail = db_col_text(s, 5),
+			.client = db_col_text(s, 6),
 		};
 		if (!ev.action) {
 			log_error("meta: malformed audit row");

@@ -4,49 +4,49 @@
 #include "meta.h"
 #include "meta_internal.h"
 
-static const struct meta_query q_blob_linked = { MS_BLOB_LINKED,
+static const struct meta_query q_blob_linked = { .id = MS_BLOB_LINKED, .sql =
 	"SELECT b.size FROM repos r"
 	" JOIN blob_links l ON l.repo_id = r.id AND l.digest = ?2"
 	" JOIN blobs b ON b.digest = l.digest"
 	" WHERE r.name = ?1" };
 /* Known means linked somewhere: an unlinked row may be swept by GC at any moment. */
-static const struct meta_query q_blob_known = { MS_BLOB_KNOWN,
+static const struct meta_query q_blob_known = { .id = MS_BLOB_KNOWN, .sql =
 	"SELECT b.size FROM blobs b WHERE b.digest = ?1"
 	" AND EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = ?1)" };
-static const struct meta_query q_blob_insert = { MS_BLOB_INSERT,
+static const struct meta_query q_blob_insert = { .id = MS_BLOB_INSERT, .sql =
 	"INSERT INTO blobs(digest, size, created_ms) VALUES (?1, ?2, ?3)"
 	" ON CONFLICT(digest) DO NOTHING" };
-static const struct meta_query q_link_upsert = { MS_LINK_UPSERT,
+static const struct meta_query q_link_upsert = { .id = MS_LINK_UPSERT, .sql =
 	"INSERT INTO blob_links(repo_id, digest, linked_ms) VALUES (?1, ?2, ?3)"
 	" ON CONFLICT(repo_id, digest) DO UPDATE SET linked_ms = excluded.linked_ms" };
-static const struct meta_query q_link_delete = { MS_LINK_DELETE,
+static const struct meta_query q_link_delete = { .id = MS_LINK_DELETE, .sql =
 	"DELETE FROM blob_links"
 	" WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND digest = ?2" };
-static const struct meta_query q_blob_repos = { MS_BLOB_REPOS,
+static const struct meta_query q_blob_repos = { .id = MS_BLOB_REPOS, .sql =
 	"SELECT r.name FROM blob_links l JOIN repos r ON r.id = l.repo_id"
 	" WHERE l.digest = ?1 ORDER BY r.name" };
-static const struct meta_query q_upload_insert = { MS_UPLOAD_INSERT,
+static const struct meta_query q_upload_insert = { .id = MS_UPLOAD_INSERT, .sql =
 	"INSERT INTO uploads(id, repo_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3)"
 	" ON CONFLICT(id) DO NOTHING" };
-static const struct meta_query q_upload_check = { MS_UPLOAD_CHECK,
+static const struct meta_query q_upload_check = { .id = MS_UPLOAD_CHECK, .sql =
 	"SELECT 1 FROM uploads u JOIN repos r ON r.id = u.repo_id"
 	" WHERE u.id = ?1 AND r.name = ?2" };
-static const struct meta_query q_upload_delete = { MS_UPLOAD_DELETE,
+static const struct meta_query q_upload_delete = { .id = MS_UPLOAD_DELETE, .sql =
 	"DELETE FROM uploads WHERE id = ?1" };
-static const struct meta_query q_upload_touch = { MS_UPLOAD_TOUCH,
+static const struct meta_query q_upload_touch = { .id = MS_UPLOAD_TOUCH, .sql =
 	"UPDATE uploads SET updated_ms = ?2 WHERE id = ?1" };
-static const struct meta_query q_uploads_stale = { MS_UPLOADS_STALE,
+static const struct meta_query q_uploads_stale = { .id = MS_UPLOADS_STALE, .sql =
 	"SELECT id FROM uploads WHERE updated_ms < ?1 ORDER BY updated_ms, id" };
 
 int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int64_t size, int64_t now)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, &q_blob_insert, &s);
 	if (rc)
 		return rc;
-	meta_bind_text(s, 1, digest);
-	meta_bind_int64(s, 2, size);
-	meta_bind_int64(s, 3, now);
+	db_bind_text(s, 1, digest);
+	db_bind_int64(s, 2, size);
+	db_bind_int64(s, 3, now);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_blob_insert, s);
 	if (rc)
@@ -54,9 +54,9 @@ int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int
 	rc = meta_stmt(c, &q_link_upsert, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, digest);
-	meta_bind_int64(s, 3, now);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, digest);
+	db_bind_int64(s, 3, now);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_link_upsert, s);
 	return rc;
@@ -130,10 +130,10 @@ struct str_sink {
 };
 
 /* Passes the row's first column to the caller's callback. */
-static int str_row(sqlite3_stmt *s, void *arg)
+static int str_row(struct db_stmt *s, void *arg)
 {
 	const struct str_sink *k = arg;
-	return k->cb(k->ctx, meta_col_text(s, 0));
+	return k->cb(k->ctx, db_col_text(s, 0));
 }
 
 int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx)
@@ -148,18 +148,18 @@ int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx)
 static int upload_create_tx(struct meta_conn *c, void *arg)
 {
 	const struct blob_write *w = arg;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int64_t repo_id;
 	int changes = 0;
 	int rc = meta_repo_id(c, w->repo, 1, &repo_id);
 	if (!rc)
 		rc = meta_stmt(c, &q_upload_insert, &s);
 	if (!rc) {
-		meta_bind_text(s, 1, w->id);
-		meta_bind_int64(s, 2, repo_id);
-		meta_bind_int64(s, 3, meta_now_ms());
+		db_bind_text(s, 1, w->id);
+		db_bind_int64(s, 2, repo_id);
+		db_bind_int64(s, 3, meta_now_ms());
 		rc = meta_exec(c, s);
-		changes = sqlite3_changes(c->db);
+		changes = (int)db_changes(c->db);
 		meta_stmt_done(c, &q_upload_insert, s);
 	}
 	/* ids are random, so a clash means a caller bug or a replay: refuse it */
@@ -191,12 +191,12 @@ int meta_upload_delete(const char *id)
 static int upload_commit_tx(struct meta_conn *c, void *arg)
 {
 	const struct blob_write *w = arg;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int64_t repo_id;
 	int rc = meta_stmt(c, &q_upload_check, &s);
 	if (!rc) {
-		meta_bind_text(s, 1, w->id);
-		meta_bind_text(s, 2, w->repo);
+		db_bind_text(s, 1, w->id);
+		db_bind_text(s, 2, w->repo);
 		rc = meta_step(c, s);
 		meta_stmt_done(c, &q_upload_check, s);
 		rc = rc == 1 ? 0 : rc == 0 ? E_BLOB_UPLOAD_UNKNOWN : rc;
@@ -208,7 +208,7 @@ static int upload_commit_tx(struct meta_conn *c, void *arg)
 	if (!rc)
 		rc = meta_stmt(c, &q_upload_delete, &s);
 	if (!rc) {
-		meta_bind_text(s, 1, w->id);
+		db_bind_text(s, 1, w->id);
 		rc = meta_exec(c, s);
 		meta_stmt_done(c, &q_upload_delete, s);
 	}

@@ -6,7 +6,7 @@
 int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_stmt(c, q, &s);
@@ -34,15 +34,18 @@ struct write_one {
 static int write_one_tx(struct meta_conn *c, void *arg)
 {
 	struct write_one *w = arg;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, w->q, &s);
 	if (rc)
 		return rc;
 	if (w->bind)
 		w->bind(s, w->barg);
-	rc = meta_exec(c, s);
-	w->changes = sqlite3_changes(c->db);
-	w->rowid = sqlite3_last_insert_rowid(c->db);
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		w->rowid = db_col_int64(s, 0);
+		rc = meta_exec(c, s);
+	}
+	w->changes = (int)db_changes(c->db);
 	meta_stmt_done(c, w->q, s);
 	return rc;
 }
@@ -58,42 +61,42 @@ int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, 
 	return rc;
 }
 
-int meta_first_int64(sqlite3_stmt *s, void *rarg)
+int meta_first_int64(struct db_stmt *s, void *rarg)
 {
 	if (rarg)
-		*(int64_t *)rarg = sqlite3_column_int64(s, 0);
+		*(int64_t *)rarg = db_col_int64(s, 0);
 	return 1;
 }
 
-void meta_bind_text1(sqlite3_stmt *s, const void *text)
+void meta_bind_text1(struct db_stmt *s, const void *text)
 {
-	meta_bind_text(s, 1, text);
+	db_bind_text(s, 1, text);
 }
 
-void meta_bind_int64_1(sqlite3_stmt *s, const void *v)
+void meta_bind_int64_1(struct db_stmt *s, const void *v)
 {
-	meta_bind_int64(s, 1, *(const int64_t *)v);
+	db_bind_int64(s, 1, *(const int64_t *)v);
 }
 
-void meta_bind_texts(sqlite3_stmt *s, const void *texts)
+void meta_bind_texts(struct db_stmt *s, const void *texts)
 {
 	const struct meta_texts *t = texts;
 	assert(t->n >= 0 && t->n <= (int)(sizeof(t->v) / sizeof(t->v[0])));
 	for (int i = 0; i < t->n; i++)
-		meta_bind_text(s, i + 1, t->v[i]);
+		db_bind_text(s, i + 1, t->v[i]);
 }
 
-void meta_bind_ints(sqlite3_stmt *s, const void *ints)
+void meta_bind_ints(struct db_stmt *s, const void *ints)
 {
 	const struct meta_ints *t = ints;
 	assert(t->n >= 0 && t->n <= (int)(sizeof(t->v) / sizeof(t->v[0])));
 	for (int i = 0; i < t->n; i++)
-		meta_bind_int64(s, i + 1, t->v[i]);
+		db_bind_int64(s, i + 1, t->v[i]);
 }
 
-void meta_bind_text_int(sqlite3_stmt *s, const void *ti)
+void meta_bind_text_int(struct db_stmt *s, const void *ti)
 {
 	const struct meta_text_int *t = ti;
-	meta_bind_text(s, 1, t->text);
-	meta_bind_int64(s, 2, t->num);
+	db_bind_text(s, 1, t->text);
+	db_bind_int64(s, 2, t->num);
 }

@@ -8,72 +8,81 @@
 #include "meta_internal.h"
 #include "xalloc.h"
 
-static const struct meta_query q_gc_repos = { MS_GC_REPOS, "SELECT id, name FROM repos ORDER BY id" };
+static const struct meta_query q_gc_repos = { .id = MS_GC_REPOS, .sql = "SELECT id, name FROM repos ORDER BY id" };
 /* Pushed = created, or the manifest's bytes linked again by a later push of the same manifest. */
-static const struct meta_query q_gc_manifests = { MS_GC_MANIFESTS,
-	"SELECT m.digest, m.subject, m.size, max(m.created_ms, coalesce(l.linked_ms, 0)),"
+static const struct meta_query q_gc_manifests = { .id = MS_GC_MANIFESTS, .sql =
+	"SELECT m.digest, m.subject, m.size,"
+	" CASE WHEN m.created_ms > coalesce(l.linked_ms, 0) THEN m.created_ms ELSE coalesce(l.linked_ms, 0) END,"
 	" EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest)"
 	" FROM manifests m LEFT JOIN blob_links l ON l.repo_id = m.repo_id AND l.digest = m.digest"
 	" WHERE m.repo_id = ?1" };
-static const struct meta_query q_gc_history = { MS_GC_HISTORY,
+static const struct meta_query q_gc_history = { .id = MS_GC_HISTORY, .sql =
 	"SELECT old_digest, new_digest FROM tag_history WHERE repo_id = ?1 AND time_ms >= ?2" };
-static const struct meta_query q_gc_refs = { MS_GC_REFS,
+static const struct meta_query q_gc_refs = { .id = MS_GC_REFS, .sql =
 	"SELECT manifest, kind, digest FROM manifest_refs WHERE repo_id = ?1 AND kind IN (0, 1, 2)" };
-static const struct meta_query q_gc_links = { MS_GC_LINKS,
+static const struct meta_query q_gc_links = { .id = MS_GC_LINKS, .sql =
 	"SELECT l.digest, b.size, l.linked_ms FROM blob_links l JOIN blobs b ON b.digest = l.digest"
 	" WHERE l.repo_id = ?1" };
 /* Everything that keeps one manifest, read inside the deleting transaction. */
-static const struct meta_query q_gc_manifest_check = { MS_GC_MANIFEST_CHECK,
+static const struct meta_query q_gc_manifest_check = { .id = MS_GC_MANIFEST_CHECK, .sql =
 	"SELECT m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s"
 	"   WHERE s.repo_id = m.repo_id AND s.digest = m.subject),"
 	" EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest),"
 	" EXISTS (SELECT 1 FROM manifest_refs r WHERE r.digest = m.digest AND r.repo_id = m.repo_id AND r.kind = 2),"
-	" max(m.created_ms, coalesce((SELECT l.linked_ms FROM blob_links l"
-	"   WHERE l.repo_id = m.repo_id AND l.digest = m.digest), 0))"
+	" (SELECT CASE WHEN m.created_ms > coalesce(max(l.linked_ms), 0) THEN m.created_ms"
+	"   ELSE coalesce(max(l.linked_ms), 0) END FROM blob_links l"
+	"   WHERE l.repo_id = m.repo_id AND l.digest = m.digest)"
 	" FROM manifests m WHERE m.repo_id = ?1 AND m.digest = ?2" };
-static const struct meta_query q_gc_refs_delete = { MS_GC_REFS_DELETE,
+static const struct meta_query q_gc_refs_delete = { .id = MS_GC_REFS_DELETE, .sql =
 	"DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2" };
-static const struct meta_query q_gc_manifest_delete = { MS_GC_MANIFEST_DELETE,
+static const struct meta_query q_gc_manifest_delete = { .id = MS_GC_MANIFEST_DELETE, .sql =
 	"DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
 /* Everything that keeps one link; no row when there is no link. */
-static const struct meta_query q_gc_link_check = { MS_GC_LINK_CHECK,
+static const struct meta_query q_gc_link_check = { .id = MS_GC_LINK_CHECK, .sql =
 	"SELECT l.linked_ms,"
 	" EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = l.repo_id AND m.digest = l.digest),"
 	" EXISTS (SELECT 1 FROM manifest_refs r WHERE r.digest = l.digest AND r.repo_id = l.repo_id"
 	"   AND r.kind IN (0, 1))"
 	" FROM blob_links l WHERE l.repo_id = ?1 AND l.digest = ?2" };
-static const struct meta_query q_gc_link_delete = { MS_GC_LINK_DELETE,
+static const struct meta_query q_gc_link_delete = { .id = MS_GC_LINK_DELETE, .sql =
 	"DELETE FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
-static const struct meta_query q_gc_unlinked = { MS_GC_UNLINKED,
+static const struct meta_query q_gc_unlinked = { .id = MS_GC_UNLINKED, .sql =
 	"SELECT b.digest, b.size FROM blobs b"
 	" WHERE NOT EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = b.digest)" };
-static const struct meta_query q_gc_blob_delete = { MS_GC_BLOB_DELETE,
+static const struct meta_query q_gc_blob_delete = { .id = MS_GC_BLOB_DELETE, .sql =
 	"DELETE FROM blobs WHERE digest = ?1"
 	" AND NOT EXISTS (SELECT 1 FROM blob_links l WHERE l.digest = ?1)" };
-static const struct meta_query q_gc_blob_state = { MS_GC_BLOB_STATE,
+static const struct meta_query q_gc_blob_state = { .id = MS_GC_BLOB_STATE, .sql =
 	"SELECT (SELECT count(*) FROM blob_links l WHERE l.digest = b.digest) FROM blobs b WHERE b.digest = ?1" };
-static const struct meta_query q_gc_upload_known = { MS_GC_UPLOAD_KNOWN,
+static const struct meta_query q_gc_upload_known = { .id = MS_GC_UPLOAD_KNOWN, .sql =
 	"SELECT 1 FROM uploads WHERE id = ?1" };
-static const struct meta_query q_gc_upload_expire = { MS_GC_UPLOAD_EXPIRE,
+static const struct meta_query q_gc_upload_expire = { .id = MS_GC_UPLOAD_EXPIRE, .sql =
 	"DELETE FROM uploads WHERE id = ?1 AND updated_ms < ?2" };
-static const struct meta_query q_fsck_blobs = { MS_FSCK_BLOBS,
+static const struct meta_query q_fsck_blobs = { .id = MS_FSCK_BLOBS, .sql =
 	"SELECT b.digest, b.size, (SELECT count(*) FROM blob_links l WHERE l.digest = b.digest)"
 	" FROM blobs b ORDER BY b.digest" };
-static const struct meta_query q_fsck_manifests = { MS_FSCK_MANIFESTS,
+static const struct meta_query q_fsck_manifests = { .id = MS_FSCK_MANIFESTS, .sql =
 	"SELECT r.name, m.digest, m.media_type,"
 	" EXISTS (SELECT 1 FROM blob_links l WHERE l.repo_id = m.repo_id AND l.digest = m.digest)"
 	" FROM manifests m JOIN repos r ON r.id = m.repo_id ORDER BY r.name, m.digest" };
-static const struct meta_query q_fsck_dangling = { MS_FSCK_DANGLING,
+static const struct meta_query q_fsck_dangling = { .id = MS_FSCK_DANGLING, .sql =
 	"SELECT p.name, r.manifest, r.kind, r.digest FROM manifest_refs r JOIN repos p ON p.id = r.repo_id"
 	" WHERE (r.kind IN (0, 1) AND NOT EXISTS (SELECT 1 FROM blob_links l"
 	"   WHERE l.repo_id = r.repo_id AND l.digest = r.digest))"
 	" OR (r.kind = 2 AND NOT EXISTS (SELECT 1 FROM manifests m"
 	"   WHERE m.repo_id = r.repo_id AND m.digest = r.digest))"
 	" ORDER BY p.name, r.manifest, r.digest" };
-static const struct meta_query q_fsck_uploads = { MS_FSCK_UPLOADS,
+static const struct meta_query q_fsck_uploads = { .id = MS_FSCK_UPLOADS, .sql =
 	"SELECT id, updated_ms FROM uploads ORDER BY id" };
-static const struct meta_query q_fsck_integrity = { MS_FSCK_INTEGRITY, "PRAGMA integrity_check" };
-static const struct meta_query q_fsck_foreign_keys = { MS_FSCK_FOREIGN_KEYS, "PRAGMA foreign_key_check" };
+/*
+ * SQLite's own checks of its file. PostgreSQL checks every constraint on
+ * every statement (foreign keys cannot be switched off there) and checking
+ * its pages needs the amcheck extension, a superuser's tool: both pass.
+ */
+static const struct meta_query q_fsck_integrity = { .id = MS_FSCK_INTEGRITY, .sql = "PRAGMA integrity_check",
+	.pg = "SELECT 'ok'" };
+static const struct meta_query q_fsck_foreign_keys = { .id = MS_FSCK_FOREIGN_KEYS, .sql = "PRAGMA foreign_key_check",
+	.pg = "SELECT NULL::text, NULL::bigint, NULL::text WHERE false" };
 
 /* ---- helpers ---- */
 
@@ -109,10 +118,10 @@ static void dset_release(struct digest_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int history_row(sqlite3_stmt *s, void *arg)
+static int history_row(struct db_stmt *s, void *arg)
 {
-	dset_add(arg, meta_col_text(s, 0));
-	dset_add(arg, meta_col_text(s, 1));
+	dset_add(arg, db_col_text(s, 0));
+	dset_add(arg, db_col_text(s, 1));
 	return 0;
 }
 
@@ -134,12 +143,12 @@ static int is_root(int tagged, int in_history, int64_t pushed_ms, const struct m
 /* Runs a write q(repo_id, text). */
 static int exec_id(struct meta_conn *c, const struct meta_query *q, int64_t repo_id, const char *text)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, text);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, text);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, q, s);
 	return rc;
@@ -149,19 +158,19 @@ static int exec_id(struct meta_conn *c, const struct meta_query *q, int64_t repo
 static int row_text(struct meta_conn *c, const struct meta_query *q, int64_t repo_id, int with_repo,
 		    const char *text, int64_t *out, int n, int *found)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;
 	if (with_repo) {
-		meta_bind_int64(s, 1, repo_id);
-		meta_bind_text(s, 2, text);
+		db_bind_int64(s, 1, repo_id);
+		db_bind_text(s, 2, text);
 	} else {
-		meta_bind_text(s, 1, text);
+		db_bind_text(s, 1, text);
 	}
 	rc = meta_step(c, s);
 	for (int i = 0; rc == 1 && i < n; i++)
-		out[i] = sqlite3_column_int64(s, i);
+		out[i] = db_col_int64(s, i);
 	meta_stmt_done(c, q, s);
 	if (rc < 0)
 		return rc;
@@ -190,10 +199,10 @@ struct sink {
 	const struct digest_set *hist;
 };
 
-static int repo_row(sqlite3_stmt *s, void *arg)
+static int repo_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	return k->cb.repo(k->ctx, sqlite3_column_int64(s, 0), meta_col_text(s, 1));
+	return k->cb.repo(k->ctx, db_col_int64(s, 0), db_col_text(s, 1));
 }
 
 int meta_gc_repos(meta_gc_repo_cb cb, void *ctx)
@@ -202,17 +211,17 @@ int meta_gc_repos(meta_gc_repo_cb cb, void *ctx)
 	return meta_each(&q_gc_repos, NULL, NULL, repo_row, &k);
 }
 
-static int manifest_row(sqlite3_stmt *s, void *arg)
+static int manifest_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
 	struct meta_gc_manifest m = {
-		.digest = meta_col_text(s, 0),
-		.subject = meta_col_text(s, 1),
-		.size = sqlite3_column_int64(s, 2),
+		.digest = db_col_text(s, 0),
+		.subject = db_col_text(s, 1),
+		.size = db_col_int64(s, 2),
 	};
 	if (!m.digest)
 		return E_IO;
-	m.root = is_root(sqlite3_column_int(s, 4), dset_has(k->hist, m.digest), sqlite3_column_int64(s, 3), k->cut);
+	m.root = is_root((int)db_col_int64(s, 4), dset_has(k->hist, m.digest), db_col_int64(s, 3), k->cut);
 	return k->cb.manifest(k->ctx, &m);
 }
 
@@ -227,11 +236,11 @@ int meta_gc_manifests(int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_g
 	return rc;
 }
 
-static int ref_row(sqlite3_stmt *s, void *arg)
+static int ref_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *m = meta_col_text(s, 0), *d = meta_col_text(s, 2);
-	return m && d ? k->cb.ref(k->ctx, m, sqlite3_column_int(s, 1), d) : 0;
+	const char *m = db_col_text(s, 0), *d = db_col_text(s, 2);
+	return m && d ? k->cb.ref(k->ctx, m, (int)db_col_int64(s, 1), d) : 0;
 }
 
 int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx)
@@ -240,11 +249,11 @@ int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx)
 	return meta_each(&q_gc_refs, meta_bind_int64_1, &repo_id, ref_row, &k);
 }
 
-static int link_row(sqlite3_stmt *s, void *arg)
+static int link_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *d = meta_col_text(s, 0);
-	return d ? k->cb.link(k->ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)) : 0;
+	const char *d = db_col_text(s, 0);
+	return d ? k->cb.link(k->ctx, d, db_col_int64(s, 1), db_col_int64(s, 2)) : 0;
 }
 
 int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx)
@@ -357,11 +366,11 @@ int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, 
 	return rc;
 }
 
-static int blob_row(sqlite3_stmt *s, void *arg)
+static int blob_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *d = meta_col_text(s, 0);
-	return d ? k->cb.blob(k->ctx, d, sqlite3_column_int64(s, 1)) : 0;
+	const char *d = db_col_text(s, 0);
+	return d ? k->cb.blob(k->ctx, d, db_col_int64(s, 1)) : 0;
 }
 
 int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx)
@@ -373,16 +382,16 @@ int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx)
 static int gc_blobs_tx(struct meta_conn *c, void *arg)
 {
 	const struct gc_write *w = arg;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = 0;
 	memset(w->done, 0, w->n);
 	for (size_t i = 0; i < w->n && !rc; i++) {
 		rc = meta_stmt(c, &q_gc_blob_delete, &s);
 		if (rc)
 			break;
-		meta_bind_text(s, 1, w->digests[i]);
+		db_bind_text(s, 1, w->digests[i]);
 		rc = meta_exec(c, s);
-		w->done[i] = !rc && sqlite3_changes(c->db) > 0;
+		w->done[i] = !rc && (int)db_changes(c->db) > 0;
 		meta_stmt_done(c, &q_gc_blob_delete, s);
 	}
 	return rc;
@@ -430,11 +439,11 @@ int meta_gc_upload_expire(const char *id, int64_t older_than_ms, int *deleted)
 
 /* ---- integrity checks ---- */
 
-static int fsck_blob_row(sqlite3_stmt *s, void *arg)
+static int fsck_blob_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *d = meta_col_text(s, 0);
-	return d ? k->cb.fsck_blob(k->ctx, d, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)) : 0;
+	const char *d = db_col_text(s, 0);
+	return d ? k->cb.fsck_blob(k->ctx, d, db_col_int64(s, 1), db_col_int64(s, 2)) : 0;
 }
 
 int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx)
@@ -443,11 +452,11 @@ int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx)
 	return meta_each(&q_fsck_blobs, NULL, NULL, fsck_blob_row, &k);
 }
 
-static int fsck_manifest_row(sqlite3_stmt *s, void *arg)
+static int fsck_manifest_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *repo = meta_col_text(s, 0), *d = meta_col_text(s, 1), *mt = meta_col_text(s, 2);
-	return repo && d ? k->cb.fsck_manifest(k->ctx, repo, d, mt ? mt : "", sqlite3_column_int(s, 3)) : 0;
+	const char *repo = db_col_text(s, 0), *d = db_col_text(s, 1), *mt = db_col_text(s, 2);
+	return repo && d ? k->cb.fsck_manifest(k->ctx, repo, d, mt ? mt : "", (int)db_col_int64(s, 3)) : 0;
 }
 
 int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx)
@@ -456,11 +465,11 @@ int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx)
 	return meta_each(&q_fsck_manifests, NULL, NULL, fsck_manifest_row, &k);
 }
 
-static int fsck_ref_row(sqlite3_stmt *s, void *arg)
+static int fsck_ref_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *repo = meta_col_text(s, 0), *m = meta_col_text(s, 1), *d = meta_col_text(s, 3);
-	return repo && m && d ? k->cb.fsck_ref(k->ctx, repo, m, sqlite3_column_int(s, 2), d) : 0;
+	const char *repo = db_col_text(s, 0), *m = db_col_text(s, 1), *d = db_col_text(s, 3);
+	return repo && m && d ? k->cb.fsck_ref(k->ctx, repo, m, (int)db_col_int64(s, 2), d) : 0;
 }
 
 int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx)
@@ -469,11 +478,11 @@ int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx)
 	return meta_each(&q_fsck_dangling, NULL, NULL, fsck_ref_row, &k);
 }
 
-static int fsck_upload_row(sqlite3_stmt *s, void *arg)
+static int fsck_upload_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	const char *id = meta_col_text(s, 0);
-	return id ? k->cb.fsck_upload(k->ctx, id, sqlite3_column_int64(s, 1)) : 0;
+	const char *id = db_col_text(s, 0);
+	return id ? k->cb.fsck_upload(k->ctx, id, db_col_int64(s, 1)) : 0;
 }
 
 int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx)
@@ -489,10 +498,10 @@ struct line_sink {
 	struct buf line;
 };
 
-static int integrity_row(sqlite3_stmt *s, void *arg)
+static int integrity_row(struct db_stmt *s, void *arg)
 {
 	struct line_sink *k = arg;
-	const char *t = meta_col_text(s, 0);
+	const char *t = db_col_text(s, 0);
 	if (t && !strcmp(t, "ok"))
 		return 0;
 	buf_reset(&k->line);
@@ -500,15 +509,15 @@ static int integrity_row(sqlite3_stmt *s, void *arg)
 	return k->cb(k->ctx, k->line.buf);
 }
 
-static int foreign_key_row(sqlite3_stmt *s, void *arg)
+static int foreign_key_row(struct db_stmt *s, void *arg)
 {
 	struct line_sink *k = arg;
-	const char *table = meta_col_text(s, 0), *parent = meta_col_text(s, 2);
+	const char *table = db_col_text(s, 0), *parent = db_col_text(s, 2);
 	buf_reset(&k->line);
 	buf_addf(&k->line, "foreign_key_check: a row of %s refers to a missing row of %s",
 		 table ? table : "?", parent ? parent : "?");
-	if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-		buf_addf(&k->line, " (rowid %lld)", (long long)sqlite3_column_int64(s, 1));
+	if (!db_col_is_null(s, 1))
+		buf_addf(&k->line, " (rowid %lld)", (long long)db_col_int64(s, 1));
 	return k->cb(k->ctx, k->line.buf);
 }
 

@@ -1,22 +1,23 @@
 /*
  * meta_internal: what the meta*.c files share and nothing else may include
  * (but the meta unit tests, for meta_open_at_version()): the per-thread
- * connection, its prepared-statement cache, error mapping, transactions and
- * the few helpers several files need.
+ * connection, its prepared-statement cache, the per-engine dialect table,
+ * transactions and the few helpers several files need. SQL goes through
+ * storage/db.h, never to an engine's library directly.
  *
  * A struct meta_conn belongs to one thread (the one that opened it) and is
  * used without any lock; only the registry of connections in meta.c is
  * locked. Statements come from the connection's cache and go back to it
- * (reset, bindings cleared) before the public function returns, so text
- * bound with SQLITE_STATIC only has to live for that call.
+ * (reset, bindings cleared) before the public function returns, so bound
+ * text only has to live for that call.
  */
 #ifndef BERTH_META_INTERNAL_H
 #define BERTH_META_INTERNAL_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "digest.h"
 #include "meta.h"
 
@@ -116,15 +117,57 @@ enum meta_stmt_id {
 	MS__COUNT
 };
 
-/* A statement: its cache slot and its SQL, defined next to the code using it. */
+/*
+ * A statement: its cache slot and its SQL, defined next to the code using
+ * it. The SQL is the one text both engines run; pg, when not NULL, replaces
+ * it on PostgreSQL where no portable form exists (engine catalogs and
+ * checks, JSON functions, planner hints), each with a comment saying why.
+ */
 struct meta_query {
 	enum meta_stmt_id id;
 	const char *sql;
+	const char *pg;
 };
 
+/*
+ * What differs between the engines beyond single statements. Each entry
+ * is either SQL or a function, NULL where an engine needs nothing.
+ */
+struct meta_conn;
+
+struct meta_dialect {
+	const char *name;
+	/* Starts a write transaction (SQLite: take the write lock now, not at the first write). */
+	const char *begin;
+	/*
+	 * First statement of every write transaction after begin. PostgreSQL:
+	 * bumps the version row that meta_read_version() reads, and its row
+	 * lock orders the write transactions of every node (meta_schema_pg.c).
+	 */
+	const char *bump;
+	/* Run once on the writer thread's connection. */
+	const char *writer_setup;
+	/* Run inside each migration's transaction before the version is read (a lock against other nodes). */
+	const char *migrate_lock;
+	/* The schema's migrations; after step i the schema version is i + 1. */
+	const char *const *migrations;
+	int n_migrations;
+	/* Once at open, before migrating: refuses a database that is not berth's, sets the journal mode. */
+	int (*prepare)(struct meta_conn *c, const char *what);
+	/* The schema version (0 for an empty database), inside the migration's transaction. */
+	int (*version_get)(struct meta_conn *c, int *v);
+	int (*version_set)(struct meta_conn *c, int v);
+	/* Whether commits need db_sync_log() to be durable (group commit). */
+	int sync_commits;
+};
+extern const struct meta_dialect meta_dialect_sqlite;
+extern const struct meta_dialect meta_dialect_pg;
+
 struct meta_conn {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[MS__COUNT];
+	struct db *db;
+	enum db_engine engine;
+	const struct meta_dialect *dialect;
+	struct db_stmt *stmts[MS__COUNT];
 	const struct meta_query *queries[MS__COUNT]; /* who filled each slot */
 	unsigned char in_use[MS__COUNT];
 	uintptr_t serial;                            /* registry key */
@@ -143,31 +186,33 @@ int meta_conn_get(struct meta_conn **out);
  * a one-off statement is prepared instead. Every successful meta_stmt() is
  * paired with meta_stmt_done(), which resets it (or finalizes a one-off).
  */
-int meta_stmt(struct meta_conn *c, const struct meta_query *q, sqlite3_stmt **out);
-void meta_stmt_done(struct meta_conn *c, const struct meta_query *q, sqlite3_stmt *s);
+int meta_stmt(struct meta_conn *c, const struct meta_query *q, struct db_stmt **out);
+void meta_stmt_done(struct meta_conn *c, const struct meta_query *q, struct db_stmt *s);
 
-/* Steps s: 1 for a row, 0 when done, else the mapped E_* (logged). */
-int meta_step(struct meta_conn *c, sqlite3_stmt *s);
-/* Runs s to completion ignoring rows; 0 or the mapped E_*. */
-int meta_exec(struct meta_conn *c, sqlite3_stmt *s);
+/*
+ * Steps s: 1 for a row, 0 when done, else the E_* (logged by the driver).
+ * DB_E_RETRY comes back only inside a transaction (the writer retries
+ * it); outside one it becomes E_BUSY.
+ */
+int meta_step(struct meta_conn *c, struct db_stmt *s);
+/* Runs s to completion ignoring rows; 0 or the E_*. */
+int meta_exec(struct meta_conn *c, struct db_stmt *s);
 /* PRAGMA application_id of a berth database (0x62727468, "brth"), so a foreign SQLite file is refused. */
 #define BERTH_APP_ID 1651668072
-/*
- * The schema's migrations (meta_schema.c), applied in order by meta_open(),
- * each in its own transaction: after step i the database's user_version is
- * i + 1.
- */
-extern const char *const meta_migrations[];
+/* The number of schema migrations, the same on both engines (meta_schema.c). */
 extern const int meta_n_migrations;
+
+/* Runs sql (no parameters, not cached) and puts the first column of its first row into *out; E_IO for no row. */
+int meta_query_int(struct meta_conn *c, const char *sql, int64_t *out);
 
 /* Runs cached statement q, which takes no parameters and returns no rows (BEGIN, SAVEPOINT...). */
 int meta_run_simple(struct meta_conn *c, const struct meta_query *q);
 
 /* ---- statement runners (meta_each.c) ---- */
 /* Sets a statement's parameters from barg. */
-typedef void (*meta_bind_fn)(sqlite3_stmt *s, const void *barg);
+typedef void (*meta_bind_fn)(struct db_stmt *s, const void *barg);
 /* Takes one result row; non-zero stops the walk. */
-typedef int (*meta_row_fn)(sqlite3_stmt *s, void *rarg);
+typedef int (*meta_row_fn)(struct db_stmt *s, void *rarg);
 /*
  * Runs q on the calling thread's connection (so inside the transaction
  * that thread has open, if any): bind (may be NULL) sets the parameters,
@@ -180,8 +225,9 @@ typedef int (*meta_row_fn)(sqlite3_stmt *s, void *rarg);
 int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg);
 /*
  * Runs the write q in a transaction of its own, bind (may be NULL) setting
- * its parameters from barg. *changes (rows changed) and *rowid (the last
- * inserted rowid) may be NULL and are meaningful only when 0 is returned.
+ * its parameters from barg. *changes (rows changed) and *rowid (the first
+ * column of its first row: q says RETURNING id) may be NULL and are
+ * meaningful only when 0 is returned.
  */
 int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid);
 /*
@@ -189,41 +235,34 @@ int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, 
  * returns 1 for a row, 0 for none), putting its first column into the
  * int64_t at rarg when rarg is not NULL.
  */
-int meta_first_int64(sqlite3_stmt *s, void *rarg);
+int meta_first_int64(struct db_stmt *s, void *rarg);
 /* Binders for meta_each() and meta_write(): the text barg is, or the int64_t it points at, as ?1. */
-void meta_bind_text1(sqlite3_stmt *s, const void *text);
-void meta_bind_int64_1(sqlite3_stmt *s, const void *v);
+void meta_bind_text1(struct db_stmt *s, const void *text);
+void meta_bind_int64_1(struct db_stmt *s, const void *v);
 /* Text parameters ?1 .. ?n for meta_bind_texts() (a NULL one binds SQL NULL). */
 struct meta_texts {
 	int n;
 	const char *v[4];
 };
-void meta_bind_texts(sqlite3_stmt *s, const void *texts);
+void meta_bind_texts(struct db_stmt *s, const void *texts);
 /* Integer parameters ?1 .. ?n for meta_bind_ints(). */
 struct meta_ints {
 	int n;
 	int64_t v[4];
 };
-void meta_bind_ints(sqlite3_stmt *s, const void *ints);
+void meta_bind_ints(struct db_stmt *s, const void *ints);
 /* A text ?1 and an integer ?2 for meta_bind_text_int(). */
 struct meta_text_int {
 	const char *text;
 	int64_t num;
 };
-void meta_bind_text_int(sqlite3_stmt *s, const void *ti);
-
-/*
- * Maps an SQLite result code: BUSY/LOCKED -> E_BUSY, FULL (or ENOSPC) ->
- * E_NO_SPACE, anything else -> E_IO. Logs one line naming what failed
- * (sql may be NULL); statement text never carries bound values, so no
- * secret reaches the log.
- */
-int meta_sql_error(struct meta_conn *c, int rc, const char *sql);
+void meta_bind_text_int(struct db_stmt *s, const void *ti);
 
 /*
  * The low-level transaction steps, for the writer thread (meta_writer.c)
  * and for migrations at open; everything else writes through
- * meta_tx_run(). BEGIN IMMEDIATE: waits up to the busy timeout, then E_BUSY.
+ * meta_tx_run(). The dialect's begin (SQLite: BEGIN IMMEDIATE, waiting up
+ * to the busy timeout, then E_BUSY) and, on PostgreSQL, its bump.
  */
 int meta_tx_begin(struct meta_conn *c);
 /*
@@ -237,7 +276,7 @@ int meta_tx_end(struct meta_conn *c, int rc);
 int meta_tx_commit(struct meta_conn *c);
 /* Waits until one fsync of the WAL covers every commit made so far on any connection (group commit). */
 int meta_tx_durable(struct meta_conn *c);
-/* Rolls back c's open transaction, if SQLite has not already; a failure is only logged. */
+/* Rolls back c's open transaction, if the engine has not already; a failure is only logged. */
 void meta_tx_rollback(struct meta_conn *c);
 
 /*
@@ -309,20 +348,13 @@ int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const ch
  * A database already newer than max_version is left as it is.
  */
 int meta_open_at_version(const char *path, int max_version);
+/* The same for either engine (target: a path or a libpq connection string). */
+int meta_open_engine(enum db_engine e, const char *target, int max_version);
+/* For tests: write transactions run again after a conflict (DB_E_RETRY) since the process started. */
+uint64_t meta_writer_retries(void);
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t meta_now_ms(void);
 
-/*
- * Binding and column helpers. Text is bound SQLITE_STATIC (NULL binds SQL
- * NULL), so it must outlive the statement's use. A failing bind can only be
- * a programming error or out-of-memory, so it dies rather than returning.
- */
-void meta_bind_text(sqlite3_stmt *s, int i, const char *t);
-void meta_bind_int64(sqlite3_stmt *s, int i, int64_t v);
-/* Binds len bytes SQLITE_STATIC, like text. */
-void meta_bind_blob(sqlite3_stmt *s, int i, const void *data, size_t len);
-/* Column text, or NULL for SQL NULL; valid until the next step or reset. */
-const char *meta_col_text(sqlite3_stmt *s, int i);
 
 #endif

@@ -13,26 +13,36 @@
 	" OR EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = r.id))"
 
 /* Names are compared with BINARY collation: byte order, as the distribution spec asks. */
-static const struct meta_query q_tags_list = { MS_TAGS_LIST,
+static const struct meta_query q_tags_list = { .id = MS_TAGS_LIST, .sql =
 	"SELECT name FROM tags"
 	" WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND name > ?2"
 	" ORDER BY name LIMIT ?3" };
-static const struct meta_query q_data_version = { MS_DATA_VERSION, "PRAGMA data_version" };
-static const struct meta_query q_repo_exists = { MS_REPO_EXISTS,
+/*
+ * SQLite counts other connections' commits itself; on PostgreSQL every
+ * write transaction bumps the version row (meta_schema_pg.c), so a node
+ * sees the other nodes' writes too.
+ */
+static const struct meta_query q_data_version = { .id = MS_DATA_VERSION, .sql = "PRAGMA data_version",
+	.pg = "SELECT n FROM berth_version" };
+static const struct meta_query q_repo_exists = { .id = MS_REPO_EXISTS, .sql =
 	"SELECT 1 FROM repos r WHERE r.name = ?1 AND" REPO_LIVE };
-static const struct meta_query q_catalog = { MS_CATALOG,
+static const struct meta_query q_catalog = { .id = MS_CATALOG, .sql =
 	"SELECT r.name FROM repos r WHERE r.name > ?1 AND" REPO_LIVE " ORDER BY r.name" };
 /*
  * Without statistics the planner prefers walking the whole repository in
  * primary-key (digest) order over the subject index; the index already
  * yields digest order and touches only the referrers.
  */
-static const struct meta_query q_referrers = { MS_REFERRERS,
+#define REFERRERS_WHERE                                                             \
+	" WHERE m.repo_id = (SELECT id FROM repos WHERE name = ?1) AND m.subject = ?2" \
+	" AND (?3 IS NULL OR m.artifact_type = ?3) ORDER BY m.digest"
+/* INDEXED BY is SQLite's; PostgreSQL's planner keeps statistics (autovacuum). */
+static const struct meta_query q_referrers = { .id = MS_REFERRERS, .sql =
 	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
-	" FROM manifests m INDEXED BY manifests_by_subject"
-	" WHERE m.repo_id = (SELECT id FROM repos WHERE name = ?1) AND m.subject = ?2"
-	" AND (?3 IS NULL OR m.artifact_type = ?3) ORDER BY m.digest" };
-static const struct meta_query q_history = { MS_HISTORY,
+	" FROM manifests m INDEXED BY manifests_by_subject" REFERRERS_WHERE,
+	.pg = "SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"
+	" FROM manifests m" REFERRERS_WHERE };
+static const struct meta_query q_history = { .id = MS_HISTORY, .sql =
 	"SELECT id, time_ms, old_digest, new_digest, actor, how, client FROM tag_history"
 	" WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND tag = ?2"
 	" ORDER BY id DESC" };
@@ -43,10 +53,14 @@ int meta_repo_exists(const char *repo)
 	return rc == 1 ? 0 : rc == 0 ? E_NAME_UNKNOWN : rc;
 }
 
-/* SQLite LIMIT for a page of n (n < 0: all) plus the one row telling whether more exist. */
+/*
+ * LIMIT for a page of n (n < 0: all) plus the one row telling whether more
+ * exist. "All" is the largest limit: SQLite reads -1 as none, PostgreSQL
+ * refuses a negative one.
+ */
 static int64_t page_limit(long n)
 {
-	return n < 0 || (int64_t)n >= INT64_MAX - 1 ? -1 : (int64_t)n + 1;
+	return n < 0 || (int64_t)n >= INT64_MAX - 1 ? INT64_MAX : (int64_t)n + 1;
 }
 
 /* A page of names being passed to the caller: at most n (n < 0: all) that filter (may be NULL) lets through. */
@@ -57,10 +71,10 @@ struct page {
 	int more; /* a further name exists; the walk stopped there */
 };
 
-static int page_row(sqlite3_stmt *s, void *arg)
+static int page_row(struct db_stmt *s, void *arg)
 {
 	struct page *p = arg;
-	const char *name = meta_col_text(s, 0);
+	const char *name = db_col_text(s, 0);
 	if (p->filter && !p->filter(p->fctx, name))
 		return 0;
 	if (p->n >= 0 && p->count == p->n) {
@@ -89,12 +103,12 @@ struct tags_args {
 	int64_t limit;
 };
 
-static void tags_bind(sqlite3_stmt *s, const void *arg)
+static void tags_bind(struct db_stmt *s, const void *arg)
 {
 	const struct tags_args *a = arg;
-	meta_bind_text(s, 1, a->repo);
-	meta_bind_text(s, 2, a->last);
-	meta_bind_int64(s, 3, a->limit);
+	db_bind_text(s, 1, a->repo);
+	db_bind_text(s, 2, a->last);
+	db_bind_int64(s, 3, a->limit);
 }
 
 int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more)
@@ -125,17 +139,17 @@ struct sink {
 	void *ctx;
 };
 
-static int referrers_row(sqlite3_stmt *s, void *arg)
+static int referrers_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
 	/* the callback sees the row's own text: no copies, valid for the call only */
 	struct meta_manifest m = {
-		.size = sqlite3_column_int64(s, 1),
-		.media_type = (char *)meta_col_text(s, 2),
-		.artifact_type = (char *)meta_col_text(s, 3),
-		.annotations = (char *)meta_col_text(s, 4),
+		.size = db_col_int64(s, 1),
+		.media_type = (char *)db_col_text(s, 2),
+		.artifact_type = (char *)db_col_text(s, 3),
+		.annotations = (char *)db_col_text(s, 4),
 	};
-	const char *mds = meta_col_text(s, 0);
+	const char *mds = db_col_text(s, 0);
 	if (!mds || !m.media_type || digest_parse(mds, &m.digest)) {
 		log_error("meta: malformed manifest row");
 		return E_IO;
@@ -152,17 +166,17 @@ int meta_referrers(const char *repo, const struct digest *d, const char *artifac
 	return meta_each(&q_referrers, meta_bind_texts, &t, referrers_row, &k);
 }
 
-static int history_row(sqlite3_stmt *s, void *arg)
+static int history_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
 	struct meta_tag_event ev = {
-		.id = sqlite3_column_int64(s, 0),
-		.time_ms = sqlite3_column_int64(s, 1),
-		.old_digest = meta_col_text(s, 2),
-		.new_digest = meta_col_text(s, 3),
-		.actor = meta_col_text(s, 4),
-		.how = meta_col_text(s, 5),
-		.client = meta_col_text(s, 6),
+		.id = db_col_int64(s, 0),
+		.time_ms = db_col_int64(s, 1),
+		.old_digest = db_col_text(s, 2),
+		.new_digest = db_col_text(s, 3),
+		.actor = db_col_text(s, 4),
+		.how = db_col_text(s, 5),
+		.client = db_col_text(s, 6),
 	};
 	return k->cb.event(k->ctx, &ev);
 }
@@ -177,7 +191,7 @@ int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *
 int meta_read_version(uint64_t v[2])
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_stmt(c, &q_data_version, &s);
@@ -185,9 +199,8 @@ int meta_read_version(uint64_t v[2])
 		return rc;
 	rc = meta_step(c, s);
 	if (rc == 1) {
-		v[0] = (uint64_t)sqlite3_column_int64(s, 0);
-		/* counts every row this connection changed, in or out of a transaction, committed or not */
-		v[1] = (uint64_t)sqlite3_total_changes64(c->db);
+		v[0] = (uint64_t)db_col_int64(s, 0);
+		v[1] = db_total_changes(c->db);
 		rc = 0;
 	} else if (rc == 0) {
 		rc = E_IO;

@@ -12,54 +12,54 @@
 #include "meta_internal.h"
 #include "xalloc.h"
 
-static const struct meta_query q_has_blob = { MS_HAS_BLOB,
+static const struct meta_query q_has_blob = { .id = MS_HAS_BLOB, .sql =
 	"SELECT 1 FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
-static const struct meta_query q_has_manifest = { MS_HAS_MANIFEST,
+static const struct meta_query q_has_manifest = { .id = MS_HAS_MANIFEST, .sql =
 	"SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
-static const struct meta_query q_manifest_insert = { MS_MANIFEST_INSERT,
+static const struct meta_query q_manifest_insert = { .id = MS_MANIFEST_INSERT, .sql =
 	"INSERT INTO manifests(repo_id, digest, size, media_type, artifact_type, subject,"
 	" annotations, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 	" ON CONFLICT(repo_id, digest) DO NOTHING" };
-static const struct meta_query q_ref_insert = { MS_REF_INSERT,
+static const struct meta_query q_ref_insert = { .id = MS_REF_INSERT, .sql =
 	"INSERT INTO manifest_refs(repo_id, manifest, kind, digest) VALUES (?1, ?2, ?3, ?4)"
 	" ON CONFLICT DO NOTHING" };
-static const struct meta_query q_tag_get = { MS_TAG_GET,
+static const struct meta_query q_tag_get = { .id = MS_TAG_GET, .sql =
 	"SELECT digest FROM tags WHERE repo_id = ?1 AND name = ?2" };
-static const struct meta_query q_tag_upsert = { MS_TAG_UPSERT,
+static const struct meta_query q_tag_upsert = { .id = MS_TAG_UPSERT, .sql =
 	"INSERT INTO tags(repo_id, name, digest, updated_ms) VALUES (?1, ?2, ?3, ?4)"
 	" ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest,"
 	" updated_ms = excluded.updated_ms" };
-static const struct meta_query q_history_insert = { MS_HISTORY_INSERT,
+static const struct meta_query q_history_insert = { .id = MS_HISTORY_INSERT, .sql =
 	"INSERT INTO tag_history(repo_id, tag, old_digest, new_digest, time_ms, actor, how, client)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" };
-static const struct meta_query q_manifest_by_digest = { MS_MANIFEST_BY_DIGEST,
+static const struct meta_query q_manifest_by_digest = { .id = MS_MANIFEST_BY_DIGEST, .sql =
 	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations, bc.content"
 	" FROM repos r JOIN manifests m ON m.repo_id = r.id AND m.digest = ?2"
 	" LEFT JOIN blob_content bc ON bc.digest = m.digest"
 	" WHERE r.name = ?1" };
-static const struct meta_query q_manifest_by_tag = { MS_MANIFEST_BY_TAG,
+static const struct meta_query q_manifest_by_tag = { .id = MS_MANIFEST_BY_TAG, .sql =
 	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations, bc.content"
 	" FROM repos r JOIN tags t ON t.repo_id = r.id AND t.name = ?2"
 	" JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
 	" LEFT JOIN blob_content bc ON bc.digest = m.digest"
 	" WHERE r.name = ?1" };
-static const struct meta_query q_tags_of_manifest = { MS_TAGS_OF_MANIFEST,
+static const struct meta_query q_tags_of_manifest = { .id = MS_TAGS_OF_MANIFEST, .sql =
 	"SELECT name FROM tags WHERE repo_id = ?1 AND digest = ?2 ORDER BY name" };
-static const struct meta_query q_tags_delete_for = { MS_TAGS_DELETE_FOR,
+static const struct meta_query q_tags_delete_for = { .id = MS_TAGS_DELETE_FOR, .sql =
 	"DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2" };
-static const struct meta_query q_refs_delete = { MS_REFS_DELETE,
+static const struct meta_query q_refs_delete = { .id = MS_REFS_DELETE, .sql =
 	"DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2" };
-static const struct meta_query q_manifest_delete = { MS_MANIFEST_DELETE,
+static const struct meta_query q_manifest_delete = { .id = MS_MANIFEST_DELETE, .sql =
 	"DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
-static const struct meta_query q_link_delete_id = { MS_LINK_DELETE_ID,
+static const struct meta_query q_link_delete_id = { .id = MS_LINK_DELETE_ID, .sql =
 	"DELETE FROM blob_links WHERE repo_id = ?1 AND digest = ?2" };
-static const struct meta_query q_tag_delete = { MS_TAG_DELETE,
+static const struct meta_query q_tag_delete = { .id = MS_TAG_DELETE, .sql =
 	"DELETE FROM tags WHERE repo_id = ?1 AND name = ?2" };
-static const struct meta_query q_content_insert = { MS_CONTENT_INSERT,
+static const struct meta_query q_content_insert = { .id = MS_CONTENT_INSERT, .sql =
 	"INSERT INTO blob_content(digest, content) VALUES (?1, ?2) ON CONFLICT(digest) DO NOTHING" };
-static const struct meta_query q_content_get = { MS_CONTENT_GET,
+static const struct meta_query q_content_get = { .id = MS_CONTENT_GET, .sql =
 	"SELECT content FROM blob_content WHERE digest = ?1" };
-static const struct meta_query q_content_list = { MS_CONTENT_LIST,
+static const struct meta_query q_content_list = { .id = MS_CONTENT_LIST, .sql =
 	"SELECT digest, content FROM blob_content ORDER BY digest" };
 
 void meta_manifest_release(struct meta_manifest *m)
@@ -77,12 +77,12 @@ void meta_manifest_release(struct meta_manifest *m)
 static int exists_id(struct meta_conn *c, const struct meta_query *q, int64_t repo_id,
 		     const char *text, int *found)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, text);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, text);
 	rc = meta_step(c, s);
 	meta_stmt_done(c, q, s);
 	if (rc < 0)
@@ -94,12 +94,12 @@ static int exists_id(struct meta_conn *c, const struct meta_query *q, int64_t re
 /* Runs a write q(repo_id, text) to completion. */
 static int exec_id(struct meta_conn *c, const struct meta_query *q, int64_t repo_id, const char *text)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, text);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, text);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, q, s);
 	return rc;
@@ -136,20 +136,20 @@ static int guard_check(const struct meta_actor *actor, const char *tag)
 static int history_add(struct meta_conn *c, int64_t repo_id, const char *tag, const char *old_digest,
 		       const char *new_digest, int64_t now, const struct meta_actor *actor, const char *how)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, &q_history_insert, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, tag);
-	meta_bind_text(s, 3, old_digest);
-	meta_bind_text(s, 4, new_digest);
-	meta_bind_int64(s, 5, now);
-	meta_bind_text(s, 6, actor ? actor->name : NULL);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, tag);
+	db_bind_text(s, 3, old_digest);
+	db_bind_text(s, 4, new_digest);
+	db_bind_int64(s, 5, now);
+	db_bind_text(s, 6, actor ? actor->name : NULL);
 	if (!how && actor)
 		how = actor->how;
-	meta_bind_text(s, 7, how);
-	meta_bind_text(s, 8, actor ? actor->client : NULL);
+	db_bind_text(s, 7, how);
+	db_bind_text(s, 8, actor ? actor->client : NULL);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_history_insert, s);
 	if (!rc)
@@ -159,15 +159,15 @@ static int history_add(struct meta_conn *c, int64_t repo_id, const char *tag, co
 
 int meta_tag_current(struct meta_conn *c, int64_t repo_id, const char *tag, char *out, int *found)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, &q_tag_get, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, tag);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, tag);
 	rc = meta_step(c, s);
 	if (rc == 1) {
-		const char *t = meta_col_text(s, 0);
+		const char *t = db_col_text(s, 0);
 		size_t n = t ? strlen(t) : 0;
 		if (n >= DIGEST_STR_MAX) {
 			log_error("meta: tag row holds an over-long digest");
@@ -212,15 +212,15 @@ static int check_refs(struct meta_conn *c, int64_t repo_id, const struct manifes
 static int ref_add(struct meta_conn *c, int64_t repo_id, const char *manifest, enum ref_kind kind,
 		   const struct digest *d)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char ds[DIGEST_STR_MAX];
 	int rc = meta_stmt(c, &q_ref_insert, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, manifest);
-	meta_bind_int64(s, 3, (int64_t)kind);
-	meta_bind_text(s, 4, digest_str(d, ds));
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, manifest);
+	db_bind_int64(s, 3, (int64_t)kind);
+	db_bind_text(s, 4, digest_str(d, ds));
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_ref_insert, s);
 	return rc;
@@ -233,21 +233,21 @@ static int ref_add(struct meta_conn *c, int64_t repo_id, const char *manifest, e
 static int manifest_insert(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t size,
 			   const struct manifest_info *mi, int64_t now, int *is_new)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char subject[DIGEST_STR_MAX];
 	int rc = meta_stmt(c, &q_manifest_insert, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, ds);
-	meta_bind_int64(s, 3, size);
-	meta_bind_text(s, 4, mi->media_type);
-	meta_bind_text(s, 5, mi->artifact_type);
-	meta_bind_text(s, 6, mi->has_subject ? digest_str(&mi->subject, subject) : NULL);
-	meta_bind_text(s, 7, mi->annotations);
-	meta_bind_int64(s, 8, now);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, ds);
+	db_bind_int64(s, 3, size);
+	db_bind_text(s, 4, mi->media_type);
+	db_bind_text(s, 5, mi->artifact_type);
+	db_bind_text(s, 6, mi->has_subject ? digest_str(&mi->subject, subject) : NULL);
+	db_bind_text(s, 7, mi->annotations);
+	db_bind_int64(s, 8, now);
 	rc = meta_exec(c, s);
-	*is_new = sqlite3_changes(c->db) > 0;
+	*is_new = (int)db_changes(c->db) > 0;
 	meta_stmt_done(c, &q_manifest_insert, s);
 	if (rc || !*is_new)
 		return rc;
@@ -263,7 +263,7 @@ int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const ch
 {
 	char old[DIGEST_STR_MAX];
 	int found = 0;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_tag_current(c, repo_id, tag, old, &found);
 	if (rc || (found && !strcmp(old, ds)))
 		return rc;
@@ -272,10 +272,10 @@ int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const ch
 	rc = meta_stmt(c, &q_tag_upsert, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, tag);
-	meta_bind_text(s, 3, ds);
-	meta_bind_int64(s, 4, now);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, tag);
+	db_bind_text(s, 3, ds);
+	db_bind_int64(s, 4, now);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_tag_upsert, s);
 	if (!rc)
@@ -286,12 +286,12 @@ int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const ch
 /* Stores the bytes of blob ds (already in blobs) in the database. */
 static int content_insert(struct meta_conn *c, const char *ds, const void *content, int64_t size)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, &q_content_insert, &s);
 	if (rc)
 		return rc;
-	meta_bind_text(s, 1, ds);
-	sqlite3_bind_blob64(s, 2, content, (sqlite3_uint64)size, SQLITE_STATIC);
+	db_bind_text(s, 1, ds);
+	db_bind_blob(s, 2, content, (size_t)size);
 	rc = meta_exec(c, s);
 	meta_stmt_done(c, &q_content_insert, s);
 	return rc;
@@ -371,7 +371,7 @@ int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
 int meta_blob_content(const struct digest *d, struct buf *out, int *found)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char ds[DIGEST_STR_MAX];
 	*found = 0;
 	int rc = meta_conn_get(&c);
@@ -379,10 +379,12 @@ int meta_blob_content(const struct digest *d, struct buf *out, int *found)
 		rc = meta_stmt(c, &q_content_get, &s);
 	if (rc)
 		return rc;
-	meta_bind_text(s, 1, digest_str(d, ds));
+	db_bind_text(s, 1, digest_str(d, ds));
 	rc = meta_step(c, s);
 	if (rc == 1) {
-		buf_add(out, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+		size_t len;
+		const void *bytes = db_col_blob(s, 0, &len);
+		buf_add(out, bytes ? bytes : "", len);
 		*found = 1;
 		rc = 0;
 	}
@@ -393,16 +395,16 @@ int meta_blob_content(const struct digest *d, struct buf *out, int *found)
 int meta_content_list(int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_stmt(c, &q_content_list, &s);
 	if (rc)
 		return rc;
 	while ((rc = meta_step(c, s)) == 1) {
-		const char *ds = meta_col_text(s, 0);
-		const void *bytes = sqlite3_column_blob(s, 1);
-		size_t len = (size_t)sqlite3_column_bytes(s, 1);
+		const char *ds = db_col_text(s, 0);
+		size_t len;
+		const void *bytes = db_col_blob(s, 1, &len);
 		if (!ds) {
 			log_error("meta: malformed blob content row");
 			rc = E_IO;
@@ -416,24 +418,26 @@ int meta_content_list(int (*cb)(void *ctx, const char *digest, const void *bytes
 }
 
 /* Fills out from a row of q_manifest_by_*; the strings are copied. */
-static int manifest_from_row(sqlite3_stmt *s, struct meta_manifest *out)
+static int manifest_from_row(struct db_stmt *s, struct meta_manifest *out)
 {
-	const char *ds = meta_col_text(s, 0);
-	const char *mt = meta_col_text(s, 2);
-	const char *at = meta_col_text(s, 3);
-	const char *an = meta_col_text(s, 4);
+	const char *ds = db_col_text(s, 0);
+	const char *mt = db_col_text(s, 2);
+	const char *at = db_col_text(s, 3);
+	const char *an = db_col_text(s, 4);
 	if (!ds || !mt || digest_parse(ds, &out->digest)) {
 		log_error("meta: malformed manifest row");
 		return E_IO;
 	}
-	out->size = sqlite3_column_int64(s, 1);
+	out->size = db_col_int64(s, 1);
 	out->media_type = xstrdup(mt);
 	out->artifact_type = at ? xstrdup(at) : NULL;
 	out->annotations = an ? xstrdup(an) : NULL;
-	if (sqlite3_column_type(s, 5) == SQLITE_BLOB) {
-		size_t n = (size_t)sqlite3_column_bytes(s, 5);
+	if (!db_col_is_null(s, 5)) {
+		size_t n;
+		const void *bytes = db_col_blob(s, 5, &n);
 		out->content = xmalloc(n ? n : 1);
-		memcpy(out->content, sqlite3_column_blob(s, 5), n);
+		if (n)
+			memcpy(out->content, bytes, n);
 		out->content_len = n;
 	}
 	return 0;
@@ -442,7 +446,7 @@ static int manifest_from_row(sqlite3_stmt *s, struct meta_manifest *out)
 int meta_manifest_get(const char *repo, const struct reference *ref, struct meta_manifest *out)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	char ds[DIGEST_STR_MAX];
 	const struct meta_query *q = ref->is_digest ? &q_manifest_by_digest : &q_manifest_by_tag;
 	memset(out, 0, sizeof(*out));
@@ -451,8 +455,8 @@ int meta_manifest_get(const char *repo, const struct reference *ref, struct meta
 		rc = meta_stmt(c, q, &s);
 	if (rc)
 		return rc;
-	meta_bind_text(s, 1, repo);
-	meta_bind_text(s, 2, ref->is_digest ? digest_str(&ref->digest, ds) : ref->tag);
+	db_bind_text(s, 1, repo);
+	db_bind_text(s, 2, ref->is_digest ? digest_str(&ref->digest, ds) : ref->tag);
 	rc = meta_step(c, s);
 	if (rc == 1)
 		rc = manifest_from_row(s, out);
@@ -466,14 +470,14 @@ int meta_manifest_get(const char *repo, const struct reference *ref, struct meta
 static int history_tags_deleted(struct meta_conn *c, int64_t repo_id, const char *ds, int64_t now,
 				const struct meta_actor *actor)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, &q_tags_of_manifest, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, ds);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, ds);
 	while ((rc = meta_step(c, s)) == 1) {
-		const char *tag = meta_col_text(s, 0);
+		const char *tag = db_col_text(s, 0);
 		rc = guard_check(actor, tag);
 		if (!rc)
 			rc = history_add(c, repo_id, tag, ds, NULL, now, actor, "delete");

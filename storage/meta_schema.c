@@ -1,4 +1,8 @@
-/* meta_schema: the SQLite schema, as the ordered list of its migrations. */
+/* meta_schema: the SQLite schema, as the ordered list of its migrations, and SQLite's dialect entries. */
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
 #include "meta_internal.h"
 
 #define STR_(x) #x
@@ -10,7 +14,7 @@
  * a new one. manifest_refs.kind holds enum ref_kind values, which therefore
  * must not be renumbered.
  */
-const char *const meta_migrations[] = {
+static const char *const migrations[] = {
 	/* 1: initial schema */
 	"PRAGMA application_id = " STR(BERTH_APP_ID) ";"
 	/* Rows are never deleted, so ids stay stable for history and links. */
@@ -131,5 +135,84 @@ const char *const meta_migrations[] = {
 	"  content BLOB NOT NULL"
 	") WITHOUT ROWID;",
 };
-const int meta_n_migrations = (int)(sizeof(meta_migrations) / sizeof(meta_migrations[0]));
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == 3,
+	       "a migration is added to both engines' lists (meta_schema.c, meta_schema_pg.c)");
+const int meta_n_migrations = (int)(sizeof(migrations) / sizeof(migrations[0]));
+
+/* Switches a new database to WAL (readers never wait for the writer); fails when it cannot. */
+static int set_wal(struct meta_conn *c, const char *what)
+{
+	struct db_stmt *s = NULL;
+	int rc = db_prepare(c->db, "PRAGMA journal_mode = WAL", 0, &s);
+	if (rc)
+		return rc;
+	rc = meta_step(c, s);
+	if (rc == 1) {
+		const char *mode = db_col_text(s, 0);
+		rc = 0;
+		if (!mode || strcmp(mode, "wal")) {
+			log_error("meta: %s: cannot switch to WAL journal mode", what);
+			rc = E_IO;
+		}
+	} else if (rc == 0) {
+		rc = E_IO;
+	}
+	db_finalize(s);
+	return rc;
+}
+
+/* Refuses a file that is some other program's SQLite database, then sets the journal mode. */
+static int sqlite_prepare(struct meta_conn *c, const char *what)
+{
+	int64_t app_id, version, objects;
+	int rc = meta_query_int(c, "PRAGMA application_id", &app_id);
+	if (!rc)
+		rc = meta_query_int(c, "PRAGMA user_version", &version);
+	if (!rc)
+		rc = meta_query_int(c, "SELECT count(*) FROM sqlite_schema", &objects);
+	if (rc)
+		return rc;
+	if (app_id != BERTH_APP_ID && (app_id || version || objects)) {
+		log_error("meta: %s is not a berth database", what);
+		return E_IO;
+	}
+	return set_wal(c, what);
+}
+
+static int sqlite_version_get(struct meta_conn *c, int *v)
+{
+	int64_t n = 0;
+	int rc = meta_query_int(c, "PRAGMA user_version", &n);
+	*v = (int)n;
+	return rc;
+}
+
+static int sqlite_version_set(struct meta_conn *c, int v)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "PRAGMA user_version = %d", v);
+	int rc = db_exec(c->db, b.buf, "setting the schema version");
+	buf_release(&b);
+	return rc;
+}
+
+const struct meta_dialect meta_dialect_sqlite = {
+	.name = "sqlite",
+	/* take the write lock at BEGIN: a write never fails half-way on another's lock */
+	.begin = "BEGIN IMMEDIATE",
+	/*
+	 * temp_store=MEMORY keeps the savepoints' sub-journal in memory: by
+	 * default SQLite moves it to a temporary file past 64 KiB, which a
+	 * batch of manifests exceeds, and every page a savepoint changes was
+	 * then written there first.
+	 */
+	.writer_setup = "PRAGMA temp_store = MEMORY",
+	.migrations = migrations,
+	.n_migrations = (int)(sizeof(migrations) / sizeof(migrations[0])),
+	.prepare = sqlite_prepare,
+	.version_get = sqlite_version_get,
+	.version_set = sqlite_version_set,
+	/* commits append to the WAL unsynced; meta_tx_end() syncs (group commit) */
+	.sync_commits = 1,
+};
 

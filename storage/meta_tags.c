@@ -7,21 +7,21 @@
 #include "meta.h"
 #include "meta_internal.h"
 
-static const struct meta_query q_tag_info = { MS_TAG_INFO,
+static const struct meta_query q_tag_info = { .id = MS_TAG_INFO, .sql =
 	"SELECT t.name, t.digest, m.size, t.updated_ms FROM tags t"
 	" JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
 	" WHERE t.repo_id = (SELECT id FROM repos WHERE name = ?1) ORDER BY t.name" };
 /* A child (or subject) manifest's size comes from manifests, a blob's from blobs; externals have none. */
-static const struct meta_query q_tag_refs = { MS_TAG_REFS,
+static const struct meta_query q_tag_refs = { .id = MS_TAG_REFS, .sql =
 	"SELECT r.kind, r.digest, coalesce(m.size, b.size, -1) FROM manifest_refs r"
 	" LEFT JOIN manifests m ON m.repo_id = r.repo_id AND m.digest = r.digest"
 	" LEFT JOIN blobs b ON b.digest = r.digest"
 	" WHERE r.repo_id = ?1 AND r.manifest = ?2 ORDER BY r.kind, r.digest" };
 /* The tag_history_by_tag index carries the id, so this walks back without sorting. */
-static const struct meta_query q_history_back = { MS_HISTORY_BACK,
+static const struct meta_query q_history_back = { .id = MS_HISTORY_BACK, .sql =
 	"SELECT old_digest FROM tag_history WHERE repo_id = ?1 AND tag = ?2 AND old_digest IS NOT NULL"
 	" ORDER BY id DESC LIMIT 1 OFFSET ?3" };
-static const struct meta_query q_manifest_size = { MS_MANIFEST_SIZE,
+static const struct meta_query q_manifest_size = { .id = MS_MANIFEST_SIZE, .sql =
 	"SELECT size FROM manifests WHERE repo_id = ?1 AND digest = ?2" };
 
 /* The caller's callback, for the row functions below. */
@@ -34,14 +34,14 @@ struct sink {
 	long count; /* rows passed on */
 };
 
-static int tag_info_row(sqlite3_stmt *s, void *arg)
+static int tag_info_row(struct db_stmt *s, void *arg)
 {
 	struct sink *k = arg;
 	struct meta_tag_info t = {
-		.name = meta_col_text(s, 0),
-		.digest = meta_col_text(s, 1),
-		.size = sqlite3_column_int64(s, 2),
-		.updated_ms = sqlite3_column_int64(s, 3),
+		.name = db_col_text(s, 0),
+		.digest = db_col_text(s, 1),
+		.size = db_col_int64(s, 2),
+		.updated_ms = db_col_int64(s, 3),
 	};
 	if (!t.name || !t.digest) {
 		log_error("meta: malformed tag row");
@@ -68,11 +68,11 @@ struct repo_digest {
 	const char *digest;
 };
 
-static void bind_repo_digest(sqlite3_stmt *s, const void *arg)
+static void bind_repo_digest(struct db_stmt *s, const void *arg)
 {
 	const struct repo_digest *a = arg;
-	meta_bind_int64(s, 1, a->repo_id);
-	meta_bind_text(s, 2, a->digest);
+	db_bind_int64(s, 1, a->repo_id);
+	db_bind_text(s, 2, a->digest);
 }
 
 /* Size of manifest ds of repo_id into *size; *found is 0 when it is not one. */
@@ -86,14 +86,14 @@ static int manifest_size(int64_t repo_id, const char *ds, int64_t *size, int *fo
 	return 0;
 }
 
-static int ref_row(sqlite3_stmt *s, void *arg)
+static int ref_row(struct db_stmt *s, void *arg)
 {
 	const struct sink *k = arg;
-	int64_t kind = sqlite3_column_int64(s, 0);
+	int64_t kind = db_col_int64(s, 0);
 	struct meta_ref_info ri = {
 		.kind = (enum ref_kind)kind,
-		.digest = meta_col_text(s, 1),
-		.size = sqlite3_column_int64(s, 2),
+		.digest = db_col_text(s, 1),
+		.size = db_col_int64(s, 2),
 	};
 	if (kind < REF_CONFIG || kind > REF_SUBJECT || !ri.digest) {
 		log_error("meta: malformed manifest reference row");
@@ -124,16 +124,16 @@ int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb,
 /* The old digest of the (skip+1)-th most recent move of repo_id:tag away from a digest. */
 static int history_back(struct meta_conn *c, int64_t repo_id, const char *tag, long skip, char *out, int *found)
 {
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	int rc = meta_stmt(c, &q_history_back, &s);
 	if (rc)
 		return rc;
-	meta_bind_int64(s, 1, repo_id);
-	meta_bind_text(s, 2, tag);
-	meta_bind_int64(s, 3, skip);
+	db_bind_int64(s, 1, repo_id);
+	db_bind_text(s, 2, tag);
+	db_bind_int64(s, 3, skip);
 	rc = meta_step(c, s);
 	if (rc == 1) {
-		const char *t = meta_col_text(s, 0);
+		const char *t = db_col_text(s, 0);
 		if (!t || strlen(t) >= DIGEST_STR_MAX) {
 			log_error("meta: malformed tag history row");
 			rc = E_IO;

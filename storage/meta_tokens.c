@@ -16,26 +16,26 @@
 #define PAT_ACTIVE " revoked_ms = 0 AND (expires_ms = 0 OR expires_ms > ?2)"
 
 /* No conflict target: a name clash (partial unique index) and a hash clash both do nothing. */
-static const struct meta_query q_pat_insert = { MS_PAT_INSERT,
+static const struct meta_query q_pat_insert = { .id = MS_PAT_INSERT, .sql =
 	"INSERT INTO pats(owner, name, secret_hash, scopes, created_ms, expires_ms)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING" };
-static const struct meta_query q_pat_by_hash = { MS_PAT_BY_HASH,
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING RETURNING id" };
+static const struct meta_query q_pat_by_hash = { .id = MS_PAT_BY_HASH, .sql =
 	"SELECT " PAT_COLUMNS ", secret_hash FROM pats WHERE secret_hash = ?1" };
-static const struct meta_query q_pat_check = { MS_PAT_CHECK,
+static const struct meta_query q_pat_check = { .id = MS_PAT_CHECK, .sql =
 	"SELECT 1 FROM pats WHERE id = ?1 AND" PAT_ACTIVE };
-static const struct meta_query q_pat_scopes = { MS_PAT_SCOPES,
+static const struct meta_query q_pat_scopes = { .id = MS_PAT_SCOPES, .sql =
 	"SELECT scopes FROM pats WHERE id = ?1 AND" PAT_ACTIVE };
-/* Counts the row even when last_used_ms stays: sqlite3_changes() tells whether the token exists. */
-static const struct meta_query q_pat_touch = { MS_PAT_TOUCH,
-	"UPDATE pats SET last_used_ms = max(last_used_ms, ?2) WHERE id = ?1" };
-static const struct meta_query q_pat_list_owner = { MS_PAT_LIST_OWNER,
-	"SELECT " PAT_COLUMNS " FROM pats WHERE owner = ?1 AND (?2 OR revoked_ms = 0)"
+/* Counts the row even when last_used_ms stays: the change count tells whether the token exists. */
+static const struct meta_query q_pat_touch = { .id = MS_PAT_TOUCH, .sql =
+	"UPDATE pats SET last_used_ms = CASE WHEN last_used_ms > ?2 THEN last_used_ms ELSE ?2 END WHERE id = ?1" };
+static const struct meta_query q_pat_list_owner = { .id = MS_PAT_LIST_OWNER, .sql =
+	"SELECT " PAT_COLUMNS " FROM pats WHERE owner = ?1 AND (?2 <> 0 OR revoked_ms = 0)"
 	" ORDER BY id DESC" };
-static const struct meta_query q_pat_list_all = { MS_PAT_LIST_ALL,
-	"SELECT " PAT_COLUMNS " FROM pats WHERE ?2 OR revoked_ms = 0 ORDER BY id DESC" };
-static const struct meta_query q_pat_revoke = { MS_PAT_REVOKE,
+static const struct meta_query q_pat_list_all = { .id = MS_PAT_LIST_ALL, .sql =
+	"SELECT " PAT_COLUMNS " FROM pats WHERE ?2 <> 0 OR revoked_ms = 0 ORDER BY id DESC" };
+static const struct meta_query q_pat_revoke = { .id = MS_PAT_REVOKE, .sql =
 	"UPDATE pats SET revoked_ms = ?3 WHERE owner = ?1 AND name = ?2 AND revoked_ms = 0" };
-static const struct meta_query q_pat_name = { MS_PAT_NAME, "SELECT name FROM pats WHERE id = ?1" };
+static const struct meta_query q_pat_name = { .id = MS_PAT_NAME, .sql = "SELECT name FROM pats WHERE id = ?1" };
 
 void meta_pat_release(struct meta_pat *p)
 {
@@ -51,15 +51,15 @@ struct pat_create_args {
 	const unsigned char *hash;
 };
 
-static void bind_create(sqlite3_stmt *s, const void *p)
+static void bind_create(struct db_stmt *s, const void *p)
 {
 	const struct pat_create_args *a = p;
-	meta_bind_text(s, 1, a->owner);
-	meta_bind_text(s, 2, a->name);
-	meta_bind_blob(s, 3, a->hash, PAT_HASH_LEN);
-	meta_bind_text(s, 4, a->scopes ? a->scopes : "");
-	meta_bind_int64(s, 5, a->created_ms);
-	meta_bind_int64(s, 6, a->expires_ms);
+	db_bind_text(s, 1, a->owner);
+	db_bind_text(s, 2, a->name);
+	db_bind_blob(s, 3, a->hash, PAT_HASH_LEN);
+	db_bind_text(s, 4, a->scopes ? a->scopes : "");
+	db_bind_int64(s, 5, a->created_ms);
+	db_bind_int64(s, 6, a->expires_ms);
 }
 
 int meta_pat_create(const char *owner, const char *name, const char *scopes, int64_t expires_ms,
@@ -86,16 +86,16 @@ static int pat_active(int64_t expires_ms, int64_t revoked_ms, int64_t now_ms)
 }
 
 /* A row of PAT_COLUMNS as a struct whose strings point into the row (valid until the next step). */
-static int pat_from_row(sqlite3_stmt *s, struct meta_pat *p)
+static int pat_from_row(struct db_stmt *s, struct meta_pat *p)
 {
-	p->id = sqlite3_column_int64(s, 0);
-	p->owner = (char *)meta_col_text(s, 1);
-	p->name = (char *)meta_col_text(s, 2);
-	p->scopes = (char *)meta_col_text(s, 3);
-	p->created_ms = sqlite3_column_int64(s, 4);
-	p->expires_ms = sqlite3_column_int64(s, 5);
-	p->last_used_ms = sqlite3_column_int64(s, 6);
-	p->revoked_ms = sqlite3_column_int64(s, 7);
+	p->id = db_col_int64(s, 0);
+	p->owner = (char *)db_col_text(s, 1);
+	p->name = (char *)db_col_text(s, 2);
+	p->scopes = (char *)db_col_text(s, 3);
+	p->created_ms = db_col_int64(s, 4);
+	p->expires_ms = db_col_int64(s, 5);
+	p->last_used_ms = db_col_int64(s, 6);
+	p->revoked_ms = db_col_int64(s, 7);
 	if (!p->owner || !p->name || !p->scopes) {
 		log_error("meta: malformed access token row");
 		return E_IO;
@@ -107,11 +107,12 @@ static int pat_from_row(sqlite3_stmt *s, struct meta_pat *p)
  * The index finds the row; the stored hash is then compared again in
  * constant time, so what authenticates is never a short-circuiting compare.
  */
-static int pat_match(sqlite3_stmt *s, const unsigned char *hash, int64_t now_ms, struct meta_pat *out)
+static int pat_match(struct db_stmt *s, const unsigned char *hash, int64_t now_ms, struct meta_pat *out)
 {
 	struct meta_pat row;
-	const void *stored = sqlite3_column_blob(s, 8);
-	if (sqlite3_column_bytes(s, 8) != PAT_HASH_LEN || !stored ||
+	size_t len;
+	const void *stored = db_col_blob(s, 8, &len);
+	if (len != PAT_HASH_LEN || !stored ||
 	    CRYPTO_memcmp(stored, hash, PAT_HASH_LEN))
 		return E_UNAUTHORIZED;
 	int rc = pat_from_row(s, &row);
@@ -129,14 +130,14 @@ static int pat_match(sqlite3_stmt *s, const unsigned char *hash, int64_t now_ms,
 int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pat *out)
 {
 	struct meta_conn *c;
-	sqlite3_stmt *s;
+	struct db_stmt *s;
 	memset(out, 0, sizeof(*out));
 	int rc = meta_conn_get(&c);
 	if (!rc)
 		rc = meta_stmt(c, &q_pat_by_hash, &s);
 	if (rc)
 		return rc;
-	meta_bind_blob(s, 1, hash, PAT_HASH_LEN);
+	db_bind_blob(s, 1, hash, PAT_HASH_LEN);
 	rc = meta_step(c, s);
 	if (rc == 1)
 		rc = pat_match(s, hash, now_ms, out);
@@ -147,9 +148,9 @@ int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pa
 }
 
 /* Stops at the first row, copying its first column ("" for NULL) into the char * at arg. */
-static int first_text(sqlite3_stmt *s, void *arg)
+static int first_text(struct db_stmt *s, void *arg)
 {
-	const char *t = meta_col_text(s, 0);
+	const char *t = db_col_text(s, 0);
 	*(char **)arg = xstrdup(t ? t : "");
 	return 1;
 }
@@ -191,15 +192,15 @@ struct pat_list_args {
 	void *ctx;
 };
 
-static void bind_list(sqlite3_stmt *s, const void *p)
+static void bind_list(struct db_stmt *s, const void *p)
 {
 	const struct pat_list_args *a = p;
 	if (a->owner)
-		meta_bind_text(s, 1, a->owner);
-	meta_bind_int64(s, 2, a->all);
+		db_bind_text(s, 1, a->owner);
+	db_bind_int64(s, 2, a->all);
 }
 
-static int list_row(sqlite3_stmt *s, void *p)
+static int list_row(struct db_stmt *s, void *p)
 {
 	const struct pat_list_args *a = p;
 	struct meta_pat pat;
@@ -218,12 +219,12 @@ struct pat_revoke_args {
 	int64_t now_ms;
 };
 
-static void bind_revoke(sqlite3_stmt *s, const void *p)
+static void bind_revoke(struct db_stmt *s, const void *p)
 {
 	const struct pat_revoke_args *a = p;
-	meta_bind_text(s, 1, a->owner);
-	meta_bind_text(s, 2, a->name);
-	meta_bind_int64(s, 3, a->now_ms);
+	db_bind_text(s, 1, a->owner);
+	db_bind_text(s, 2, a->name);
+	db_bind_int64(s, 3, a->now_ms);
 }
 
 int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms)

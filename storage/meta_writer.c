@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 #include "log.h"
@@ -17,7 +18,8 @@
  * one BEGIN IMMEDIATE ... COMMIT, each transaction in a savepoint, syncs
  * the WAL once and wakes each caller with its own result. While it runs a
  * batch, the next one gathers. The busy handler now only matters against
- * other processes (the CLI).
+ * other processes (the CLI). On PostgreSQL the same batching saves round
+ * trips and turns of the cluster-wide write order (meta_schema_pg.c).
  */
 #define BATCH_MAX 64
 
@@ -40,16 +42,44 @@ static pthread_t w_thread;
 static uint64_t n_batches, n_txs;
 static _Thread_local int on_writer;
 
-static const struct meta_query q_savepoint = { MS_SAVEPOINT, "SAVEPOINT batch_tx" };
-static const struct meta_query q_release = { MS_RELEASE, "RELEASE batch_tx" };
-static const struct meta_query q_rollback_to = { MS_ROLLBACK_TO, "ROLLBACK TO batch_tx" };
+static const struct meta_query q_savepoint = { .id = MS_SAVEPOINT, .sql = "SAVEPOINT batch_tx" };
+static const struct meta_query q_release = { .id = MS_RELEASE, .sql = "RELEASE batch_tx" };
+static const struct meta_query q_rollback_to = { .id = MS_ROLLBACK_TO, .sql = "ROLLBACK TO batch_tx" };
 
-/* One transaction alone: its own BEGIN, COMMIT and sync. */
+/*
+ * A transaction that lost a conflict (DB_E_RETRY: PostgreSQL rolled it
+ * back) runs again from its start, up to RETRY_MAX more times, after a
+ * short pause growing with each attempt; then its callers get E_BUSY.
+ */
+#define RETRY_MAX 8
+static uint64_t n_retries; /* under q_lock */
+
+static void retry_pause(int attempt)
+{
+	struct timespec ts = { 0, (long)(attempt + 1) * 2 * 1000 * 1000 };
+	pthread_mutex_lock(&q_lock);
+	n_retries++;
+	pthread_mutex_unlock(&q_lock);
+	nanosleep(&ts, NULL);
+}
+
+/* One transaction alone: its own BEGIN, COMMIT and sync; a conflict runs it again. */
 static void run_solo(struct meta_conn *c, struct wjob *j)
 {
-	int rc = meta_tx_begin(c);
-	if (!rc)
-		rc = meta_tx_end(c, j->fn(c, j->arg));
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		rc = meta_tx_begin(c);
+		if (!rc)
+			rc = meta_tx_end(c, j->fn(c, j->arg));
+		if (rc != DB_E_RETRY)
+			break;
+		if (attempt == RETRY_MAX) {
+			log_warn("meta: a write transaction kept conflicting; giving up");
+			rc = E_BUSY;
+			break;
+		}
+		retry_pause(attempt);
+	}
 	j->rc = rc;
 	j->final = 1;
 }
@@ -57,37 +87,68 @@ static void run_solo(struct meta_conn *c, struct wjob *j)
 /* Errors of the database or the disk rather than of the transaction's own content. */
 static int batch_error(int rc)
 {
-	return rc == E_IO || rc == E_NO_SPACE || rc == E_BUSY || rc == E_INTERNAL;
+	return rc == E_IO || rc == E_NO_SPACE || rc == E_BUSY || rc == E_INTERNAL || rc == E_STORE_UNAVAILABLE ||
+	       rc == DB_E_RETRY;
 }
 
 /*
  * Runs job j inside the batch's open transaction, in a savepoint. Returns
  * 0 when the batch can go on (j kept its changes, or its own failure was
- * undone by the savepoint and j->rc is final), non-zero when the batch's
- * transaction cannot be trusted any more.
+ * undone by the savepoint and j->rc is final), else why the batch's
+ * transaction cannot be trusted any more (DB_E_RETRY: it lost a conflict).
  */
 static int run_in_batch(struct meta_conn *c, struct wjob *j)
 {
-	if (meta_run_simple(c, &q_savepoint))
-		return -1;
-	int rc = j->fn(c, j->arg);
+	int rc = meta_run_simple(c, &q_savepoint);
+	if (rc)
+		return rc;
+	rc = j->fn(c, j->arg);
 	/* after some I/O errors SQLite rolls back the whole transaction */
-	if (sqlite3_get_autocommit(c->db) || batch_error(rc))
-		return -1;
+	if (!db_in_tx(c->db))
+		return rc == DB_E_RETRY ? rc : E_IO;
+	if (batch_error(rc))
+		return rc;
 	if (!rc)
 		return meta_run_simple(c, &q_release);
-	if (meta_run_simple(c, &q_rollback_to) || meta_run_simple(c, &q_release))
-		return -1;
+	int undo = meta_run_simple(c, &q_rollback_to);
+	if (undo || (undo = meta_run_simple(c, &q_release)))
+		return undo;
 	j->rc = rc;
 	j->final = 1;
 	return 0;
 }
 
 /*
- * Runs jobs[0..n) as one transaction. When the batch's transaction fails
- * (BEGIN aside: nothing would do better alone), it is rolled back and each
- * job without a final result runs again alone, so one transaction's
- * trouble never costs its batch-mates their writes.
+ * Runs jobs[0..n) in one transaction: 0 once it committed, else its
+ * failure, rolled back, with every job's final flag cleared again;
+ * *began tells whether BEGIN succeeded.
+ */
+static int batch_once(struct meta_conn *c, struct wjob **jobs, size_t n, int *began)
+{
+	for (size_t i = 0; i < n; i++)
+		jobs[i]->final = 0;
+	int rc = meta_tx_begin(c);
+	*began = !rc;
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = run_in_batch(c, jobs[i]);
+	if (!rc)
+		rc = meta_tx_commit(c);
+	else
+		meta_tx_rollback(c);
+	if (rc)
+		for (size_t i = 0; i < n; i++)
+			jobs[i]->final = 0;
+	return rc;
+}
+
+/*
+ * Runs jobs[0..n) as one transaction, again from the start after a
+ * conflict. When BEGIN fails, every job gets its error (nothing would do
+ * better alone). When the batch's transaction fails otherwise, each job
+ * runs again alone, so one transaction's trouble never costs its
+ * batch-mates their writes.
  */
 static void run_batch(struct meta_conn *c, struct wjob **jobs, size_t n)
 {
@@ -95,40 +156,37 @@ static void run_batch(struct meta_conn *c, struct wjob **jobs, size_t n)
 		run_solo(c, jobs[0]);
 		return;
 	}
-	int rc = meta_tx_begin(c);
-	if (rc) {
-		for (size_t i = 0; i < n; i++)
-			jobs[i]->rc = rc;
-		return;
+	int rc, began = 0;
+	for (int attempt = 0;; attempt++) {
+		rc = batch_once(c, jobs, n, &began);
+		if (rc != DB_E_RETRY || attempt == RETRY_MAX)
+			break;
+		retry_pause(attempt);
 	}
-	size_t i = 0;
-	while (i < n && !run_in_batch(c, jobs[i]))
-		i++;
-	if (i == n && !(rc = meta_tx_commit(c))) {
+	if (!rc) {
 		/* committed: each job's result is its own, or the sync's error */
 		rc = meta_tx_durable(c);
-		for (i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++)
 			if (!jobs[i]->final)
 				jobs[i]->rc = rc;
 		return;
 	}
-	meta_tx_rollback(c);
+	if (!began) {
+		for (size_t i = 0; i < n; i++)
+			jobs[i]->rc = rc == DB_E_RETRY ? E_BUSY : rc;
+		return;
+	}
 	log_warn("meta: a batch of %zu write transactions failed; running them one by one", n);
-	for (i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!jobs[i]->final)
 			run_solo(c, jobs[i]);
 }
 
-/*
- * The writer connection's own settings. temp_store=MEMORY keeps the
- * savepoints' sub-journal in memory: by default SQLite moves it to a
- * temporary file past 64 KiB, which a batch of manifests exceeds, and
- * every page a savepoint changes was then written there first.
- */
+/* The writer connection's own settings (the dialect's: SQLite keeps savepoint journals in memory). */
 static int writer_conn_setup(struct meta_conn *c)
 {
-	int rc = sqlite3_exec(c->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : meta_sql_error(c, rc, "writer pragmas");
+	const char *sql = c->dialect->writer_setup;
+	return sql ? db_exec(c->db, sql, "writer settings") : 0;
 }
 
 static void *writer_main(void *unused)
@@ -231,6 +289,14 @@ void meta_writer_stop(void)
 	w_running = 0;
 	w_stop = 0;
 	pthread_mutex_unlock(&q_lock);
+}
+
+uint64_t meta_writer_retries(void)
+{
+	pthread_mutex_lock(&q_lock);
+	uint64_t n = n_retries;
+	pthread_mutex_unlock(&q_lock);
+	return n;
 }
 
 void meta_writer_stats(size_t *queued, uint64_t *batches, uint64_t *txs)

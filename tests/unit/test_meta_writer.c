@@ -47,7 +47,7 @@ static int gate_running, gate_open;
 
 static int exec(struct meta_conn *c, const char *sql)
 {
-	return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : E_IO;
+	return db_exec(c->db, sql, "test") ? E_IO : 0;
 }
 
 static int insert_repo(struct meta_conn *c, int idx)
