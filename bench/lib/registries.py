@@ -22,8 +22,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid, reaped=False):
+    """utime + stime of a process (all its threads), seconds; reaped: plus
+    its children that it has waited for (cutime + cstime)."""
+    with open("/proc/%d/stat" % pid) as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17
+    return sum(int(x) for x in fields[11:15 if reaped else 13]) / CLK_TCK
+
+
 class Registry:
     name = "?"
+    env = None   # the server's environment (None: the harness's own)
 
     def __init__(self, workdir, server_cpu, tls=None, tag=None):
         self.workdir = workdir
@@ -50,7 +61,7 @@ class Registry:
         self.log = open(self.log_path, "ab")
         # taskset execs the server: the child's pid is the server's pid.
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, env=self.env)
 
     def start(self):
         os.makedirs(self.root, exist_ok=True)
@@ -103,12 +114,7 @@ class Registry:
         return self.proc.pid
 
     def cpu_seconds(self):
-        """utime + stime of the server process (all its threads), seconds."""
-        with open("/proc/%d/stat" % self.pid) as f:
-            data = f.read()
-        fields = data[data.rindex(")") + 2:].split()
-        # fields[0] is field 3 (state): utime is field 14, stime field 15
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return cpu_seconds(self.pid)
 
     def status_kib(self, key):
         with open("/proc/%d/status" % self.pid) as f:

@@ -643,28 +643,36 @@ class Bench:
         """Per registry: repository bench/read with a small config blob, a
         1 MiB layer and a manifest tagged latest (the read paths); the same
         blobs in bench/manifests (manifest PUT)."""
+        self.make_fixtures()
+        for reg in self.regs:
+            self.load_fixtures(reg)
+
+    def make_fixtures(self):
         config = json.dumps({"architecture": "amd64", "os": "linux",
                              "rootfs": {"type": "layers", "diff_ids": []}}).encode()
         layer = os.urandom(1 << 20)
         cd, ld = sha256_digest(config), sha256_digest(layer)
         man = manifest_bytes((cd, len(config)), [(ld, len(layer))])
-        md = sha256_digest(man)
-        for reg in self.regs:
-            conn = reg.conn()
-            for repo in ("bench/read", "bench/manifests"):
-                push_blob(conn, repo, config, cd)
-                push_blob(conn, repo, layer, ld)
-            put_manifest(conn, "bench/read", "latest", man)
-            r = expect(conn.request("GET", "/v2/bench/read/manifests/latest", headers={"Accept": ACCEPT}),
-                       200, what="GET manifest")
-            if r.body != man:
-                raise RuntimeError("%s returned a different manifest" % reg.name)
-            r = expect(conn.request("HEAD", "/v2/bench/read/blobs/" + ld), 200, what="HEAD blob")
-            if int(r.headers.get("content-length", -1)) != len(layer):
-                raise RuntimeError("%s: HEAD Content-Length %s" % (reg.name, r.headers.get("content-length")))
-            conn.close()
         self.fx = {"config": (cd, len(config)), "layer": (ld, len(layer)), "manifest": man,
-                   "manifest_digest": md}
+                   "manifest_digest": sha256_digest(man)}
+        self.fx_bytes = (config, layer)
+
+    def load_fixtures(self, reg):
+        config, layer = self.fx_bytes
+        cd, ld, man = self.fx["config"][0], self.fx["layer"][0], self.fx["manifest"]
+        conn = reg.conn()
+        for repo in ("bench/read", "bench/manifests"):
+            push_blob(conn, repo, config, cd)
+            push_blob(conn, repo, layer, ld)
+        put_manifest(conn, "bench/read", "latest", man)
+        r = expect(conn.request("GET", "/v2/bench/read/manifests/latest", headers={"Accept": ACCEPT}),
+                   200, what="GET manifest")
+        if r.body != man:
+            raise RuntimeError("%s returned a different manifest" % reg.name)
+        r = expect(conn.request("HEAD", "/v2/bench/read/blobs/" + ld), 200, what="HEAD blob")
+        if int(r.headers.get("content-length", -1)) != len(layer):
+            raise RuntimeError("%s: HEAD Content-Length %s" % (reg.name, r.headers.get("content-length")))
+        conn.close()
 
     def phase_manifest_put(self):
         p = self.p
@@ -696,6 +704,7 @@ class Bench:
             if h["requests"] == 0:
                 raise RuntimeError("no HEAD request completed on %s %s" % (reg.name, path))
             return {"req/s": h["requests"] / h["seconds"], "p50_ms": h["p50_ms"], "p99_ms": h["p99_ms"],
+                    "requests": h["requests"],
                     "cpu_us_per_req": cpu.seconds / h["requests"] * 1e6, "MB/s": 0.0,
                     "errors": h["errors"], "client_core_busy": h["client_cpu"] / h["seconds"]}
         args = ["wrk", "-t", str(threads), "-c", str(conns), "-d", "%ds" % duration, "--latency",
@@ -721,7 +730,7 @@ class Bench:
         return {"req/s": reqs / secs, "p50_ms": j["latency_us"]["p50"] / 1000.0,
                 "p99_ms": j["latency_us"]["p99"] / 1000.0,
                 "cpu_us_per_req": cpu.seconds / reqs * 1e6, "MB/s": j["bytes"] / secs / MB,
-                "errors": errors, "client_core_busy": ccpu / secs}
+                "errors": errors, "client_core_busy": ccpu / secs, "requests": reqs}
 
     def read_targets(self):
         fx = self.fx
