@@ -942,6 +942,21 @@ static void test_cluster_bad(void)
 	bad(S3_CFG(", \"redirect_expiry\": \"8d\""), "F: \"storage.s3.redirect_expiry\": \"8d\" is out of range (1m to 7d)");
 }
 
+/* Expects check to return want (0 or -1) for each value; a refusal's reason must not be not_why (when given). */
+static void check_each(int (*check)(const char *, const char **), const char *const *v, size_t n, int want,
+		       const char *not_why)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *why = "";
+		int rc = check(v[i], &why);
+		if (rc != want)
+			fprintf(stderr, "%s \"%s\" %s\n", want ? "accepted" : "refused", v[i], rc ? why : "");
+		CHECK_EQ_INT(rc, want);
+		CHECK(!rc || !not_why || strcmp(why, not_why));
+	}
+}
+#define CHECK_EACH(fn, list, want, not_why) check_each(fn, list, sizeof(list) / sizeof(list[0]), want, not_why)
+
 static void test_cluster_checkers(void)
 {
 	static const char pw[] = "the connection string must not hold a password: put it in \"password_file\" or the "
@@ -976,48 +991,19 @@ static void test_cluster_checkers(void)
 	static const char *bad_ep[] = { "s3.lan:9000", "https://s3.lan/bucket", "https://user@s3.lan", "https://s3.lan?x=1",
 		"ftp://s3.lan", "https://s3.lan:0", "https://", "https://s3.lan//" };
 	const char *why;
-	for (size_t i = 0; i < sizeof(good_pg) / sizeof(good_pg[0]); i++) {
-		int rc = config_pg_url_check(good_pg[i], &why);
-		if (rc)
-			fprintf(stderr, "refused %s: %s\n", good_pg[i], why);
-		CHECK_EQ_INT(rc, 0);
-	}
-	for (size_t i = 0; i < sizeof(bad_pg) / sizeof(bad_pg[0]); i++) {
-		int rc = config_pg_url_check(bad_pg[i], &why);
-		if (!rc)
-			fprintf(stderr, "accepted %s\n", bad_pg[i]);
-		CHECK_EQ_INT(rc, -1);
-		CHECK(!rc || strcmp(why, pw));
-	}
+	CHECK_EACH(config_pg_url_check, good_pg, 0, NULL);
+	CHECK_EACH(config_pg_url_check, bad_pg, -1, pw); /* refused for their shape, not as passwords */
 	for (size_t i = 0; i < sizeof(pw_pg) / sizeof(pw_pg[0]); i++) {
 		why = NULL;
 		CHECK_EQ_INT(config_pg_url_check(pw_pg[i], &why), -1);
 		CHECK_STR(why, pw);
 	}
-	for (size_t i = 0; i < sizeof(good_bucket) / sizeof(good_bucket[0]); i++)
-		CHECK_EQ_INT(config_s3_bucket_check(good_bucket[i], &why), 0);
-	for (size_t i = 0; i < sizeof(bad_bucket) / sizeof(bad_bucket[0]); i++) {
-		int rc = config_s3_bucket_check(bad_bucket[i], &why);
-		if (!rc)
-			fprintf(stderr, "accepted bucket %s\n", bad_bucket[i]);
-		CHECK_EQ_INT(rc, -1);
-	}
-	for (size_t i = 0; i < sizeof(good_prefix) / sizeof(good_prefix[0]); i++)
-		CHECK_EQ_INT(config_s3_prefix_check(good_prefix[i], &why), 0);
-	for (size_t i = 0; i < sizeof(bad_prefix) / sizeof(bad_prefix[0]); i++) {
-		int rc = config_s3_prefix_check(bad_prefix[i], &why);
-		if (!rc)
-			fprintf(stderr, "accepted prefix %s\n", bad_prefix[i]);
-		CHECK_EQ_INT(rc, -1);
-	}
-	for (size_t i = 0; i < sizeof(good_ep) / sizeof(good_ep[0]); i++)
-		CHECK_EQ_INT(config_s3_endpoint_check(good_ep[i], &why), 0);
-	for (size_t i = 0; i < sizeof(bad_ep) / sizeof(bad_ep[0]); i++) {
-		int rc = config_s3_endpoint_check(bad_ep[i], &why);
-		if (!rc)
-			fprintf(stderr, "accepted endpoint %s\n", bad_ep[i]);
-		CHECK_EQ_INT(rc, -1);
-	}
+	CHECK_EACH(config_s3_bucket_check, good_bucket, 0, NULL);
+	CHECK_EACH(config_s3_bucket_check, bad_bucket, -1, NULL);
+	CHECK_EACH(config_s3_prefix_check, good_prefix, 0, NULL);
+	CHECK_EACH(config_s3_prefix_check, bad_prefix, -1, NULL);
+	CHECK_EACH(config_s3_endpoint_check, good_ep, 0, NULL);
+	CHECK_EACH(config_s3_endpoint_check, bad_ep, -1, NULL);
 	CHECK_EQ_INT(config_s3_region_check("us-east-1", &why), 0);
 	CHECK_EQ_INT(config_s3_region_check("garage", &why), 0);
 	CHECK_EQ_INT(config_s3_region_check("", &why), -1);
