@@ -1097,14 +1097,26 @@ static void test_cluster_env(void)
 	clear_env();
 }
 
+/* Appends the contents of the file at path to out; 0, or -1 when it cannot be opened. */
+static int slurp(const char *path, struct buf *out)
+{
+	char chunk[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)))
+		buf_add(out, chunk, n);
+	fclose(f);
+	return 0;
+}
+
 /* Runs `config check -c path` with stdout and stderr captured into out; returns its exit code. */
 static int check_captured(const char *path, struct buf *out)
 {
-	char cap[sizeof(dir) + 16], chunk[4096];
+	char cap[sizeof(dir) + 16];
 	char *argv[] = { "check", "-c", (char *)path, NULL };
 	int fd, saved1, saved2, rc;
-	size_t n;
-	FILE *f;
 	snprintf(cap, sizeof(cap), "%s/captured", dir);
 	fflush(stdout);
 	fflush(stderr);
@@ -1126,13 +1138,10 @@ static int check_captured(const char *path, struct buf *out)
 	close(saved1);
 	close(saved2);
 	buf_reset(out);
-	if (!(f = fopen(cap, "r"))) {
+	if (slurp(cap, out)) {
 		perror(cap);
 		exit(1);
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)))
-		buf_add(out, chunk, n);
-	fclose(f);
 	unlink(cap);
 	return rc;
 }
@@ -1260,21 +1269,19 @@ static void test_cluster_example(void)
 	char path[4096];
 	struct buf text = BUF_INIT, err = BUF_INIT;
 	struct config c;
-	FILE *f;
-	size_t n;
-	char chunk[4096];
 	clear_env();
 	good_secrets();
 	secret_file("s3-ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
 	source_path(path, sizeof(path), "config/cluster-example.json");
-	if (fchdir(cwd_fd) || !(f = fopen(path, "r")) || chdir(dir)) {
+	/* the path is relative to the build directory */
+	if (fchdir(cwd_fd) || slurp(path, &text) || chdir(dir)) {
 		fprintf(stderr, "cannot read %s\n", path);
 		CHECK(0);
+		if (chdir(dir))
+			perror(dir);
+		buf_release(&text);
 		return;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)))
-		buf_add(&text, chunk, n);
-	fclose(f);
 	/* the example's absolute /etc/berth/ paths, pointed at the files made above */
 	for (char *p; (p = strstr(text.buf, "/etc/berth/"));)
 		memmove(p, p + 11, strlen(p + 11) + 1);
