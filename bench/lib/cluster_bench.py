@@ -170,28 +170,14 @@ class ClusterBench(workloads.Bench):
 
     # -- phases -------------------------------------------------------------------
     def phase_push(self):
-        p = self.p
         self.make_big_file()
-        variant = [0]
-        last = {}
-        for name, title, chunk in (("push_monolithic", "push %s blob, POST + one PUT" % human(p["big"]), None),
-                                   ("push_chunked", "push %s blob, PATCHes of %s" % (human(p["big"]),
-                                                                                 human(p["chunk"])), p["chunk"])):
-            digests = {}
-
-            def one(g, rep, chunk=chunk, digests=digests):
-                if rep not in digests:
-                    variant[0] += 1
-                    digests[rep] = self.big_variant(variant[0])
-                s = self.push_big(g, digests[rep], chunk)
-                last[g.name] = digests[rep]
-                s["ops"] = 1
-                return s
+        for name, title, push in self.push_kinds():
+            def one(g, rep, push=push):
+                return dict(push(g, rep), ops=1)
             ceiling = []
             self.measure(name, title, one, BIG_METRICS, each_rep=lambda rep: ceiling.append(self.s3_put_big()))
             if name in self.sections:
                 self.sections[name]["notes"]["s3_put_MB_s_same_run"] = stats.summary(ceiling)
-        self.big_digest = last
         self.note_rss("push")
 
     def phase_pull(self):

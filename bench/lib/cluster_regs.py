@@ -29,39 +29,24 @@ class DistributionS3(registries.Distribution):
         env.pop("AWS_CA_BUNDLE", None)   # the s3 driver panics at start when it is set
         self.env = env
 
-    def command(self):
-        cfg = os.path.join(self.workdir, self.tag + ".yml")
+    def storage_yaml(self):
         e = self.s3env
-        with open(cfg, "w") as f:
-            f.write("""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  cache:
-    blobdescriptor: inmemory
-  s3:
+        return """  s3:
     region: %s
     regionendpoint: %s
     bucket: %s
     secure: false
     v4auth: true
     rootdirectory: %s
-  delete:
-    enabled: true
   redirect:
     disable: true
   maintenance:
     uploadpurging:
       enabled: false
-http:
-  addr: 127.0.0.1:%d
-  secret: %s
-  headers:
-    X-Content-Type-Options: [nosniff]
-""" % (e["S3_REGION"], e["S3_ENDPOINT"], e["S3_BUCKET"], self.rootdirectory, self.port, self.http_secret))
-        return [self.binary, "serve", cfg]
+""" % (e["S3_REGION"], e["S3_ENDPOINT"], e["S3_BUCKET"], self.rootdirectory)
+
+    def http_yaml(self):
+        return "  secret: %s\n" % self.http_secret
 
 
 class BerthS3(registries.Berth):

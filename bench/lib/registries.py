@@ -216,16 +216,22 @@ log:
 storage:
   cache:
     blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: %s
-  delete:
+%s  delete:
     enabled: true
 http:
   addr: 127.0.0.1:%d
-  headers:
+%s  headers:
     X-Content-Type-Options: [nosniff]
-%s""" % (self.root, self.port, tls))
+%s""" % (self.storage_yaml(), self.port, self.http_yaml(), tls))
         return [self.binary, "serve", cfg]
+
+    def storage_yaml(self):
+        """The storage driver's lines of the config (under storage:)."""
+        return "  filesystem:\n    rootdirectory: %s\n" % self.root
+
+    def http_yaml(self):
+        """More lines under http:."""
+        return ""
 
     def version(self):
         try:

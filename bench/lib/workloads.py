@@ -433,13 +433,14 @@ class Bench:
             except OSError:
                 pass
 
-    def phase_push(self):
+    def push_kinds(self):
+        """(name, title, sample function) of the two big-blob pushes. Each
+        repetition pushes new content, the same to every registry; the
+        digest each registry got last is in self.big_digest."""
         p = self.p
-        self.make_big_file()
+        self.big_digest = {}
         variant = [0]
-        last = {}
-        self.same_run = {}
-
+        out = []
         for name, title, chunk in (("push_monolithic", "push %s blob, POST + one PUT" % human(p["big"]), None),
                                    ("push_chunked", "push %s blob, PATCHes of %s" % (human(p["big"]),
                                                                                  human(p["chunk"])),
@@ -451,8 +452,16 @@ class Bench:
                     variant[0] += 1
                     digests[rep] = self.big_variant(variant[0])
                 s = self.push_big(reg, digests[rep], chunk)
-                last[reg.name] = digests[rep]
+                self.big_digest[reg.name] = digests[rep]
                 return s
+            out.append((name, title, one))
+        return out
+
+    def phase_push(self):
+        p = self.p
+        self.make_big_file()
+        self.same_run = {}
+        for name, title, one in self.push_kinds():
             disk = []
             samples = self.run_phase(name, lambda: self.alternate(
                 p["reps"], one, each_rep=lambda rep: disk.append(self.dd_fsync())))
@@ -461,7 +470,6 @@ class Bench:
                 self.section(name, title, samples,
                              [("MB/s", "MB/s", "higher"), ("p99_ms", "ms", "lower"), ("cpu_s_per_GB", "s/GB", "lower")],
                              notes={"disk_fsync_MB_s_same_run": self.same_run[name]})
-        self.big_digest = last
         self.note_rss("push")
 
     def pull_single(self, reg, digest):
