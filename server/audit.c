@@ -9,7 +9,8 @@
 #include "authn.h"
 #include "err.h"
 #include "log.h"
-#include "meta.h"
+#include "handlers.h"
+#include "store.h"
 #include "policy.h"
 #include "router.h"
 
@@ -27,7 +28,7 @@ int audit_actor(struct req *r, struct buf *out)
 	if (!id->pat_id)
 		return 1;
 	/* one primary-key read, paid only by requests that change something */
-	if (!meta_pat_name(id->pat_id, &pat))
+	if (!store_pat_name(r->reg->store, id->pat_id, &pat))
 		buf_addf(out, " (token %s)", pat);
 	else
 		buf_addf(out, " (token #%lld)", (long long)id->pat_id);
@@ -91,9 +92,9 @@ static void log_line(const char *actor, const char *client, const char *action, 
 	buf_release(&b);
 }
 
-__attribute__((format(printf, 5, 0))) static int record(const char *actor, const char *client,
-							const char *action, const char *repo,
-							const char *detail_fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static int record(struct store *st, const char *actor,
+							const char *client, const char *action,
+							const char *repo, const char *detail_fmt, va_list ap)
 {
 	struct buf detail = BUF_INIT;
 	int rc;
@@ -107,14 +108,14 @@ __attribute__((format(printf, 5, 0))) static int record(const char *actor, const
 		}
 	}
 	log_line(actor, client, action, repo, detail_fmt ? detail.buf : NULL);
-	rc = meta_audit_add(actor, action, repo, detail_fmt ? detail.buf : NULL, client);
+	rc = store_audit_add(st, actor, action, repo, detail_fmt ? detail.buf : NULL, client);
 	if (rc)
 		log_error("audit: cannot record a \"%s\" event: %s", action, err_desc(rc)->message);
 	buf_release(&detail);
 	return rc;
 }
 
-void audit_log_event(const struct meta_audit *ev)
+void audit_log_event(const struct store_audit *ev)
 {
 	log_line(ev->actor, ev->client, ev->action, ev->repo, ev->detail);
 }
@@ -125,18 +126,18 @@ int audit_event(struct req *r, const char *action, const char *repo, const char 
 	va_list ap;
 	int named = audit_actor(r, &actor);
 	va_start(ap, detail_fmt);
-	int rc = record(named ? actor.buf : NULL, r ? r->client : NULL, action, repo, detail_fmt, ap);
+	int rc = record(r->reg->store, named ? actor.buf : NULL, r->client, action, repo, detail_fmt, ap);
 	va_end(ap);
 	buf_release(&actor);
 	return rc;
 }
 
-int audit_event_as(const char *actor, const char *client, const char *action, const char *repo,
+int audit_event_as(struct store *st, const char *actor, const char *client, const char *action, const char *repo,
 		   const char *detail_fmt, ...)
 {
 	va_list ap;
 	va_start(ap, detail_fmt);
-	int rc = record(actor, client, action, repo, detail_fmt, ap);
+	int rc = record(st, actor, client, action, repo, detail_fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -148,10 +149,10 @@ void audit_login(struct req *r, const char *user, int with_token, int64_t pat_id
 	if (!rc) {
 		char *name = NULL;
 		buf_adds(&who, user);
-		if (pat_id && !meta_pat_name(pat_id, &name))
+		if (pat_id && !store_pat_name(r->reg->store, pat_id, &name))
 			buf_addf(&who, " (token %s)", name);
 		free(name);
-		audit_event_as(who.buf, r->client, "login", NULL, "{\"method\":\"%s\",\"endpoint\":\"%s\"}", method,
+		audit_event_as(r->reg->store, who.buf, r->client, "login", NULL, "{\"method\":\"%s\",\"endpoint\":\"%s\"}", method,
 			       router_label(r));
 	} else {
 		/*
@@ -163,7 +164,7 @@ void audit_login(struct req *r, const char *user, int with_token, int64_t pat_id
 			audit_json_str(&who, user, 64);
 		else
 			buf_adds(&who, "null");
-		audit_event_as(NULL, r->client, "login_failed", NULL,
+		audit_event_as(r->reg->store, NULL, r->client, "login_failed", NULL,
 			       "{\"user\":%s,\"method\":\"%s\",\"endpoint\":\"%s\"}", who.buf, method,
 			       router_label(r));
 	}

@@ -1,6 +1,6 @@
 /*
  * audit: recording who did what. Each event becomes one row of the audit
- * log in the database (meta_audit_add) and one JSON line on the log,
+ * log in the store (store_audit_add) and one JSON line on the log,
  *   {"audit":{"time":...,"actor":...,"action":...,"repo":...,"client":...,"detail":{...}}}
  * (written whatever the log level, except below "info", as on the command
  * line). Never hand it a secret: no password, token or Authorization value.
@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "req.h"
+#include "store.h"
 
 /*
  * Appends who r's caller is: "alice", or "alice (token ci-push)" when a
@@ -26,8 +27,8 @@
 int audit_actor(struct req *r, struct buf *out);
 
 /*
- * Records an event done on behalf of request r, or of the command line
- * when r is NULL (actor "cli", no client address). action is non-empty
+ * Records an event done on behalf of request r (not NULL; the command
+ * line records through audit_event_as() with actor "cli"). action is non-empty
  * ("push", "delete", "tag", "rollback", "login", "login_failed", "gc",
  * ...); repo may be NULL. detail_fmt, when not NULL, printf-formats the
  * detail: a JSON object, e.g. "{\"digest\":\"%s\",\"bytes\":%lld}". Values
@@ -39,17 +40,16 @@ int audit_actor(struct req *r, struct buf *out);
  */
 int audit_event(struct req *r, const char *action, const char *repo, const char *detail_fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* The same with an explicit actor and client (both may be NULL), e.g. "gc" inside the daemon. */
-int audit_event_as(const char *actor, const char *client, const char *action, const char *repo,
-		   const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same in st with an explicit actor and client (both may be NULL), e.g. "gc" inside the daemon. */
+int audit_event_as(struct store *st, const char *actor, const char *client, const char *action, const char *repo,
+		   const char *detail_fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /*
  * Writes the log line of an event whose database row another module has
  * already stored, inside the transaction of the change it records (see
- * struct meta_actor's audit hook): called after that commit.
+ * struct store_actor's audit hook): called after that commit.
  */
-struct meta_audit;
-void audit_log_event(const struct meta_audit *ev);
+void audit_log_event(const struct store_audit *ev);
 
 /*
  * Records one credential check made for r (a password or a personal access

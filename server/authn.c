@@ -15,7 +15,7 @@
 #include "err.h"
 #include "handlers.h"
 #include "log.h"
-#include "meta.h"
+#include "store.h"
 #include "metrics.h"
 #include "names.h"
 #include "policy.h"
@@ -156,7 +156,7 @@ int authn_check_start(struct req *r, struct authn_check *c, void (*work)(struct 
 	int64_t now = now_ms();
 	if (bind && credcache_get(r->reg->creds, c->user, bind, c->secret, c->len, now, &c->pat_id, &c->scopes)) {
 		/* a token is asked about on every use: revoked means refused at once */
-		if (!c->pat_id || (policy_user_exists(r->policy, c->user) && !meta_pat_check(c->pat_id, now))) {
+		if (!c->pat_id || (policy_user_exists(r->policy, c->user) && !store_pat_check(r->reg->store, c->pat_id, now))) {
 			c->rc = 0;
 			OPENSSL_cleanse(c->secret, c->len);
 			return 0;
@@ -186,22 +186,22 @@ static int verify(struct req *r, const struct authn_check *c, int64_t *pat_id, c
 	*scopes = NULL;
 	if (token) {
 		unsigned char hash[32];
-		struct meta_pat pat = { 0 };
+		struct store_pat pat = { 0 };
 		unsigned int hl = 0;
 		if (!EVP_Digest(c->secret, c->len, hash, &hl, EVP_sha256(), NULL))
 			die("hash failed");
-		rc = meta_pat_lookup(hash, now, &pat);
+		rc = store_pat_lookup(r->reg->store, hash, now, &pat);
 		/* A token works only for its owner, and only while the owner exists. */
 		if (!rc && (strcmp(pat.owner, c->user) || !policy_user_exists(r->policy, c->user)))
 			rc = E_UNAUTHORIZED;
 		if (!rc) {
 			*pat_id = pat.id;
 			*scopes = xstrdup(pat.scopes);
-			meta_pat_touch(pat.id, now);
+			store_pat_touch(r->reg->store, pat.id, now);
 		} else {
 			rc = E_UNAUTHORIZED;
 		}
-		meta_pat_release(&pat);
+		store_pat_release(&pat);
 	} else {
 		rc = policy_check_password(r->policy, c->user, c->secret, c->len);
 	}
@@ -264,7 +264,7 @@ static int bearer(struct req *r, struct ident *id, const char *tok)
 		id->failed = E_UNAUTHORIZED;
 		return 0;
 	}
-	if (id->claims.pat_id && meta_pat_check(id->claims.pat_id, now_ms())) {
+	if (id->claims.pat_id && store_pat_check(r->reg->store, id->claims.pat_id, now_ms())) {
 		id->failed = E_UNAUTHORIZED;
 		return 0;
 	}
@@ -341,7 +341,7 @@ unsigned authn_identity_rights(struct req *r, const char *repo)
 	acts = policy_actions(r->policy, id->user, repo);
 	if (id->pat_id) {
 		/* The token's PAT scopes are fetched once per request. */
-		if (!id->scopes && meta_pat_get_scopes(id->pat_id, &id->scopes))
+		if (!id->scopes && store_pat_scopes(r->reg->store, id->pat_id, &id->scopes))
 			return 0;
 		acts &= scopes_actions(id->scopes, repo);
 	}

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
-#include "meta.h"
+#include "store.h"
 #include "names.h"
 #include "xalloc.h"
 
@@ -85,7 +85,7 @@ static void json_field(struct buf *b, const char *key, const char *value)
 	buf_add_json_str(b, value);
 }
 
-static void print_event(struct audit_out *o, const struct meta_audit *ev)
+static void print_event(struct audit_out *o, const struct store_audit *ev)
 {
 	struct buf b = BUF_INIT;
 	char when[40];
@@ -123,7 +123,7 @@ static void kept_release(struct kept *k)
 	memset(k, 0, sizeof(*k));
 }
 
-static int on_event(void *ctx, const struct meta_audit *ev)
+static int on_event(void *ctx, const struct store_audit *ev)
 {
 	struct audit_out *o = ctx;
 	if (o->limit < 0) {
@@ -145,7 +145,7 @@ static void flush_ring(struct audit_out *o)
 	long n = o->next < o->limit ? o->next : o->limit;
 	for (long i = 0; i < n; i++) {
 		struct kept *k = &o->ring[(o->next - n + i) % o->limit];
-		struct meta_audit ev = { k->id, k->time_ms, k->actor, k->action, k->repo, k->detail, k->client };
+		struct store_audit ev = { k->id, k->time_ms, k->actor, k->action, k->repo, k->detail, k->client };
 		print_event(o, &ev);
 		kept_release(k);
 	}
@@ -182,7 +182,7 @@ int cli_audit_main(int argc, char **argv)
 		fputs("{\"events\":[", stdout);
 	else
 		printf("%-24s  %-24s  %-13s  %-30s  %-15s  %s\n", "TIME", "ACTOR", "ACTION", "REPO", "CLIENT", "DETAIL");
-	rc = meta_audit_list(since, a.repo, -1, on_event, &o);
+	rc = store_audit_list(cli.reg.store, since, a.repo, -1, on_event, &o);
 	if (o.limit >= 0)
 		flush_ring(&o);
 	if (o.json)

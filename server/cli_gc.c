@@ -7,9 +7,8 @@
 
 #include "cli.h"
 #include "err.h"
-#include "fsck.h"
-#include "gc.h"
 #include "gcsched.h"
+#include "store.h"
 
 static const char gc_usage[] =
 	"usage: berth gc [--dry-run] [--json] [--verbose] [-c FILE] [--root DIR]\n"
@@ -134,7 +133,7 @@ int cli_gc_main(int argc, char **argv)
 	o.dry_run = a.flag;
 	o.on_item = on_item;
 	o.ctx = &g;
-	int err = gc_run(&cli.reg.bs, &o, &r);
+	int err = store_gc(cli.reg.store, &o, &r);
 	if (r.busy) {
 		fprintf(stderr, "error: another garbage collection is running on this data directory\n");
 		rc = 1;
@@ -149,7 +148,7 @@ int cli_gc_main(int argc, char **argv)
 			gc_report_text(&r, &out);
 		}
 		printf("%s\n", out.buf);
-		gcsched_record(&r, 1);
+		gcsched_record(cli.reg.store, &r, 1);
 		if (err) {
 			fprintf(stderr, "error: the collection stopped early: %s\n", err_desc(err)->message);
 			rc = 1;
@@ -210,7 +209,7 @@ int cli_fsck_main(int argc, char **argv)
 			       .on_problem = on_problem, .ctx = &f };
 	if ((rc = grace_of(&a, &cli.reg.snap->cfg, &o.grace_s)))
 		goto out;
-	int err = fsck_run(&cli.reg.bs, &o, &r);
+	int err = store_fsck(cli.reg.store, &o, &r);
 	int64_t left = r.problems - r.repaired;
 	if (a.json) {
 		printf("{\"ok\":%s,\"files\":%lld,\"bytes\":%lld,\"contents\":%lld,\"content_bytes\":%lld,"

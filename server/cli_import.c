@@ -15,10 +15,8 @@
 
 #include "cli.h"
 #include "err.h"
-#include "imgexport.h"
-#include "imgimport.h"
-#include "meta.h"
 #include "names.h"
+#include "store.h"
 #include "xalloc.h"
 
 static const char import_usage[] =
@@ -118,7 +116,7 @@ static int immutable_guard(void *ctx, const char *tag)
 	return g->rule;
 }
 
-static void audit(const char *action, const char *repo, const char *tag, const struct digest *d,
+static void audit(struct store *st, const char *action, const char *repo, const char *tag, const struct digest *d,
 		  const char *format)
 {
 	struct buf j = BUF_INIT;
@@ -126,12 +124,12 @@ static void audit(const char *action, const char *repo, const char *tag, const s
 	buf_adds(&j, "{\"tag\":");
 	buf_add_json_str(&j, tag);
 	buf_addf(&j, ",\"digest\":\"%s\",\"format\":\"%s\"}", digest_str(d, ds), format);
-	meta_audit_add("cli", action, repo, j.buf, NULL);
+	store_audit_add(st, "cli", action, repo, j.buf, NULL);
 	buf_release(&j);
 }
 
 static void print_import(FILE *out, const char *repo, const char *tag, const char *file,
-			 const struct imgimport_result *r, const struct meta_tag_change *ch)
+			 const struct imgimport_result *r, const struct store_tag_change *ch)
 {
 	char ds[DIGEST_STR_MAX];
 	fprintf(out, "%s \"%s\"", r->format, file);
@@ -171,7 +169,7 @@ int cli_import_main(int argc, char **argv)
 	struct cli cli;
 	struct buf detail = BUF_INIT;
 	struct imgimport_result res = { 0 };
-	struct meta_tag_change change;
+	struct store_tag_change change;
 	char *repo = NULL;
 	int rc;
 	if ((rc = parse_args(argc - 1, argv + 1, &a, 1, import_usage)))
@@ -183,9 +181,9 @@ int cli_import_main(int argc, char **argv)
 		return 1;
 	}
 	struct guard_ctx g = { &cli.reg.snap->cfg, repo, -1 };
-	struct meta_actor actor = { .name = "cli", .how = "import", .guard = immutable_guard, .guard_ctx = &g, .change = &change };
+	struct store_actor actor = { .name = "cli", .how = "import", .guard = immutable_guard, .guard_ctx = &g, .change = &change };
 	struct imgimport_opts o = { repo, ref.tag, a.ref, cli.reg.snap->cfg.manifest_max, &actor };
-	rc = imgimport(&cli.reg.bs, a.file, &o, &res, &detail);
+	rc = store_import(cli.reg.store, a.file, &o, &res, &detail);
 	if (rc == E_TAG_IMMUTABLE) {
 		fprintf(stderr, "error: %s:%s is immutable (rule %d of immutable_tags): it cannot be moved\n", repo,
 			ref.tag, g.rule + 1);
@@ -193,7 +191,7 @@ int cli_import_main(int argc, char **argv)
 		fprintf(stderr, "error: %s\n", detail.len ? detail.buf : err_desc(rc)->message);
 	} else {
 		print_import(stdout, repo, ref.tag, a.file, &res, &change);
-		audit("import", repo, ref.tag, &res.top, res.format);
+		audit(cli.reg.store, "import", repo, ref.tag, &res.top, res.format);
 	}
 	if (rc)
 		fprintf(stderr, "import failed: %s:%s was not changed\n", repo, ref.tag);
@@ -277,7 +275,7 @@ int cli_export_main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	rc = imgexport(&cli.reg.bs, repo, &ref, fd, &res, &detail);
+	rc = store_export(cli.reg.store, repo, &ref, fd, &res, &detail);
 	if (rc) {
 		fprintf(stderr, "error: %s\n", detail.len ? detail.buf : err_desc(rc)->message);
 		if (!to_stdout) {
@@ -290,7 +288,7 @@ int cli_export_main(int argc, char **argv)
 	if (!to_stdout && (rc = finish_output(a.file, tmp.buf, fd)))
 		goto out;
 	print_export(to_stdout ? stderr : stdout, a.image, a.file, &res);
-	audit("export", repo, ref.is_digest ? "" : ref.tag, &res.top, "oci-archive");
+	audit(cli.reg.store, "export", repo, ref.is_digest ? "" : ref.tag, &res.top, "oci-archive");
 out:
 	imgexport_result_release(&res);
 	cli_close(&cli);

@@ -13,7 +13,6 @@
 #include "cli.h"
 #include "err.h"
 #include "handlers.h"
-#include "meta.h"
 #include "names.h"
 #include "xalloc.h"
 
@@ -114,7 +113,7 @@ struct ls_out {
 	struct buf out; /* printed once complete */
 };
 
-static int ls_row(void *ctx, const struct meta_tag_info *t)
+static int ls_row(void *ctx, const struct store_tag_info *t)
 {
 	struct ls_out *o = ctx;
 	char when[40];
@@ -133,7 +132,7 @@ static int ls_row(void *ctx, const struct meta_tag_info *t)
 	return 0;
 }
 
-static int tag_ls(struct tag_args *a)
+static int tag_ls(struct cli *cli, struct tag_args *a)
 {
 	struct ls_out o = { a->json, 0, BUF_INIT };
 	struct buf none = BUF_INIT;
@@ -147,7 +146,7 @@ static int tag_ls(struct tag_args *a)
 	} else {
 		buf_addf(&o.out, "%-24s %-71s %10s  %s\n", "TAG", "DIGEST", "SIZE", "UPDATED");
 	}
-	rc = meta_tags_info(a->repo, ls_row, &o);
+	rc = store_tag_info(cli->reg.store, a->repo, ls_row, &o);
 	if (!rc) {
 		buf_adds(&o.out, a->json ? "]}\n" : "");
 		fputs(o.out.buf, stdout);
@@ -167,7 +166,7 @@ struct hist_out {
 	long count;
 };
 
-static int history_row(void *ctx, const struct meta_tag_event *ev)
+static int history_row(void *ctx, const struct store_tag_event *ev)
 {
 	struct hist_out *h = ctx;
 	char when[40], o[DIGEST_STR_MAX], n[DIGEST_STR_MAX];
@@ -179,7 +178,7 @@ static int history_row(void *ctx, const struct meta_tag_event *ev)
 	return 0;
 }
 
-static int tag_history(struct tag_args *a)
+static int tag_history(struct cli *cli, struct tag_args *a)
 {
 	struct buf out = BUF_INIT, none = BUF_INIT;
 	struct hist_out h = { a->no_trunc, 0 };
@@ -187,15 +186,15 @@ static int tag_history(struct tag_args *a)
 	if (rc)
 		return rc;
 	if (a->json) {
-		rc = h_history_json(a->repo, a->tag, &out);
+		rc = h_history_json(cli->reg.store, a->repo, a->tag, &out);
 		if (!rc)
 			puts(out.buf);
 	} else {
 		printf("%-24s  %-8s  %-24s  %-15s  %s\n", "TIME", "HOW", "ACTOR", "CLIENT", "FROM -> TO");
-		rc = meta_tag_history(a->repo, a->tag, history_row, &h);
+		rc = store_tag_history(cli->reg.store, a->repo, a->tag, history_row, &h);
 		/* history outlives its repository; only an empty one needs the repository to exist */
 		if (!rc && !h.count)
-			rc = meta_repo_exists(a->repo);
+			rc = store_repo_exists(cli->reg.store, a->repo);
 	}
 	buf_release(&out);
 	if (rc == E_NAME_UNKNOWN) {
@@ -256,7 +255,7 @@ static void print_rollback(const char *repo, const char *tag, const char *text)
 static int tag_rollback(struct cli *cli, struct tag_args *a)
 {
 	struct buf detail = BUF_INIT, out = BUF_INIT;
-	struct meta_rollback rb;
+	struct store_rollback rb;
 	struct h_actor who;
 	long steps = 1;
 	int rc = parse_target(a, 1);
@@ -271,12 +270,12 @@ static int tag_rollback(struct cli *cli, struct tag_args *a)
 			return cli_usage_error(tag_usage, "--steps wants a number from 1 to 1000000, not \"%s\"", a->steps);
 	}
 	h_actor_init(&who, NULL, &cli->reg.snap->cfg, a->repo, "rollback", &detail);
-	rc = meta_tag_rollback(a->repo, a->tag, steps, a->to, a->dry_run, &who.actor, &rb, &detail);
+	rc = store_tag_rollback(cli->reg.store, a->repo, a->tag, steps, a->to, a->dry_run, &who.actor, &rb, &detail);
 	if (!rc && rb.moved && !a->dry_run)
-		audit_event(NULL, "rollback", a->repo, "{\"tag\":\"%s\",\"from\":%s%s%s,\"to\":\"%s\"}", a->tag,
+		audit_event_as(cli->reg.store, "cli", NULL, "rollback", a->repo, "{\"tag\":\"%s\",\"from\":%s%s%s,\"to\":\"%s\"}", a->tag,
 			    *rb.from ? "\"" : "", *rb.from ? rb.from : "null", *rb.from ? "\"" : "", rb.to);
 	if (!rc)
-		rc = h_rollback_json(a->repo, a->tag, &rb, a->dry_run, &out);
+		rc = h_rollback_json(cli->reg.store, a->repo, a->tag, &rb, a->dry_run, &out);
 	if (!rc && a->json)
 		puts(out.buf);
 	else if (!rc)
@@ -311,9 +310,9 @@ int cli_tag_main(int argc, char **argv)
 	if (cli_open(&cli, a.config, a.root))
 		return 1;
 	if (!strcmp(argv[1], "ls"))
-		rc = tag_ls(&a);
+		rc = tag_ls(&cli, &a);
 	else if (!strcmp(argv[1], "history"))
-		rc = tag_history(&a);
+		rc = tag_history(&cli, &a);
 	else
 		rc = tag_rollback(&cli, &a);
 	cli_close(&cli);

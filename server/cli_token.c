@@ -15,7 +15,7 @@
 #include "clock.h"
 #include "err.h"
 #include "jwt.h"
-#include "meta.h"
+#include "store.h"
 #include "policy.h"
 #include "rand.h"
 #include "scope.h"
@@ -132,13 +132,13 @@ static int token_create(struct cli *cli, struct token_args *a)
 	OPENSSL_cleanse(rnd, sizeof(rnd));
 	if (!EVP_Digest(secret.buf, secret.len, hash, &hl, EVP_sha256(), NULL))
 		die("hash failed");
-	rc = meta_pat_create(a->user, a->name, a->scopes.buf, expires, hash, &id);
+	rc = store_pat_create(cli->reg.store, a->user, a->name, a->scopes.buf, expires, hash, &id);
 	if (rc == E_EXISTS) {
 		fprintf(stderr, "error: user \"%s\" already has an active token named \"%s\"\n", a->user, a->name);
 	} else if (rc) {
 		fprintf(stderr, "error: cannot store the token (%s)\n", err_desc(rc)->message);
 	} else {
-		meta_audit_add("cli", "token_create", NULL, NULL, NULL);
+		store_audit_add(cli->reg.store, "cli", "token_create", NULL, NULL, NULL);
 		printf("%s\n", secret.buf);
 		fprintf(stderr, "token \"%s\" of user \"%s\" created; the secret above is shown only once.\n"
 				"use it as the password: docker login -u %s --password-stdin <host>\n",
@@ -149,7 +149,7 @@ static int token_create(struct cli *cli, struct token_args *a)
 	return rc ? 1 : 0;
 }
 
-static int print_pat(void *ctx, const struct meta_pat *p)
+static int print_pat(void *ctx, const struct store_pat *p)
 {
 	char created[32], expires[32], used[32];
 	int64_t now = *(int64_t *)ctx;
@@ -162,20 +162,20 @@ static int print_pat(void *ctx, const struct meta_pat *p)
 	return 0;
 }
 
-static int token_list(struct token_args *a)
+static int token_list(struct cli *cli, struct token_args *a)
 {
 	int64_t now = now_ms();
 	printf("%-16s %-20s %-8s %-20s %-20s %-20s %s\n", "USER", "NAME", "STATUS", "CREATED", "EXPIRES", "LAST USED",
 	       "SCOPES");
-	return meta_pat_list(a->user, a->all, print_pat, &now) ? 1 : 0;
+	return store_pat_list(cli->reg.store, a->user, a->all, print_pat, &now) ? 1 : 0;
 }
 
-static int token_revoke(struct token_args *a)
+static int token_revoke(struct cli *cli, struct token_args *a)
 {
 	int rc;
 	if (!a->user || !a->name)
 		return cli_usage_error(token_usage, "token revoke needs --user and --name");
-	rc = meta_pat_revoke(a->user, a->name, now_ms());
+	rc = store_pat_revoke(cli->reg.store, a->user, a->name, now_ms());
 	if (rc == E_NAME_UNKNOWN) {
 		fprintf(stderr, "error: user \"%s\" has no active token named \"%s\"\n", a->user, a->name);
 		return 1;
@@ -184,7 +184,7 @@ static int token_revoke(struct token_args *a)
 		fprintf(stderr, "error: cannot revoke the token (%s)\n", err_desc(rc)->message);
 		return 1;
 	}
-	meta_audit_add("cli", "token_revoke", NULL, NULL, NULL);
+	store_audit_add(cli->reg.store, "cli", "token_revoke", NULL, NULL, NULL);
 	fprintf(stderr, "token \"%s\" of user \"%s\" revoked\n", a->name, a->user);
 	return 0;
 }
@@ -218,9 +218,9 @@ int cli_token_main(int argc, char **argv)
 	if (!strcmp(argv[1], "create"))
 		rc = token_create(&cli, &a);
 	else if (!strcmp(argv[1], "list"))
-		rc = token_list(&a);
+		rc = token_list(&cli, &a);
 	else
-		rc = token_revoke(&a);
+		rc = token_revoke(&cli, &a);
 	cli_close(&cli);
 out:
 	buf_release(&a.scopes);

@@ -15,9 +15,9 @@
 #include "buf.h"
 #include "err.h"
 #include "log.h"
-#include "paths.h"
 #include "policy.h"
 #include "rand.h"
+#include "store.h"
 
 /* Appends " (pid N)" when the lock file names the process holding it. */
 static void holder_of(int fd, struct buf *out)
@@ -44,7 +44,7 @@ int datadir_lock(const char *root, int *fd_out)
 		log_error("cannot create data directory \"%s\": %s", root, strerror(errno));
 		goto out;
 	}
-	paths_lock(&path, root);
+	store_local_path(root, STORE_PATH_LOCK, &path);
 	fd = open(path.buf, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
 	if (fd < 0) {
 		log_error("cannot open lock file \"%s\": %s", path.buf, strerror(errno));
@@ -92,7 +92,7 @@ int datadir_check(const char *root)
 	struct buf db = BUF_INIT;
 	struct stat st;
 	int ok;
-	paths_db(&db, root);
+	store_local_path(root, STORE_PATH_DB, &db);
 	ok = stat(root, &st) == 0 && S_ISDIR(st.st_mode) && stat(db.buf, &st) == 0 && S_ISREG(st.st_mode);
 	buf_release(&db);
 	if (ok)
@@ -166,7 +166,7 @@ int datadir_admin(struct config *cfg, int create)
 {
 	struct buf path = BUF_INIT, hash = BUF_INIT;
 	int rc = 0;
-	paths_keys_dir(&path, cfg->root);
+	store_local_path(cfg->root, STORE_PATH_KEYS, &path);
 	if (create && mkdir(path.buf, 0700) < 0 && errno != EEXIST) {
 		log_error("cannot create \"%s\": %s", path.buf, strerror(errno));
 		rc = E_IO;

@@ -24,7 +24,7 @@ void gcsched_opts(const struct config *c, struct gc_opts *o)
 	gc_opts_init(o, c->gc_history_s, c->gc_untagged_s, c->gc_grace_s, c->upload_ttl_s);
 }
 
-void gcsched_record(const struct gc_report *r, int from_cli)
+void gcsched_record(struct store *st, const struct gc_report *r, int from_cli)
 {
 	struct buf json = BUF_INIT;
 	if (r->dry_run)
@@ -33,10 +33,7 @@ void gcsched_record(const struct gc_report *r, int from_cli)
 	/* the counts, and who started it: the schedule or an operator */
 	buf_setlen(&json, json.len - 1);
 	buf_addf(&json, ",\"trigger\":\"%s\"}", from_cli ? "cli" : "schedule");
-	if (from_cli)
-		audit_event(NULL, "gc", NULL, "%s", json.buf);
-	else
-		audit_event_as("gc", NULL, "gc", NULL, "%s", json.buf);
+	audit_event_as(st, from_cli ? "cli" : "gc", NULL, "gc", NULL, "%s", json.buf);
 	buf_release(&json);
 }
 
@@ -60,7 +57,7 @@ static void run_once(struct registry *reg)
 	struct buf line = BUF_INIT;
 	gcsched_opts(&sn->cfg, &o);
 	o.cancel = &cancel;
-	int rc = gc_run(&reg->bs, &o, &r);
+	int rc = store_gc(reg->store, &o, &r);
 	registry_snapshot_put(reg, sn);
 	if (r.busy) {
 		log_info("gc: skipped, another collection is running on this data directory");
@@ -71,7 +68,7 @@ static void run_once(struct registry *reg)
 		log_error("%s; stopped by an error: %s", line.buf, err_desc(rc)->message);
 	else
 		log_info("%s", line.buf);
-	gcsched_record(&r, 0);
+	gcsched_record(reg->store, &r, 0);
 	buf_release(&line);
 }
 

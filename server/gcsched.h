@@ -1,6 +1,6 @@
 /*
  * gcsched: garbage collection as the daemon runs it: one background thread
- * per process that runs gc_run() every "gc.schedule" (re-read from the
+ * per process that runs store_gc() every "gc.schedule" (re-read from the
  * current settings at each wake, so a reload takes effect; 0 means never),
  * logs the summary and records the run in the audit log. Plus what the
  * `berth gc` command shares with it: options from the settings and the
@@ -17,8 +17,8 @@
 #define BERTH_GCSCHED_H
 
 #include "config.h"
-#include "gc.h"
 #include "handlers.h"
+#include "store.h"
 
 /* From now on gcsched_start() starts nothing (command-line processes). */
 void gcsched_inhibit(void);
@@ -29,7 +29,7 @@ void gcsched_stop(void);
 
 /* gc options from the settings (dry run off, no callback). */
 void gcsched_opts(const struct config *c, struct gc_opts *o);
-/* Records a finished collection in the audit log (dry runs are not recorded: they change nothing). */
-void gcsched_record(const struct gc_report *r, int from_cli);
+/* Records a finished collection in st's audit log (dry runs are not recorded: they change nothing). */
+void gcsched_record(struct store *st, const struct gc_report *r, int from_cli);
 
 #endif

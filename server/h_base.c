@@ -9,9 +9,7 @@
 #include "err.h"
 #include "fault.h"
 #include "handlers.h"
-#include "meta.h"
 #include "metrics.h"
-#include "paths.h"
 
 int h_base_get(struct req *r)
 {
@@ -33,27 +31,9 @@ int h_health_get(struct req *r)
  */
 int h_ready_get(struct req *r)
 {
-	struct buf p = BUF_INIT;
-	struct meta_stats st;
-	int fd, ok = 1;
-	paths_probe(&p, r->reg->bs.root);
-	fd = mkstemp(p.buf);
-	if (fd < 0) {
-		buf_addf(&r->out, "storage not writable: %s\n", strerror(errno));
-		ok = 0;
-	} else {
-		if (write(fd, "x", 1) != 1)
-			ok = 0;
-		close(fd);
-		unlink(p.buf);
-		if (!ok)
-			buf_adds(&r->out, "storage not writable\n");
-	}
-	if (ok && meta_stats(&st)) {
-		buf_adds(&r->out, "database not available\n");
-		ok = 0;
-	}
-	buf_release(&p);
+	int ok = store_ready(r->reg->store, &r->out) == 0;
+	if (!ok)
+		buf_addch(&r->out, '\n');
 	if (ok)
 		buf_adds(&r->out, "ready\n");
 	resp_body(r, ok ? 200 : 503, "text/plain");
@@ -62,7 +42,7 @@ int h_ready_get(struct req *r)
 
 int h_metrics_get(struct req *r)
 {
-	metrics_render(&r->out);
+	metrics_render(r->reg->store, &r->out);
 	resp_body(r, 200, "text/plain; version=0.0.4; charset=utf-8");
 	return 0;
 }

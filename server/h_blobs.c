@@ -1,11 +1,7 @@
 /* h_blobs: blob fetch (GET/HEAD with ranges) and unlinking from a repository. */
-#include <unistd.h>
-
 #include "audit.h"
 #include "err.h"
 #include "handlers.h"
-#include "meta.h"
-#include "reserve.h"
 
 /*
  * Answers with the headers every blob reply carries and, when a Range is
@@ -34,54 +30,39 @@ static int blob_headers(struct req *r, const struct digest *d, int64_t size, uin
 	return rc;
 }
 
-/* A blob whose bytes the database holds (a manifest's): served from memory. */
-static int blob_from_db(struct req *r, const struct digest *d)
-{
-	struct buf content = BUF_INIT;
-	uint64_t first = 0, last = 0;
-	int found = 0;
-	int rc = meta_blob_content(d, &content, &found);
-	if (!rc && !found)
-		rc = req_fail(r, E_BLOB_UNKNOWN, "blob content missing from storage");
-	if (!rc && (rc = blob_headers(r, d, (int64_t)content.len, &first, &last)) >= 0) {
-		if (rc == 1)
-			buf_add(&r->out, content.buf + first, (size_t)(last - first + 1));
-		else
-			buf_add(&r->out, content.buf, content.len);
-		resp_body(r, rc == 1 ? 206 : 200, NULL);
-		rc = 0;
-	}
-	buf_release(&content);
-	return rc;
-}
-
+/*
+ * Wherever its bytes are: a local file goes out with sendfile (the file
+ * descriptor is handed to the reply), bytes in memory (a manifest's, from
+ * the database) are copied into it.
+ */
 int h_blob_get(struct req *r)
 {
 	const struct digest *d = &r->reference.digest;
-	int64_t size;
-	int fd, rc;
+	struct store_reader rd;
 	uint64_t first = 0, last = 0;
+	int rc;
 
-	if ((rc = meta_blob_linked(r->name, d, &size)))
-		return rc;
-	if ((rc = blobstore_open(&r->reg->bs, d, &fd, &size)))
-		return rc == E_BLOB_UNKNOWN ? blob_from_db(r, d) : rc;
-	rc = blob_headers(r, d, size, &first, &last);
-	if (rc < 0) {
-		close(fd);
-		return rc;
+	if ((rc = store_blob_open(r->reg->store, r->name, d, &rd, &r->err_detail)))
+		goto out;
+	rc = blob_headers(r, d, rd.size, &first, &last);
+	if (rc < 0)
+		goto out;
+	if (rc == 0) {
+		first = 0;
+		last = (uint64_t)rd.size - 1;
 	}
-	if (rc == 1) {
-		resp_fd(r, 206, fd, first, last - first + 1);
-		return 0;
-	}
-	if (size == 0) {
-		close(fd);
+	if (rd.mem) {
+		buf_add(&r->out, rd.mem + first, rd.size ? (size_t)(last - first + 1) : 0);
+		resp_body(r, rc == 1 ? 206 : 200, NULL);
+	} else if (rd.size == 0) {
 		resp_status(r, 200);
-		return 0;
+	} else {
+		resp_fd(r, rc == 1 ? 206 : 200, store_reader_take_fd(&rd), first, last - first + 1);
 	}
-	resp_fd(r, 200, fd, 0, (uint64_t)size);
-	return 0;
+	rc = 0;
+out:
+	store_reader_release(&rd);
+	return rc;
 }
 
 int h_blob_delete(struct req *r)
@@ -89,10 +70,8 @@ int h_blob_delete(struct req *r)
 	int rc;
 	if (!r->cfg->delete_enabled)
 		return E_DELETE_DISABLED;
-	rc = meta_blob_unlink(r->name, &r->reference.digest);
-	/* a full disk: the reserve's room lets the delete through (storage/reserve.h) */
-	if (rc == E_NO_SPACE && reserve_release())
-		rc = meta_blob_unlink(r->name, &r->reference.digest);
+	/* on a full disk the store retries with the room it keeps for deletes */
+	rc = store_blob_unlink(r->reg->store, r->name, &r->reference.digest);
 	if (rc)
 		return rc;
 	char ds[DIGEST_STR_MAX];

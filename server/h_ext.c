@@ -13,7 +13,6 @@
 #include "audit.h"
 #include "err.h"
 #include "handlers.h"
-#include "meta.h"
 #include "xalloc.h"
 
 /* A rollback body is a few short members; anything longer is not one. */
@@ -85,7 +84,7 @@ struct hist_out {
 	long count;
 };
 
-static int history_row(void *ctx, const struct meta_tag_event *ev)
+static int history_row(void *ctx, const struct store_tag_event *ev)
 {
 	struct hist_out *h = ctx;
 	struct buf *o = h->out;
@@ -102,7 +101,7 @@ static int history_row(void *ctx, const struct meta_tag_event *ev)
 	return 0;
 }
 
-int h_history_json(const char *repo, const char *tag, struct buf *out)
+int h_history_json(struct store *st, const char *repo, const char *tag, struct buf *out)
 {
 	struct hist_out h = { out, 0 };
 	int rc;
@@ -111,17 +110,17 @@ int h_history_json(const char *repo, const char *tag, struct buf *out)
 	buf_adds(out, ",\"tag\":");
 	buf_add_json_str(out, tag);
 	buf_adds(out, ",\"history\":[");
-	if ((rc = meta_tag_history(repo, tag, history_row, &h)))
+	if ((rc = store_tag_history(st, repo, tag, history_row, &h)))
 		return rc;
 	/* history outlives its repository; only an empty one needs the repository to exist */
-	if (!h.count && (rc = meta_repo_exists(repo)))
+	if (!h.count && (rc = store_repo_exists(st, repo)))
 		return rc;
 	buf_adds(out, "]}");
 	return 0;
 }
 
 struct ref_item {
-	enum ref_kind kind;
+	enum store_ref_kind kind;
 	char digest[DIGEST_STR_MAX];
 	int64_t size;
 };
@@ -132,10 +131,10 @@ struct ref_list {
 };
 
 /* Collects what makes up the image: config, layers, child manifests (not the subject). */
-static int collect_ref(void *ctx, const struct meta_ref_info *ri)
+static int collect_ref(void *ctx, const struct store_ref_info *ri)
 {
 	struct ref_list *l = ctx;
-	if (ri->kind == REF_SUBJECT || strlen(ri->digest) >= DIGEST_STR_MAX)
+	if (ri->kind == STORE_REF_SUBJECT || strlen(ri->digest) >= DIGEST_STR_MAX)
 		return 0;
 	l->v = xgrow(l->v, &l->alloc, l->n, sizeof(*l->v));
 	struct ref_item *it = &l->v[l->n++];
@@ -151,7 +150,7 @@ static int by_digest(const void *a, const void *b)
 }
 
 /* The references of manifest ds (a digest string; "" for none) of repo, sorted by digest. */
-static int refs_of(const char *repo, const char *ds, struct ref_list *l)
+static int refs_of(struct store *st, const char *repo, const char *ds, struct ref_list *l)
 {
 	struct digest d;
 	int rc;
@@ -159,7 +158,7 @@ static int refs_of(const char *repo, const char *ds, struct ref_list *l)
 		return 0;
 	if (digest_parse(ds, &d))
 		return E_INTERNAL;
-	if ((rc = meta_manifest_refs(repo, &d, collect_ref, l)))
+	if ((rc = store_manifest_refs(st, repo, &d, collect_ref, l)))
 		return rc;
 	if (l->n)
 		qsort(l->v, l->n, sizeof(*l->v), by_digest);
@@ -169,7 +168,8 @@ static int refs_of(const char *repo, const char *ds, struct ref_list *l)
 /* Appends "key":[...] listing the items of a whose digest is not in b. */
 static void add_diff(struct buf *out, const char *key, const struct ref_list *a, const struct ref_list *b)
 {
-	static const char *kinds[] = { [REF_CONFIG] = "config", [REF_LAYER] = "layer", [REF_CHILD] = "manifest" };
+	static const char *kinds[] = { [STORE_REF_CONFIG] = "config", [STORE_REF_LAYER] = "layer",
+				       [STORE_REF_CHILD] = "manifest" };
 	int first = 1;
 	buf_addf(out, ",\"%s\":[", key);
 	for (size_t i = 0; i < a->n; i++) {
@@ -186,13 +186,13 @@ static void add_diff(struct buf *out, const char *key, const struct ref_list *a,
 	buf_addch(out, ']');
 }
 
-int h_rollback_json(const char *repo, const char *tag, const struct meta_rollback *rb, int dry_run,
-		    struct buf *out)
+int h_rollback_json(struct store *st, const char *repo, const char *tag, const struct store_rollback *rb,
+		    int dry_run, struct buf *out)
 {
 	struct ref_list from = { 0 }, to = { 0 };
-	int rc = refs_of(repo, rb->from, &from);
+	int rc = refs_of(st, repo, rb->from, &from);
 	if (!rc)
-		rc = refs_of(repo, rb->to, &to);
+		rc = refs_of(st, repo, rb->to, &to);
 	if (rc)
 		goto out;
 	buf_adds(out, "{\"name\":");
@@ -216,7 +216,7 @@ out:
 
 int h_tag_history(struct req *r)
 {
-	int rc = h_history_json(r->name, r->reference.tag, &r->out);
+	int rc = h_history_json(r->reg->store, r->name, r->reference.tag, &r->out);
 	if (rc)
 		return rc;
 	resp_body(r, 200, "application/json");
@@ -278,7 +278,7 @@ static int rollback_args(struct req *r, struct rollback_args *a)
 int h_tag_rollback_finish(struct req *r)
 {
 	struct rollback_args a = { 1, NULL, 0, NULL };
-	struct meta_rollback rb;
+	struct store_rollback rb;
 	struct h_actor who;
 	const char *tag = r->reference.tag;
 	int rc = rollback_args(r, &a);
@@ -287,12 +287,12 @@ int h_tag_rollback_finish(struct req *r)
 		return rc;
 	}
 	h_actor_init(&who, r, r->cfg, r->name, "rollback", &r->err_detail);
-	rc = meta_tag_rollback(r->name, tag, a.steps, a.to, a.dry_run, &who.actor, &rb, &r->err_detail);
+	rc = store_tag_rollback(r->reg->store, r->name, tag, a.steps, a.to, a.dry_run, &who.actor, &rb, &r->err_detail);
 	if (!rc && rb.moved && !a.dry_run)
 		audit_event(r, "rollback", r->name, "{\"tag\":\"%s\",\"from\":%s%s%s,\"to\":\"%s\"}", tag,
 			    *rb.from ? "\"" : "", *rb.from ? rb.from : "null", *rb.from ? "\"" : "", rb.to);
 	if (!rc)
-		rc = h_rollback_json(r->name, tag, &rb, a.dry_run, &r->out);
+		rc = h_rollback_json(r->reg->store, r->name, tag, &rb, a.dry_run, &r->out);
 	if (!rc)
 		resp_body(r, 200, "application/json");
 	h_actor_release(&who);

@@ -8,7 +8,6 @@
 #include "err.h"
 #include "handlers.h"
 #include "log.h"
-#include "meta.h"
 #include "router.h"
 #include "scope.h"
 #include "xalloc.h"
@@ -50,7 +49,7 @@ static int page_args(struct req *r, long dflt, long *n, const char **last)
 /*
  * The last complete tags list (no n, no last) each thread rendered, kept
  * while the database version its thread's connection reads stays the same
- * (meta_read_version): CI tools and image updaters poll whole lists of
+ * (store_read_version): CI tools and image updaters poll whole lists of
  * thousands of tags, and an unchanged list is then a copy. Bodies beyond
  * TAGS_CACHE_MAX are not kept. Freed when the thread ends.
  */
@@ -105,7 +104,7 @@ int h_tags_list(struct req *r)
 	if ((rc = page_args(r, -1, &n, &last)))
 		return rc;
 	/* the version is read before the list, so a commit in between only makes the copy look older */
-	if (n < 0 && !last && !meta_read_version(version)) {
+	if (n < 0 && !last && !store_read_version(r->reg->store, version)) {
 		tc = tags_cache_get();
 		if (tc->valid && !strcmp(tc->repo.buf, r->name) && !memcmp(tc->version, version, sizeof(version))) {
 			buf_add(&r->out, tc->body.buf, tc->body.len);
@@ -117,7 +116,7 @@ int h_tags_list(struct req *r)
 	buf_adds(&r->out, "{\"name\":");
 	buf_add_json_str(&r->out, r->name);
 	buf_adds(&r->out, ",\"tags\":[");
-	if ((rc = meta_tags_list(r->name, last, n, emit_str, &lo, &more)))
+	if ((rc = store_tag_list(r->reg->store, r->name, last, n, emit_str, &lo, &more)))
 		goto out;
 	buf_adds(&r->out, "]}");
 	if (more && n > 0 && lo.count)
@@ -150,7 +149,7 @@ int h_catalog(struct req *r)
 	if ((rc = page_args(r, r->cfg->page_max, &n, &last)))
 		return rc;
 	buf_adds(&r->out, "{\"repositories\":[");
-	if ((rc = meta_catalog(last, n, catalog_filter, r, emit_str, &lo, &more)))
+	if ((rc = store_repo_list(r->reg->store, last, n, catalog_filter, r, emit_str, &lo, &more)))
 		goto out;
 	buf_adds(&r->out, "]}");
 	if (more && n > 0 && lo.count)
@@ -166,7 +165,7 @@ struct ref_out {
 	int count;
 };
 
-static int emit_referrer(void *ctx, const struct meta_manifest *m)
+static int emit_referrer(void *ctx, const struct store_manifest *m)
 {
 	struct ref_out *ro = ctx;
 	char ds[DIGEST_STR_MAX];
@@ -198,7 +197,7 @@ int h_referrers(struct req *r)
 	if (at && !*at)
 		at = NULL;
 	buf_adds(&r->out, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[");
-	rc = meta_referrers(r->name, &r->reference.digest, at, emit_referrer, &ro);
+	rc = store_referrers(r->reg->store, r->name, &r->reference.digest, at, emit_referrer, &ro);
 	if (rc)
 		return rc;
 	buf_adds(&r->out, "]}");

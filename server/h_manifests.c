@@ -1,40 +1,31 @@
 /* h_manifests: manifest push (validated, byte-exact), fetch and delete, each tag move guarded and audited. */
 #include <string.h>
-#include <unistd.h>
 
 #include "audit.h"
 #include "err.h"
 #include "handlers.h"
-#include "manifest.h"
-#include "meta.h"
-#include "reserve.h"
 
 int h_manifest_get(struct req *r)
 {
-	struct meta_manifest m = { 0 };
+	struct store_manifest m;
+	struct store_reader rd;
 	char ds[DIGEST_STR_MAX];
-	int64_t size;
-	int fd = -1, rc;
-	if ((rc = meta_manifest_get(r->name, &r->reference, &m)))
+	int rc;
+	if ((rc = store_manifest_get(r->reg->store, r->name, &r->reference, &m, &rd, &r->err_detail)))
 		goto out;
-	/* stores from before schema 3 keep older manifests as files */
-	if (!m.content && (rc = blobstore_open(&r->reg->bs, &m.digest, &fd, &size))) {
-		if (rc == E_BLOB_UNKNOWN)
-			rc = req_fail(r, E_MANIFEST_UNKNOWN, "manifest content missing from storage");
-		goto out;
-	}
 	digest_str(&m.digest, ds);
 	resp_header(r, "Content-Type", "%s", m.media_type);
 	resp_header(r, "Docker-Content-Digest", "%s", ds);
 	resp_header(r, "ETag", "\"%s\"", ds);
-	if (m.content) {
-		buf_add(&r->out, m.content, m.content_len);
+	if (rd.mem) {
+		buf_add(&r->out, rd.mem, (size_t)rd.size);
 		resp_body(r, 200, NULL);
 	} else {
-		resp_fd(r, 200, fd, 0, (uint64_t)size);
+		resp_fd(r, 200, store_reader_take_fd(&rd), 0, (uint64_t)rd.size);
 	}
 out:
-	meta_manifest_release(&m);
+	store_reader_release(&rd);
+	store_manifest_release(&m);
 	return rc;
 }
 
@@ -44,37 +35,23 @@ int h_manifest_put(struct req *r)
 	if (r->content_length > 0 && (uint64_t)r->content_length > max)
 		return req_fail(r, E_MANIFEST_TOO_BIG, "manifest of %lld bytes exceeds the limit of %zu",
 				(long long)r->content_length, max);
-	if (reserve_restore())
-		return req_fail(r, E_NO_SPACE, RESERVE_FULL_DETAIL);
+	if (store_push_allowed(r->reg->store))
+		return req_fail(r, E_NO_SPACE, STORE_FULL_DETAIL);
 	r->body_mode = BODY_BUFFER;
 	r->body_limit = max;
 	return 0;
-}
-
-/* One manifest or tag removal, retried once on a full disk with the reserve's room. */
-static int manifest_remove(struct req *r, struct h_actor *who)
-{
-	int rc = 0;
-	for (int tries = 0; tries < 2; tries++) {
-		if (r->reference.is_digest)
-			rc = meta_manifest_delete(r->name, &r->reference.digest, &who->actor);
-		else
-			rc = meta_tag_delete(r->name, r->reference.tag, &who->actor);
-		if (rc != E_NO_SPACE || tries || !reserve_release())
-			break;
-	}
-	return rc;
 }
 
 /* What the audit hook of a manifest push or delete needs, and the event it described. */
 struct put_audit {
 	struct req *r;
 	struct h_actor *who;
-	const char *ds;
+	char *ds;
+	const struct digest *digest; /* a push's, known once the store hashed the body: into ds */
 	size_t size;
 	int is_delete;
 	struct buf detail;
-	struct meta_audit ev;
+	struct store_audit ev;
 	int described;
 };
 
@@ -82,15 +59,17 @@ struct put_audit {
  * One audit event per accepted manifest: "push" for content, "tag" when
  * the push only re-pointed a tag at a manifest the repository already had;
  * "delete" for a manifest or tag removed. Runs inside the write's
- * transaction (meta_actor.audit), after the tag change is known. The detail
+ * transaction (store_actor.audit), after the tag change is known. The detail
  * is built from a validated name, tag and digests only, so it is JSON.
  */
-static int put_audit_describe(void *ctx, struct meta_audit *ev)
+static int put_audit_describe(void *ctx, struct store_audit *ev)
 {
 	struct put_audit *a = ctx;
-	const struct meta_tag_change *ch = &a->who->change;
+	const struct store_tag_change *ch = &a->who->change;
 	const struct reference *ref = &a->r->reference;
 	const char *action = "push";
+	if (a->digest)
+		digest_str(a->digest, a->ds);
 	buf_reset(&a->detail);
 	if (a->is_delete && ref->is_digest) {
 		action = "delete";
@@ -121,7 +100,7 @@ static int put_audit_describe(void *ctx, struct meta_audit *ev)
 	return 0;
 }
 
-static void put_audit_init(struct put_audit *a, struct req *r, struct h_actor *who, const char *ds, size_t size,
+static void put_audit_init(struct put_audit *a, struct req *r, struct h_actor *who, char *ds, size_t size,
 			   int is_delete)
 {
 	memset(a, 0, sizeof(*a));
@@ -145,41 +124,34 @@ static void put_audit_done(struct put_audit *a, int rc)
 
 int h_manifest_put_finish(struct req *r)
 {
-	struct manifest_info mi = { 0 };
+	struct store_put_result res = { 0 };
 	struct h_actor who;
 	struct put_audit pa;
-	struct digest d;
 	char ds[DIGEST_STR_MAX];
 	int rc;
 	enum digest_alg alg = r->reference.is_digest ? r->reference.digest.alg : DIGEST_SHA256;
 
 	h_actor_init(&who, r, r->cfg, r->name, "push", &r->err_detail);
-	digest_of(alg, r->body.buf, r->body.len, &d);
-	digest_str(&d, ds);
 	put_audit_init(&pa, r, &who, ds, r->body.len, 0);
-	if (r->reference.is_digest && !digest_eq(&d, &r->reference.digest)) {
-		rc = req_fail(r, E_DIGEST_INVALID, "content digest %s does not match the reference", ds);
-		goto out;
-	}
-	if ((rc = manifest_parse(r->body.buf, r->body.len, req_header(r, "Content-Type"), &mi, &r->err_detail)))
-		goto out;
-	/* the bytes go into the manifest's own transaction: one durable commit */
-	rc = meta_manifest_put_content(r->name, &d, (int64_t)r->body.len, r->body.buf, &mi,
-				       r->reference.is_digest ? NULL : r->reference.tag, &who.actor, &r->err_detail);
+	pa.digest = &res.digest; /* filled by the store before the write's transaction */
+	rc = store_manifest_put(r->reg->store, r->name, alg, r->reference.is_digest ? &r->reference.digest : NULL,
+				r->body.buf, r->body.len, req_header(r, "Content-Type"),
+				r->reference.is_digest ? NULL : r->reference.tag, &who.actor, &res, &r->err_detail);
 	if (rc)
 		goto out;
+	digest_str(&res.digest, ds);
 	resp_header(r, "Location", "/v2/%s/manifests/%s", r->name, ds);
 	resp_header(r, "Docker-Content-Digest", "%s", ds);
-	if (mi.has_subject) {
+	if (res.has_subject) {
 		char ss[DIGEST_STR_MAX];
-		resp_header(r, "OCI-Subject", "%s", digest_str(&mi.subject, ss));
+		resp_header(r, "OCI-Subject", "%s", digest_str(&res.subject, ss));
 	}
 	resp_status(r, 201);
 out:
 	if (rc)
 		req_fail(r, rc, NULL);
 	put_audit_done(&pa, rc);
-	manifest_info_release(&mi);
+	store_put_result_release(&res);
 	h_actor_release(&who);
 	return rc;
 }
@@ -196,7 +168,8 @@ int h_manifest_delete(struct req *r)
 	if (r->reference.is_digest)
 		digest_str(&r->reference.digest, ds);
 	put_audit_init(&pa, r, &who, ds, 0, 1);
-	rc = manifest_remove(r, &who);
+	/* on a full disk the store retries with the room it keeps for deletes */
+	rc = store_manifest_delete(r->reg->store, r->name, &r->reference, &who.actor);
 	put_audit_done(&pa, rc);
 	h_actor_release(&who);
 	if (rc)

@@ -19,7 +19,7 @@
 #include "clock.h"
 #include "err.h"
 #include "handlers.h"
-#include "meta.h"
+#include "store.h"
 #include "metrics.h"
 #include "policy.h"
 #include "registry.h"
@@ -294,7 +294,7 @@ static int refresh_identity(struct req *r, struct token_state *ts)
 	if (!cl.sub[0] || !policy_user_exists(r->policy, cl.sub)) {
 		rc = E_UNAUTHORIZED;
 	} else if (cl.pat_id) {
-		rc = meta_pat_get_scopes(cl.pat_id, &ts->pat_scopes);
+		rc = store_pat_scopes(r->reg->store, cl.pat_id, &ts->pat_scopes);
 		ts->pat_id = cl.pat_id;
 	} else {
 		const char *phc = policy_user_hash(r->policy, cl.sub);

@@ -10,11 +10,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "blobstore.h"
 #include "config.h"
 #include "jwt.h"
-#include "meta.h"
 #include "req.h"
+#include "store.h"
 #include "workq.h"
 
 /* Everything a handler may use; owned by main, lives as long as the daemon. */
@@ -29,7 +28,7 @@ struct snapshot {
 };
 
 struct registry {
-	struct blobstore bs;
+	struct store *store;       /* every byte and record: blobs, uploads, manifests, tags, tokens, audit */
 	pthread_mutex_t snap_lock;
 	struct snapshot *snap;     /* current settings and policy */
 	struct workq *loginq; /* password checks, off the HTTP threads */
@@ -87,7 +86,7 @@ int h_tag_rollback(struct req *r);
 int h_tag_rollback_finish(struct req *r);
 
 /*
- * Immutable-tag guard for struct meta_actor (see meta.h): asks cfg's
+ * Immutable-tag guard for struct store_actor (see store.h): asks cfg's
  * immutable_tags rules about repo:tag; when one matches, returns its
  * index and appends to detail (when not NULL), once:
  *   tag "v1" matches immutable rule 0 (prod/app:v*)
@@ -100,14 +99,14 @@ struct h_tag_guard {
 int h_tag_guard(void *ctx, const char *tag);
 
 /*
- * Everything a tag-moving write needs about who makes it: the meta_actor
+ * Everything a tag-moving write needs about who makes it: the store_actor
  * (name, how, client), its guard and the report of what changed. It points
  * into itself: initialize it in place, never copy it.
  */
 struct h_actor {
-	struct meta_actor actor;
+	struct store_actor actor;
 	struct h_tag_guard guard;
-	struct meta_tag_change change;
+	struct store_tag_change change;
 	struct buf name;
 };
 /*
@@ -127,8 +126,8 @@ void h_actor_release(struct h_actor *a);
  * where added and removed list the config, layers and child manifests that
  * differ between the two manifests ({"kind","digest","size"}).
  */
-int h_history_json(const char *repo, const char *tag, struct buf *out);
-int h_rollback_json(const char *repo, const char *tag, const struct meta_rollback *rb, int dry_run,
-		    struct buf *out);
+int h_history_json(struct store *st, const char *repo, const char *tag, struct buf *out);
+int h_rollback_json(struct store *st, const char *repo, const char *tag, const struct store_rollback *rb,
+		    int dry_run, struct buf *out);
 
 #endif

@@ -17,7 +17,7 @@
 #include "policy.h"
 #include "gcsched.h"
 #include "registry.h"
-#include "reserve.h"
+#include "store.h"
 
 #define SERVE_USAGE                                                                                            \
 	"usage: berth serve [-c FILE] [--listen HOST:PORT] [--root DIR] [--threads N]\n"                        \
@@ -152,7 +152,7 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	/* The registry owns the settings from here on. */
 	const struct config *c = &reg.snap->cfg;
-	(void)reserve_open(c->root, RESERVE_SIZE); /* logged; without it, deletes may fail on a full disk */
+	store_reserve(reg.store); /* room kept for deletes on a full disk; failures are logged */
 	metrics_start();
 	config_warnings(c, &warn);
 	if (warn.len)
@@ -176,8 +176,7 @@ static int cmd_serve(int argc, char **argv)
 	http_stop(srv);
 	rc = 0;
 out:
-	registry_release(&reg);
-	reserve_close();
+	registry_release(&reg); /* the store gives its reserve back */
 out_cfg:
 	datadir_unlock(lock_fd);
 	buf_release(&err);

@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "berth_version.h"
-#include "meta.h"
+#include "store.h"
 #include "router.h"
 
 /* Request duration buckets, seconds: from a cached manifest GET to a large push. */
@@ -111,9 +111,9 @@ void metrics_start(void)
 	started = time(NULL);
 }
 
-void metrics_render(struct buf *o)
+void metrics_render(struct store *store, struct buf *o)
 {
-	struct meta_stats st;
+	struct store_stats st;
 	head(o, "berth_build_info", "gauge", "Build information; the value is always 1.");
 	buf_addf(o, "berth_build_info{version=\"%s\"} 1\n", BERTH_VERSION);
 	render_requests(o);
@@ -129,7 +129,7 @@ void metrics_render(struct buf *o)
 		 (unsigned long long)atomic_load(&tokens_refused));
 	head(o, "berth_login_failures_total", "counter", "Failed password or access-token checks.");
 	buf_addf(o, "berth_login_failures_total %llu\n", (unsigned long long)atomic_load(&logins_failed));
-	if (meta_stats(&st) == 0) {
+	if (store_stats(store, &st) == 0) {
 		sample(o, "berth_blobs_stored", "gauge", "Distinct blobs in the store.", st.blobs);
 		sample(o, "berth_blobs_stored_bytes", "gauge", "Total size of the distinct blobs in the store.",
 		       st.blob_bytes);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "store.h"
 
 /* Records the start time (call once at start-up). */
 void metrics_start(void);
@@ -24,6 +25,6 @@ void metrics_token(int ok);
 /* A password or access-token check failed. */
 void metrics_login_failed(void);
 /* Appends the whole exposition (storage figures from the database included). */
-void metrics_render(struct buf *out);
+void metrics_render(struct store *st, struct buf *out);
 
 #endif

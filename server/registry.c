@@ -1,6 +1,6 @@
 /*
- * registry: assembling the shared state of a running registry (storage,
- * database, policy, signing key, login pool, limiters) and tearing it
+ * registry: assembling the shared state of a running registry (the
+ * store, policy, signing key, login pool, limiters) and tearing it
  * down.
  */
 #include <errno.h>
@@ -17,12 +17,10 @@
 #include "gcsched.h"
 #include "handlers.h"
 #include "log.h"
-#include "meta.h"
-#include "paths.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "registry.h"
-#include "upload.h"
+#include "store.h"
 #include "xalloc.h"
 
 /* Verified Basic credentials are trusted this long without a new check. */
@@ -122,17 +120,10 @@ int registry_open(struct registry *reg, struct config *cfg)
 	pthread_mutex_init(&reg->snap_lock, NULL);
 	pthread_mutex_init(&reg->key_lock, NULL);
 	atomic_init(&reg->key_ready, 0);
-	if ((rc = blobstore_init(&reg->bs, cfg->root))) {
-		log_error("cannot prepare data directory \"%s\"", cfg->root);
-		return rc;
-	}
+	if ((rc = store_open(cfg->root, &reg->store)))
+		return rc; /* logged */
 	sn = reg->snap = snapshot_new(cfg);
 	c = &sn->cfg;
-	paths_db(&p, c->root);
-	if ((rc = meta_open(p.buf))) {
-		log_error("cannot open database \"%s\"", p.buf);
-		goto out;
-	}
 	if ((rc = policy_build(c, &sn->policy))) {
 		log_error("cannot build the access policy");
 		goto out;
@@ -141,7 +132,7 @@ int registry_open(struct registry *reg, struct config *cfg)
 	config_token_key(c, &p);
 	reg->key_path = buf_detach(&p, NULL);
 	if (!c->token_key) {
-		paths_keys_dir(&p, c->root);
+		store_local_path(c->root, STORE_PATH_KEYS, &p);
 		reg->key_dir = buf_detach(&p, NULL);
 	}
 	/* Users log in for tokens, so a bad key must stop the start; an open registry may never need one. */
@@ -259,8 +250,7 @@ void registry_release(struct registry *reg)
 {
 	gcsched_stop();
 	workq_free(reg->loginq);
-	meta_close();
-	upload_cache_clear();
+	store_close(reg->store);
 	credcache_free(reg->creds);
 	ratelimit_free(reg->fail_addr);
 	ratelimit_free(reg->fail_pair);
@@ -270,7 +260,6 @@ void registry_release(struct registry *reg)
 	pthread_mutex_destroy(&reg->key_lock);
 	if (reg->snap)
 		registry_snapshot_put(reg, reg->snap);
-	blobstore_release(&reg->bs);
 	pthread_mutex_destroy(&reg->snap_lock);
 	memset(reg, 0, sizeof(*reg));
 }

@@ -9,7 +9,7 @@
 #include "authn.h"
 #include "handlers.h"
 #include "names.h"
-#include "paths.h"
+#include "store.h"
 #include "scope.h"
 #include "xalloc.h"
 
@@ -199,7 +199,7 @@ static int validate(struct req *r, enum route_kind kind)
 		r->reference.is_digest = 1;
 		break;
 	case ROUTE_UPLOAD:
-		if (paths_upload_id_check(r->ref))
+		if (store_upload_id_check(r->ref))
 			return req_fail(r, E_BLOB_UPLOAD_UNKNOWN, NULL);
 		break;
 	case ROUTE_TAG_HISTORY:

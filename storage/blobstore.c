@@ -14,6 +14,7 @@
 #include "log.h"
 #include "paths.h"
 #include "rand.h"
+#include "upload.h"
 #include "xalloc.h"
 
 int blobstore_errno(int e)
@@ -46,6 +47,7 @@ int blobstore_init(struct blobstore *bs, const char *root)
 	struct buf p = BUF_INIT;
 	int rc;
 	bs->root = xstrdup(root);
+	bs->uploads = upload_cache_new();
 	if ((rc = mkdir_p1(root)))
 		goto out;
 	paths_blobs_dir(&p, root);
@@ -86,6 +88,8 @@ out:
 
 void blobstore_release(struct blobstore *bs)
 {
+	upload_cache_free(bs->uploads);
+	bs->uploads = NULL;
 	free(bs->root);
 	bs->root = NULL;
 }

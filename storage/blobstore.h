@@ -5,7 +5,8 @@
  * metadata lives in meta. A blob file is written once, made durable
  * (fsync, rename into place, directory fsync) and never modified in place,
  * so concurrent readers never see partial content. struct blobstore owns
- * its root path; blobstore_release() frees it. All functions are
+ * its root path and the cached state of its uploads (upload.h);
+ * blobstore_release() frees both. All functions are
  * thread-safe once blobstore_init() returned.
  */
 #ifndef BERTH_BLOBSTORE_H
@@ -17,8 +18,10 @@
 #include "buf.h"
 #include "digest.h"
 
+struct upload_cache;
 struct blobstore {
 	char *root;
+	struct upload_cache *uploads;
 };
 
 /* Creates the directory layout under root when missing. Returns 0 or E_IO. */

@@ -11,11 +11,11 @@
 #include "fsck.h"
 #include "gc.h"
 #include "gc_internal.h"
-#include "imgsource.h"
 #include "log.h"
 #include "manifest.h"
 #include "meta.h"
 #include "paths.h"
+#include "store_backend.h"
 #include "upload.h"
 #include "xalloc.h"
 
@@ -29,6 +29,7 @@ struct orphan {
 };
 
 struct fsck {
+	struct store *st;
 	const struct blobstore *bs;
 	const struct fsck_opts *o;
 	struct fsck_report *r;
@@ -212,7 +213,7 @@ static int parse_manifest(struct fsck *f, const char *repo, const char *ds)
 	f->parsed_repo = xstrdup(repo);
 	f->parsed_digest = xstrdup(ds);
 	f->parsed_ok = 0;
-	if ((rc = digest_parse(ds, &d)) || (rc = imgsrc_read_stored(f->bs, &d, MANIFEST_READ_MAX, &body))) {
+	if ((rc = digest_parse(ds, &d)) || (rc = store_blob_read_all(f->st, &d, MANIFEST_READ_MAX, &body))) {
 		buf_release(&body);
 		return rc;
 	}
@@ -301,11 +302,14 @@ static void report_orphans(struct fsck *f)
 	}
 }
 
-int fsck_run(const struct blobstore *bs, const struct fsck_opts *o, struct fsck_report *out)
+int store_fsck(struct store *st, const struct fsck_opts *o, struct fsck_report *out)
 {
-	struct fsck f = { .bs = bs, .o = o, .r = out, .detail = BUF_INIT };
+	const struct blobstore *bs = store_blobstore(st);
+	struct fsck f = { .st = st, .bs = bs, .o = o, .r = out, .detail = BUF_INIT };
 	int rc;
 	memset(out, 0, sizeof(*out));
+	if (!bs)
+		return E_UNSUPPORTED; /* the file checks walk a local directory */
 	f.grace_ms = gc_now_ms() - o->grace_s * 1000;
 	rc = meta_fsck_database(on_db_problem, &f);
 	if (!rc)

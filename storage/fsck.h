@@ -21,41 +21,9 @@
 #include <stdint.h>
 
 #include "blobstore.h"
+#include "store.h"
+#include "store_maint.h"
 
-struct fsck_problem {
-	const char *kind;   /* "database", "corrupt", "missing", "size", "orphan", "stray", "manifest",
-			       "reference", "upload" */
-	const char *repo;   /* NULL when not about one repository */
-	const char *name;   /* digest, file (relative to blobs/ or uploads/) or upload id; may be NULL */
-	const char *detail; /* one lowercase sentence */
-	int note;           /* informational only (fresh or housekeeping): does not fail the check */
-	int repaired;       /* removed by --repair */
-};
-
-struct fsck_opts {
-	int repair;
-	int64_t grace_s;      /* orphans younger than this are notes, and never removed */
-	int64_t upload_ttl_s; /* uploads idle this long are stale */
-	void (*on_problem)(void *ctx, const struct fsck_problem *p); /* may be NULL */
-	void *ctx;
-};
-
-struct fsck_report {
-	int64_t files, bytes;  /* blob files hashed */
-	int64_t contents, content_bytes; /* blob contents held in the database (manifests) hashed */
-	int64_t blobs, manifests, references, uploads; /* records checked */
-	int64_t problems;      /* found, notes not counted */
-	int64_t repaired;      /* of those, removed by --repair */
-	int64_t notes;
-	int64_t purged_uploads;
-};
-
-/*
- * Checks (and with o->repair, repairs) the data directory of bs; meta must
- * be open on it. Returns 0 when the check ran (problems are in *out), or
- * E_IO / a meta error when it could not; E_BUSY when repair was asked while
- * a garbage collection runs.
- */
-int fsck_run(const struct blobstore *bs, const struct fsck_opts *o, struct fsck_report *out);
+/* The check itself is store_fsck() (store_maint.h). */
 
 #endif

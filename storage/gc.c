@@ -9,6 +9,7 @@
 #include "log.h"
 #include "meta.h"
 #include "paths.h"
+#include "store_backend.h"
 #include "xalloc.h"
 
 struct run {
@@ -323,4 +324,14 @@ int gc_run(const struct blobstore *bs, const struct gc_opts *o, struct gc_report
 int gc_purge_orphans(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out)
 {
 	return run(bs, o, out, 0);
+}
+
+int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *out)
+{
+	const struct blobstore *bs = store_blobstore(st);
+	if (!bs) {
+		memset(out, 0, sizeof(*out));
+		return E_UNSUPPORTED; /* the file steps walk a local directory */
+	}
+	return gc_run(bs, o, out);
 }

@@ -10,6 +10,7 @@
 #include "imgsource.h"
 #include "manifest.h"
 #include "meta.h"
+#include "store_backend.h"
 #include "tarball.h"
 #include "xalloc.h"
 
@@ -21,7 +22,7 @@ struct refs {
 };
 
 struct exp {
-	const struct blobstore *bs;
+	struct store *st;
 	const char *repo;
 	struct imgexport_result *res;
 	struct buf *detail;
@@ -139,57 +140,43 @@ static int write_file(struct tar_writer *tw, const char *name, const struct buf 
 	return rc ? rc : tar_write_data(tw, content->buf, content->len);
 }
 
-/* Streams one stored blob into the archive, checking its size and digest. */
+/* Streams one stored blob (from wherever it lives) into the archive, checking its size and digest. */
 static int write_blob(struct exp *x, struct tar_writer *tw, const struct imgexport_blob *b, char *chunk)
 {
 	struct buf name = BUF_INIT;
 	char ds[DIGEST_STR_MAX];
 	struct hasher h = { 0 };
+	struct store_reader rd;
 	struct digest got;
-	int64_t size, done = 0;
-	int fd = -1, rc;
+	int64_t done = 0;
+	int rc;
 	digest_str(&b->digest, ds);
 	buf_addf(&name, "blobs/%s/%s", digest_alg_name(b->digest.alg), b->digest.hex);
-	rc = blobstore_open(x->bs, &b->digest, &fd, &size);
-	if (rc == E_BLOB_UNKNOWN) {
-		/* a manifest whose bytes the database holds (read whole: manifests are small) */
-		struct buf body = BUF_INIT;
-		rc = imgsrc_read_stored(x->bs, &b->digest, (size_t)b->size, &body);
-		if (!rc)
-			rc = write_file(tw, name.buf, &body);
-		else if (rc != E_BLOB_UNKNOWN)
-			buf_addf(x->detail, "blob %s in storage does not match its digest: it is corrupt (run berth fsck)", ds);
-		buf_release(&body);
-		if (rc != E_BLOB_UNKNOWN)
-			goto out;
-	}
-	if (rc) {
-		buf_addf(x->detail, "blob %s is missing from storage (run berth fsck)", ds);
+	if ((rc = store_blob_open_any(x->st, &b->digest, &rd))) {
+		if (rc == E_BLOB_UNKNOWN)
+			buf_addf(x->detail, "blob %s is missing from storage (run berth fsck)", ds);
 		goto out;
 	}
-	if (size != b->size) {
+	if (rd.size != b->size) {
 		buf_addf(x->detail, "blob %s is %lld bytes in storage, %lld in the metadata (run berth fsck)", ds,
-			 (long long)size, (long long)b->size);
+			 (long long)rd.size, (long long)b->size);
 		rc = E_DIGEST_INVALID;
 		goto out;
 	}
-	if ((rc = tar_write_header(tw, name.buf, TAR_FILE, size)))
+	if ((rc = tar_write_header(tw, name.buf, TAR_FILE, rd.size)))
 		goto out;
 	hasher_init(&h, b->digest.alg);
-	while (done < size) {
-		size_t want = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
-		ssize_t n = read(fd, chunk, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			buf_addf(x->detail, "cannot read blob %s from storage: %s", ds, n ? strerror(errno) : "file shrank");
+	while (done < rd.size) {
+		size_t want = rd.size - done < CHUNK ? (size_t)(rd.size - done) : CHUNK, n = 0;
+		if ((rc = store_reader_read(&rd, done, chunk, want, &n)) || !n) {
+			buf_addf(x->detail, "cannot read blob %s from storage: %s", ds, rc ? err_desc(rc)->message : "file shrank");
 			rc = E_IO;
 			goto out;
 		}
-		hasher_update(&h, chunk, (size_t)n);
-		if ((rc = tar_write_data(tw, chunk, (size_t)n)))
+		hasher_update(&h, chunk, n);
+		if ((rc = tar_write_data(tw, chunk, n)))
 			goto out;
-		done += n;
+		done += (int64_t)n;
 	}
 	hasher_final(&h, &got);
 	if (!digest_eq(&got, &b->digest)) {
@@ -199,8 +186,7 @@ static int write_blob(struct exp *x, struct tar_writer *tw, const struct imgexpo
 out:
 	if (h.ctx)
 		hasher_release(&h);
-	if (fd >= 0)
-		close(fd);
+	store_reader_release(&rd);
 	buf_release(&name);
 	return rc;
 }
@@ -245,10 +231,10 @@ static int write_archive(struct exp *x, struct tar_writer *tw, const struct refe
 	return rc;
 }
 
-int imgexport(const struct blobstore *bs, const char *repo, const struct reference *ref, int fd,
-	      struct imgexport_result *res, struct buf *detail)
+int store_export(struct store *st, const char *repo, const struct reference *ref, int fd,
+		 struct imgexport_result *res, struct buf *detail)
 {
-	struct exp x = { bs, repo, res, detail };
+	struct exp x = { st, repo, res, detail };
 	struct meta_manifest m = { 0 };
 	struct out o = { fd, 0 };
 	struct tar_writer tw;

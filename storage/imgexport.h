@@ -27,36 +27,12 @@
 #include "buf.h"
 #include "digest.h"
 #include "names.h"
+#include "store.h"
+#include "store_maint.h"
 
 /* Index nesting followed at most. */
 #define IMGEXPORT_MAX_DEPTH 4
 
-struct imgexport_blob {
-	struct digest digest;
-	int64_t size;
-	const char *role; /* "index", "manifest", "config", "layer" (static strings) */
-};
-
-struct imgexport_result {
-	struct digest top;
-	int64_t top_size;
-	char *top_media_type;
-	struct imgexport_blob *blobs; /* in the order written (digest order) */
-	size_t nblobs, alloc;
-	int64_t archive_bytes;
-};
-
-/*
- * Writes repo:ref (a tag or a digest) to fd as an OCI layout tar. Returns 0
- * and fills *res, or: E_NAME_UNKNOWN / E_MANIFEST_UNKNOWN (no such
- * repository or reference), E_BLOB_UNKNOWN / E_DIGEST_INVALID (content
- * missing or corrupt in storage), E_IO or E_NO_SPACE (reading storage or
- * writing fd), E_MANIFEST_INVALID (indexes nested too deep), with a
- * one-line explanation appended to detail. After a failure what was
- * written to fd is not a valid archive. Release res in every case.
- */
-int imgexport(const struct blobstore *bs, const char *repo, const struct reference *ref, int fd,
-	      struct imgexport_result *res, struct buf *detail);
-void imgexport_result_release(struct imgexport_result *res);
+/* The entry point, store_export(), and its result are in store_maint.h. */
 
 #endif

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "imgsource.h"
 #include "manifest.h"
+#include "store_backend.h"
 #include "xalloc.h"
 
 /* Most images listed in one index.json or manifest.json. */
@@ -26,10 +27,12 @@ struct plan_manifest {
 	struct digest d;
 	int64_t size;
 	struct manifest_info mi;
+	struct buf body; /* its bytes, for the store's manifest put */
 };
 
 /* What a verified import commits: blobs to link, then manifests, children before parents. */
 struct plan {
+	struct store *st;
 	const struct blobstore *bs;
 	struct imgsrc *src;
 	const struct imgimport_opts *o;
@@ -78,12 +81,23 @@ static int plan_has_manifest(const struct plan *p, const struct digest *d)
 	return 0;
 }
 
-/* Takes mi over. */
-static void plan_manifest(struct plan *p, const struct digest *d, int64_t size, struct manifest_info *mi)
+/* Takes mi and body over. */
+static void plan_manifest(struct plan *p, const struct digest *d, int64_t size, struct manifest_info *mi,
+			  struct buf *body)
 {
 	p->mans = xgrow(p->mans, &p->amans, p->nmans, sizeof(*p->mans));
-	p->mans[p->nmans++] = (struct plan_manifest){ *d, size, *mi };
+	p->mans[p->nmans++] = (struct plan_manifest){ *d, size, *mi, *body };
 	memset(mi, 0, sizeof(*mi));
+	buf_init(body, 0);
+}
+
+static void plan_manifests_release(struct plan *p)
+{
+	for (size_t i = 0; i < p->nmans; i++) {
+		manifest_info_release(&p->mans[i].mi);
+		buf_release(&p->mans[i].body);
+	}
+	p->nmans = 0;
 }
 
 /* A stored blob of the input, its digest known: queue and report it. */
@@ -156,7 +170,7 @@ static int oci_manifest(struct plan *p, const char *mt, const struct digest *d, 
 			    (long long)size, p->o->manifest_max);
 	if ((rc = imgsrc_blob(p->src, d, size, &existed, p->detail)))
 		return rc;
-	if ((rc = imgsrc_read_stored(p->bs, d, p->o->manifest_max, &body))) {
+	if ((rc = store_blob_read_all(p->st, d, p->o->manifest_max, &body))) {
 		fail(p, rc, "cannot read manifest %s back from storage", ds);
 		goto out;
 	}
@@ -176,7 +190,7 @@ static int oci_manifest(struct plan *p, const char *mt, const struct digest *d, 
 	}
 	if (!rc) {
 		add_item(p, mi.is_index ? "index" : "manifest", d, size, mi.media_type, existed);
-		plan_manifest(p, d, size, &mi);
+		plan_manifest(p, d, size, &mi, &body);
 	}
 out:
 	manifest_info_release(&mi);
@@ -403,7 +417,7 @@ static int docker_import(struct plan *p)
 		rc = fail(p, E_BAD_REQUEST, "manifest.json: Layers must be an array of file names");
 		goto out;
 	}
-	if ((rc = imgsrc_read_stored(p->bs, &cf->digest, IMGIMPORT_CONFIG_MAX, &cfg))) {
+	if ((rc = store_blob_read_all(p->st, &cf->digest, IMGIMPORT_CONFIG_MAX, &cfg))) {
 		fail(p, rc, "cannot read the image config \"%s\" back (more than %d bytes?)", cf->name,
 		     IMGIMPORT_CONFIG_MAX);
 		goto out;
@@ -434,13 +448,12 @@ static int docker_import(struct plan *p)
 		fail(p, rc, "converted manifest: %s", why.buf);
 		goto out;
 	}
-	int existed = blobstore_stat(p->bs, &d, NULL) == 0;
-	if ((rc = blobstore_write(p->bs, &d, m.buf, m.len))) {
-		fail(p, rc, "cannot store the converted manifest");
-		goto out;
-	}
+	/* its bytes go into the database with the manifest (store_manifest_put()) */
+	struct store_reader rd;
+	int existed = store_blob_open_any(p->st, &d, &rd) == 0;
+	store_reader_release(&rd);
 	add_item(p, "manifest", &d, (int64_t)m.len, MT_DOCKER_MANIFEST, existed);
-	plan_manifest(p, &d, (int64_t)m.len, &mi);
+	plan_manifest(p, &d, (int64_t)m.len, &mi, &m);
 out:
 	manifest_info_release(&mi);
 	json_decref(root);
@@ -463,7 +476,7 @@ static int still_stored(struct plan *p, const struct digest *d)
 {
 	char ds[DIGEST_STR_MAX];
 	for (int i = 0; i < STILL_STORED_POLLS; i++) {
-		if (blobstore_stat(p->bs, d, NULL) == 0)
+		if (store_blob_held(p->st, d, NULL) == 0)
 			return 0;
 		nanosleep(&(struct timespec){ 0, 500 * 1000 * 1000 }, NULL);
 	}
@@ -478,18 +491,19 @@ static int commit(struct plan *p)
 	char ds[DIGEST_STR_MAX];
 	int rc = 0;
 	for (size_t i = 0; i < p->nblobs && !rc; i++)
-		if ((rc = meta_blob_link(repo, &p->blobs[i].d, p->blobs[i].size)))
+		if ((rc = store_blob_link(p->st, repo, &p->blobs[i].d, p->blobs[i].size)))
 			fail(p, rc, "cannot record blob %s", digest_str(&p->blobs[i].d, ds));
 	/* Linked blobs are protected from garbage collection; check none went before that. */
 	for (size_t i = 0; i < p->nblobs && !rc; i++)
 		rc = still_stored(p, &p->blobs[i].d);
 	for (size_t i = 0; i < p->nmans && !rc; i++) {
 		struct plan_manifest *pm = &p->mans[i];
+		struct store_put_result put;
 		int last = i + 1 == p->nmans;
-		if ((rc = still_stored(p, &pm->d)))
-			break;
-		rc = meta_manifest_put(repo, &pm->d, pm->size, &pm->mi, last ? p->o->tag : NULL, p->o->actor,
-				       p->detail);
+		/* the one write path of manifests, as a push takes it: bytes and records in one commit */
+		rc = store_manifest_put(p->st, repo, pm->d.alg, &pm->d, pm->body.buf, pm->body.len, pm->mi.media_type,
+					last ? p->o->tag : NULL, p->o->actor, &put, p->detail);
+		store_put_result_release(&put);
 		if (rc && rc != E_TAG_IMMUTABLE && !p->detail->len)
 			fail(p, rc, "cannot record manifest %s", digest_str(&pm->d, ds));
 	}
@@ -499,8 +513,7 @@ static int commit(struct plan *p)
 /* Forgets what a failed attempt planned and reported. */
 static void plan_reset(struct plan *p)
 {
-	for (size_t i = 0; i < p->nmans; i++)
-		manifest_info_release(&p->mans[i].mi);
+	plan_manifests_release(p);
 	for (size_t i = 0; i < p->res->nitems; i++)
 		free(p->res->items[i].media_type);
 	free(p->res->selected);
@@ -509,14 +522,17 @@ static void plan_reset(struct plan *p)
 	p->nmans = p->nblobs = 0;
 }
 
-int imgimport(const struct blobstore *bs, const char *path, const struct imgimport_opts *o,
-	      struct imgimport_result *res, struct buf *detail)
+int store_import(struct store *st, const char *path, const struct imgimport_opts *o,
+		 struct imgimport_result *res, struct buf *detail)
 {
 	struct imgsrc src;
-	struct plan p = { .bs = bs, .src = &src, .o = o, .res = res, .detail = detail };
+	struct plan p = { .st = st, .bs = store_blobstore(st), .src = &src, .o = o, .res = res, .detail = detail };
 	int rc;
 	memset(res, 0, sizeof(*res));
-	rc = imgsrc_open(&src, bs, path, detail);
+	memset(&src, 0, sizeof(src));
+	if (!p.bs)
+		return fail(&p, E_UNSUPPORTED, "import needs a blob store on a local directory");
+	rc = imgsrc_open(&src, p.bs, path, detail);
 	res->archive_bytes = src.bytes;
 	if (rc)
 		goto out;
@@ -552,8 +568,7 @@ int imgimport(const struct blobstore *bs, const char *path, const struct imgimpo
 		rc = commit(&p);
 	}
 out:
-	for (size_t i = 0; i < p.nmans; i++)
-		manifest_info_release(&p.mans[i].mi);
+	plan_manifests_release(&p);
 	free(p.mans);
 	free(p.blobs);
 	imgsrc_release(&src);

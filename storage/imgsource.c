@@ -567,29 +567,3 @@ int imgsrc_blob(struct imgsrc *s, const struct digest *d, int64_t size, int *exi
 	buf_release(&name);
 	return rc;
 }
-
-int imgsrc_read_stored(const struct blobstore *bs, const struct digest *d, size_t max, struct buf *out)
-{
-	struct digest got;
-	int64_t size;
-	int fd, rc;
-	int found = 0;
-	buf_reset(out);
-	/* manifests pushed since schema 3 have their bytes in the database */
-	if ((rc = meta_blob_content(d, out, &found)))
-		return rc;
-	if (found && out->len > max)
-		rc = E_MANIFEST_TOO_BIG;
-	if (!found) {
-		if ((rc = blobstore_open(bs, d, &fd, &size)))
-			return rc;
-		rc = size > (int64_t)max ? E_MANIFEST_TOO_BIG : read_fd_all(fd, out, max);
-		close(fd);
-	}
-	if (!rc) {
-		digest_of(d->alg, out->buf, out->len, &got);
-		if (!digest_eq(&got, d))
-			rc = E_DIGEST_INVALID;
-	}
-	return rc;
-}

@@ -86,14 +86,6 @@ int imgsrc_is_link(const struct imgsrc *s, const char *name);
  * E_IO, E_NO_SPACE.
  */
 int imgsrc_blob(struct imgsrc *s, const struct digest *d, int64_t size, int *existed, struct buf *detail);
-/*
- * Reads stored blob d into out (reset first), from the database when it
- * holds d's bytes (a manifest's) else from the blob store, checking its
- * digest again.
- * E_MANIFEST_TOO_BIG when it exceeds max bytes, E_BLOB_UNKNOWN,
- * E_DIGEST_INVALID (corrupt in storage), E_IO.
- */
-int imgsrc_read_stored(const struct blobstore *bs, const struct digest *d, size_t max, struct buf *out);
 /* Appends s quoted, with bytes that are not printable ASCII shown as \xNN. */
 void imgsrc_quote(struct buf *b, const char *s);
 

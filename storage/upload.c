@@ -54,19 +54,29 @@ struct upload {
 	char *wbuf;
 	size_t wlen;
 	char *path;
-	const struct blobstore *bs; /* lives as long as the process */
+	const struct blobstore *bs; /* outlives its cache */
 	uint64_t last_used;
 	struct upload *next;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct upload *cache;
-static size_t cache_n;
-static uint64_t tick;
+/* The cached states of one blob store's uploads (blobstore.h owns it). */
+struct upload_cache {
+	pthread_mutex_t lock;
+	struct upload *head;
+	size_t n;
+	uint64_t tick;
+};
 
-static struct upload *find_locked(const char *id, struct upload ***link)
+struct upload_cache *upload_cache_new(void)
 {
-	struct upload **pp = &cache;
+	struct upload_cache *c = xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static struct upload *find_locked(struct upload_cache *c, const char *id, struct upload ***link)
+{
+	struct upload **pp = &c->head;
 	for (; *pp; pp = &(*pp)->next) {
 		if (!strcmp((*pp)->id, id)) {
 			if (link)
@@ -88,42 +98,54 @@ static void entry_free(struct upload *u)
 	free(u);
 }
 
-static void evict_locked(void)
+static void evict_locked(struct upload_cache *c)
 {
-	while (cache_n > CACHE_MAX) {
+	while (c->n > CACHE_MAX) {
 		struct upload **pp, **victim = NULL;
-		for (pp = &cache; *pp; pp = &(*pp)->next)
+		for (pp = &c->head; *pp; pp = &(*pp)->next)
 			if (!(*pp)->busy && (!victim || (*pp)->last_used < (*victim)->last_used))
 				victim = pp;
 		if (!victim)
 			return;
 		struct upload *u = *victim;
 		*victim = u->next;
-		cache_n--;
+		c->n--;
 		entry_free(u);
 	}
 }
 
-int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1])
+int upload_create_id(const struct blobstore *bs, const char *id)
+{
+	struct buf p = BUF_INIT;
+	int fd, rc = 0;
+	if (paths_upload_id_check(id))
+		return E_BLOB_UPLOAD_UNKNOWN;
+	paths_upload(&p, bs->root, id);
+	fd = open(p.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		rc = errno == EEXIST ? E_EXISTS : blobstore_errno(errno);
+	else
+		close(fd);
+	buf_release(&p);
+	return rc;
+}
+
+void upload_new_id(char id[UPLOAD_ID_LEN + 1])
 {
 	unsigned char rnd[UPLOAD_ID_LEN / 2];
 	static const char hexd[] = "0123456789abcdef";
-	struct buf p = BUF_INIT;
-	int fd, rc = 0;
 	rand_bytes(rnd, sizeof(rnd));
 	for (size_t i = 0; i < sizeof(rnd); i++) {
 		id[2 * i] = hexd[rnd[i] >> 4];
 		id[2 * i + 1] = hexd[rnd[i] & 15];
 	}
 	id[UPLOAD_ID_LEN] = '\0';
-	paths_upload(&p, bs->root, id);
-	fd = open(p.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0)
-		rc = blobstore_errno(errno);
-	else
-		close(fd);
-	buf_release(&p);
-	return rc;
+}
+
+int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1])
+{
+	upload_new_id(id);
+	return upload_create_id(bs, id);
 }
 
 /* Rebuilds the running hash from the file's current content. */
@@ -159,12 +181,13 @@ int upload_acquire(const struct blobstore *bs, const char *id, struct upload **o
 	struct upload *u;
 	struct stat st;
 	int rc = 0;
+	struct upload_cache *c = bs->uploads;
 	if (paths_upload_id_check(id))
 		return E_BLOB_UPLOAD_UNKNOWN;
-	pthread_mutex_lock(&lock);
-	u = find_locked(id, NULL);
+	pthread_mutex_lock(&c->lock);
+	u = find_locked(c, id, NULL);
 	if (u && u->busy) {
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&c->lock);
 		return E_UPLOAD_BUSY;
 	}
 	if (!u) {
@@ -174,15 +197,15 @@ int upload_acquire(const struct blobstore *bs, const char *id, struct upload **o
 		paths_upload(&p, bs->root, id);
 		u->path = buf_detach(&p, NULL);
 		u->fd = -1;
-		u->next = cache;
-		cache = u;
-		cache_n++;
+		u->next = c->head;
+		c->head = u;
+		c->n++;
 	}
 	u->busy = 1;
 	u->bs = bs;
-	u->last_used = ++tick;
-	evict_locked();
-	pthread_mutex_unlock(&lock);
+	u->last_used = ++c->tick;
+	evict_locked(c);
+	pthread_mutex_unlock(&c->lock);
 
 	u->fd = open(u->path, O_RDWR | O_CLOEXEC);
 	if (u->fd < 0) {
@@ -479,17 +502,18 @@ void upload_release(struct upload *u)
 	free(u->wbuf);
 	u->wbuf = NULL;
 	u->wlen = 0;
-	pthread_mutex_lock(&lock);
+	struct upload_cache *c = u->bs->uploads;
+	pthread_mutex_lock(&c->lock);
 	u->busy = 0;
 	if (u->flushed < 0) {
 		struct upload **link;
-		if (find_locked(u->id, &link) == u) {
+		if (find_locked(c, u->id, &link) == u) {
 			*link = u->next;
-			cache_n--;
+			c->n--;
 			entry_free(u);
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int upload_touch_due(struct upload *u, int64_t every_ms)
@@ -515,10 +539,10 @@ int upload_size(const struct blobstore *bs, const char *id, int64_t *size)
 	/* While a request writes (or a vanished client's request is being
 	 * cleaned up), the size is still moving: say so instead of a figure
 	 * that is stale a moment later. */
-	pthread_mutex_lock(&lock);
-	u = find_locked(id, NULL);
+	pthread_mutex_lock(&bs->uploads->lock);
+	u = find_locked(bs->uploads, id, NULL);
 	busy = u && u->busy;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&bs->uploads->lock);
 	if (busy)
 		return E_UPLOAD_BUSY;
 	paths_upload(&p, bs->root, id);
@@ -537,18 +561,19 @@ int upload_remove(const struct blobstore *bs, const char *id)
 	int rc = 0;
 	if (paths_upload_id_check(id))
 		return E_BLOB_UPLOAD_UNKNOWN;
-	pthread_mutex_lock(&lock);
-	u = find_locked(id, &link);
+	struct upload_cache *c = bs->uploads;
+	pthread_mutex_lock(&c->lock);
+	u = find_locked(c, id, &link);
 	if (u && u->busy) {
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&c->lock);
 		return E_UPLOAD_BUSY;
 	}
 	if (u) {
 		*link = u->next;
-		cache_n--;
+		c->n--;
 		entry_free(u);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&c->lock);
 	paths_upload(&p, bs->root, id);
 	if (unlink(p.buf) < 0)
 		rc = errno == ENOENT ? E_BLOB_UPLOAD_UNKNOWN : blobstore_errno(errno);
@@ -556,15 +581,16 @@ int upload_remove(const struct blobstore *bs, const char *id)
 	return rc;
 }
 
-void upload_cache_clear(void)
+void upload_cache_free(struct upload_cache *c)
 {
-	pthread_mutex_lock(&lock);
-	while (cache) {
-		struct upload *u = cache;
-		cache = u->next;
+	if (!c)
+		return;
+	while (c->head) {
+		struct upload *u = c->head;
+		c->head = u->next;
 		entry_free(u);
 	}
-	cache_n = 0;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
 }
 

@@ -15,8 +15,10 @@
  * announced bytes lies past its end (and is given back at release), and
  * writeback started while the body arrives only spares the final fsync
  * work, it is not what makes the upload durable.
- * struct upload is owned by this module; the pointer is valid between
- * acquire and release. Thread-safe.
+ * The cached states belong to the blob store's struct upload_cache
+ * (blobstore_init() makes it, blobstore_release() frees it): no
+ * process-wide state. struct upload is owned by that cache; the pointer is
+ * valid between acquire and release. Thread-safe.
  */
 #ifndef BERTH_UPLOAD_H
 #define BERTH_UPLOAD_H
@@ -30,7 +32,11 @@
 
 struct upload;
 
-/* Creates an empty upload file with a fresh random id (UPLOAD_ID_LEN hex + NUL). */
+/* A fresh random upload id (UPLOAD_ID_LEN hex + NUL). */
+void upload_new_id(char id[UPLOAD_ID_LEN + 1]);
+/* Creates an empty upload file for id; E_EXISTS when there is one. */
+int upload_create_id(const struct blobstore *bs, const char *id);
+/* Creates an empty upload file with a fresh random id. */
 int upload_create(const struct blobstore *bs, char id[UPLOAD_ID_LEN + 1]);
 /*
  * Takes exclusive use of upload id. Returns 0, E_BLOB_UPLOAD_UNKNOWN when
@@ -85,7 +91,8 @@ int upload_touch_due(struct upload *u, int64_t every_ms);
 int upload_size(const struct blobstore *bs, const char *id, int64_t *size);
 /* Deletes an upload's file and cached state; E_UPLOAD_BUSY when in use. */
 int upload_remove(const struct blobstore *bs, const char *id);
-/* Frees every cached state (at shutdown, when no request runs). */
-void upload_cache_clear(void);
+/* The cache of one blob store (blobstore.c); free it when no request runs any more. */
+struct upload_cache *upload_cache_new(void);
+void upload_cache_free(struct upload_cache *c);
 
 #endif

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blobstore.h"
 #include "buf.h"
 #include "digest.h"
 #include "err.h"
@@ -30,13 +29,14 @@
 #include "imgimport.h"
 #include "meta.h"
 #include "names.h"
+#include "store.h"
 #include "tarball.h"
 
 #define IMPORT_REPO "fuzz/import"
 #define IMPORT_TAG "t"
 
 static char import_dir[64];
-static struct blobstore import_bs;
+static struct store *import_store;
 static struct buf import_path;
 
 static const char import_config[] =
@@ -53,8 +53,8 @@ static int import_rm(const char *path, const struct stat *st, int flag, struct F
 
 static void import_cleanup(void)
 {
-	meta_close();
-	blobstore_release(&import_bs);
+	store_close(import_store);
+	import_store = NULL;
 	buf_release(&import_path);
 	if (import_dir[0])
 		nftw(import_dir, import_rm, 16, FTW_DEPTH | FTW_PHYS);
@@ -62,15 +62,11 @@ static void import_cleanup(void)
 
 static void import_setup(void)
 {
-	struct buf db = BUF_INIT;
 	if (import_dir[0])
 		return;
 	strcpy(import_dir, "/tmp/berth-fuzz-import-XXXXXX");
 	FUZZ_ASSERT(mkdtemp(import_dir));
-	FUZZ_ASSERT(blobstore_init(&import_bs, import_dir) == 0);
-	buf_addf(&db, "%s/berth.db", import_dir);
-	FUZZ_ASSERT(meta_open(db.buf) == 0);
-	buf_release(&db);
+	FUZZ_ASSERT(store_open(import_dir, &import_store) == 0);
 	buf_init(&import_path, 0);
 	buf_addf(&import_path, "%s/input.tar", import_dir);
 	atexit(import_cleanup);
@@ -155,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	import_archive(data[0] & 1, data + 1, size - 1);
 	import_tagged(before);
 	memset(&res, 0, sizeof(res));
-	rc = imgimport(&import_bs, import_path.buf, &o, &res, &detail);
+	rc = store_import(import_store, import_path.buf, &o, &res, &detail);
 	import_tagged(after);
 	if (rc == 0) {
 		digest_str(&res.top, top);

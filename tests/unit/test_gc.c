@@ -28,37 +28,41 @@
 #include "manifest.h"
 #include "meta.h"
 #include "paths.h"
+#include "store_backend.h"
 #include "t.h"
 #include "upload.h"
 
 static char mt_manifest[] = MT_OCI_MANIFEST;
 static char mt_index[] = MT_OCI_INDEX;
 static struct buf base = BUF_INIT, root = BUF_INIT;
-static struct blobstore bs;
+static struct store *store;
+static const struct blobstore *bsp; /* store's blob directory */
 static sqlite3 *raw;
 static int store_no;
 
 /* Windows of the tests: history 100 s, untagged 100 s, grace 60 s, upload ttl 100 s. */
 #define OLD 200
 
-static void store_open(void)
+static void scratch_open(void)
 {
 	struct buf p = BUF_INIT;
 	buf_reset(&root);
 	buf_addf(&root, "%s/s%d", base.buf, ++store_no);
-	CHECK_EQ_INT(blobstore_init(&bs, root.buf), 0);
+	CHECK_EQ_INT(store_open(root.buf, &store), 0);
+	bsp = store_blobstore(store);
+	CHECK(bsp != NULL);
 	paths_db(&p, root.buf);
-	CHECK_EQ_INT(meta_open(p.buf), 0);
 	CHECK_EQ_INT(sqlite3_open(p.buf, &raw), SQLITE_OK);
 	sqlite3_busy_timeout(raw, 5000);
 	buf_release(&p);
 }
 
-static void store_close(void)
+static void scratch_close(void)
 {
 	sqlite3_close(raw);
-	meta_close();
-	blobstore_release(&bs);
+	store_close(store);
+	store = NULL;
+	bsp = NULL;
 }
 
 static int age_file(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -94,7 +98,7 @@ static struct digest blob(const char *repo, const char *seed)
 	for (int i = 0; i < 40; i++)
 		buf_adds(&data, seed);
 	digest_of(DIGEST_SHA256, data.buf, data.len, &d);
-	CHECK_EQ_INT(blobstore_write(&bs, &d, data.buf, data.len), 0);
+	CHECK_EQ_INT(blobstore_write(bsp, &d, data.buf, data.len), 0);
 	CHECK_EQ_INT(meta_blob_link(repo, &d, (int64_t)data.len), 0);
 	buf_release(&data);
 	return d;
@@ -120,7 +124,7 @@ static struct digest manifest(const char *repo, const char *tag, const char *see
 	}
 	buf_addf(&data, "{\"manifest\":\"%s\"}", seed);
 	digest_of(DIGEST_SHA256, data.buf, data.len, &d);
-	CHECK_EQ_INT(blobstore_write(&bs, &d, data.buf, data.len), 0);
+	CHECK_EQ_INT(blobstore_write(bsp, &d, data.buf, data.len), 0);
 	CHECK_EQ_INT(meta_manifest_put(repo, &d, (int64_t)data.len, &mi, tag, &actor, NULL), 0);
 	buf_release(&data);
 	return d;
@@ -156,7 +160,7 @@ static int has_manifest(const char *repo, const struct digest *d)
 
 static int has_file(const struct digest *d)
 {
-	return blobstore_stat(&bs, d, NULL) == 0;
+	return blobstore_stat(bsp, d, NULL) == 0;
 }
 
 static int linked(const char *repo, const struct digest *d)
@@ -171,13 +175,13 @@ static struct gc_report gc(int dry)
 	gc_opts_init(&o, 100, 100, 60, 100);
 	o.settle_ms = 0;
 	o.dry_run = dry;
-	CHECK_EQ_INT(gc_run(&bs, &o, &r), 0);
+	CHECK_EQ_INT(store_gc(store, &o, &r), 0);
 	return r;
 }
 
 static void test_images(void)
 {
-	store_open();
+	scratch_open();
 	struct image tagged = image("app", "v1", "tagged");
 	struct image old = image("app", NULL, "old");
 	age_all();
@@ -195,12 +199,12 @@ static void test_images(void)
 	/* a second run finds nothing */
 	r = gc(0);
 	CHECK_EQ_INT(r.manifests + r.links + r.blobs, 0);
-	store_close();
+	scratch_close();
 }
 
 static void test_index_and_referrers(void)
 {
-	store_open();
+	scratch_open();
 	struct image a = image("multi", NULL, "arch-a"), b = image("multi", NULL, "arch-b");
 	struct manifest_ref kids[2] = { { REF_CHILD, a.manifest, 1, 0 }, { REF_CHILD, b.manifest, 1, 0 } };
 	struct digest index = manifest("multi", "latest", "index", kids, 2, NULL);
@@ -222,13 +226,13 @@ static void test_index_and_referrers(void)
 	CHECK(!has_manifest("multi", &lone.manifest) && !has_manifest("multi", &sig_dead) && !has_file(&sig_dead));
 	CHECK(!has_manifest("multi", &dead_index) && !has_manifest("multi", &c.manifest) && !has_file(&c.layer));
 	CHECK_EQ_INT(r.manifests, 4);
-	store_close();
+	scratch_close();
 }
 
 static void test_history_window(void)
 {
 	struct meta_actor actor = { .name = "test", .how = "push" };
-	store_open();
+	scratch_open();
 	struct image first = image("hist", "prod", "first");
 	age_all();
 	struct image second = image("hist", "prod", "second");
@@ -248,12 +252,12 @@ static void test_history_window(void)
 	CHECK(!has_manifest("hist", &second.manifest) && !has_file(&second.layer));
 	/* nothing left: gone from the catalog */
 	CHECK_EQ_INT(meta_repo_exists("hist"), E_NAME_UNKNOWN);
-	store_close();
+	scratch_close();
 }
 
 static void test_grace_and_shared(void)
 {
-	store_open();
+	scratch_open();
 	struct digest loose_old = blob("lib", "loose-old");
 	struct image keep = image("lib", "v1", "shared-keep");
 	/* the same layer in a second repository, under an image that goes */
@@ -270,7 +274,7 @@ static void test_grace_and_shared(void)
 	CHECK_EQ_INT(meta_repo_exists("other"), E_NAME_UNKNOWN);
 	CHECK_EQ_INT(r.repos_emptied, 1);
 	CHECK_EQ_INT(meta_repo_exists("lib"), 0);
-	store_close();
+	scratch_close();
 }
 
 static int count_files(void *ctx, const struct gc_file *f)
@@ -282,7 +286,7 @@ static int count_files(void *ctx, const struct gc_file *f)
 
 static void test_dry_run(void)
 {
-	store_open();
+	scratch_open();
 	image("dry", "v1", "dry-kept");
 	image("dry", NULL, "dry-old-1");
 	image("dry", NULL, "dry-old-2");
@@ -307,7 +311,7 @@ static void test_dry_run(void)
 	after = 0;
 	gc_walk_blobs(root.buf, count_files, &after);
 	CHECK_EQ_INT(after, before - 7);
-	store_close();
+	scratch_close();
 }
 
 static void write_file(const char *path, const char *text)
@@ -324,15 +328,15 @@ static void test_uploads(void)
 {
 	char stale[UPLOAD_ID_LEN + 1], fresh[UPLOAD_ID_LEN + 1], orphan[UPLOAD_ID_LEN + 1];
 	struct buf p = BUF_INIT;
-	store_open();
-	CHECK_EQ_INT(upload_create(&bs, stale), 0);
+	scratch_open();
+	CHECK_EQ_INT(upload_create(bsp, stale), 0);
 	CHECK_EQ_INT(meta_upload_create(stale, "up"), 0);
-	CHECK_EQ_INT(upload_create(&bs, orphan), 0); /* a monolithic upload cut short by a crash */
+	CHECK_EQ_INT(upload_create(bsp, orphan), 0); /* a monolithic upload cut short by a crash */
 	paths_uploads_dir(&p, root.buf);
 	buf_adds(&p, "/tmp-0123456789abcdef");
 	write_file(p.buf, "half a manifest");
 	age_all();
-	CHECK_EQ_INT(upload_create(&bs, fresh), 0);
+	CHECK_EQ_INT(upload_create(bsp, fresh), 0);
 	CHECK_EQ_INT(meta_upload_create(fresh, "up"), 0);
 	struct gc_report r = gc(1);
 	CHECK_EQ_INT(r.uploads, 3);
@@ -342,13 +346,13 @@ static void test_uploads(void)
 	CHECK(r.upload_bytes >= 15);
 	CHECK_EQ_INT(meta_upload_check(stale, "up"), E_BLOB_UPLOAD_UNKNOWN);
 	int64_t size;
-	CHECK_EQ_INT(upload_size(&bs, stale, &size), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(upload_size(&bs, orphan, &size), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(upload_size(bsp, stale, &size), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(upload_size(bsp, orphan, &size), E_BLOB_UPLOAD_UNKNOWN);
 	CHECK(access(p.buf, F_OK) != 0);
 	CHECK_EQ_INT(meta_upload_check(fresh, "up"), 0);
-	CHECK_EQ_INT(upload_size(&bs, fresh, &size), 0);
+	CHECK_EQ_INT(upload_size(bsp, fresh, &size), 0);
 	buf_release(&p);
-	store_close();
+	scratch_close();
 }
 
 /* Writes the bytes of a blob without any record: what a crash between rename and commit leaves. */
@@ -356,7 +360,7 @@ static struct digest orphan_file(const char *seed)
 {
 	struct digest d;
 	digest_of(DIGEST_SHA256, seed, strlen(seed), &d);
-	CHECK_EQ_INT(blobstore_write(&bs, &d, seed, strlen(seed)), 0);
+	CHECK_EQ_INT(blobstore_write(bsp, &d, seed, strlen(seed)), 0);
 	return d;
 }
 
@@ -382,20 +386,20 @@ static void *relink_thread(void *arg)
 
 static void test_orphans_and_relink(void)
 {
-	store_open();
+	scratch_open();
 	struct digest old_orphan = orphan_file("orphan file, old");
 	struct digest dead = blob("gone", "dead but wanted again");
 	age_all();
 	struct digest new_orphan = orphan_file("orphan file, new");
 	struct relink rl = { .d = dead, .size = 0 };
-	blobstore_stat(&bs, &dead, &rl.size);
+	blobstore_stat(bsp, &dead, &rl.size);
 	pthread_t t;
 	pthread_create(&t, NULL, relink_thread, &rl);
 	struct gc_opts o;
 	struct gc_report r;
 	gc_opts_init(&o, 100, 100, 60, 100);
 	o.settle_ms = 1000;
-	CHECK_EQ_INT(gc_run(&bs, &o, &r), 0);
+	CHECK_EQ_INT(store_gc(store, &o, &r), 0);
 	pthread_join(t, NULL);
 	CHECK(rl.done);
 	CHECK(!has_file(&old_orphan) && has_file(&new_orphan));
@@ -409,8 +413,8 @@ static void test_orphans_and_relink(void)
 	struct gc_trash tr;
 	int64_t size;
 	CHECK_EQ_INT(gc_trash_open(&tr, root.buf), 0);
-	CHECK_EQ_INT(gc_trash_add(&tr, &bs, &known, &size), 0);
-	CHECK_EQ_INT(gc_trash_add(&tr, &bs, &unknown, &size), 0);
+	CHECK_EQ_INT(gc_trash_add(&tr, bsp, &known, &size), 0);
+	CHECK_EQ_INT(gc_trash_add(&tr, bsp, &unknown, &size), 0);
 	close(tr.upfd);
 	free(tr.v);
 	CHECK(!has_file(&known) && !has_file(&unknown));
@@ -420,9 +424,9 @@ static void test_orphans_and_relink(void)
 	/* one run at a time */
 	int fd;
 	CHECK_EQ_INT(gc_lock(root.buf, &fd), 0);
-	CHECK_EQ_INT(gc_run(&bs, &o, &r), E_BUSY);
+	CHECK_EQ_INT(store_gc(store, &o, &r), E_BUSY);
 	gc_unlock(fd);
-	store_close();
+	scratch_close();
 }
 
 struct problems {
@@ -452,7 +456,7 @@ static struct fsck_report fsck(int repair, struct problems *pr)
 	struct fsck_opts o = { .repair = repair, .grace_s = 60, .upload_ttl_s = 100, .on_problem = on_problem, .ctx = pr };
 	struct fsck_report r;
 	buf_reset(&pr->text);
-	CHECK_EQ_INT(fsck_run(&bs, &o, &r), 0);
+	CHECK_EQ_INT(store_fsck(store, &o, &r), 0);
 	return r;
 }
 
@@ -460,7 +464,7 @@ static void test_fsck(void)
 {
 	struct problems pr = { BUF_INIT };
 	struct buf p = BUF_INIT;
-	store_open();
+	scratch_open();
 	struct image a = image("fs", "v1", "fsck-a");
 	struct image b = image("fs", "v2", "fsck-b");
 	struct manifest_ref kids[1] = { { REF_CHILD, a.manifest, 1, 0 } };
@@ -517,7 +521,7 @@ static void test_fsck(void)
 	CHECK(count_word(pr.text.buf, "database") >= 1); /* foreign_key_check sees the tag left pointing nowhere */
 	buf_release(&pr.text);
 	buf_release(&p);
-	store_close();
+	scratch_close();
 }
 
 int main(void)

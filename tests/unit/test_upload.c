@@ -34,6 +34,13 @@ static struct buf base = BUF_INIT;
 static struct blobstore bs;
 static int can_reserve; /* the scratch file system supports fallocate(FALLOC_FL_KEEP_SIZE) */
 
+/* Drops every cached upload state, as a restart does. */
+static void forget_cache(void)
+{
+	upload_cache_free(bs.uploads);
+	bs.uploads = upload_cache_new();
+}
+
 /* Byte i of every test blob: a pattern whose digest tells misplaced bytes apart. */
 static unsigned char byte_at(int64_t i)
 {
@@ -130,7 +137,7 @@ static void test_append_resume_finish(void)
 	CHECK_EQ_INT(upload_offset(u), 1000 + 4 * MiB);
 	CHECK_EQ_INT(append(u, 1000 + 4 * MiB, 5000, 4096), 0);
 	upload_release(u); /* flushes the buffered bytes */
-	upload_cache_clear();
+	forget_cache();
 	CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
 	CHECK_EQ_INT(upload_offset(u), 6000 + 4 * MiB);
 	finish_ok(u, 6000 + 4 * MiB);
@@ -316,7 +323,7 @@ static void test_touch_due(void)
 	CHECK_EQ_INT(upload_touch_due(u, 0), 1);
 	upload_release(u);
 	/* forgotten with the cache, as after a restart */
-	upload_cache_clear();
+	forget_cache();
 	CHECK_EQ_INT(upload_acquire(&bs, id, &u), 0);
 	CHECK_EQ_INT(upload_touch_due(u, 60000), 1);
 	upload_release(u);
@@ -415,7 +422,6 @@ int main(void)
 	test_rewind();
 	test_long_body();
 	test_touch_due();
-	upload_cache_clear();
 	blobstore_release(&bs);
 	t_rmtree(base.buf);
 	buf_release(&root);
