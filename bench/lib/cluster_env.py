@@ -106,16 +106,21 @@ class Engines:
     def s3_requests(self):
         """S3 requests Swift's proxy has answered so far: the proxy log's
         lines with a client address (the middlewares' own subrequests to
-        the Swift API are logged with "-")."""
-        n = 0
+        the Swift API are logged with "-"). Reads only what was added since
+        the last call."""
+        offset, count = getattr(self, "_s3_log", (0, 0))
         try:
             with open(os.path.join(self.s3_dir, "log", "proxy.log"), "rb") as f:
-                for line in f:
-                    if line.startswith(b"proxy: ") and not line.startswith(b"proxy: - "):
-                        n += 1
+                f.seek(offset)
+                data = f.read()
         except OSError:
             return None
-        return n
+        end = data.rfind(b"\n") + 1   # a line being written is counted next time
+        for line in data[:end].split(b"\n"):
+            if line.startswith(b"proxy: ") and not line.startswith(b"proxy: - "):
+                count += 1
+        self._s3_log = (offset + end, count)
+        return count
 
     # -- PostgreSQL -----------------------------------------------------------
     def psql(self, sql, db="berth"):
@@ -139,7 +144,7 @@ class Engines:
         if not self.statements or not dbs:
             return None
         names = ",".join("'%s'" % d for d in dbs)
-        out = self.psql("SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query ~* 'notify'), 0) "
+        out = self.psql("SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query ~* '^\\s*notify\\M|pg_notify\\s*\\('), 0) "
                         "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
                         "WHERE d.datname IN (%s)" % names)
         a, b = out.split("|")
