@@ -31,6 +31,7 @@
 #include "xalloc.h"
 
 #define PG_BOOLOID 16
+#define PG_TEXTOID 25
 #define MAX_PARAMS 16
 
 struct pg_db {
@@ -45,6 +46,7 @@ struct pg_db {
 struct pg_stmt {
 	struct db_stmt base;
 	char *sql;            /* with $N */
+	Oid types[MAX_PARAMS]; /* 0: the server infers it; text for a parameter the SQL never uses */
 	char name[24];        /* "" for a one-off */
 	unsigned prepared_gen; /* gen + 1 of the connection it was prepared on; 0: not prepared */
 	int nparams;
@@ -198,8 +200,11 @@ static int pg_exec(struct db *db, const char *sql, const char *what)
 	return rc;
 }
 
-/* ?N -> $N, outside string literals and quoted identifiers; the highest N into *nparams. */
-static char *rewrite(const char *sql, int *nparams)
+/*
+ * ?N -> $N, outside string literals and quoted identifiers; the highest N
+ * into *nparams, and used[N - 1] set for each N that appears (N <= MAX_PARAMS).
+ */
+static char *rewrite(const char *sql, int *nparams, unsigned char *used)
 {
 	struct buf b = BUF_INIT;
 	char quote = 0;
@@ -214,6 +219,8 @@ static char *rewrite(const char *sql, int *nparams)
 			int n = atoi(p + 1);
 			if (n > max)
 				max = n;
+			if (n >= 1 && n <= MAX_PARAMS)
+				used[n - 1] = 1;
 			buf_addch(&b, '$');
 			continue;
 		}
@@ -227,10 +234,14 @@ static int pg_prepare(struct db *db, const char *sql, int persistent, struct db_
 {
 	struct pg_db *d = D(db);
 	struct pg_stmt *s = xcalloc(1, sizeof(*s));
+	unsigned char used[MAX_PARAMS] = { 0 };
 	s->base.db = db;
-	s->sql = rewrite(sql, &s->nparams);
+	s->sql = rewrite(sql, &s->nparams, used);
 	if (s->nparams > MAX_PARAMS)
 		die("meta: statement with %d parameters (at most %d): %.80s", s->nparams, MAX_PARAMS, sql);
+	/* a statement may skip a number (one binder for two statements): the server cannot infer that one */
+	for (int i = 0; i < s->nparams; i++)
+		s->types[i] = used[i] ? 0 : PG_TEXTOID;
 	if (persistent)
 		snprintf(s->name, sizeof(s->name), "berth_%u", d->next_name++);
 	*out = &s->base;
@@ -315,7 +326,7 @@ static int send_once(struct pg_db *d, struct pg_stmt *s)
 	if (rc)
 		return rc;
 	if (s->name[0] && s->prepared_gen != d->gen + 1) {
-		PGresult *p = PQprepare(d->conn, s->name, s->sql, s->nparams, NULL);
+		PGresult *p = PQprepare(d->conn, s->name, s->sql, s->nparams, s->types);
 		rc = PQresultStatus(p) == PGRES_COMMAND_OK ? 0 : pg_error(d, p, s->sql);
 		PQclear(p);
 		if (rc)
@@ -325,7 +336,7 @@ static int send_once(struct pg_db *d, struct pg_stmt *s)
 	if (s->name[0])
 		s->res = PQexecPrepared(d->conn, s->name, s->nparams, s->vals, s->lens, s->fmts, 0);
 	else
-		s->res = PQexecParams(d->conn, s->sql, s->nparams, NULL, s->vals, s->lens, s->fmts, 0);
+		s->res = PQexecParams(d->conn, s->sql, s->nparams, s->types, s->vals, s->lens, s->fmts, 0);
 	ExecStatusType st = PQresultStatus(s->res);
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		return 0;

@@ -35,7 +35,7 @@ static const struct meta_query q_catalog = { .id = MS_CATALOG, .sql =
  */
 #define REFERRERS_WHERE                                                             \
 	" WHERE m.repo_id = (SELECT id FROM repos WHERE name = ?1) AND m.subject = ?2" \
-	" AND (?3 IS NULL OR m.artifact_type = ?3) ORDER BY m.digest"
+	" AND (CAST(?3 AS TEXT) IS NULL OR m.artifact_type = ?3) ORDER BY m.digest"
 /* INDEXED BY is SQLite's; PostgreSQL's planner keeps statistics (autovacuum). */
 static const struct meta_query q_referrers = { .id = MS_REFERRERS, .sql =
 	"SELECT m.digest, m.size, m.media_type, m.artifact_type, m.annotations"

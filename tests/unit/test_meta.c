@@ -2,12 +2,12 @@
  * Unit tests for storage/meta: opening and migrations, blobs, uploads and
  * finding stale ones, manifests, tags and their history, listings,
  * referrers, locking and concurrent use from several threads. Runs in a fresh scratch directory
- * that is removed at the end. A few white-box checks read the database
- * file directly with SQLite to see what the API cannot show.
+ * that is removed at the end, on SQLite or, with BERTH_PG_URL, on fresh
+ * PostgreSQL databases (t_meta.h). A few white-box checks read the
+ * database directly to see what the API cannot show.
  */
 #include <ftw.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@
 #include "meta.h"
 #include "names.h"
 #include "t.h"
+#include "t_meta.h"
 
 static char mt_manifest[] = MT_OCI_MANIFEST;
 static char mt_index[] = MT_OCI_INDEX;
@@ -184,34 +185,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs sql on a separate, raw connection and returns the first column of the first row as an integer. */
-static long long raw_int(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	long long v = -1;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
-		int rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			v = sqlite3_column_int64(s, 0);
-		else if (rc == SQLITE_DONE)
-			v = -2;
-	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
-}
-
-static int raw_exec(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
-}
+#define raw_int t_raw_int
+#define raw_exec t_raw_exec
 
 /* ---- open / close ---- */
 
@@ -225,10 +200,10 @@ static void test_not_open(void)
 
 static void test_open(void)
 {
-	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
 	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
 	/* a second open without close is a caller bug, refused without harm */
-	CHECK_EQ_INT(meta_open(dbpath.buf), E_INTERNAL);
+	CHECK_EQ_INT(t_meta_open(dbpath.buf), E_INTERNAL);
 	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
 	CHECK_EQ_INT(meta_repo_exists("nothing"), E_NAME_UNKNOWN);
 }
@@ -353,7 +328,7 @@ static void test_uploads_stale(void)
 	for (int i = 0; i < 3; i++) {
 		buf_reset(&sql);
 		buf_addf(&sql, "UPDATE uploads SET updated_ms = %d WHERE id = '%s'", updated[i], ids[i]);
-		CHECK_EQ_INT(raw_exec(dbpath.buf, sql.buf), SQLITE_OK);
+		CHECK_EQ_INT(raw_exec(dbpath.buf, sql.buf), 0);
 	}
 	buf_reset(&b);
 	CHECK_EQ_INT(meta_uploads_stale(2001, collect, &b), 0);
@@ -585,7 +560,7 @@ static void test_manifests(void)
 	CHECK(strstr(h.text.buf, " delete alice ") != NULL);
 	buf_release(&h.text);
 
-	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	CHECK_EQ_INT(raw_int(dbpath.buf, T_SQL_FK_ROWS), 0);
 	buf_release(&detail);
 }
 
@@ -867,16 +842,19 @@ static void test_catalog(void)
 static void test_busy(void)
 {
 	struct digest d = dg("busy");
-	sqlite3 *db = NULL;
-	CHECK_EQ_INT(sqlite3_open_v2(dbpath.buf, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	CHECK_EQ_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	/* readers are not blocked by a writer (WAL) */
+	struct db *db = t_raw_open(dbpath.buf);
+	CHECK(db != NULL);
+	if (!db)
+		return;
+	/* SQLite: the write lock; PostgreSQL: the version row every write transaction takes first */
+	CHECK_EQ_INT(db_exec(db, t_sql("BEGIN IMMEDIATE", "BEGIN; UPDATE berth_version SET n = n + 1"), "lock"), 0);
+	/* readers are not blocked by a writer (WAL; MVCC) */
 	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
 	int64_t t0 = now_ms();
 	CHECK_EQ_INT(meta_blob_link("busy", &d, 1), E_BUSY);
 	CHECK(now_ms() - t0 >= 4000);
-	CHECK_EQ_INT(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	CHECK_EQ_INT(db_exec(db, "ROLLBACK", "unlock"), 0);
+	db_close(db);
 	CHECK_EQ_INT(meta_repo_exists("busy"), E_NAME_UNKNOWN);
 	CHECK_EQ_INT(meta_blob_link("busy", &d, 1), 0);
 	CHECK_EQ_INT(meta_blob_unlink("busy", &d), 0);
@@ -995,7 +973,7 @@ static void test_reopen(void)
 	CHECK_EQ_INT(rc, E_INTERNAL);
 	meta_close(); /* harmless twice */
 
-	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
 	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
 	CHECK_EQ_INT(tag_target("pg", "a1", &got), 0);
 	struct digest paged = dg("paged");
@@ -1005,19 +983,57 @@ static void test_reopen(void)
 	hist_get("app", "v1", &h, &rc);
 	CHECK(strstr(h.text.buf, " delete carol ") != NULL);
 	buf_release(&h.text);
-	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA user_version"), SCHEMA_LATEST);
+	CHECK_EQ_INT(raw_int(dbpath.buf, T_SQL_VERSION), SCHEMA_LATEST);
+	CHECK_EQ_INT(raw_int(dbpath.buf, T_SQL_INTEGRITY), 1);
+	if (t_meta_pg())
+		return;
 	CHECK_EQ_INT(raw_int(dbpath.buf, "PRAGMA application_id"), 0x62727468);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
-	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT integrity_check = 'ok' FROM pragma_integrity_check"), 1);
 }
 
-static void test_foreign(const char *dir)
+/* PostgreSQL: a database with other tables, or a newer schema, is refused; a server not there is told apart. */
+static void test_foreign_pg(const char *dir)
 {
 	struct buf p = BUF_INIT;
 	meta_close();
 
 	buf_addf(&p, "%s/foreign.db", dir);
-	CHECK_EQ_INT(raw_exec(p.buf, "CREATE TABLE t(x)"), SQLITE_OK);
+	CHECK_EQ_INT(raw_exec(p.buf, "CREATE TABLE t(x INTEGER)"), 0);
+	CHECK_EQ_INT(t_meta_open(p.buf), E_IO);
+	CHECK_EQ_INT(meta_repo_exists("pg"), E_INTERNAL);
+	/* refused without being changed */
+	CHECK_EQ_INT(raw_int(p.buf, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 1);
+
+	buf_reset(&p);
+	buf_addf(&p, "%s/newer.db", dir);
+	CHECK_EQ_INT(t_meta_open(p.buf), 0);
+	meta_close();
+	CHECK_EQ_INT(raw_exec(p.buf, "UPDATE berth_schema SET version = 99"), 0);
+	CHECK_EQ_INT(t_meta_open(p.buf), E_IO);
+	CHECK_EQ_INT(meta_schema_version(), 0);
+
+	/* nothing listens there: unavailable, not an I/O error, and quickly */
+	int64_t t0 = now_ms();
+	CHECK_EQ_INT(meta_open_url("postgresql://berth@127.0.0.1:1/berth?connect_timeout=3"), E_STORE_UNAVAILABLE);
+	CHECK(now_ms() - t0 < 4000);
+	CHECK_EQ_INT(meta_schema_version(), 0);
+
+	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
+	buf_release(&p);
+}
+
+static void test_foreign(const char *dir)
+{
+	struct buf p = BUF_INIT;
+	if (t_meta_pg()) {
+		test_foreign_pg(dir);
+		return;
+	}
+	meta_close();
+
+	buf_addf(&p, "%s/foreign.db", dir);
+	CHECK_EQ_INT(raw_exec(p.buf, "CREATE TABLE t(x)"), 0);
 	CHECK_EQ_INT(meta_open(p.buf), E_IO);
 	CHECK_EQ_INT(meta_repo_exists("pg"), E_INTERNAL);
 	/* refused without being changed */
@@ -1026,7 +1042,7 @@ static void test_foreign(const char *dir)
 	buf_reset(&p);
 	buf_addf(&p, "%s/newer.db", dir);
 	CHECK_EQ_INT(raw_exec(p.buf, "PRAGMA application_id = 1651668072; PRAGMA user_version = 99;"
-				     "CREATE TABLE future(x)"), SQLITE_OK);
+				     "CREATE TABLE future(x)"), 0);
 	CHECK_EQ_INT(meta_open(p.buf), E_IO);
 
 	buf_reset(&p);
@@ -1046,7 +1062,7 @@ static void test_foreign(const char *dir)
 	CHECK_EQ_INT(meta_schema_version(), 0);
 
 	/* still usable on the real file afterwards */
-	CHECK_EQ_INT(meta_open(dbpath.buf), 0);
+	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
 	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
 	buf_release(&p);
 }
@@ -1054,6 +1070,7 @@ static void test_foreign(const char *dir)
 int main(void)
 {
 	struct buf dir = BUF_INIT;
+	t_meta_engine_or_skip();
 	if (t_scratch(&dir, "meta"))
 		return 1;
 	buf_addf(&dbpath, "%s/berth.db", dir.buf);

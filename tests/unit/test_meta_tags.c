@@ -21,6 +21,7 @@
 #include "meta.h"
 #include "names.h"
 #include "t.h"
+#include "t_meta.h"
 
 static char mt_manifest[] = MT_OCI_MANIFEST;
 
@@ -388,10 +389,11 @@ static void test_pat_name(void)
 int main(void)
 {
 	struct buf dir = BUF_INIT, db = BUF_INIT;
+	t_meta_engine_or_skip();
 	if (t_scratch(&dir, "meta-tags"))
 		return 1;
 	buf_addf(&db, "%s/berth.db", dir.buf);
-	CHECK_EQ_INT(meta_open(db.buf), 0);
+	CHECK_EQ_INT(t_meta_open(db.buf), 0);
 	test_retag_and_change();
 	test_guard();
 	test_rollback();
