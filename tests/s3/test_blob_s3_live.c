@@ -24,6 +24,7 @@
 #include "blob_s3_internal.h"
 #include "digest.h"
 #include "err.h"
+#include "live.h"
 #include "rand.h"
 #include "t.h"
 #include "xalloc.h"
@@ -33,12 +34,7 @@
 static struct blob_s3_config cfg;
 static char run_prefix[64];
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define now_s live_now_s
 
 /* A fresh instance ("another node") on this run's prefix plus sub. */
 static struct blob_s3 *node(const char *sub, const struct blob_s3_config *over)
@@ -144,12 +140,6 @@ static int to_buf(void *ctx, const void *data, size_t len)
 {
 	buf_add(ctx, data, len);
 	return 0;
-}
-
-static size_t curl_to_buf(char *data, size_t size, size_t nmemb, void *ud)
-{
-	buf_add(ud, data, size * nmemb);
-	return size * nmemb;
 }
 
 /* Checks the stored blob at key is exactly data. */
@@ -267,15 +257,7 @@ static void test_many_nodes(void)
 	CHECK_EQ_INT(blob_s3_presign(b, key.buf, 60, &url), 0);
 	CHECK_EQ_INT(blob_s3_presign(b, key.buf, 7 * 86400 + 1, &got), E_CONFIG);
 	buf_reset(&got);
-	CURL *c = curl_easy_init();
-	long status = 0;
-	curl_easy_setopt(c, CURLOPT_URL, url.buf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_to_buf);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
+	long status = live_plain_get(url.buf, &got);
 	CHECK_EQ_INT(status, 200);
 	CHECK(got.len == total && !memcmp(got.buf, data, total));
 	blob_s3_free(b);
@@ -291,24 +273,9 @@ static void test_many_nodes(void)
 
 int main(void)
 {
-	const char *ep = getenv("S3_ENDPOINT");
-	char rnd[4];
-	if (!ep || !*ep || !getenv("AWS_ACCESS_KEY_ID") || !getenv("AWS_SECRET_ACCESS_KEY")) {
-		printf("S3_ENDPOINT/AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set: "
-		       "run tests/engines/run-s3-tests\n");
-		return 77;
-	}
-	cfg.s3.endpoint = ep;
-	cfg.s3.region = getenv("S3_REGION") ? getenv("S3_REGION") : "us-east-1";
-	cfg.s3.bucket = getenv("S3_BUCKET") ? getenv("S3_BUCKET") : "berth-test";
-	cfg.s3.path_style = !getenv("S3_PATH_STYLE") || strcmp(getenv("S3_PATH_STYLE"), "0");
-	cfg.s3.access_key = getenv("AWS_ACCESS_KEY_ID");
-	cfg.s3.secret_key = getenv("AWS_SECRET_ACCESS_KEY");
-	cfg.s3.ca_file = getenv("S3_CA_FILE");
-	rand_bytes(rnd, sizeof(rnd));
-	snprintf(run_prefix, sizeof(run_prefix), "blob-%02x%02x%02x%02x/", (unsigned char)rnd[0],
-		 (unsigned char)rnd[1], (unsigned char)rnd[2], (unsigned char)rnd[3]);
-	printf("endpoint %s, bucket %s, prefix %s\n", cfg.s3.endpoint, cfg.s3.bucket, run_prefix);
+	int skip = live_config(&cfg.s3, "blob", run_prefix, sizeof(run_prefix));
+	if (skip)
+		return skip;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	test_small();

@@ -26,6 +26,7 @@
 
 #include "digest.h"
 #include "err.h"
+#include "live.h"
 #include "rand.h"
 #include "s3.h"
 #include "t.h"
@@ -34,12 +35,7 @@
 static struct s3_config cfg;
 static char run_prefix[64];
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define now_s live_now_s
 
 /* A client on the test bucket under this run's prefix plus sub ("" for none). */
 static struct s3 *client(const char *sub, struct s3_config *over)
@@ -340,27 +336,6 @@ static void test_listing(void)
 	s3_free(s);
 }
 
-static size_t curl_to_buf(char *data, size_t size, size_t nmemb, void *ud)
-{
-	buf_add(ud, data, size * nmemb);
-	return size * nmemb;
-}
-
-/* GETs url with plain libcurl (no signing of ours); returns the status. */
-static long plain_get(const char *url, struct buf *out)
-{
-	CURL *c = curl_easy_init();
-	long status = 0;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_to_buf);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	return status;
-}
-
 static void test_presign_and_auth(void)
 {
 	struct s3 *s = client("presign/", NULL);
@@ -368,12 +343,12 @@ static void test_presign_and_auth(void)
 	const char *msg = "fetched without credentials";
 	CHECK_EQ_INT(s3_put(s, "a b/c", msg, strlen(msg), NULL), 0);
 	CHECK_EQ_INT(s3_presign_get(s, "a b/c", 60, &url), 0);
-	CHECK_EQ_INT(plain_get(url.buf, &got), 200);
+	CHECK_EQ_INT(live_plain_get(url.buf, &got), 200);
 	CHECK_STR(got.buf, msg);
 	/* one changed character of the signature: refused */
 	url.buf[url.len - 1] = url.buf[url.len - 1] == '0' ? '1' : '0';
 	buf_reset(&got);
-	CHECK_EQ_INT(plain_get(url.buf, &got), 403);
+	CHECK_EQ_INT(live_plain_get(url.buf, &got), 403);
 	CHECK_EQ_INT(s3_presign_get(s, "a b/c", 0, &url), E_CONFIG);
 
 	/* a wrong secret is an error of configuration: not retried */
@@ -434,24 +409,9 @@ static void test_threads(void)
 
 int main(void)
 {
-	const char *ep = getenv("S3_ENDPOINT");
-	char rnd[8];
-	if (!ep || !*ep || !getenv("AWS_ACCESS_KEY_ID") || !getenv("AWS_SECRET_ACCESS_KEY")) {
-		printf("S3_ENDPOINT/AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set: "
-		       "run tests/engines/run-s3-tests\n");
-		return 77;
-	}
-	cfg.endpoint = ep;
-	cfg.region = getenv("S3_REGION") ? getenv("S3_REGION") : "us-east-1";
-	cfg.bucket = getenv("S3_BUCKET") ? getenv("S3_BUCKET") : "berth-test";
-	cfg.path_style = !getenv("S3_PATH_STYLE") || strcmp(getenv("S3_PATH_STYLE"), "0");
-	cfg.access_key = getenv("AWS_ACCESS_KEY_ID");
-	cfg.secret_key = getenv("AWS_SECRET_ACCESS_KEY");
-	cfg.ca_file = getenv("S3_CA_FILE");
-	rand_bytes(rnd, sizeof(rnd));
-	snprintf(run_prefix, sizeof(run_prefix), "test-%02x%02x%02x%02x/", (unsigned char)rnd[0],
-		 (unsigned char)rnd[1], (unsigned char)rnd[2], (unsigned char)rnd[3]);
-	printf("endpoint %s, bucket %s, prefix %s\n", cfg.endpoint, cfg.bucket, run_prefix);
+	int skip = live_config(&cfg, "test", run_prefix, sizeof(run_prefix));
+	if (skip)
+		return skip;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	test_objects();
