@@ -37,6 +37,7 @@
 struct pg_db {
 	struct db base;
 	PGconn *conn;
+	int down;             /* a reconnect failed and was logged: the next failures are not */
 	unsigned gen;         /* bumped by every reconnect: prepared names are gone */
 	unsigned next_name;
 	int64_t changes;
@@ -81,6 +82,12 @@ static int conn_lost(const struct pg_db *d)
 	return PQstatus(d->conn) != CONNECTION_OK;
 }
 
+/* libpq's messages run over several lines; the log gets the first. */
+static int line_len(const char *msg)
+{
+	return (int)strcspn(msg, "\n");
+}
+
 /*
  * Maps a failed result (res may be NULL) by its SQLSTATE and logs one line.
  * Server messages name the statement and the failing constraint, never a
@@ -97,7 +104,8 @@ static int pg_error(struct pg_db *d, const PGresult *res, const char *what)
 		state = "";
 	if (conn_lost(d) || !strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02") ||
 	    !strcmp(state, "57P03")) {
-		log_error("meta: the database server is unavailable: %.200s", msg);
+		if (!d->down)
+			log_error("meta: the database server is unavailable: %.*s", line_len(msg), msg);
 		return E_STORE_UNAVAILABLE;
 	}
 	if (!strcmp(state, "40001") || !strcmp(state, "40P01")) {
@@ -109,10 +117,11 @@ static int pg_error(struct pg_db *d, const PGresult *res, const char *what)
 		return E_NO_SPACE;
 	}
 	if (!strcmp(state, "55P03") || !strcmp(state, "57014") || !strncmp(state, "53", 2)) {
-		log_warn("meta: database busy (%s): %.200s", state, msg);
+		log_warn("meta: database busy (%s): %.*s", state, line_len(msg), msg);
 		return E_BUSY;
 	}
-	log_error("meta: postgresql error %s: %.200s%s%.80s", state, msg, what ? "; in: " : "", what ? what : "");
+	log_error("meta: postgresql error %s: %.*s%s%.80s", state, line_len(msg), msg, what ? "; in: " : "",
+		  what ? what : "");
 	return E_IO;
 }
 
@@ -146,7 +155,8 @@ static int pg_connect(const char *target, PGconn **out)
 	if (PQstatus(*out) == CONNECTION_OK)
 		return 0;
 	/* libpq's message names host and port, never the password */
-	log_error("meta: cannot connect to the database: %.300s", PQerrorMessage(*out));
+	const char *msg = PQerrorMessage(*out);
+	log_error("meta: cannot connect to the database: %.*s", line_len(msg), msg);
 	return E_STORE_UNAVAILABLE;
 }
 
@@ -174,10 +184,16 @@ static int ensure_conn(struct pg_db *d)
 	PQreset(d->conn);
 	d->gen++;
 	if (conn_lost(d)) {
-		log_error("meta: cannot reconnect to the database: %.300s", PQerrorMessage(d->conn));
+		/* once per outage and connection: every statement tries again until the server is back */
+		const char *msg = PQerrorMessage(d->conn);
+		if (!d->down)
+			log_error("meta: cannot reconnect to the database: %.*s", line_len(msg), msg);
+		d->down = 1;
 		return E_STORE_UNAVAILABLE;
 	}
-	log_info("meta: reconnected to the database");
+	if (d->down)
+		log_info("meta: reconnected to the database");
+	d->down = 0;
 	return session_setup(d);
 }
 

@@ -1,8 +1,11 @@
 /*
- * meta: all metadata in SQLite (WAL): repositories, per-repository blob
+ * meta: all metadata, in SQLite (WAL; the embedded default) or PostgreSQL
+ * (several nodes sharing one database): repositories, per-repository blob
  * links, manifests and what they reference, tags, tag history, uploads,
  * personal access tokens and the audit log. This is the only module that
- * contains SQL.
+ * contains SQL: one set of statements for both engines, the differences
+ * named in meta_schema.c and meta_schema_pg.c, the engines behind
+ * storage/db.h.
  *
  * Thread model: meta_open() once at start-up; after that every thread gets
  * its own connection, opened lazily on first use and kept for the thread's
@@ -17,6 +20,9 @@
  * commit is durable. A write waits for the ones queued before it, never
  * in SQLite's busy handler; the busy timeout only applies against other
  * processes (the CLI): E_BUSY means the database stayed locked too long.
+ * On PostgreSQL the write transactions of all nodes run one at a time (a
+ * row lock taken first, meta_schema_pg.c), a commit is durable when it
+ * returns, and a transaction that loses a deadlock is run again.
  *
  * Strings passed in are borrowed for the call. Structs filled by meta_*
  * own their strings until the matching *_release(). Strings handed to
@@ -24,8 +30,9 @@
  * non-zero stops the iteration, and that value is returned. A callback may
  * call meta_* read functions, but no function that writes.
  *
- * Every function returns 0 or a negative E_* code; E_IO covers SQLite
- * errors (logged), E_NO_SPACE a full disk.
+ * Every function returns 0 or a negative E_* code; E_IO covers database
+ * errors (logged), E_NO_SPACE a full disk, E_STORE_UNAVAILABLE a
+ * PostgreSQL server that cannot be reached (the next call reconnects).
  */
 #ifndef BERTH_META_H
 #define BERTH_META_H
@@ -188,8 +195,8 @@ int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *
 int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more);
 /*
  * A version of what the calling thread's connection can read: v[0] changes
- * when any other connection (of this or another process) commits, v[1]
- * when this connection changes anything. Equal versions mean nothing
+ * when any other connection (of this or another process, on PostgreSQL of
+ * any node) commits, v[1] when this connection changes anything. Equal versions mean nothing
  * changed in between (and different ones that something may have), so a
  * thread may keep an answer it built from reads for as long as the version
  * stays the same.
@@ -477,7 +484,8 @@ typedef int (*meta_fsck_upload_cb)(void *ctx, const char *id, int64_t updated_ms
 int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx);
 /*
  * SQLite's integrity_check and foreign_key_check: cb gets one line per
- * problem found (nothing when the database is sound).
+ * problem found (nothing when the database is sound). PostgreSQL checks
+ * its constraints on every write: nothing to report there.
  */
 int meta_fsck_database(meta_str_cb cb, void *ctx);
 

@@ -105,7 +105,7 @@ static int run_in_batch(struct meta_conn *c, struct wjob *j)
 	rc = j->fn(c, j->arg);
 	/* after some I/O errors SQLite rolls back the whole transaction */
 	if (!db_in_tx(c->db))
-		return rc == DB_E_RETRY ? rc : E_IO;
+		return batch_error(rc) ? rc : E_IO;
 	if (batch_error(rc))
 		return rc;
 	if (!rc)
