@@ -169,11 +169,14 @@ uint64_t blob_s3_upload_size(const struct blob_s3_upload *u);
  */
 int blob_s3_upload_write(struct blob_s3_upload *u, const void *data, size_t len);
 /*
- * Ends a request that does not finish the upload (PATCH): sends what is
+ * Makes what was written durable (the end of a PATCH): sends what is
  * buffered as a part when it is at least S3_MIN_PART_SIZE, else as the
  * new tail; then replaces *state with the new state, which the caller
- * persists before answering. A request that wrote nothing returns the
- * state unchanged without a request to the store.
+ * persists before acknowledging the bytes. Nothing written since the last
+ * commit: the state unchanged, no request to the store. The handle goes
+ * on from the new state (more writes, commits, a finish), provided each
+ * state was persisted before the next commit: a commit writes its tail to
+ * the slot the state before the last one used.
  */
 int blob_s3_upload_commit(struct blob_s3_upload *u, struct buf *state);
 /*
@@ -190,7 +193,11 @@ int blob_s3_upload_commit(struct blob_s3_upload *u, struct buf *state);
  */
 int blob_s3_upload_finish(struct blob_s3_upload *u, const struct digest *want, struct buf *key,
 			  uint64_t *size);
-/* Frees the handle (NULL allowed); nothing is sent. After commit or finish only this is allowed. */
+/*
+ * Frees the handle (NULL allowed); nothing is sent. Giving up a refused
+ * request is just this: what it wrote since the last commit is not in any
+ * persisted state. After finish only this is allowed.
+ */
 void blob_s3_upload_free(struct blob_s3_upload *u);
 
 /*

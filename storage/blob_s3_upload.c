@@ -17,7 +17,7 @@ struct blob_s3_upload {
 	struct buf target;       /* the multipart upload's key, blobs/uploaded/<id> */
 	char *pend;              /* the tail read back, then body bytes not yet in a part */
 	size_t plen, palloc;     /* plen < part_size between calls */
-	uint64_t written;        /* body bytes through this handle */
+	uint64_t written;        /* body bytes since the handle was opened or last committed */
 	int loaded;              /* the tail is in pend */
 	int lost;                /* the store no longer has the upload: only hashing goes on */
 	int err;                 /* the first error: every later call returns it */
@@ -207,7 +207,7 @@ int blob_s3_upload_commit(struct blob_s3_upload *u, struct buf *state)
 out:
 	if (!fail(u, rc)) {
 		blob_s3_state_encode(&u->st, state);
-		u->err = E_INTERNAL; /* spent: a second commit would reuse the slot just written */
+		u->written = 0;
 	}
 	buf_release(&key);
 	return rc;

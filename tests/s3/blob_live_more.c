@@ -190,6 +190,53 @@ static void test_finish_retried(void)
 	buf_release(&k2);
 }
 
+/*
+ * One request that commits as it goes (a long PUT whose bytes are made
+ * durable along the way), then finishes: each state it returned is one
+ * another node could carry on from.
+ */
+static void test_one_handle(void)
+{
+	const size_t total = 13 * MIB + 5;
+	const size_t cuts[] = { 100, 2 * MIB, 6 * MIB, 6 * MIB + 1, 11 * MIB };
+	struct buf state = BUF_INIT, mid = BUF_INIT, key = BUF_INIT;
+	struct digest d, dmid;
+	uint64_t size = 0;
+	size_t off = 0;
+	char *data = random_data(total, &d);
+	struct blob_s3 *b = node("handle/", NULL);
+	struct blob_s3_upload *u = NULL;
+	blob_s3_upload_begin(&state);
+	CHECK_EQ_INT(blob_s3_upload_open(b, state.buf, state.len, &u), 0);
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		CHECK_EQ_INT(blob_s3_upload_write(u, data + off, cuts[i] - off), 0);
+		off = cuts[i];
+		CHECK_EQ_INT(blob_s3_upload_commit(u, &state), 0);
+		CHECK_EQ_INT(offset_of(&state), off);
+		if (off == 6 * MIB + 1) {
+			buf_add(&mid, state.buf, state.len);
+			digest_of(DIGEST_SHA256, data, off, &dmid);
+		}
+	}
+	CHECK_EQ_INT(blob_s3_upload_commit(u, &key), 0); /* nothing new: the same state */
+	CHECK(key.len == state.len && !memcmp(key.buf, state.buf, key.len));
+	buf_reset(&key);
+	CHECK_EQ_INT(blob_s3_upload_write(u, data + off, total - off), 0);
+	CHECK_EQ_INT(blob_s3_upload_finish(u, &d, &key, &size), 0);
+	CHECK_EQ_INT(size, total);
+	CHECK_EQ_INT(blob_s3_upload_write(u, "x", 1), E_INTERNAL); /* finished: only free is left */
+	blob_s3_upload_free(u);
+	blob_s3_free(b);
+	check_blob("handle/", key.buf, data, total);
+	/* the state from the middle still opens: its multipart upload is gone now */
+	buf_reset(&key);
+	CHECK_EQ_INT(put_final("handle/", &mid, NULL, 0, &dmid, &key, &size), E_BLOB_UPLOAD_UNKNOWN);
+	free(data);
+	buf_release(&state);
+	buf_release(&mid);
+	buf_release(&key);
+}
+
 /* A port nothing listens on: connections are refused at once. */
 static int dead_port(void)
 {

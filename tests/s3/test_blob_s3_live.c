@@ -284,6 +284,7 @@ int main(void)
 	test_cancel();
 	test_interrupted();
 	test_finish_retried();
+	test_one_handle();
 	test_store_down();
 	test_bad_state();
 	curl_global_cleanup();
