@@ -11,9 +11,10 @@
  * from the config: callers never see the difference.
  *
  * Enforced by the build: server/ (handlers, CLI, main) is compiled with an
- * include path holding common/, config/, auth/, server/ and a copy of this
- * header only (server/meson.build), so a storage header other than this
- * one fails to compile there. Everything a caller needs is declared here.
+ * include path holding common/, config/, auth/, server/ and copies of this
+ * header and its companion store_maint.h (GC, fsck, import and export)
+ * only (server/meson.build), so any other storage header fails to compile
+ * there. Everything a caller needs is declared in these two.
  *
  * Ownership: struct store is made by store_open() and freed by
  * store_close(), after every other thread stopped using it. Structs filled
