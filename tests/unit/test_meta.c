@@ -837,6 +837,135 @@ static void test_catalog(void)
 	buf_release(&b);
 }
 
+/* ---- the queries of garbage collection, fsck and statistics (the same on both engines) ---- */
+
+struct gcq {
+	const char *repo;
+	int64_t repo_id;
+	int manifests, roots, refs, links, lines;
+	char unlinked[DIGEST_STR_MAX];
+	int seen_unlinked, fsck_linked;
+};
+
+static int gcq_repo(void *ctx, int64_t id, const char *name)
+{
+	struct gcq *q = ctx;
+	if (!strcmp(name, q->repo))
+		q->repo_id = id;
+	return 0;
+}
+
+static int gcq_manifest(void *ctx, const struct meta_gc_manifest *m)
+{
+	struct gcq *q = ctx;
+	q->manifests++;
+	q->roots += m->root;
+	return 0;
+}
+
+static int gcq_ref(void *ctx, const char *manifest, int kind, const char *digest)
+{
+	struct gcq *q = ctx;
+	q->refs += manifest && digest && kind == REF_LAYER;
+	return 0;
+}
+
+static int gcq_link(void *ctx, const char *digest, int64_t size, int64_t linked_ms)
+{
+	struct gcq *q = ctx;
+	q->links += digest && size > 0 && linked_ms > 0;
+	return 0;
+}
+
+static int gcq_blob(void *ctx, const char *digest, int64_t size)
+{
+	struct gcq *q = ctx;
+	q->seen_unlinked += !strcmp(digest, q->unlinked) && size == 100;
+	return 0;
+}
+
+static int gcq_fsck_manifest(void *ctx, const char *repo, const char *digest, const char *media_type, int linked)
+{
+	struct gcq *q = ctx;
+	(void)digest;
+	if (!strcmp(repo, q->repo) && !strcmp(media_type, MT_OCI_MANIFEST))
+		q->fsck_linked += linked;
+	return 0;
+}
+
+static int gcq_line(void *ctx, const char *line)
+{
+	struct gcq *q = ctx;
+	fprintf(stderr, "fsck: %s\n", line);
+	q->lines++;
+	return 0;
+}
+
+static void test_gc_queries(void)
+{
+	struct digest layer = dg("gcq-layer"), m1 = dg("gcq-m1"), m2 = dg("gcq-m2");
+	struct manifest_ref r = ref(REF_LAYER, layer, 0);
+	struct manifest_info mi;
+	struct gcq q = { .repo = "gcq/app" };
+	struct meta_stats st0, st1;
+	char s1[DIGEST_STR_MAX], s2[DIGEST_STR_MAX], sl[DIGEST_STR_MAX];
+	int64_t far = now_ms() + 1000000000LL;
+	struct meta_gc_cutoffs cut = { .history_ms = far, .young_ms = far, .grace_ms = far };
+	mi_set(&mi, mt_manifest, NULL, &r, 1);
+	CHECK_EQ_INT(meta_blob_link("gcq/app", &layer, 7), 0);
+	CHECK_EQ_INT(meta_manifest_put("gcq/app", &m1, 100, &mi, "t1", NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put("gcq/app", &m2, 100, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_gc_repos(gcq_repo, &q), 0);
+	CHECK(q.repo_id > 0);
+
+	/* marking: the tagged manifest is the only root once nothing counts as young */
+	CHECK_EQ_INT(meta_gc_manifests(q.repo_id, &cut, gcq_manifest, &q), 0);
+	CHECK_EQ_INT(q.manifests, 2);
+	CHECK_EQ_INT(q.roots, 1);
+	struct meta_gc_cutoffs young = { .history_ms = far, .young_ms = 0, .grace_ms = far };
+	q.manifests = q.roots = 0;
+	CHECK_EQ_INT(meta_gc_manifests(q.repo_id, &young, gcq_manifest, &q), 0);
+	CHECK_EQ_INT(q.roots, 2);
+	CHECK_EQ_INT(meta_gc_refs(q.repo_id, gcq_ref, &q), 0);
+	CHECK_EQ_INT(q.refs, 2);
+	CHECK_EQ_INT(meta_gc_links(q.repo_id, gcq_link, &q), 0);
+	CHECK_EQ_INT(q.links, 3); /* the layer and both manifests' bytes */
+
+	/* sweeping re-checks: m2 goes with its bytes' link, m1 (tagged) and the layer (used) stay */
+	const char *dm[] = { digest_str(&m2, s2), digest_str(&m1, s1) };
+	unsigned char done[2] = { 9, 9 };
+	CHECK_EQ_INT(meta_gc_manifests_delete(q.repo_id, dm, 2, &cut, done), 0);
+	CHECK_EQ_INT(done[0], META_GC_DONE_MANIFEST | META_GC_DONE_LINK);
+	CHECK_EQ_INT(done[1], 0);
+	const char *dl[] = { digest_str(&layer, sl) };
+	CHECK_EQ_INT(meta_gc_links_delete(q.repo_id, dl, 1, far, done), 0);
+	CHECK_EQ_INT(done[0], 0);
+	snprintf(q.unlinked, sizeof(q.unlinked), "%s", s2);
+	CHECK_EQ_INT(meta_gc_unlinked_blobs(gcq_blob, &q), 0);
+	CHECK_EQ_INT(q.seen_unlinked, 1);
+	int row = 0;
+	int64_t links = -1;
+	CHECK_EQ_INT(meta_gc_blob_state(s2, &row, &links), 0);
+	CHECK_EQ_INT(row, 1);
+	CHECK_EQ_INT(links, 0);
+	CHECK_EQ_INT(meta_gc_blobs_delete(dm, 1, done), 0);
+	CHECK_EQ_INT(done[0], 1);
+	CHECK_EQ_INT(meta_gc_blob_state(s2, &row, NULL), 0);
+	CHECK_EQ_INT(row, 0);
+
+	/* fsck's views and the statistics */
+	CHECK_EQ_INT(meta_fsck_manifests(gcq_fsck_manifest, &q), 0);
+	CHECK_EQ_INT(q.fsck_linked, 1);
+	CHECK_EQ_INT(meta_fsck_database(gcq_line, &q), 0);
+	CHECK_EQ_INT(q.lines, 0);
+	CHECK_EQ_INT(meta_stats(&st0), 0);
+	CHECK(st0.blobs > 0 && st0.blob_bytes > 0 && st0.manifests > 0 && st0.tags > 0);
+	CHECK_EQ_INT(meta_audit_add(NULL, "gc", NULL, "{\"bytes_freed\":123}", NULL), 0);
+	CHECK_EQ_INT(meta_stats(&st1), 0);
+	CHECK_EQ_INT(st1.gc_runs - st0.gc_runs, 1);
+	CHECK_EQ_INT(st1.gc_bytes_freed - st0.gc_bytes_freed, 123);
+}
+
 /* ---- locking ---- */
 
 static void test_busy(void)
@@ -1077,6 +1206,7 @@ int main(void)
 	test_tags_list();
 	test_reentrant();
 	test_catalog();
+	test_gc_queries();
 	test_busy();
 	test_threads();
 	test_reopen();
