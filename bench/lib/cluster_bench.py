@@ -61,7 +61,16 @@ class ClusterBench(workloads.Bench):
         cannot take them is a failed phase and leaves the run."""
         self.make_fixtures()
         self.regs = [g for g in self.regs
-                     if self.run_phase("fixtures_" + g.name, lambda g=g: self.load_fixtures(g))]
+                     if self.run_phase("fixtures_" + g.name, lambda g=g: self.load_fixtures_s3(g))]
+
+    def load_fixtures_s3(self, g):
+        """Loads the fixtures, then checks that the 1 MiB layer is in S3
+        under the group's prefix: a registry that kept its blobs on its
+        own disk would measure that disk, not S3."""
+        self.load_fixtures(g)
+        layer, size = self.fx["layer"]
+        if self.find_object(g, layer, size) is None:
+            raise RuntimeError("%s: the pushed 1 MiB layer is not in S3 under its prefix %s" % (g.name, g.prefix))
 
     # -- bookkeeping ------------------------------------------------------------
     def section(self, name, title, samples, metrics, notes=None):
@@ -157,13 +166,13 @@ class ClusterBench(workloads.Bench):
             raise RuntimeError("S3 GET of %s: %d bytes of %d" % (key, r.length, size))
         return size / dt / MB
 
-    def find_object(self, g, digest):
+    def find_object(self, g, digest, size):
         """The key under which group g keeps the blob digest: an object of
         the blob's size under g's prefix, named after the digest when
         several have that size. None when there is none: the blob is not
         in S3 (a registry not on the S3 backend)."""
         conn = self.s3.conn()
-        found = [k for k, size in self.s3.list(conn, g.prefix) if size == self.big_size]
+        found = [k for k, n in self.s3.list(conn, g.prefix) if n == size]
         conn.close()
         named = [k for k in found if digest.split(":", 1)[1] in k]
         return (named or found or [None])[0]
@@ -186,7 +195,7 @@ class ClusterBench(workloads.Bench):
         objects = {}
         for g in self.regs:
             if g.name in self.big_digest:
-                key = self.find_object(g, self.big_digest[g.name])
+                key = self.find_object(g, self.big_digest[g.name], self.big_size)
                 if key:
                     objects[g.name] = key
                 else:
