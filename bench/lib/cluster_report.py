@@ -1,7 +1,7 @@
 """The cluster run's table (one column per registry: berth and
 distribution with one and two nodes) and the design's cluster targets."""
 
-from report import cell
+from report import cell, markdown_grid, text_grid
 
 ORDER = ["push_monolithic", "push_chunked", "pull", "manifest_get", "manifest_put", "tags_list", "small_push", "memory"]
 # each row's rate, the figure "one node on S3 >= 1.5x distribution" is about
@@ -37,27 +37,11 @@ def head(results):
 
 
 def text_table(results):
-    h = head(results)
-    body = rows(results)
-    widths = [max(len(str(r[i])) for r in [h] + body) for i in range(len(h))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(h, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-    prev = None
-    for r in body:
-        name = r[0] if r[0] != prev else ""
-        prev = r[0]
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip((name,) + r[1:], widths)).rstrip())
-    return "\n".join(lines)
+    return text_grid(head(results), rows(results))
 
 
 def markdown_table(results):
-    h = head(results)
-    lines = ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)]
-    prev = None
-    for r in rows(results):
-        name = "`%s`" % r[0] if r[0] != prev else ""
-        prev = r[0]
-        lines.append("| " + " | ".join((name,) + r[1:]) + " |")
-    return "\n".join(lines)
+    return markdown_grid(head(results), rows(results))
 
 
 def _metric(results, section, metric):

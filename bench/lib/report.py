@@ -57,11 +57,8 @@ def rows(results):
     return out
 
 
-def text_table(results):
-    regs = results["registries"]
-    head = ("test", "metric", regs[0] + " median (min–max)", regs[1] + " median (min–max)",
-            "ratio", "better")
-    body = rows(results)
+def text_grid(head, body):
+    """Rows (the first cell a test's name, said once) as aligned text."""
     widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]
@@ -69,20 +66,32 @@ def text_table(results):
     for r in body:
         name = r[0] if r[0] != prev else ""
         prev = r[0]
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip((name,) + r[1:], widths)).rstrip())
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip((name,) + tuple(r[1:]), widths)).rstrip())
     return "\n".join(lines)
+
+
+def markdown_grid(head, body):
+    """The same rows as a Markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    prev = None
+    for r in body:
+        name = "`%s`" % r[0] if r[0] != prev else ""
+        prev = r[0]
+        lines.append("| " + " | ".join((name,) + tuple(r[1:])) + " |")
+    return "\n".join(lines)
+
+
+def table_head(results):
+    regs = results["registries"]
+    return ("test", "metric", regs[0] + " median (min–max)", regs[1] + " median (min–max)", "ratio", "better")
+
+
+def text_table(results):
+    return text_grid(table_head(results), rows(results))
 
 
 def markdown_table(results):
-    regs = results["registries"]
-    lines = ["| test | metric | %s median (min–max) | %s median (min–max) | ratio | better |" % tuple(regs),
-             "|---|---|---|---|---|---|"]
-    prev = None
-    for r in rows(results):
-        name = "`%s`" % r[0] if r[0] != prev else ""
-        prev = r[0]
-        lines.append("| %s | %s | %s | %s | %s | %s |" % ((name,) + r[1:]))
-    return "\n".join(lines)
+    return markdown_grid(table_head(results), rows(results))
 
 
 def _median(results, section, metric, reg):
