@@ -144,7 +144,8 @@ class Engines:
         if not self.statements or not dbs:
             return None
         names = ",".join("'%s'" % d for d in dbs)
-        out = self.psql("SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE query ~* '^\\s*notify\\M|pg_notify\\s*\\('), 0) "
+        out = self.psql("SELECT coalesce(sum(calls), 0), "
+                        "coalesce(sum(calls) FILTER (WHERE query ~* '^\\s*notify\\M|pg_notify\\s*\\('), 0) "
                         "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
                         "WHERE d.datname IN (%s)" % names)
         a, b = out.split("|")
