@@ -144,11 +144,19 @@ static int session_setup(struct pg_db *d)
 	return rc;
 }
 
+/*
+ * Defaults that keep a call from hanging on a server that vanished without
+ * closing its connections (a host down, a network cut): connecting gives
+ * up after 10 s, unacknowledged data after 30 s, an idle connection is
+ * probed after 10 s. target comes last and is expanded: what it says
+ * overrides them.
+ */
 static int pg_connect(const char *target, PGconn **out)
 {
-	/* target comes last and is expanded: what it says overrides these defaults */
-	const char *keys[] = { "connect_timeout", "application_name", "client_encoding", "dbname", NULL };
-	const char *vals[] = { "10", "berth", "UTF8", target, NULL };
+	const char *keys[] = { "connect_timeout", "tcp_user_timeout", "keepalives", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "application_name", "client_encoding",
+			       "dbname", NULL };
+	const char *vals[] = { "10", "30000", "1", "10", "5", "3", "berth", "UTF8", target, NULL };
 	*out = PQconnectdbParams(keys, vals, 1);
 	if (!*out)
 		die("meta: out of memory connecting to the database");
