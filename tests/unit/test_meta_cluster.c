@@ -71,10 +71,11 @@ static int all_immutable(void *ctx, const char *tag)
 
 /*
  * Runs node(i) in NODES child processes that start together (each opens
- * the database itself: meta is closed in the parent while they run) and
- * returns their exit statuses in status[] (-1 when one did not exit).
+ * the database of path itself: meta is closed in the parent while they
+ * run) and returns their exit statuses in status[] (-1 when one did not
+ * exit; 250 when its open failed).
  */
-static void run_nodes(int (*node)(int i), int *status)
+static void run_nodes_on(const char *path, int (*node)(int i), int *status)
 {
 	int gate[2];
 	pid_t pid[NODES];
@@ -86,7 +87,7 @@ static void run_nodes(int (*node)(int i), int *status)
 		if (pid[i] == 0) {
 			char c;
 			close(gate[1]);
-			int rc = t_meta_open(dbpath.buf);
+			int rc = t_meta_open(path);
 			/* the parent closing its end lets every node go at once */
 			if (read(gate[0], &c, 1) < 0 || rc)
 				_exit(250);
@@ -103,6 +104,32 @@ static void run_nodes(int (*node)(int i), int *status)
 		status[i] = pid[i] > 0 && waitpid(pid[i], &ws, 0) == pid[i] && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 	}
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
+}
+
+static void run_nodes(int (*node)(int i), int *status)
+{
+	run_nodes_on(dbpath.buf, node, status);
+}
+
+static int node_nothing(int i)
+{
+	(void)i;
+	return 0;
+}
+
+/* Nodes starting together on an empty database: one creates the schema, the other waits and finds it. */
+static void test_first_start(void)
+{
+	struct buf p = BUF_INIT, t = BUF_INIT;
+	int status[NODES];
+	buf_addf(&p, "%s.fresh", dbpath.buf);
+	t_meta_target(p.buf, &t); /* the empty database exists before the nodes race to set it up */
+	run_nodes_on(p.buf, node_nothing, status);
+	CHECK_EQ_INT(status[0], 0);
+	CHECK_EQ_INT(status[1], 0);
+	CHECK_EQ_INT(t_raw_int(p.buf, "SELECT version FROM berth_schema"), 3);
+	buf_release(&t);
+	buf_release(&p);
 }
 
 /* Node i creates tags v0 .. v(TAGS-1) at its own manifest; the tags are immutable. Exit: tags it created. */
@@ -328,6 +355,7 @@ int main(void)
 		return 1;
 	buf_addf(&dbpath, "%s/berth.db", dir.buf);
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
+	test_first_start();
 	test_immutable_race();
 	test_tag_moves();
 	test_deadlock_retry();
