@@ -267,14 +267,18 @@ void meta_bind_text_int(struct db_stmt *s, const void *ti);
 int meta_tx_begin(struct meta_conn *c);
 /*
  * Ends the transaction begun by meta_tx_begin(): commits when rc is 0 and
- * waits until the WAL is synced (meta_tx_durable()), rolls back otherwise
+ * waits until the commit is durable (meta_tx_durable()), rolls back otherwise
  * (also when the commit fails). Returns rc, or the commit's or the sync's
  * error. All statements must have been handed back first.
  */
 int meta_tx_end(struct meta_conn *c, int rc);
 /* COMMIT without the sync; on failure rolls back (nothing was committed) and returns the error. */
 int meta_tx_commit(struct meta_conn *c);
-/* Waits until one fsync of the WAL covers every commit made so far on any connection (group commit). */
+/*
+ * SQLite: waits until one fsync of the WAL covers every commit made so far
+ * on any connection (group commit). PostgreSQL: returns at once (COMMIT
+ * returned when the server had made it durable).
+ */
 int meta_tx_durable(struct meta_conn *c);
 /* Rolls back c's open transaction, if the engine has not already; a failure is only logged. */
 void meta_tx_rollback(struct meta_conn *c);
@@ -285,7 +289,8 @@ void meta_tx_rollback(struct meta_conn *c);
  * (its own, or a savepoint within a batch). Returns 0 to keep what it
  * wrote, or an E_* to undo it, and only it: batch-mates keep theirs. It
  * may run more than once (when a batch cannot commit, each body is run
- * again in a transaction of its own), so it first resets whatever it
+ * again in a transaction of its own; after a conflict, DB_E_RETRY, the
+ * whole transaction runs again), so it first resets whatever it
  * hands back through arg. It may read through c or meta_each() (the
  * writer thread's connection is c) but must not call meta_tx_run().
  */
@@ -293,14 +298,15 @@ typedef int (*meta_tx_fn)(struct meta_conn *c, void *arg);
 
 /*
  * Runs fn(c, arg) in a write transaction on the single writer connection
- * and returns once that transaction is durable (the WAL fsync covering its
- * commit has finished) or has failed: fn's result, or the error of BEGIN
- * (E_BUSY when another process held the database locked beyond the busy
- * timeout), of COMMIT or of the sync. Transactions queued by concurrent
- * callers run in the order they were queued, several in one BEGIN
- * IMMEDIATE ... COMMIT with one sync, each in its own savepoint. Nothing
- * is acknowledged before its commit is durable. Called on the writer
- * thread (from a body): E_INTERNAL. Thread-safe.
+ * and returns once that transaction is durable (SQLite: the WAL fsync
+ * covering its commit has finished) or has failed: fn's result, or the
+ * error of BEGIN (E_BUSY when another process or node held the write lock
+ * beyond the busy or lock timeout; E_STORE_UNAVAILABLE when the server is
+ * gone), of COMMIT or of the sync; E_BUSY also when it kept losing
+ * conflicts. Transactions queued by concurrent callers run in the order
+ * they were queued, several in one transaction with one sync, each in its
+ * own savepoint. Nothing is acknowledged before its commit is durable.
+ * Called on the writer thread (from a body): E_INTERNAL. Thread-safe.
  */
 int meta_tx_run(meta_tx_fn fn, void *arg);
 /* Stops the writer thread after it has run every queued transaction (meta_close()). */
