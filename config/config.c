@@ -32,6 +32,8 @@ void config_init_defaults(struct config *c)
 	c->gc_grace_s = 3600;
 	c->upload_ttl_s = 86400;
 	c->log_level = LOG_INFO;
+	c->ui_enabled = 1;
+	c->ui_session_ttl_s = 8 * 3600;
 	c->s3.region = xstrdup(CONFIG_DEFAULT_S3_REGION);
 	c->s3.path_style = 1;
 	c->s3.redirect_expiry_s = CONFIG_DEFAULT_REDIRECT_EXPIRY;

@@ -159,6 +159,8 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;        /* "log.format" */
 	enum config_metrics_access metrics_access; /* "metrics.access" */
+	int ui_enabled;           /* "ui.enabled": the web interface under /ui/ */
+	unsigned ui_session_ttl_s; /* "ui.session_ttl": lifetime of a web interface sign-in */
 
 	struct config_immutable *immutable; /* "immutable_tags", in file order */
 	size_t n_immutable;

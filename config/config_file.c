@@ -464,6 +464,12 @@ static const struct field metrics_fields[] = {
 	{ 0 },
 };
 
+static const struct field ui_fields[] = {
+	{ .key = "enabled", .kind = K_BOOL, .off = OFF(ui_enabled) },
+	{ .key = "session_ttl", .kind = K_DURATION, .off = OFF(ui_session_ttl_s), .min = 60, .max = 30 * 86400 },
+	{ 0 },
+};
+
 static const struct field log_fields[] = {
 	{ .key = "level", .kind = K_LOGLEVEL, .off = OFF(log_level) },
 	{ .key = "format", .kind = K_FN, .fn = read_log_format },
@@ -489,6 +495,7 @@ static const struct field top_fields[] = {
 	{ .key = "immutable_tags", .kind = K_FN, .fn = config_walk_immutable },
 	{ .key = "metrics", .kind = K_OBJECT, .sub = metrics_fields },
 	{ .key = "log", .kind = K_OBJECT, .sub = log_fields },
+	{ .key = "ui", .kind = K_OBJECT, .sub = ui_fields },
 	{ 0 },
 };
 
