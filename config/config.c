@@ -84,6 +84,7 @@ void config_release(struct config *c)
 	free(c->token_issuer);
 	free(c->token_key);
 	config_cluster_release(c);
+	config_upstreams_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -167,7 +168,9 @@ int config_apply_env(struct config *c, struct buf *err)
 			c->tls_cert ? "the key" : "the certificate");
 		return E_CONFIG;
 	}
-	return config_cluster_env(c, err);
+	if (config_cluster_env(c, err))
+		return E_CONFIG;
+	return config_upstreams_env(c, err);
 }
 
 int config_load(struct config *c, const char *path, struct buf *err)

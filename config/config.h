@@ -113,6 +113,37 @@ struct config_s3 {
 	unsigned redirect_expiry_s; /* lifetime of presigned URLs with storage.redirect */
 };
 
+/* "upstreams[].sync[]": repositories of the upstream copied ahead of time (not acted upon yet). */
+struct config_upstream_sync {
+	struct config_strv repositories; /* globs over the upstream's names ("library/alpine") */
+	struct config_strv tags;         /* tag globs; empty: every tag */
+	unsigned every_s;                /* 0: only when run by hand */
+};
+
+/*
+ * "upstreams[]": a registry berth caches under a repository prefix. At most
+ * one credential source: username with a password, or a bearer token, or
+ * neither (anonymous). Secrets as in struct config_secret.
+ */
+struct config_upstream {
+	char *name;                      /* [a-z0-9][a-z0-9-]{0,31}, unique; names the env variables */
+	char *url;                       /* "http[s]://host[:port][/path]", no trailing '/' */
+	char *prefix;                    /* local repository prefix, ends with '/' ("hub/") */
+	int is_default;                  /* serves unprefixed names too ("default": true) */
+	char *username;                  /* NULL: no Basic credentials */
+	struct config_secret password;   /* "password_file", else BERTH_UPSTREAM_<NAME>_PASSWORD */
+	struct config_secret token;      /* "token_file", else BERTH_UPSTREAM_<NAME>_TOKEN */
+	char *ca_file;                   /* NULL: the system's CAs */
+	unsigned freshness_s;            /* a tag is re-checked upstream after this long */
+	unsigned ttl_s;                  /* evicted when not pulled this long; 0: never */
+	unsigned long long max_size;     /* bytes kept for this upstream; 0: no cap */
+	struct config_upstream_sync *sync;
+	size_t n_sync;
+};
+
+#define CONFIG_UPSTREAMS_MAX 64
+#define CONFIG_DEFAULT_FRESHNESS 300
+
 enum config_metrics_access {
 	METRICS_AUTHENTICATED = 0, /* any signed-in user (anyone when no users are configured) */
 	METRICS_ANONYMOUS,         /* everybody */
@@ -169,6 +200,9 @@ struct config {
 	unsigned gc_untagged_s;   /* "gc.untagged_age": untagged manifests younger than this stay */
 	unsigned gc_grace_s;      /* "gc.grace": blobs uploaded or linked this recently stay */
 	unsigned upload_ttl_s;    /* "gc.upload_ttl": uploads idle this long are purged */
+
+	struct config_upstream *upstreams; /* "upstreams", in file order; names and prefixes unique */
+	size_t n_upstreams;
 };
 
 /*
@@ -258,6 +292,24 @@ void config_pg_params(const struct config *c, const char *keywords[3], const cha
 void config_keep_cluster(struct config *next, const struct config *cur, struct buf *changed);
 
 /*
+ * The upstream serving local repository name (the one whose prefix starts
+ * it, else the default upstream when there is one), or NULL.
+ */
+const struct config_upstream *config_upstream_for(const struct config *c, const char *name);
+/*
+ * Appends one "upstreams.NAME.KEY: value\n" line per setting of each
+ * upstream, credentials by their source only (config_secret_describe()).
+ */
+void config_describe_upstreams(const struct config *c, struct buf *out);
+/*
+ * Reload: upstreams cannot change while the daemon runs (the mirror's
+ * clients, token caches and routing are built at start). When next's
+ * differ from cur's (credentials included), replaces them with copies of
+ * cur's and appends "upstreams\n" to changed.
+ */
+void config_keep_upstreams(struct config *next, const struct config *cur, struct buf *changed);
+
+/*
  * `berth config check [-c FILE]`: argv[0] names the command ("check") and is
  * ignored, as in main(). Prints "config ok" and returns 0, or prints the
  * error on stderr and returns 1 (2 on a usage error).
@@ -289,6 +341,12 @@ int config_s3_endpoint_check(const char *s, const char **why);
 int config_s3_bucket_check(const char *s, const char **why);
 /* A region name: 1 to 63 of [A-Za-z0-9._-]. */
 int config_s3_region_check(const char *s, const char **why);
+/* Tag globs: 1 to 128 of the tag alphabet plus '*'. */
+int config_tag_glob_check(const char *s, const char **why);
+/* "512MiB", "50GiB", "1TB", "1048576": digits, then B, KB, MB, GB, TB (10^3) or KiB, MiB, GiB, TiB (2^10). */
+int config_size_parse(const char *s, unsigned long long *bytes, const char **why);
+/* An upstream's name: [a-z0-9][a-z0-9-]{0,31} (it is part of environment variable names). */
+int config_upstream_name_check(const char *s, const char **why);
 /* A key prefix: [A-Za-z0-9._/-], no leading '/', no empty, "." or ".." component; "" allowed. */
 int config_s3_prefix_check(const char *s, const char **why);
 

@@ -172,7 +172,7 @@ int config_walk_access(struct config_walk *w, json_t *v, struct config *c)
 }
 
 /* Tag globs: the tag alphabet plus '*'. */
-static int tag_glob_check(const char *s, const char **why)
+int config_tag_glob_check(const char *s, const char **why)
 {
 	if (!*s || strlen(s) > 128) {
 		*why = "expected 1 to 128 characters";
@@ -195,7 +195,7 @@ static int immutable_key(struct config_walk *w, const char *key, json_t *item, v
 	if (!strcmp(key, "repositories"))
 		return config_walk_strv(w, item, config_glob_check, "repository globs", &im->repositories);
 	if (!strcmp(key, "tags"))
-		return config_walk_strv(w, item, tag_glob_check, "tag globs", &im->tags);
+		return config_walk_strv(w, item, config_tag_glob_check, "tag globs", &im->tags);
 	return config_walk_fail(w, "unknown key (expected one of: repositories, tags)");
 }
 

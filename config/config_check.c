@@ -9,9 +9,10 @@ static const char check_usage[] =
 	"usage: berth config check [-c FILE]\n"
 	"  -c, --config FILE  the config file (default: $BERTH_CONFIG)\n"
 	"Reads the file, then the environment overrides, as berth serve does, and reads\n"
-	"the credential files it names; prints the PostgreSQL and S3 settings (credentials\n"
-	"only by their source) and \"config ok\" and exits 0, or prints the first problem\n"
-	"and exits 1. It contacts neither the database nor the object store.\n";
+	"the credential files it names; prints the PostgreSQL, S3 and upstream settings\n"
+	"(credentials only by their source) and \"config ok\" and exits 0, or prints the\n"
+	"first problem and exits 1. It contacts neither the database, the object store\n"
+	"nor the upstreams.\n";
 
 int config_check_main(int argc, char **argv)
 {
@@ -50,6 +51,7 @@ int config_check_main(int argc, char **argv)
 	}
 	/* what the cluster settings resolved to, credentials by their source only */
 	config_describe_cluster(&c, &desc);
+	config_describe_upstreams(&c, &desc);
 	fputs(desc.buf, stdout);
 	puts("config ok");
 	rc = 0;

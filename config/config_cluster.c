@@ -25,7 +25,7 @@ void config_secret_release(struct config_secret *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void secret_copy(struct config_secret *dst, const struct config_secret *src)
+void config_secret_copy(struct config_secret *dst, const struct config_secret *src)
 {
 	config_secret_release(dst);
 	dst->value = src->value ? xstrdup(src->value) : NULL;
@@ -141,11 +141,7 @@ out:
 	return rc;
 }
 
-/*
- * The environment fallback of one secret: used only when the file gave none.
- * Returns 0, or E_CONFIG with the problem (never the value) in err.
- */
-static int secret_from_env(struct config_secret *s, const char *var, int token, struct buf *err)
+int config_secret_from_env(struct config_secret *s, const char *var, int token, struct buf *err)
 {
 	const char *v = getenv(var), *problem;
 	if (s->from != CONFIG_SECRET_UNSET || !v || !*v)
@@ -161,12 +157,12 @@ static int secret_from_env(struct config_secret *s, const char *var, int token, 
 
 int config_cluster_env(struct config *c, struct buf *err)
 {
-	if (c->database.url && secret_from_env(&c->database.password, "PGPASSWORD", 0, err))
+	if (c->database.url && config_secret_from_env(&c->database.password, "PGPASSWORD", 0, err))
 		return E_CONFIG;
 	if (c->storage_backend != CONFIG_BACKEND_S3)
 		return 0;
-	if (secret_from_env(&c->s3.access_key, "AWS_ACCESS_KEY_ID", 1, err) ||
-	    secret_from_env(&c->s3.secret_key, "AWS_SECRET_ACCESS_KEY", 1, err))
+	if (config_secret_from_env(&c->s3.access_key, "AWS_ACCESS_KEY_ID", 1, err) ||
+	    config_secret_from_env(&c->s3.secret_key, "AWS_SECRET_ACCESS_KEY", 1, err))
 		return E_CONFIG;
 	if (!c->s3.access_key.value || !c->s3.secret_key.value) {
 		int none = !c->s3.access_key.value && !c->s3.secret_key.value;
@@ -296,7 +292,7 @@ static void keep_secret(struct config_secret *next, const struct config_secret *
 {
 	if (secret_differs(next, cur))
 		buf_addf(changed, "%s\n", name);
-	secret_copy(next, cur);
+	config_secret_copy(next, cur);
 }
 
 void config_keep_cluster(struct config *next, const struct config *cur, struct buf *changed)

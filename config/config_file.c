@@ -496,6 +496,7 @@ static const struct field top_fields[] = {
 	{ .key = "metrics", .kind = K_OBJECT, .sub = metrics_fields },
 	{ .key = "log", .kind = K_OBJECT, .sub = log_fields },
 	{ .key = "ui", .kind = K_OBJECT, .sub = ui_fields },
+	{ .key = "upstreams", .kind = K_FN, .fn = config_walk_upstreams },
 	{ 0 },
 };
 

@@ -60,6 +60,13 @@ int config_walk_references(struct config_walk *w, const struct config *c);
  * 0, or E_CONFIG with the problem, naming path but never the content, in why.
  */
 int config_secret_read(struct config_secret *s, const char *path, int token, struct buf *why);
+/*
+ * The environment fallback of one secret: used only when s is still unset.
+ * Returns 0, or E_CONFIG with the problem (naming var, never the value) in err.
+ */
+int config_secret_from_env(struct config_secret *s, const char *var, int token, struct buf *err);
+/* Makes dst (released first) a copy of src. */
+void config_secret_copy(struct config_secret *dst, const struct config_secret *src);
 /* Zeroes the value, frees it and the file name, and leaves s unset. */
 void config_secret_release(struct config_secret *s);
 /* Checks that path is a regular file this process can read; 0, or E_CONFIG with the problem in why. */
@@ -70,5 +77,13 @@ int config_cluster_check(struct config_walk *w, struct config *c);
 int config_cluster_env(struct config *c, struct buf *err);
 /* Frees the database and storage.s3 settings (config_release()'s part). */
 void config_cluster_release(struct config *c);
+
+/* Upstreams (config_upstreams.c). */
+/* Reads "upstreams", replacing the list c holds; checks names, prefixes and the default across entries. */
+int config_walk_upstreams(struct config_walk *w, json_t *v, struct config *c);
+/* After the environment: BERTH_UPSTREAM_<NAME>_PASSWORD / _TOKEN for what no file gave. */
+int config_upstreams_env(struct config *c, struct buf *err);
+/* Frees the upstreams (config_release()'s part). */
+void config_upstreams_release(struct config *c);
 
 #endif

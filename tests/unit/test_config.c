@@ -214,7 +214,8 @@ static void test_bad_keys(void)
 	/* unknown keys, at every level */
 	bad("{\"lisen\": \"x\"}",
 	    "F: \"lisen\": unknown key (expected one of: listen, external_url, root, threads, reuse_port, tls, "
-	    "trusted_proxies, token, users, groups, access, limits, storage, database, gc, immutable_tags, metrics, log)");
+	    "trusted_proxies, token, users, groups, access, limits, storage, database, gc, immutable_tags, metrics, log, "
+	    "ui, upstreams)");
 	bad("{\"limits\": {\"page_maxx\": 1}}",
 	    "F: \"limits.page_maxx\": unknown key (expected one of: manifest_max, page_max, max_connections, "
 	    "idle_timeout, max_connections_per_client, login_concurrency, login_failures_per_minute)");
@@ -226,7 +227,8 @@ static void test_bad_keys(void)
 	    "F: \"access[0].repos\": unknown key (expected one of: repositories, users, groups, anonymous, actions)");
 	bad("{\"_Comment\": 1}",
 	    "F: \"_Comment\": unknown key (expected one of: listen, external_url, root, threads, reuse_port, tls, "
-	    "trusted_proxies, token, users, groups, access, limits, storage, database, gc, immutable_tags, metrics, log)");
+	    "trusted_proxies, token, users, groups, access, limits, storage, database, gc, immutable_tags, metrics, log, "
+	    "ui, upstreams)");
 
 	/* wrong types */
 	bad("{\"token\": {\"ttl\": 300}}", "F: \"token.ttl\": expected a duration string like \"5m\"");
