@@ -11,6 +11,7 @@
 #include "names.h"
 #include "store.h"
 #include "scope.h"
+#include "ui.h"
 #include "xalloc.h"
 
 static const struct route routes[] = {
@@ -36,6 +37,12 @@ static const struct route routes[] = {
 	/* the berth extension; history names users and client addresses, so it wants push like rollback */
 	{ ROUTE_TAG_HISTORY, M_GET, ACTION_PULL | ACTION_PUSH, h_tag_history, NULL },
 	{ ROUTE_TAG_ROLLBACK, M_POST, ACTION_PULL | ACTION_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
+	{ ROUTE_EXT_REPOS, M_GET, R_SESSION, ui_view_repos, NULL },
+	{ ROUTE_EXT_TAGS, M_GET, ACTION_PULL | R_SESSION, ui_view_tags, NULL },
+	/* the web interface: pages check rights themselves; its forms check their CSRF token */
+	{ ROUTE_ROOT, M_GET, R_NOAUTH, ui_root_get, NULL },
+	{ ROUTE_UI, M_GET, R_SESSION, ui_get, NULL },
+	{ ROUTE_UI, M_POST, R_NOAUTH, ui_post, ui_post_finish },
 #ifdef BERTH_TEST_HOOKS
 	{ ROUTE_TEST_CLOCK, M_POST, R_NOAUTH, h_test_clock, NULL },
 	{ ROUTE_TEST_FAULT, M_POST, R_NOAUTH, h_test_fault, NULL },
@@ -49,6 +56,8 @@ static const char *labels[] = {
 	[ROUTE_TOKEN] = "token", [ROUTE_METRICS] = "metrics", [ROUTE_READY] = "ready",
 	[ROUTE_TAG_HISTORY] = "tag_history", [ROUTE_TAG_ROLLBACK] = "tag_rollback",
 	[ROUTE_TEST_CLOCK] = "test_clock", [ROUTE_TEST_FAULT] = "test_fault",
+	[ROUTE_ROOT] = "root", [ROUTE_UI] = "ui", [ROUTE_EXT_REPOS] = "ext_repositories",
+	[ROUTE_EXT_TAGS] = "ext_tags",
 	[ROUTE_NONE] = "none",
 };
 
@@ -117,6 +126,10 @@ static enum route_kind match(const char *path, char **name, char **seg)
 		return ROUTE_METRICS;
 	if (!strcmp(path, "/readyz"))
 		return ROUTE_READY;
+	if (!strcmp(path, "/"))
+		return ROUTE_ROOT;
+	if (!strcmp(path, "/ui") || !strncmp(path, "/ui/", 4))
+		return ROUTE_UI;
 #ifdef BERTH_TEST_HOOKS
 	if (!strcmp(path, "/_berth/test/clock"))
 		return ROUTE_TEST_CLOCK;
@@ -131,6 +144,12 @@ static enum route_kind match(const char *path, char **name, char **seg)
 	len = strlen(rest);
 	if (!strcmp(rest, "_catalog"))
 		return ROUTE_CATALOG;
+	if (!strcmp(rest, "_berth/repositories"))
+		return ROUTE_EXT_REPOS;
+	if (ends_with(rest, len, "/_berth/tags", &nlen)) {
+		*name = xstrndup(rest, nlen);
+		return ROUTE_EXT_TAGS;
+	}
 	if (ends_with(rest, len, "/tags/list", &nlen)) {
 		*name = xstrndup(rest, nlen);
 		return ROUTE_TAGS;
@@ -349,6 +368,8 @@ int router_begin(struct req *r)
 		return ROUTER_REPLY;
 	if (found->flags & R_NOAUTH)
 		return outcome(r, found->begin(r));
+	if ((found->flags & R_SESSION) && ui_session_begin(r))
+		return outcome(r, after_authn(r));
 	authn_begin(r);
 	if (r->async_work) {
 		r->async_then = after_authn;

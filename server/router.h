@@ -30,6 +30,10 @@ enum route_kind {
 	ROUTE_TAG_ROLLBACK, /* /v2/<name>/_berth/tags/<tag>/rollback */
 	ROUTE_TEST_CLOCK,   /* /_berth/test/clock (test builds only) */
 	ROUTE_TEST_FAULT,   /* /_berth/test/fault (test builds only) */
+	ROUTE_ROOT,         /* / (a browser is sent to /ui/) */
+	ROUTE_UI,           /* /ui/... the web interface */
+	ROUTE_EXT_REPOS,    /* /v2/_berth/repositories */
+	ROUTE_EXT_TAGS,     /* /v2/<name>/_berth/tags */
 	ROUTE_NONE,
 };
 
@@ -40,8 +44,9 @@ enum route_kind {
 enum route_flags {
 	R_NOAUTH = 1 << 3, /* no authentication step (the handler deals with credentials) */
 	R_IO = 1 << 4,     /* begin and finish run on the I/O pool: they write durably (fsync) */
+	R_SESSION = 1 << 5, /* a web interface session cookie may authenticate it (GET only) */
 };
-_Static_assert((ACTION_ALL & (R_NOAUTH | R_IO)) == 0, "route flags must not overlap the action bits");
+_Static_assert((ACTION_ALL & (R_NOAUTH | R_IO | R_SESSION)) == 0, "route flags must not overlap the action bits");
 
 struct route {
 	enum route_kind kind;

@@ -489,4 +489,26 @@ int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx);
  */
 int meta_fsck_database(meta_str_cb cb, void *ctx);
 
+/* ---- browsing (meta_browse.c): the web interface's listings, see store_browse.h ---- */
+/* A keyset page: order (0 name, 1 last push, 2 size), direction, the previous page's last row, a name filter. */
+struct meta_browse_page {
+	int sort, desc;
+	const char *after_name; /* NULL: the first page */
+	int64_t after_value;
+	const char *contains;
+	long n;
+};
+struct meta_repo_summary {
+	const char *name;
+	int64_t pushed_ms, tags, size;
+};
+struct meta_tag_summary {
+	const char *name, *digest, *media_type, *pusher;
+	int64_t pushed_ms, size;
+};
+int meta_browse_repos(const struct meta_browse_page *pg, meta_str_cb filter, void *fctx,
+		      int (*cb)(void *ctx, const struct meta_repo_summary *r), void *ctx, int *more);
+int meta_browse_tags(const char *repo, const struct meta_browse_page *pg,
+		     int (*cb)(void *ctx, const struct meta_tag_summary *t), void *ctx, int *more);
+
 #endif
