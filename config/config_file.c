@@ -297,7 +297,7 @@ static const struct field limits_fields[] = {
 };
 
 /* A credential file: read now, so that a missing or exposed file stops the start, not the first push. */
-static int read_secret_file(struct config_walk *w, json_t *v, struct config_secret *s, int token)
+int config_walk_secret_file(struct config_walk *w, json_t *v, struct config_secret *s, int token)
 {
 	struct buf why = BUF_INIT;
 	int rc = 0;
@@ -311,27 +311,27 @@ static int read_secret_file(struct config_walk *w, json_t *v, struct config_secr
 
 static int read_pg_password(struct config_walk *w, json_t *v, struct config *c)
 {
-	return read_secret_file(w, v, &c->database.password, 0);
+	return config_walk_secret_file(w, v, &c->database.password, 0);
 }
 
 static int read_s3_access_key(struct config_walk *w, json_t *v, struct config *c)
 {
-	return read_secret_file(w, v, &c->s3.access_key, 1);
+	return config_walk_secret_file(w, v, &c->s3.access_key, 1);
 }
 
 static int read_s3_secret_key(struct config_walk *w, json_t *v, struct config *c)
 {
-	return read_secret_file(w, v, &c->s3.secret_key, 1);
+	return config_walk_secret_file(w, v, &c->s3.secret_key, 1);
 }
 
 /* null: the system's CAs, as when the key is left out. */
-static int read_s3_ca_file(struct config_walk *w, json_t *v, struct config *c)
+int config_walk_ca_file(struct config_walk *w, json_t *v, char **field)
 {
 	struct buf why = BUF_INIT;
 	int rc = 0;
 	if (json_is_null(v)) {
-		free(c->s3.ca_file);
-		c->s3.ca_file = NULL;
+		free(*field);
+		*field = NULL;
 		return 0;
 	}
 	if (!json_is_string(v) || !json_string_length(v))
@@ -339,9 +339,14 @@ static int read_s3_ca_file(struct config_walk *w, json_t *v, struct config *c)
 	if (config_file_readable(json_string_value(v), &why))
 		rc = config_walk_fail(w, "%s", why.buf);
 	else
-		config_set_str(&c->s3.ca_file, json_string_value(v));
+		config_set_str(field, json_string_value(v));
 	buf_release(&why);
 	return rc;
+}
+
+static int read_s3_ca_file(struct config_walk *w, json_t *v, struct config *c)
+{
+	return config_walk_ca_file(w, v, &c->s3.ca_file);
 }
 
 /* "" means none; anything else is stored ending with '/', so that keys never run into the prefix. */

@@ -150,36 +150,6 @@ static int read_duration(struct config_walk *w, json_t *v, unsigned max, const c
 	return 0;
 }
 
-static int read_secret(struct config_walk *w, json_t *v, struct config_secret *s, int token)
-{
-	struct buf why = BUF_INIT;
-	int rc = 0;
-	if (!json_is_string(v) || !json_string_length(v))
-		return config_walk_fail(w, "expected a non-empty string (a file name)");
-	if (config_secret_read(s, json_string_value(v), token, &why))
-		rc = config_walk_fail(w, "%s", why.buf);
-	buf_release(&why);
-	return rc;
-}
-
-static int read_ca_file(struct config_walk *w, json_t *v, char **field)
-{
-	struct buf why = BUF_INIT;
-	int rc = 0;
-	free(*field);
-	*field = NULL;
-	if (json_is_null(v))
-		return 0;
-	if (!json_is_string(v) || !json_string_length(v))
-		return config_walk_fail(w, "expected a file name or null");
-	if (config_file_readable(json_string_value(v), &why))
-		rc = config_walk_fail(w, "%s", why.buf);
-	else
-		*field = xstrdup(json_string_value(v));
-	buf_release(&why);
-	return rc;
-}
-
 static int sync_key(struct config_walk *w, const char *key, json_t *item, void *arg)
 {
 	struct config_upstream_sync *s = arg;
@@ -235,11 +205,11 @@ static int upstream_key(struct config_walk *w, const char *key, json_t *item, vo
 	if (!strcmp(key, "username"))
 		return read_str(w, item, check_username, &u->username);
 	if (!strcmp(key, "password_file"))
-		return read_secret(w, item, &u->password, 0);
+		return config_walk_secret_file(w, item, &u->password, 0);
 	if (!strcmp(key, "token_file"))
-		return read_secret(w, item, &u->token, 1);
+		return config_walk_secret_file(w, item, &u->token, 1);
 	if (!strcmp(key, "ca_file"))
-		return read_ca_file(w, item, &u->ca_file);
+		return config_walk_ca_file(w, item, &u->ca_file);
 	if (!strcmp(key, "freshness"))
 		return read_duration(w, item, 30 * 86400, "30d", &u->freshness_s);
 	if (!strcmp(key, "ttl"))

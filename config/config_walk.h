@@ -44,6 +44,10 @@ int config_walk_object(struct config_walk *w, json_t *v, const char *what, confi
 int config_walk_strv(struct config_walk *w, json_t *v, int (*check)(const char *, const char **),
 		     const char *what, struct config_strv *out);
 
+/* A credential file's value into s (config_secret_read()); token as there. */
+int config_walk_secret_file(struct config_walk *w, json_t *v, struct config_secret *s, int token);
+/* A CA bundle: a readable file name into *field, or null (none). */
+int config_walk_ca_file(struct config_walk *w, json_t *v, char **field);
 /* Readers for "users", "groups" and "access"; each replaces the list c holds. */
 int config_walk_users(struct config_walk *w, json_t *v, struct config *c);
 int config_walk_groups(struct config_walk *w, json_t *v, struct config *c);
