@@ -25,18 +25,40 @@ int h_health_get(struct req *r)
 	return 0;
 }
 
+/* One part of the storage in the readiness report: {"name":..,"ok":..[,"reason":..]}. */
+static void ready_part(struct buf *out, const char *name, int ok, const struct buf *why)
+{
+	buf_adds(out, "{\"name\":");
+	buf_add_json_str(out, name);
+	buf_addf(out, ",\"ok\":%s", ok ? "true" : "false");
+	if (!ok) {
+		buf_adds(out, ",\"reason\":");
+		buf_add_json_str(out, why->len ? why->buf : "not available");
+	}
+	buf_addch(out, '}');
+}
+
 /*
- * Ready when the data directory takes a write and the database answers: a
+ * Ready when the blob storage takes a write and the database answers: a
  * load balancer should not send pushes to a node that cannot store them.
+ * Ready is the plain "ready"; not ready is a 503 naming each part (the
+ * database, the blob store) with why the one that is down is.
  */
 int h_ready_get(struct req *r)
 {
-	int ok = store_ready(r->reg->store, &r->out) == 0;
-	if (!ok)
-		buf_addch(&r->out, '\n');
-	if (ok)
+	struct store_health h;
+	int ok = store_health(r->reg->store, &h) == 0;
+	if (ok) {
 		buf_adds(&r->out, "ready\n");
-	resp_body(r, ok ? 200 : 503, "text/plain");
+	} else {
+		buf_adds(&r->out, "{\"ready\":false,\"database\":");
+		ready_part(&r->out, h.db_name, h.db_ok, &h.db_why);
+		buf_adds(&r->out, ",\"blobs\":");
+		ready_part(&r->out, h.blobs_name, h.blobs_ok, &h.blobs_why);
+		buf_adds(&r->out, "}\n");
+	}
+	store_health_release(&h);
+	resp_body(r, ok ? 200 : 503, ok ? "text/plain" : "application/json");
 	return 0;
 }
 

@@ -1,4 +1,6 @@
 /* h_blobs: blob fetch (GET/HEAD with ranges) and unlinking from a repository. */
+#include <string.h>
+
 #include "audit.h"
 #include "err.h"
 #include "handlers.h"
@@ -31,20 +33,49 @@ static int blob_headers(struct req *r, const struct digest *d, int64_t size, uin
 }
 
 /*
+ * storage.redirect: a GET is answered with a redirect to a presigned URL of
+ * the object store, so the bytes go from the store to the client directly
+ * (HEAD is still answered here). 1 when answered, 0 to serve the blob
+ * here (a blob the store cannot presign: a manifest's bytes kept in the
+ * database), or an E_* code.
+ */
+static int blob_redirect(struct req *r, const struct digest *d)
+{
+	struct buf url = BUF_INIT;
+	char ds[DIGEST_STR_MAX];
+	int rc = store_blob_url(r->reg->store, r->name, d, (int)r->cfg->s3.redirect_expiry_s, &url);
+	if (rc == 0) {
+		resp_header(r, "Location", "%s", url.buf);
+		resp_header(r, "Docker-Content-Digest", "%s", digest_str(d, ds));
+		resp_status(r, 307);
+		rc = 1;
+	} else if (rc == E_UNSUPPORTED) {
+		rc = 0;
+	}
+	buf_release(&url);
+	return rc;
+}
+
+/*
  * Wherever its bytes are: a local file goes out with sendfile (the file
  * descriptor is handed to the reply), bytes in memory (a manifest's, from
- * the database) are copied into it.
+ * the database) are copied into it, and bytes in an object store stream
+ * from one GET of the range asked for.
  */
 int h_blob_get(struct req *r)
 {
 	const struct digest *d = &r->reference.digest;
 	struct store_reader rd;
 	uint64_t first = 0, last = 0;
-	int rc;
+	int rc, ranged;
 
+	memset(&rd, 0, sizeof(rd));
+	rd.fd = -1;
+	if (r->cfg->storage_redirect && r->method == M_GET && (rc = blob_redirect(r, d)))
+		return rc < 0 ? rc : 0;
 	if ((rc = store_blob_open(r->reg->store, r->name, d, &rd, &r->err_detail)))
 		goto out;
-	rc = blob_headers(r, d, rd.size, &first, &last);
+	rc = ranged = blob_headers(r, d, rd.size, &first, &last);
 	if (rc < 0)
 		goto out;
 	if (rc == 0) {
@@ -53,11 +84,16 @@ int h_blob_get(struct req *r)
 	}
 	if (rd.mem) {
 		buf_add(&r->out, rd.mem + first, rd.size ? (size_t)(last - first + 1) : 0);
-		resp_body(r, rc == 1 ? 206 : 200, NULL);
+		resp_body(r, ranged ? 206 : 200, NULL);
 	} else if (rd.size == 0) {
 		resp_status(r, 200);
+	} else if (rd.fd < 0) {
+		/* a HEAD sends no body: no GET to start */
+		if (r->method != M_HEAD && (rc = store_reader_stream(&rd, (int64_t)first, (int64_t)(last - first + 1))))
+			goto out;
+		resp_reader(r, ranged ? 206 : 200, store_reader_move(&rd), last - first + 1);
 	} else {
-		resp_fd(r, rc == 1 ? 206 : 200, store_reader_take_fd(&rd), first, last - first + 1);
+		resp_fd(r, ranged ? 206 : 200, store_reader_take_fd(&rd), first, last - first + 1);
 	}
 	rc = 0;
 out:

@@ -186,6 +186,61 @@ static struct MHD_Response *file_response(struct MHD_Connection *conn, int fd, u
 	return resp;
 }
 
+/*
+ * Bodies streaming from the object store (store_reader_pull()). The HTTP
+ * threads serve many connections each and must not block: when no bytes
+ * have arrived yet the connection is suspended (MHD's pattern for "no
+ * data yet": suspend, return 0) and the store's reader thread resumes it
+ * when some did.
+ */
+#define REMOTE_BLOCK (64 * 1024)
+
+struct remote_body {
+	struct store_reader *rd;
+	struct MHD_Connection *conn;
+};
+
+static void remote_park(void *ctx)
+{
+	MHD_suspend_connection(((struct remote_body *)ctx)->conn);
+}
+
+static void remote_wake(void *ctx)
+{
+	MHD_resume_connection(((struct remote_body *)ctx)->conn);
+}
+
+static ssize_t remote_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct remote_body *b = cls;
+	const struct store_waiter w = { remote_park, remote_wake, b };
+	size_t n = 0;
+	(void)pos; /* the store streams in order, which is how MHD asks */
+	int rc = store_reader_pull(b->rd, buf, max, &n, &w);
+	if (rc == STORE_PULL_WAIT)
+		return 0;
+	/* the length was announced: a store that fails or ends early closes the connection */
+	return !rc && n ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void remote_free(void *cls)
+{
+	struct remote_body *b = cls;
+	store_reader_free(b->rd);
+	free(b);
+}
+
+static struct MHD_Response *remote_response(struct MHD_Connection *conn, struct store_reader *rd, uint64_t len)
+{
+	struct remote_body *b = xmalloc(sizeof(*b));
+	b->rd = rd;
+	b->conn = conn;
+	struct MHD_Response *resp = MHD_create_response_from_callback(len, REMOTE_BLOCK, remote_read, b, remote_free);
+	if (!resp)
+		free(b);
+	return resp;
+}
+
 static enum MHD_Result send_reply(struct conn_state *cs)
 {
 	struct req *r = &cs->r;
@@ -204,6 +259,11 @@ static enum MHD_Result send_reply(struct conn_state *cs)
 		resp = file_response(r->conn, r->out_fd, r->out_off, r->out_len);
 		if (resp)
 			r->out_fd = -1; /* MHD closes it */
+		r->bytes_out = r->out_len;
+	} else if (r->out_reader && r->out_len > 0) {
+		resp = remote_response(r->conn, r->out_reader, r->out_len);
+		if (resp)
+			r->out_reader = NULL; /* the response frees it */
 		r->bytes_out = r->out_len;
 	} else {
 		size_t len;

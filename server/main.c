@@ -121,14 +121,6 @@ static int cmd_serve(int argc, char **argv)
 	}
 	if ((rc = apply_flags(&cfg, &o)))
 		goto out_cfg;
-	/* refused rather than ignored: each node would otherwise keep its own registry under root */
-	if (cfg.database.url || cfg.storage_backend == CONFIG_BACKEND_S3) {
-		fprintf(stderr, "error: %s: berth serve does not run on %s yet, only on SQLite and blobs under root "
-			"(berth config check validates these settings)\n", cfg.path, cfg.database.url ?
-			(cfg.storage_backend == CONFIG_BACKEND_S3 ? "PostgreSQL and S3" : "PostgreSQL") : "S3");
-		rc = 2;
-		goto out_cfg;
-	}
 	rc = 1;
 	log_set_level(cfg.log_level);
 	log_set_format(cfg.log_format);

@@ -110,8 +110,28 @@ int registry_key(struct registry *reg, const struct jwt_key **out)
 	return rc;
 }
 
+const struct store_config *registry_store_config(const struct config *c, struct store_config *sc)
+{
+	const char *keys[3], *vals[3];
+	memset(sc, 0, sizeof(*sc));
+	sc->root = c->root;
+	if (c->database.url) {
+		config_pg_params(c, keys, vals);
+		sc->db_url = vals[0];
+		sc->db_password = vals[1];
+	}
+	sc->s3 = c->storage_backend == CONFIG_BACKEND_S3;
+	sc->s3cfg = (struct store_s3_config){
+		.endpoint = c->s3.endpoint, .region = c->s3.region, .bucket = c->s3.bucket, .prefix = c->s3.prefix,
+		.path_style = c->s3.path_style, .ca_file = c->s3.ca_file, .access_key = c->s3.access_key.value,
+		.secret_key = c->s3.secret_key.value,
+	};
+	return sc;
+}
+
 int registry_open(struct registry *reg, struct config *cfg)
 {
+	struct store_config sc;
 	struct buf p = BUF_INIT;
 	struct snapshot *sn;
 	const struct config *c;
@@ -120,7 +140,7 @@ int registry_open(struct registry *reg, struct config *cfg)
 	pthread_mutex_init(&reg->snap_lock, NULL);
 	pthread_mutex_init(&reg->key_lock, NULL);
 	atomic_init(&reg->key_ready, 0);
-	if ((rc = store_open(cfg->root, &reg->store)))
+	if ((rc = store_open_config(registry_store_config(cfg, &sc), &reg->store)))
 		return rc; /* logged */
 	sn = reg->snap = snapshot_new(cfg);
 	c = &sn->cfg;

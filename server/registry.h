@@ -24,6 +24,8 @@
  * E_* code (logged); release the registry either way.
  */
 int registry_open(struct registry *reg, struct config *cfg);
+/* Where c says storage lives, for store_open_config(): fills sc (its strings stay c's) and returns it. */
+const struct store_config *registry_store_config(const struct config *c, struct store_config *sc);
 /*
  * Reloads the config file: users, groups, access and immutable-tag rules,
  * GC settings, limits and log level take effect at once, atomically;

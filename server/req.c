@@ -38,6 +38,8 @@ void req_release(struct req *r)
 		free(r->headers[i].value);
 	}
 	free(r->headers);
+	store_reader_free(r->out_reader);
+	r->out_reader = NULL;
 	if (r->out_fd >= 0)
 		close(r->out_fd);
 }
@@ -84,6 +86,14 @@ void resp_body(struct req *r, int status, const char *content_type)
 	r->status = status;
 	if (content_type)
 		resp_header(r, "Content-Type", "%s", content_type);
+}
+
+void resp_reader(struct req *r, int status, struct store_reader *rd, uint64_t len)
+{
+	r->status = status;
+	store_reader_free(r->out_reader);
+	r->out_reader = rd;
+	r->out_len = len;
 }
 
 void resp_fd(struct req *r, int status, int fd, uint64_t off, uint64_t len)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "store.h"
 #include "httpparse.h"
 #include "names.h"
 
@@ -98,6 +99,7 @@ struct req {
 	struct buf out;         /* in-memory body */
 	int out_fd;             /* or a file body: fd (owned), offset, length */
 	uint64_t out_off, out_len;
+	struct store_reader *out_reader; /* or a remote body streaming from the store (owned), out_len bytes */
 	int responded;          /* response handed to the glue */
 	uint64_t bytes_out;
 };
@@ -116,6 +118,8 @@ void resp_status(struct req *r, int status);
 void resp_body(struct req *r, int status, const char *content_type);
 /* Sets status and a file body; fd is owned by the request from now on. */
 void resp_fd(struct req *r, int status, int fd, uint64_t off, uint64_t len);
+/* Sets status and a body of len bytes streamed from rd (store_reader_stream() called; owned from now on). */
+void resp_reader(struct req *r, int status, struct store_reader *rd, uint64_t len);
 
 void req_init(struct req *r);
 void req_release(struct req *r);

@@ -428,11 +428,16 @@ void router_error_reply(struct req *r)
 	buf_add_json_str(&r->out, d->code);
 	buf_adds(&r->out, ",\"message\":");
 	buf_add_json_str(&r->out, d->message);
+	/* one code for both parts of the cluster's storage: the detail says which is down */
+	if (r->err == E_STORE_UNAVAILABLE && !r->err_detail.len && r->reg && r->reg->store)
+		store_unavailable_detail(r->reg->store, &r->err_detail);
 	buf_adds(&r->out, ",\"detail\":");
 	buf_add_json_str(&r->out, r->err_detail.len ? r->err_detail.buf : NULL);
 	buf_adds(&r->out, "}]}\n");
 	if (r->out_fd >= 0) {
 		resp_fd(r, d->status, -1, 0, 0);
 	}
+	if (r->out_reader)
+		resp_reader(r, d->status, NULL, 0);
 	resp_body(r, d->status, "application/json");
 }

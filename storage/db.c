@@ -3,9 +3,14 @@
 
 int db_open(enum db_engine e, const char *target, int flags, struct db **out)
 {
+	return db_open_auth(e, target, NULL, flags, out);
+}
+
+int db_open_auth(enum db_engine e, const char *target, const char *password, int flags, struct db **out)
+{
 	const struct db_ops *ops = e == DB_PG ? &db_pg_ops : &db_sqlite_ops;
 	*out = NULL;
-	int rc = ops->open(target, flags, out);
+	int rc = ops->open(target, password, flags, out);
 	if (!rc) {
 		(*out)->ops = ops;
 		(*out)->engine = e;

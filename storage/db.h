@@ -48,6 +48,11 @@ struct db_stmt;
  * PGPASSWORD or the passfile, and target is never logged).
  */
 int db_open(enum db_engine e, const char *target, int flags, struct db **out);
+/*
+ * The same with a PostgreSQL password given apart from target (NULL:
+ * libpq's own sources); never logged, ignored by SQLite.
+ */
+int db_open_auth(enum db_engine e, const char *target, const char *password, int flags, struct db **out);
 /* Closes db (NULL is fine); every statement must have been finalized. */
 void db_close(struct db *db);
 enum db_engine db_engine_of(const struct db *db);

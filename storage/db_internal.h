@@ -9,7 +9,7 @@
 #include "db.h"
 
 struct db_ops {
-	int (*open)(const char *target, int flags, struct db **out);
+	int (*open)(const char *target, const char *password, int flags, struct db **out);
 	void (*close)(struct db *db);
 	int (*exec)(struct db *db, const char *sql, const char *what);
 	int (*prepare)(struct db *db, const char *sql, int persistent, struct db_stmt **out);

@@ -151,12 +151,13 @@ static int session_setup(struct pg_db *d)
  * probed after 10 s. target comes last and is expanded: what it says
  * overrides them.
  */
-static int pg_connect(const char *target, PGconn **out)
+static int pg_connect(const char *target, const char *password, PGconn **out)
 {
+	/* a NULL value is skipped by libpq: the password then comes from its own sources */
 	const char *keys[] = { "connect_timeout", "tcp_user_timeout", "keepalives", "keepalives_idle",
 			       "keepalives_interval", "keepalives_count", "application_name", "client_encoding",
-			       "dbname", NULL };
-	const char *vals[] = { "10", "30000", "1", "10", "5", "3", "berth", "UTF8", target, NULL };
+			       "password", "dbname", NULL };
+	const char *vals[] = { "10", "30000", "1", "10", "5", "3", "berth", "UTF8", password, target, NULL };
 	*out = PQconnectdbParams(keys, vals, 1);
 	if (!*out)
 		die("meta: out of memory connecting to the database");
@@ -168,11 +169,11 @@ static int pg_connect(const char *target, PGconn **out)
 	return E_STORE_UNAVAILABLE;
 }
 
-static int pg_open(const char *target, int flags, struct db **out)
+static int pg_open(const char *target, const char *password, int flags, struct db **out)
 {
 	(void)flags;
 	struct pg_db *d = xcalloc(1, sizeof(*d));
-	int rc = pg_connect(target, &d->conn);
+	int rc = pg_connect(target, password, &d->conn);
 	if (!rc)
 		rc = session_setup(d);
 	if (rc) {
@@ -211,9 +212,8 @@ static void pg_close(struct db *db)
 	free(db);
 }
 
-static int pg_exec(struct db *db, const char *sql, const char *what)
+static int exec_once(struct pg_db *d, const char *sql, const char *what)
 {
-	struct pg_db *d = D(db);
 	int rc = ensure_conn(d);
 	if (rc)
 		return rc;
@@ -221,6 +221,17 @@ static int pg_exec(struct db *db, const char *sql, const char *what)
 	ExecStatusType st = PQresultStatus(res);
 	rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pg_error(d, res, what);
 	PQclear(res);
+	return rc;
+}
+
+static int pg_exec(struct db *db, const char *sql, const char *what)
+{
+	struct pg_db *d = D(db);
+	int idle = !conn_lost(d) && PQtransactionStatus(d->conn) == PQTRANS_IDLE;
+	int rc = exec_once(d, sql, what);
+	/* as pg_step: a connection found dead outside a transaction (a BEGIN after a restart) ran nothing */
+	if (rc == E_STORE_UNAVAILABLE && idle)
+		rc = exec_once(d, sql, what);
 	return rc;
 }
 

@@ -70,8 +70,9 @@ static void sq_init(void)
 	fault_vfs_register(); /* test builds: database writes and syncs count as fault steps */
 }
 
-static int sq_open(const char *path, int flags, struct db **out)
+static int sq_open(const char *path, const char *password, int flags, struct db **out)
 {
+	(void)password;
 	if (!sqlite3_threadsafe()) {
 		log_error("meta: libsqlite3 was built without thread support");
 		return E_INTERNAL;

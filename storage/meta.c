@@ -25,6 +25,7 @@ _Static_assert(REF_CONFIG == 0 && REF_LAYER == 1 && REF_CHILD == 2 && REF_SUBJEC
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct meta_conn *reg_head;
 static char *db_target; /* path or connection string; NULL while closed */
+static char *db_password; /* PostgreSQL password given apart, or NULL */
 static enum db_engine db_eng;
 static const struct meta_dialect *dialect;
 static uintptr_t next_serial = 1;
@@ -243,7 +244,7 @@ static void conn_close(struct meta_conn *c)
 static int conn_open(int create, struct meta_conn **out)
 {
 	struct meta_conn *c = xcalloc(1, sizeof(*c));
-	int rc = db_open(db_eng, db_target, create ? DB_CREATE : 0, &c->db);
+	int rc = db_open_auth(db_eng, db_target, db_password, create ? DB_CREATE : 0, &c->db);
 	if (rc) {
 		free(c);
 		c = NULL;
@@ -382,7 +383,7 @@ static int migrate(struct meta_conn *c, const char *what, int target, int *versi
  * a password) and migrates it to max_version (meta_n_migrations in
  * production).
  */
-static int open_at(enum db_engine e, const char *target, int max_version)
+static int open_at(enum db_engine e, const char *target, const char *password, int max_version)
 {
 	struct meta_conn *c;
 	const char *what = e == DB_PG ? "the PostgreSQL database" : target;
@@ -395,6 +396,7 @@ static int open_at(enum db_engine e, const char *target, int max_version)
 		return E_INTERNAL;
 	}
 	db_target = xstrdup(target);
+	db_password = password ? xstrdup(password) : NULL;
 	db_eng = e;
 	dialect = e == DB_PG ? &meta_dialect_pg : &meta_dialect_sqlite;
 	pthread_mutex_unlock(&reg_lock);
@@ -411,12 +413,17 @@ static int open_at(enum db_engine e, const char *target, int max_version)
 
 int meta_open(const char *path)
 {
-	return open_at(DB_SQLITE, path, meta_n_migrations);
+	return open_at(DB_SQLITE, path, NULL, meta_n_migrations);
 }
 
 int meta_open_url(const char *conninfo)
 {
-	return open_at(DB_PG, conninfo, meta_n_migrations);
+	return open_at(DB_PG, conninfo, NULL, meta_n_migrations);
+}
+
+int meta_open_pg(const char *conninfo, const char *password)
+{
+	return open_at(DB_PG, conninfo, password, meta_n_migrations);
 }
 
 int meta_open_at_version(const char *path, int max_version)
@@ -427,7 +434,7 @@ int meta_open_at_version(const char *path, int max_version)
 int meta_open_engine(enum db_engine e, const char *target, int max_version)
 {
 	assert(max_version >= 1 && max_version <= meta_n_migrations);
-	return open_at(e, target, max_version);
+	return open_at(e, target, NULL, max_version);
 }
 
 void meta_close(void)
@@ -444,6 +451,10 @@ void meta_close(void)
 		explicit_bzero(db_target, strlen(db_target));
 	free(db_target);
 	db_target = NULL;
+	if (db_password)
+		explicit_bzero(db_password, strlen(db_password));
+	free(db_password);
+	db_password = NULL;
 	schema_version = 0;
 	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 	pthread_mutex_unlock(&reg_lock);

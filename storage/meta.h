@@ -55,6 +55,8 @@ int meta_open(const char *path);
  * when the server cannot be reached.
  */
 int meta_open_url(const char *conninfo);
+/* meta_open_url() with a password given apart (NULL: libpq's own sources), as from a password file. */
+int meta_open_pg(const char *conninfo, const char *password);
 void meta_close(void);
 /* Current schema version (after meta_open). */
 int meta_schema_version(void);
@@ -400,6 +402,57 @@ struct meta_stats {
 	int64_t gc_bytes_freed;
 };
 int meta_stats(struct meta_stats *out);
+
+/* ---- the cluster shape: blob locations, upload state (meta_cluster.c) ---- */
+/*
+ * A blob's location is where its backend keeps it when that is not
+ * derived from its digest (an object store's key); recorded with the blob
+ * when it is first known and kept after: a later upload of the same
+ * content leaves it as it is (the caller removes its own copy). On a
+ * local directory it is always empty.
+ */
+/* meta_blob_linked() that also puts the recorded location in loc (reset; empty: derived). */
+int meta_blob_linked_at(const char *repo, const struct digest *d, int64_t *size, struct buf *loc);
+/* The recorded location of blob d, linked or not; *found 0 when there is no blob record. */
+int meta_blob_location(const struct digest *d, struct buf *loc, int *found);
+/*
+ * meta_blob_link() recording loc (NULL or "": derived) when d is new;
+ * kept (reset) gets the location recorded, which is an earlier one when d
+ * was known.
+ */
+int meta_blob_link_at(const char *repo, const struct digest *d, int64_t size, const char *loc, struct buf *kept);
+/*
+ * Upload sessions whose blob backend keeps a state (an opaque byte string
+ * persisted with the session). Every change of state or lease bumps the
+ * session's version; a write conditional on a version that changed fails
+ * with E_UPLOAD_BUSY (another request, maybe of another node, has the
+ * upload), on a session that is gone with E_BLOB_UPLOAD_UNKNOWN.
+ */
+/* meta_upload_create() with the backend's first state (len 0: none, exactly meta_upload_create()). */
+int meta_upload_create_state(const char *id, const char *repo, const void *state, size_t len);
+/* Reads upload id of repo: state (reset), version, lease end (may be NULL). E_BLOB_UPLOAD_UNKNOWN. */
+int meta_upload_get(const char *id, const char *repo, struct buf *state, int64_t *version, int64_t *lease_ms);
+/*
+ * Takes upload id of repo for one request until until_ms, when no other
+ * request holds it at now_ms: its state (reset) and the version the
+ * request's conditional writes name. E_UPLOAD_BUSY, E_BLOB_UPLOAD_UNKNOWN.
+ */
+int meta_upload_lease(const char *id, const char *repo, int64_t now_ms, int64_t until_ms, struct buf *state,
+		      int64_t *version);
+/* Replaces the state when the version is still *version (then the new one), marking the session active. */
+int meta_upload_state_put(const char *id, int64_t *version, const void *state, size_t len);
+/* Moves the lease's end to until_ms when the version is still *version (then the new one). */
+int meta_upload_lease_renew(const char *id, int64_t *version, int64_t until_ms);
+/* Gives the lease back when the version is still version (else E_UPLOAD_BUSY: nothing to give back). */
+int meta_upload_lease_end(const char *id, int64_t version);
+/*
+ * meta_upload_commit() when the version is still version, recording the
+ * blob at loc as meta_blob_link_at() does (kept: what is recorded).
+ */
+int meta_upload_commit_at(const char *id, const char *repo, const struct digest *d, int64_t size, int64_t version,
+			  const char *loc, struct buf *kept);
+/* 0 when the database answers a read now; else its E_* (E_STORE_UNAVAILABLE: the server is down). */
+int meta_ping(void);
 
 /* ---- garbage collection (meta_gc.c) ---- */
 /*

@@ -134,8 +134,22 @@ static const char *const migrations[] = {
 	"  digest TEXT NOT NULL PRIMARY KEY REFERENCES blobs(digest) ON DELETE CASCADE,"
 	"  content BLOB NOT NULL"
 	") WITHOUT ROWID;",
+
+	/* 4: the cluster shape's blob locations and upload state (meta_cluster.c) */
+	/*
+	 * location: where an object store keeps a blob when not under its
+	 * digest (NULL: derived from the digest; always NULL on a local
+	 * directory). state: the blob backend's opaque upload state (NULL when
+	 * it keeps none); state_version: bumped by every change of state or
+	 * lease, for compare-and-set; lease_ms: the request holding the upload
+	 * until then (0: free).
+	 */
+	"ALTER TABLE blobs ADD COLUMN location TEXT;"
+	"ALTER TABLE uploads ADD COLUMN state BLOB;"
+	"ALTER TABLE uploads ADD COLUMN state_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE uploads ADD COLUMN lease_ms INTEGER NOT NULL DEFAULT 0;",
 };
-_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == 3,
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == 4,
 	       "a migration is added to both engines' lists (meta_schema.c, meta_schema_pg.c)");
 const int meta_n_migrations = (int)(sizeof(migrations) / sizeof(migrations[0]));
 

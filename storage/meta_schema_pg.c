@@ -128,8 +128,14 @@ static const char *const migrations[] = {
 	"CREATE TABLE blob_content ("
 	"  digest " T " PRIMARY KEY REFERENCES blobs(digest) ON DELETE CASCADE,"
 	"  content BYTEA NOT NULL);",
+
+	/* 4: blob locations and upload state (the columns as in meta_schema.c) */
+	"ALTER TABLE blobs ADD COLUMN location TEXT;"
+	"ALTER TABLE uploads ADD COLUMN state BYTEA;"
+	"ALTER TABLE uploads ADD COLUMN state_version BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE uploads ADD COLUMN lease_ms BIGINT NOT NULL DEFAULT 0;",
 };
-_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == 3,
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == 4,
 	       "a migration is added to both engines' lists (meta_schema.c, meta_schema_pg.c)");
 
 /* berth's tables live in the connection's current schema; does it hold ours, or someone else's? */

@@ -3,9 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob_fs.h"
+#include "blob_s3_backend.h"
 #include "err.h"
 #include "log.h"
 #include "manifest.h"
@@ -21,21 +23,48 @@ _Static_assert(STORE_REF_CONFIG == (int)REF_CONFIG && STORE_REF_LAYER == (int)RE
 		       STORE_REF_CHILD == (int)REF_CHILD && STORE_REF_SUBJECT == (int)REF_SUBJECT,
 	       "store_ref_kind follows enum ref_kind");
 
+/* The object store's client from the config's strings (copied by blob_s3_open()). */
+static int open_s3(const struct store_s3_config *c, struct blob_backend **out)
+{
+	struct blob_s3_config bc = { .s3 = {
+		.endpoint = c->endpoint, .region = c->region, .bucket = c->bucket, .prefix = c->prefix,
+		.path_style = c->path_style, .ca_file = c->ca_file, .access_key = c->access_key,
+		.secret_key = c->secret_key } };
+	return blob_s3_backend_open(&bc, out);
+}
+
 int store_open(const char *root, struct store **out)
+{
+	struct store_config sc = { .root = root };
+	return store_open_config(&sc, out);
+}
+
+int store_open_config(const struct store_config *sc, struct store **out)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 	struct buf p = BUF_INIT;
 	int rc;
 	*out = NULL;
-	st->root = xstrdup(root);
-	if ((rc = blob_fs_open(root, &st->blobs))) {
-		log_error("cannot prepare data directory \"%s\"", root);
+	st->root = xstrdup(sc->root);
+	st->pg = sc->db_url != NULL;
+	if (sc->s3)
+		rc = open_s3(&sc->s3cfg, &st->blobs);
+	else if ((rc = blob_fs_open(sc->root, &st->blobs)))
+		log_error("cannot prepare data directory \"%s\"", sc->root);
+	if (rc)
 		goto fail;
-	}
-	paths_db(&p, root);
-	if ((rc = meta_open(p.buf))) {
-		log_error("cannot open database \"%s\"", p.buf);
-		goto fail;
+	if (sc->db_url) {
+		/* the connection string is never logged: it may name a password */
+		if ((rc = meta_open_pg(sc->db_url, sc->db_password))) {
+			log_error("cannot open the PostgreSQL database of database.url");
+			goto fail;
+		}
+	} else {
+		paths_db(&p, sc->root);
+		if ((rc = meta_open(p.buf))) {
+			log_error("cannot open database \"%s\"", p.buf);
+			goto fail;
+		}
 	}
 	buf_release(&p);
 	*out = st;
@@ -79,13 +108,55 @@ int store_retry_full(int rc)
 
 int store_ready(struct store *st, struct buf *detail)
 {
-	struct meta_stats ms;
-	int rc = st->blobs->ops->probe(st->blobs, detail);
-	if (!rc && meta_stats(&ms)) {
-		buf_adds(detail, "database not available");
-		rc = E_STORE_UNAVAILABLE;
-	}
+	struct store_health h;
+	int rc = store_health(st, &h);
+	buf_add(detail, h.blobs_why.buf, h.blobs_why.len);
+	if (h.blobs_why.len && h.db_why.len)
+		buf_adds(detail, "; ");
+	buf_add(detail, h.db_why.buf, h.db_why.len);
+	store_health_release(&h);
 	return rc;
+}
+
+int store_health(struct store *st, struct store_health *h)
+{
+	memset(h, 0, sizeof(*h));
+	buf_init(&h->db_why, 0);
+	buf_init(&h->blobs_why, 0);
+	h->db_name = st->pg ? "postgresql" : "sqlite";
+	h->blobs_name = st->blobs->ops->locates ? "s3" : "filesystem";
+	int brc = st->blobs->ops->probe(st->blobs, &h->blobs_why);
+	int drc = meta_ping();
+	h->blobs_ok = !brc;
+	h->db_ok = !drc;
+	if (drc == E_STORE_UNAVAILABLE)
+		buf_adds(&h->db_why, "database unreachable");
+	else if (drc)
+		buf_adds(&h->db_why, "database not available");
+	if (drc && drc != E_STORE_UNAVAILABLE && drc != E_BUSY)
+		drc = E_STORE_UNAVAILABLE;
+	return brc ? brc : drc;
+}
+
+void store_health_release(struct store_health *h)
+{
+	buf_release(&h->db_why);
+	buf_release(&h->blobs_why);
+}
+
+/* An object store failure this recent is taken as the reason a call found storage unreachable. */
+#define OUTAGE_RECENT_MS 60000
+
+void store_unavailable_detail(struct store *st, struct buf *detail)
+{
+	int64_t since = st->blobs->ops->down_since ? st->blobs->ops->down_since(st->blobs) : 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (since && now - since < OUTAGE_RECENT_MS)
+		buf_adds(detail, "the object store cannot be reached");
+	else
+		buf_adds(detail, "the metadata database cannot be reached");
 }
 
 void store_local_path(const char *root, enum store_local_path which, struct buf *out)
@@ -131,6 +202,41 @@ int store_reader_read(struct store_reader *rd, int64_t off, void *buf, size_t le
 	return rd->st->blobs->ops->read(rd->st->blobs, rd, off, buf, len, n);
 }
 
+int store_reader_stream(struct store_reader *rd, int64_t first, int64_t len)
+{
+	if (!rd->st || !rd->be_state || !rd->st->blobs->ops->stream)
+		return E_INTERNAL;
+	return rd->st->blobs->ops->stream(rd->st->blobs, rd, first, len);
+}
+
+int store_reader_pull(struct store_reader *rd, void *buf, size_t max, size_t *n, const struct store_waiter *w)
+{
+	if (!rd->st || !rd->be_state || !rd->st->blobs->ops->pull)
+		return E_INTERNAL;
+	return rd->st->blobs->ops->pull(rd->st->blobs, rd, buf, max, n, w);
+}
+
+struct store_reader *store_reader_move(struct store_reader *rd)
+{
+	struct store_reader *p = xmalloc(sizeof(*p));
+	*p = *rd;
+	/* the held bytes move with it: the buffer is the copy's now */
+	if (rd->mem == (const unsigned char *)rd->held.buf && rd->held.buf)
+		p->mem = (const unsigned char *)p->held.buf;
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = -1;
+	buf_init(&rd->held, 0);
+	return p;
+}
+
+void store_reader_free(struct store_reader *rd)
+{
+	if (!rd)
+		return;
+	store_reader_release(rd);
+	free(rd);
+}
+
 int store_reader_take_fd(struct store_reader *rd)
 {
 	int fd = rd->fd;
@@ -159,11 +265,11 @@ static void reader_from_held(struct store_reader *rd)
 	rd->size = (int64_t)rd->held.len;
 }
 
-int store_blob_open_any(struct store *st, const struct digest *d, struct store_reader *rd)
+/* Opens d at loc (NULL: derived, or the database's copy of a manifest); rd initialised. */
+static int open_at(struct store *st, const struct digest *d, const char *loc, struct store_reader *rd)
 {
 	int found = 0, rc;
-	reader_init(st, rd);
-	rc = st->blobs->ops->open(st->blobs, d, NULL, rd);
+	rc = st->blobs->ops->open(st->blobs, d, loc, rd);
 	if (rc != E_BLOB_UNKNOWN)
 		return rc;
 	/* a manifest's bytes are in the database (every one pushed since schema 3) */
@@ -173,6 +279,27 @@ int store_blob_open_any(struct store *st, const struct digest *d, struct store_r
 		return E_BLOB_UNKNOWN;
 	reader_from_held(rd);
 	return 0;
+}
+
+/* The recorded location of d into loc (reset) when the backend places blobs itself. */
+static int locate(struct store *st, const struct digest *d, struct buf *loc)
+{
+	int found;
+	buf_reset(loc);
+	if (!st->blobs->ops->locates)
+		return 0;
+	return meta_blob_location(d, loc, &found);
+}
+
+int store_blob_open_any(struct store *st, const struct digest *d, struct store_reader *rd)
+{
+	struct buf loc = BUF_INIT;
+	reader_init(st, rd);
+	int rc = locate(st, d, &loc);
+	if (!rc)
+		rc = open_at(st, d, loc.buf, rd);
+	buf_release(&loc);
+	return rc;
 }
 
 /* ---- blobs ---- */
@@ -185,19 +312,33 @@ int store_blob_stat(struct store *st, const char *repo, const struct digest *d, 
 
 int store_blob_held(struct store *st, const struct digest *d, int64_t *size)
 {
-	return st->blobs->ops->stat(st->blobs, d, NULL, size);
+	struct buf loc = BUF_INIT;
+	int rc = locate(st, d, &loc);
+	if (!rc)
+		rc = st->blobs->ops->stat(st->blobs, d, loc.buf, size);
+	buf_release(&loc);
+	return rc;
+}
+
+/* The link check, with the location in the same read when the backend has them. */
+static int linked(struct store *st, const char *repo, const struct digest *d, int64_t *size, struct buf *loc)
+{
+	if (st->blobs->ops->locates)
+		return meta_blob_linked_at(repo, d, size, loc);
+	return meta_blob_linked(repo, d, size);
 }
 
 int store_blob_open(struct store *st, const char *repo, const struct digest *d, struct store_reader *rd,
 		    struct buf *detail)
 {
+	struct buf loc = BUF_INIT;
 	int rc;
 	reader_init(st, rd);
-	if ((rc = meta_blob_linked(repo, d, NULL)))
-		return rc;
-	rc = store_blob_open_any(st, d, rd);
-	if (rc == E_BLOB_UNKNOWN && detail)
+	if (!(rc = linked(st, repo, d, NULL, &loc)))
+		rc = open_at(st, d, loc.buf, rd);
+	if (rc == E_BLOB_UNKNOWN && detail && !meta_blob_linked(repo, d, NULL))
 		buf_adds(detail, "blob content missing from storage");
+	buf_release(&loc);
 	return rc;
 }
 
@@ -227,11 +368,23 @@ int store_blob_read_all(struct store *st, const struct digest *d, size_t max, st
 	return rc;
 }
 
-int store_blob_url(struct store *st, const struct digest *d, int ttl_s, struct buf *url)
+int store_blob_url(struct store *st, const char *repo, const struct digest *d, int ttl_s, struct buf *url)
 {
+	struct buf loc = BUF_INIT;
+	int rc;
+	int in_db = 0;
 	if (!st->blobs->ops->presign)
 		return E_UNSUPPORTED;
-	return st->blobs->ops->presign(st->blobs, d, NULL, ttl_s, url);
+	rc = linked(st, repo, d, NULL, &loc);
+	/* a manifest's bytes are in the database, not in the store */
+	if (!rc && !(rc = meta_blob_content(d, url, &in_db)) && in_db) {
+		buf_reset(url);
+		rc = E_UNSUPPORTED;
+	}
+	if (!rc)
+		rc = st->blobs->ops->presign(st->blobs, d, loc.buf, ttl_s, url);
+	buf_release(&loc);
+	return rc;
 }
 
 int store_blob_link(struct store *st, const char *repo, const struct digest *d, int64_t size)

@@ -6,9 +6,10 @@
  * registry context holds it); none of them knows where bytes live.
  *
  * Inside, a store pairs a blob backend (a small table of operations, see
- * store_backend.h; today the local directory of storage/blob_fs.c) with the
- * metadata module (meta.h; today SQLite). Which ones is the store's choice
- * from the config: callers never see the difference.
+ * store_backend.h: the local directory of storage/blob_fs.c or the object
+ * store of storage/blob_s3_backend.c) with the metadata module (meta.h:
+ * SQLite under the data directory or PostgreSQL). Which ones is the
+ * store's choice from the config: callers never see the difference.
  *
  * Enforced by the build: server/ (handlers, CLI, main) is compiled with an
  * include path holding common/, config/, auth/, server/ and copies of this
@@ -43,10 +44,30 @@ struct store;
 /* ---- opening ---- */
 
 /*
- * Opens the storage of the data directory root: the blob backend (creating
- * its layout when missing) and the metadata (creating and migrating the
- * database). Returns 0 and *out, or an E_* code (logged; *out NULL).
+ * Where storage lives, as the config says (server/ fills it from struct
+ * config: storage/ does not see that header). Strings are borrowed for
+ * store_open_config() only.
  */
+struct store_s3_config {
+	const char *endpoint, *region, *bucket, *prefix;
+	int path_style;
+	const char *ca_file;
+	const char *access_key, *secret_key;
+};
+struct store_config {
+	const char *root;        /* the data directory: blobs and SQLite unless the two below say otherwise */
+	const char *db_url;      /* NULL: SQLite under root; else a PostgreSQL connection string or URL */
+	const char *db_password; /* may be NULL: libpq's own sources */
+	int s3;                  /* blobs in the object store of s3cfg, not under root */
+	struct store_s3_config s3cfg;
+};
+/*
+ * Opens the storage sc names: the blob backend (creating a local layout
+ * when missing) and the metadata (creating and migrating the database).
+ * Returns 0 and *out, or an E_* code (logged; *out NULL).
+ */
+int store_open_config(const struct store_config *sc, struct store **out);
+/* store_open_config() of the single-node shape: everything under root. */
 int store_open(const char *root, struct store **out);
 /* Closes everything store_open() opened; NULL is fine. */
 void store_close(struct store *st);
@@ -66,6 +87,20 @@ int store_push_allowed(struct store *st);
  * answers; else E_IO or E_STORE_UNAVAILABLE with why in detail.
  */
 int store_ready(struct store *st, struct buf *detail);
+/* Readiness part by part: each named ("sqlite", "postgresql"; "filesystem", "s3") with why when down. */
+struct store_health {
+	const char *db_name, *blobs_name;
+	int db_ok, blobs_ok;
+	struct buf db_why, blobs_why;
+};
+/* Fills h (release it); 0 when both parts are ready, else the first failure's E_*. */
+int store_health(struct store *st, struct store_health *h);
+void store_health_release(struct store_health *h);
+/*
+ * For an answer to E_STORE_UNAVAILABLE: appends which part cannot be
+ * reached, the object store when it failed lately, else the database.
+ */
+void store_unavailable_detail(struct store *st, struct buf *detail);
 
 /* Files of a local data directory that are not storage (the daemon's lock, the signing keys), by name. */
 enum store_local_path { STORE_PATH_DB, STORE_PATH_LOCK, STORE_PATH_KEYS };
@@ -90,8 +125,29 @@ struct store_reader {
 	struct store *st;
 	void *be_state;   /* the backend's, for remote reads */
 };
-/* Reads up to len bytes at off into buf; *n is 0 at the end. */
+/* Reads up to len bytes at off into buf; *n is 0 at the end. Blocks while a remote store sends. */
 int store_reader_read(struct store_reader *rd, int64_t off, void *buf, size_t len, size_t *n);
+/*
+ * Remote bytes for an event loop that must not block (the HTTP server):
+ * store_reader_stream() starts sending [first, first + len) from the store
+ * into a bounded buffer; store_reader_pull() then takes what arrived.
+ * When nothing has yet, it calls w->park(w->ctx) and returns
+ * STORE_PULL_WAIT; w->wake(w->ctx) is called once (from another thread)
+ * when more arrived or the stream ended. Both are called with the
+ * stream's lock held: they must not call the reader. *n 0 and 0 returned:
+ * the end. Only for a reader with neither fd nor mem.
+ */
+struct store_waiter {
+	void (*park)(void *ctx);
+	void (*wake)(void *ctx);
+	void *ctx;
+};
+#define STORE_PULL_WAIT 1
+int store_reader_stream(struct store_reader *rd, int64_t first, int64_t len);
+int store_reader_pull(struct store_reader *rd, void *buf, size_t max, size_t *n, const struct store_waiter *w);
+/* Moves rd to the heap (rd left empty), for a body that outlives the handler; free with store_reader_free(). */
+struct store_reader *store_reader_move(struct store_reader *rd);
+void store_reader_free(struct store_reader *rd);
 /* Hands the file descriptor over to the caller (-1 when there is none). */
 int store_reader_take_fd(struct store_reader *rd);
 void store_reader_release(struct store_reader *rd);
@@ -108,11 +164,12 @@ int store_blob_stat(struct store *st, const char *repo, const struct digest *d, 
 int store_blob_open(struct store *st, const char *repo, const struct digest *d, struct store_reader *rd,
 		    struct buf *detail);
 /*
- * A URL a client may fetch blob d from directly for ttl_s seconds, when the
- * backend can give one (an object store); E_UNSUPPORTED otherwise (serve
- * it through store_blob_open()).
+ * A URL a client may fetch blob d of repo from directly for ttl_s seconds,
+ * when the backend can give one (an object store); E_UNSUPPORTED otherwise
+ * (serve it through store_blob_open()). E_BLOB_UNKNOWN when d is not
+ * linked to repo; makes no request to the store.
  */
-int store_blob_url(struct store *st, const struct digest *d, int ttl_s, struct buf *url);
+int store_blob_url(struct store *st, const char *repo, const struct digest *d, int ttl_s, struct buf *url);
 /* Removes the link of d to repo; E_BLOB_UNKNOWN when there was none. */
 int store_blob_unlink(struct store *st, const char *repo, const struct digest *d);
 /*

@@ -5,8 +5,8 @@
  *
  * A blob backend holds bytes only: finished blobs by digest, and uploads
  * in progress. Metadata (which repository links what, upload sessions,
- * manifests) stays in meta. Backends today: the local directory
- * (blob_fs.c). An object store fits the same table: its finished blobs may
+ * manifests) stays in meta. Backends: the local directory (blob_fs.c) and
+ * an S3 object store (blob_s3_backend*.c). An object store's finished blobs may
  * live at a location it chooses (returned by write and up_finish, recorded
  * by the store in metadata and handed back to stat/open/remove/presign;
  * NULL or "" means "derived from the digest"), and its uploads may be
@@ -46,6 +46,13 @@ struct blob_entry {
 
 struct blob_backend_ops {
 	const char *name; /* "fs", "s3" */
+	/*
+	 * Blobs may live at locations the store records (looked up before
+	 * stat/open/presign), and uploads keep a state (persisted by the store,
+	 * with a lease per request since any node may serve the next one).
+	 * Both 0 for a local directory: no extra read or write per request.
+	 */
+	int locates, keeps_state;
 	void (*close)(struct blob_backend *be);
 	/* A small write and removal: can the backend store anything now? detail says why not. */
 	int (*probe)(struct blob_backend *be, struct buf *detail);
@@ -58,6 +65,12 @@ struct blob_backend_ops {
 	 */
 	int (*open)(struct blob_backend *be, const struct digest *d, const char *loc, struct store_reader *rd);
 	int (*read)(struct blob_backend *be, struct store_reader *rd, int64_t off, void *buf, size_t len, size_t *n);
+	/* For remote readers (NULL otherwise): store_reader_stream() and store_reader_pull(). */
+	int (*stream)(struct blob_backend *be, struct store_reader *rd, int64_t first, int64_t len);
+	int (*pull)(struct blob_backend *be, struct store_reader *rd, void *buf, size_t max, size_t *n,
+		    const struct store_waiter *w);
+	/* When the backend last found its store unreachable (ms since the epoch), 0 once it answered again; may be NULL. */
+	int64_t (*down_since)(struct blob_backend *be);
 	void (*reader_release)(struct blob_backend *be, struct store_reader *rd);
 	/* Stores len bytes the caller hashed as d, durably; an existing blob is kept. *loc (may be NULL): where. */
 	int (*write)(struct blob_backend *be, const struct digest *d, const void *data, size_t len, struct buf *loc);
@@ -103,6 +116,7 @@ struct blobstore;
 struct store {
 	char *root;
 	struct blob_backend *blobs;
+	int pg; /* metadata on PostgreSQL */
 	int reserved; /* store_reserve() was called: close gives it back */
 };
 

@@ -32,7 +32,7 @@ static char at_sbom[] = "application/spdx+json";
 static char annot[] = "{\"org.opencontainers.image.created\":\"2024-01-01T00:00:00Z\"}";
 
 /* The schema version this berth migrates to. */
-#define SCHEMA_LATEST 3
+#define SCHEMA_LATEST 4
 
 static struct buf dbpath = BUF_INIT;
 

@@ -127,7 +127,7 @@ static void test_first_start(void)
 	run_nodes_on(p.buf, node_nothing, status);
 	CHECK_EQ_INT(status[0], 0);
 	CHECK_EQ_INT(status[1], 0);
-	CHECK_EQ_INT(t_raw_int(p.buf, "SELECT version FROM berth_schema"), 3);
+	CHECK_EQ_INT(t_raw_int(p.buf, "SELECT version FROM berth_schema"), 4);
 	buf_release(&t);
 	buf_release(&p);
 }

@@ -277,8 +277,8 @@ static void test_upgrade(const char *dir)
 
 	/* opening migrates in place */
 	CHECK_EQ_INT(t_meta_open(p.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 3);
-	CHECK_EQ_INT(raw_int(p.buf, T_SQL_VERSION), 3);
+	CHECK_EQ_INT(meta_schema_version(), 4);
+	CHECK_EQ_INT(raw_int(p.buf, T_SQL_VERSION), 4);
 	CHECK_EQ_INT(raw_int(p.buf, v2_objects), 6);
 	check_v1_data();
 
@@ -300,13 +300,13 @@ static void test_upgrade(const char *dir)
 
 	/* reopening an up-to-date file changes nothing */
 	CHECK_EQ_INT(t_meta_open(p.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 3);
+	CHECK_EQ_INT(meta_schema_version(), 4);
 	check_v1_data();
 	CHECK_EQ_INT(meta_pat_check(id, now_ms()), 0);
 	/* asking for an older version than the file has does not downgrade it */
 	meta_close();
 	CHECK_EQ_INT(t_meta_open_at_version(p.buf, 1), 0);
-	CHECK_EQ_INT(meta_schema_version(), 3);
+	CHECK_EQ_INT(meta_schema_version(), 4);
 	meta_close();
 	CHECK_EQ_INT(raw_int(p.buf, T_SQL_INTEGRITY), 1);
 	CHECK_EQ_INT(raw_int(p.buf, T_SQL_FK_ROWS), 0);
@@ -893,7 +893,7 @@ int main(void)
 	test_not_open();
 	test_upgrade(dir.buf);
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 3);
+	CHECK_EQ_INT(meta_schema_version(), 4);
 	test_pat_create_lookup();
 	test_pat_expiry();
 	test_pat_revoke();
