@@ -193,8 +193,9 @@ int cli_open(struct cli *cli, const char *config_path, const char *root)
 		config_set_str(&cli->cfg.root, root);
 	log_set_level(LOG_WARN);
 	gcsched_inhibit(); /* a command-line process never runs the collection schedule */
-	/* only serve creates a data directory or an administrator password */
-	if (datadir_check(cli->cfg.root) || (!cli->cfg.path && datadir_admin(&cli->cfg, 0))) {
+	/* only serve creates a data directory or an administrator password; on PostgreSQL the data is there */
+	if ((!cli->cfg.database.url && datadir_check(cli->cfg.root)) ||
+	    (!cli->cfg.path && datadir_admin(&cli->cfg, 0))) {
 		config_release(&cli->cfg);
 		return 1;
 	}
