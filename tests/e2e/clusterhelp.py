@@ -9,6 +9,8 @@ other's data. Nodes share the token signing key (a file next to the
 cluster), as nodes of a real cluster must: any node verifies any node's
 tokens."""
 
+import atexit
+import contextlib
 import os
 import shlex
 import shutil
@@ -115,6 +117,41 @@ class Engines:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+_shared = None
+
+
+def shared_engines():
+    """The engines of this test process, started on first use and stopped at its exit, so
+    every cluster test module uses one Swift and one PostgreSQL (each cluster still gets a
+    database and a key prefix of its own). Raises when they cannot start."""
+    global _shared
+    if _shared is None:
+        e = Engines()
+        try:
+            e.start()
+        except Exception:
+            e.stop()
+            raise
+        atexit.register(e.stop)
+        _shared = e
+    return _shared
+
+
+@contextlib.contextmanager
+def running_cluster(engines, **kw):
+    """A started Cluster(engines, **kw), stopped (exit statuses checked) after the block."""
+    c = Cluster(engines, **kw)
+    try:
+        c.start()
+    except Exception:
+        c.stop()
+        raise
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
 class Cluster:
     """n berth nodes on one database and one key prefix, haproxy in front.
     `url`/`host` are the load balancer's; `nodes` the Berth daemons."""
@@ -131,12 +168,14 @@ class Cluster:
         cfg["storage"] = dict(cfg.get("storage", {}), backend="s3", s3={
             "endpoint": s3["S3_ENDPOINT"], "region": s3["S3_REGION"], "bucket": s3["S3_BUCKET"],
             "prefix": self.prefix, "path_style": True})
-        auth = dict(cfg.get("auth", {}))
-        if "auth" in cfg or "users" in cfg:
-            token = dict(auth.get("token", {}))
-            token.setdefault("key", os.path.join(self.dir, "token.pem"))
-            auth["token"] = token
-            cfg["auth"] = auth
+        # One signing key for every node, so a token issued by any node is accepted by all of
+        # them. A key named in the config must exist: made here, as an operator would.
+        cfg["token"] = dict(cfg.get("token", {}))
+        if "key" not in cfg["token"]:
+            cfg["token"]["key"] = os.path.join(self.dir, "token.pem")
+            subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-out", cfg["token"]["key"]], check=True, capture_output=True)
+            os.chmod(cfg["token"]["key"], 0o600)
         node_env = dict(env or {}, AWS_ACCESS_KEY_ID=s3["AWS_ACCESS_KEY_ID"],
                         AWS_SECRET_ACCESS_KEY=s3["AWS_SECRET_ACCESS_KEY"])
         self.nodes = [Berth(root=os.path.join(self.dir, "node%d" % i), config=cfg, env=node_env)
@@ -173,6 +212,21 @@ class Cluster:
                 pass
             time.sleep(0.1)
         raise RuntimeError("cluster not ready")
+
+    def kill_node(self, i):
+        """kill -9 of node i (its exit status is not checked)."""
+        self.nodes[i].kill9()
+
+    def restart_node(self, i, timeout=20):
+        """Starts node i again on its port and data, and waits until it is ready."""
+        b = self.nodes[i]
+        b.start(b.port)
+        deadline = time.time() + timeout
+        while requests.get(b.url + "/readyz", timeout=5).status_code != 200:
+            if time.time() > deadline:
+                raise RuntimeError("node %d not ready after its restart" % i)
+            time.sleep(0.1)
+        return b
 
     def stop(self):
         subprocess.run([os.path.join(ENGINES, "haproxy"), "stop", self.lb_dir], check=False,
