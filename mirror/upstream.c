@@ -1,31 +1,18 @@
-/* upstream: the client handle, names, errors, and the one-request HTTP engine on pooled libcurl handles. */
+/* upstream: the client handle, names, errors, and the one-request HTTP engine on common/httpc. */
 #include "upstream_internal.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "err.h"
 #include "xalloc.h"
 
 #define BLOB_MAX_DEFAULT (64LL << 30)
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_start(void)
-{
-	/* not thread-safe in libcurl: once per process, never undone */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		die("curl_global_init failed");
-}
 
 static char *dup_opt(const char *s)
 {
@@ -75,7 +62,7 @@ int upstream_open(const struct config_upstream *cfg, const struct upstream_limit
 	*out = NULL;
 	if (!cfg->name || !cfg->url || !cfg->prefix || (strncmp(cfg->url, "https://", 8) && strncmp(cfg->url, "http://", 7)))
 		return E_CONFIG;
-	pthread_once(&curl_once, curl_start);
+	httpc_global_init();
 	u = xcalloc(1, sizeof(*u));
 	u->name = xstrdup(cfg->name);
 	u->url = xstrdup(cfg->url);
@@ -90,7 +77,9 @@ int upstream_open(const struct config_upstream *cfg, const struct upstream_limit
 	u->docker_hub = !strcmp(host, "registry-1.docker.io") || !strcmp(host, "index.docker.io") ||
 			!strcmp(host, "docker.io");
 	limits_fill(&u->lim, lim);
+	u->backoff = (struct httpc_backoff){ .base_ms = 100, .max_ms = 1000, .budget_ms = u->lim.retry_budget_ms };
 	pthread_mutex_init(&u->lock, NULL);
+	httpc_pool_init(&u->pool);
 	*out = u;
 	return 0;
 }
@@ -106,9 +95,7 @@ void upstream_free(struct upstream *u)
 {
 	if (!u)
 		return;
-	for (size_t i = 0; i < u->nidle; i++)
-		curl_easy_cleanup(u->idle[i]);
-	free(u->idle);
+	httpc_pool_release(&u->pool);
 	for (size_t i = 0; i < u->ntokens; i++) {
 		free(u->tokens[i].scope);
 		wipe_free(u->tokens[i].token);
@@ -269,20 +256,6 @@ int up_status_error(const struct up_resp *resp, int notfound, struct upstream_er
 
 /* ---- the HTTP engine ---- */
 
-long up_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void up_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 void up_resp_init(struct up_resp *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -295,28 +268,6 @@ void up_resp_release(struct up_resp *r)
 	buf_release(&r->body);
 }
 
-static CURL *borrow(struct upstream *u)
-{
-	CURL *c = NULL;
-	pthread_mutex_lock(&u->lock);
-	if (u->nidle)
-		c = u->idle[--u->nidle];
-	pthread_mutex_unlock(&u->lock);
-	if (!c && !(c = curl_easy_init()))
-		die("curl_easy_init failed");
-	return c;
-}
-
-static void give_back(struct upstream *u, CURL *c)
-{
-	/* options (credentials among them) go, the connection cache stays */
-	curl_easy_reset(c);
-	pthread_mutex_lock(&u->lock);
-	u->idle = xgrow(u->idle, &u->idle_alloc, u->nidle, sizeof(*u->idle));
-	u->idle[u->nidle++] = c;
-	pthread_mutex_unlock(&u->lock);
-}
-
 /* One transfer's state, shared with curl's callbacks. */
 struct xfer {
 	const struct up_req *req;
@@ -325,23 +276,17 @@ struct xfer {
 	int sink_failed, too_big;
 };
 
+/* A number of a header value, as in "bytes 5-9/10"; -1 when malformed or past INT64_MAX. */
 static int64_t parse_i64(const char *s)
 {
-	char *end;
-	long long v;
-	errno = 0;
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	v = strtoll(s, &end, 10);
-	return errno || (*end && !isspace((unsigned char)*end) && *end != '/' && *end != '-') ? -1 : (int64_t)v;
+	uint64_t v;
+	return httpc_parse_u64(s, "/-", &v) || v > INT64_MAX ? -1 : (int64_t)v;
 }
 
+/* A value too long to be any we use is left empty. */
 static void copy_value(char *dst, size_t len, const char *v)
 {
-	size_t n = strlen(v);
-	if (n >= len)
-		return; /* too long to be any value we use: left empty */
-	memcpy(dst, v, n + 1);
+	httpc_value_copy(dst, len, v, strlen(v));
 }
 
 static void header_value(struct up_resp *r, const char *name, const char *v)
@@ -369,18 +314,16 @@ static void header_value(struct up_resp *r, const char *name, const char *v)
 	}
 }
 
-static size_t header_line(char *line, size_t size, size_t nmemb, void *ud)
+static size_t header_line(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
 	struct up_resp *r = x->resp;
+	struct httpc_header h;
 	size_t n = size * nmemb;
-	char tmp[UP_WWW_AUTH_MAX + 64], *colon, *v;
-	if (n >= sizeof(tmp))
-		return n; /* no header we read is this long */
-	memcpy(tmp, line, n);
-	tmp[n] = '\0';
-	tmp[strcspn(tmp, "\r\n")] = '\0';
-	if (!strncmp(tmp, "HTTP/", 5)) {
+	char line[UP_WWW_AUTH_MAX + 64];
+	if (httpc_header_parse(data, n, line, sizeof(line), &h))
+		return n;
+	if (h.status >= 0) {
 		/* a new response (a redirect's target, say): forget the last one's headers */
 		struct buf keep = r->body;
 		int64_t delivered = r->delivered;
@@ -388,15 +331,10 @@ static size_t header_line(char *line, size_t size, size_t nmemb, void *ud)
 		r->body = keep;
 		r->delivered = delivered;
 		r->content_length = r->range_start = r->range_total = -1;
-		v = strchr(tmp, ' ');
-		r->status = v ? strtol(v + 1, NULL, 10) : 0;
+		r->status = h.status;
 		return n;
 	}
-	if (!(colon = strchr(tmp, ':')))
-		return n;
-	*colon = '\0';
-	v = colon + 1 + strspn(colon + 1, " \t");
-	header_value(r, tmp, v);
+	header_value(r, h.name, h.value);
 	return n;
 }
 
@@ -438,62 +376,39 @@ static size_t write_body(char *data, size_t size, size_t nmemb, void *ud)
 		r->delivered += (int64_t)(n - skip);
 		return n;
 	}
-	if (n > (ok ? x->req->body_max : UP_ERROR_BODY_MAX) - r->body.len) {
-		if (!ok)
-			return n; /* an error's message is a courtesy: the rest is dropped */
+	/* an error's message is a courtesy: past its bound the rest is dropped */
+	if (httpc_body_add(&r->body, data, n, ok ? x->req->body_max : UP_ERROR_BODY_MAX) && ok) {
 		x->too_big = 1;
 		return 0;
 	}
-	buf_add(&r->body, data, n);
-	return n;
-}
-
-static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
-{
-	struct buf h = BUF_INIT;
-	struct curl_slist *n;
-	buf_addf(&h, "%s: %s", name, value);
-	n = curl_slist_append(l, h.buf);
-	explicit_bzero(h.buf, h.len); /* may be a bearer token */
-	buf_release(&h);
-	if (!n)
-		die("out of memory");
 	return n;
 }
 
 static void setup(struct upstream *u, CURL *c, const struct up_req *r, struct xfer *x, struct curl_slist *list)
 {
-	curl_easy_setopt(c, CURLOPT_URL, r->url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	httpc_setup(c, &(struct httpc_opts){
+		.url = r->url,
+		.headers = list,
+		.ca_file = u->ca_file,
+		.connect_ms = u->lim.connect_ms,
+		.request_ms = u->lim.request_ms,
+		.stall_s = u->lim.stall_s,
+		.flow = r->sink ? HTTPC_DOWNLOAD : HTTPC_WHOLE,
+		.on_header = header_line,
+		.on_body = write_body,
+		.ud = x,
+	});
 	/* a redirect may go to a CDN; never from https down to http */
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, u->https ? "https" : "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, u->lim.connect_ms);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "berth-mirror");
-	if (u->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, u->ca_file);
-	if (r->sink) {
-		/* data moves: bounded by progress, not by a total that a large blob would exceed */
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, u->lim.stall_s);
-		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
-	} else {
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, u->lim.request_ms);
-	}
 	if (r->basic && u->username) {
 		/* curl sends these to the first host only, never to a redirect's */
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERNAME, u->username);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, u->password ? u->password : "");
 	}
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_line);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	if (!strcmp(r->method, "HEAD"))
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 }
@@ -519,19 +434,19 @@ int up_http(struct upstream *u, const struct up_req *r, struct up_resp *resp, st
 	resp->delivered = 0;
 	resp->broken = 0;
 	if (r->accept)
-		list = add_header(list, "Accept", r->accept);
+		list = httpc_header_add(list, "Accept", r->accept);
 	if (r->bearer) {
 		struct buf v = BUF_INIT;
 		buf_addf(&v, "Bearer %s", r->bearer);
-		list = add_header(list, "Authorization", v.buf);
+		list = httpc_header_add(list, "Authorization", v.buf);
 		explicit_bzero(v.buf, v.len);
 		buf_release(&v);
 	}
 	if (r->range_from > 0) {
 		snprintf(range, sizeof(range), "bytes=%lld-", (long long)r->range_from);
-		list = add_header(list, "Range", range);
+		list = httpc_header_add(list, "Range", range);
 	}
-	c = borrow(u);
+	c = httpc_pool_borrow(&u->pool);
 	setup(u, c, r, &x, list);
 	pthread_mutex_lock(&u->lock);
 	if (r->token_realm)
@@ -550,13 +465,10 @@ int up_http(struct upstream *u, const struct up_req *r, struct up_resp *resp, st
 		rc = transport_error(cc, e);
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	resp->broken = cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING ||
-		       cc == CURLE_PARTIAL_FILE || cc == CURLE_HTTP2 || cc == CURLE_HTTP2_STREAM;
+	resp->broken = httpc_broke(cc);
 	if (rc && e)
 		e->status = 0;
-	for (struct curl_slist *l = list; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data)); /* one may hold a bearer token */
-	curl_slist_free_all(list);
-	give_back(u, c);
+	httpc_headers_free(list);
+	httpc_pool_give_back(&u->pool, c);
 	return rc;
 }

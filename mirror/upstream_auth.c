@@ -14,7 +14,6 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "rand.h"
 #include "xalloc.h"
 
 #define TOKEN_MAX (16 * 1024)
@@ -122,7 +121,7 @@ int upstream_challenge_parse(const char *header, struct upstream_challenge *out)
 static char *token_lookup(struct upstream *u, const char *scope)
 {
 	char *tok = NULL;
-	long now = up_now_ms();
+	long now = httpc_now_ms();
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < u->ntokens; i++) {
 		if (!strcmp(u->tokens[i].scope, scope) && u->tokens[i].expires_ms > now) {
@@ -210,7 +209,7 @@ static int token_answer(struct upstream *u, const struct up_resp *resp, const ch
 	/* renewed early, so that it cannot expire on its way; a short-lived token keeps three quarters */
 	margin = (long)u->lim.token_margin_s < ttl / 4 ? (long)u->lim.token_margin_s : ttl / 4;
 	if (ttl - margin > 0)
-		token_store(u, scope, tok, up_now_ms() + (ttl - margin) * 1000);
+		token_store(u, scope, tok, httpc_now_ms() + (ttl - margin) * 1000);
 	*out = xstrdup(tok);
 out:
 	json_decref(root);
@@ -335,17 +334,6 @@ static int retriable(int rc, const struct up_resp *resp)
 	return resp->status == 502 || resp->status == 503 || resp->status == 504;
 }
 
-/* Full jitter: uniform in [0, min(1 s, 100 ms * 2^retry)]. */
-static long backoff_ms(int retry)
-{
-	long cap = 100L << (retry < 4 ? retry : 4);
-	uint32_t v;
-	if (cap > 1000)
-		cap = 1000;
-	rand_bytes(&v, sizeof(v));
-	return (long)(v % (uint32_t)(cap + 1));
-}
-
 int up_call(struct upstream *u, const char *remote, const struct up_req *req, struct up_resp *resp, int notfound,
 	    struct upstream_error *e)
 {
@@ -353,7 +341,7 @@ int up_call(struct upstream *u, const char *remote, const struct up_req *req, st
 	struct buf scope = BUF_INIT;
 	struct up_req r = *req;
 	char *bearer = NULL;
-	long start = up_now_ms();
+	long start = httpc_now_ms();
 	int64_t delivered = 0;
 	int rc, challenged = 0;
 	if (!e)
@@ -385,13 +373,11 @@ int up_call(struct upstream *u, const char *remote, const struct up_req *req, st
 				rc = up_status_error(resp, notfound, e);
 			break;
 		}
-		long wait = backoff_ms(n - 1);
-		if (up_now_ms() - start + wait > u->lim.retry_budget_ms) {
+		if (httpc_backoff_wait(&u->backoff, start, n - 1)) {
 			if (!rc)
 				rc = up_status_error(resp, notfound, e);
 			break;
 		}
-		up_sleep_ms(wait);
 	}
 	resp->delivered = delivered;
 out:

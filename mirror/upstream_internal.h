@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "httpc.h"
 #include "upstream.h"
 
 #define UP_WWW_AUTH_MAX 2048
@@ -25,9 +26,9 @@ struct upstream {
 	char *name, *url, *prefix, *ca_file, *username, *password, *static_token;
 	int is_default, docker_hub, https;
 	struct upstream_limits lim;
+	struct httpc_backoff backoff; /* 100 ms doubling to 1 s, within lim.retry_budget_ms */
+	struct httpc_pool pool;
 	pthread_mutex_t lock; /* guards everything below */
-	void **idle;          /* pooled CURL handles */
-	size_t nidle, idle_alloc;
 	int basic_mode;       /* the upstream asked for Basic: sent up front from then on */
 	char *realm, *service; /* from the last Bearer challenge */
 	struct up_token *tokens;
@@ -89,7 +90,5 @@ int up_status_error(const struct up_resp *resp, int notfound, struct upstream_er
 /* Sets e to kind with a formatted message; returns code. */
 int up_fail(struct upstream_error *e, enum upstream_fail kind, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-long up_now_ms(void);
-void up_sleep_ms(long ms);
 
 #endif

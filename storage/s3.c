@@ -1,8 +1,6 @@
-/* s3: the client handle, its pool of curl handles, and the signed request engine with retries. */
+/* s3: the client handle and the signed request engine with retries, on common/httpc's pool. */
 #include "s3.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
-#include "digest.h"
 #include "err.h"
-#include "rand.h"
+#include "httpc.h"
 #include "s3_internal.h"
 #include "xalloc.h"
 
@@ -23,11 +18,10 @@ struct s3 {
 	char *host;   /* the Host header and URL authority: "127.0.0.1:8080", "bucket.s3.lan" */
 	char *region, *bucket, *prefix, *ca_file, *access_key, *secret_key;
 	int path_style;
-	long connect_ms, request_ms, stall_s, budget_ms, base_ms;
+	long connect_ms, request_ms, stall_s;
+	struct httpc_backoff backoff;
 	int max_attempts;
-	pthread_mutex_t lock; /* guards idle/nidle/alloc */
-	CURL **idle;
-	size_t nidle, alloc;
+	struct httpc_pool pool;
 };
 
 static _Thread_local struct s3_last_error last_error;
@@ -40,15 +34,6 @@ const struct s3_last_error *s3_last_error(void)
 struct s3_last_error *s3_error_slot(void)
 {
 	return &last_error;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_start(void)
-{
-	/* curl_global_init is not thread-safe: once per process, never undone */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		die("curl_global_init failed");
 }
 
 static char *dup_or_empty(const char *s)
@@ -74,7 +59,7 @@ int s3_open(const struct s3_config *cfg, struct s3 **out)
 	/* the endpoint names a server, nothing more: a path would change what is signed */
 	if (!alen || (auth[alen] && strcmp(auth + alen, "/")))
 		return E_CONFIG;
-	pthread_once(&curl_once, curl_start);
+	httpc_global_init();
 	struct s3 *s = xcalloc(1, sizeof(*s));
 	s->scheme = xstrndup(ep, (size_t)(auth - ep) - 3);
 	if (cfg->path_style) {
@@ -95,9 +80,10 @@ int s3_open(const struct s3_config *cfg, struct s3 **out)
 	s->request_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 30000;
 	s->stall_s = cfg->stall_timeout_s > 0 ? cfg->stall_timeout_s : 30;
 	s->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 5;
-	s->budget_ms = cfg->retry_budget_ms > 0 ? cfg->retry_budget_ms : 20000;
-	s->base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : 100;
-	pthread_mutex_init(&s->lock, NULL);
+	s->backoff.budget_ms = cfg->retry_budget_ms > 0 ? cfg->retry_budget_ms : 20000;
+	s->backoff.base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : 100;
+	s->backoff.max_ms = 2000;
+	httpc_pool_init(&s->pool);
 	*out = s;
 	return 0;
 }
@@ -106,10 +92,7 @@ void s3_free(struct s3 *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nidle; i++)
-		curl_easy_cleanup(s->idle[i]);
-	free(s->idle);
-	pthread_mutex_destroy(&s->lock);
+	httpc_pool_release(&s->pool);
 	if (s->secret_key)
 		memset(s->secret_key, 0, strlen(s->secret_key));
 	free(s->scheme);
@@ -121,29 +104,6 @@ void s3_free(struct s3 *s)
 	free(s->access_key);
 	free(s->secret_key);
 	free(s);
-}
-
-/* A pooled easy handle (its open connection reused), or a new one. */
-static CURL *borrow(struct s3 *s)
-{
-	CURL *c = NULL;
-	pthread_mutex_lock(&s->lock);
-	if (s->nidle)
-		c = s->idle[--s->nidle];
-	pthread_mutex_unlock(&s->lock);
-	if (!c && !(c = curl_easy_init()))
-		die("curl_easy_init failed");
-	return c;
-}
-
-static void give_back(struct s3 *s, CURL *c)
-{
-	/* options go, the connection cache stays */
-	curl_easy_reset(c);
-	pthread_mutex_lock(&s->lock);
-	s->idle = xgrow(s->idle, &s->alloc, s->nidle, sizeof(*s->idle));
-	s->idle[s->nidle++] = c;
-	pthread_mutex_unlock(&s->lock);
 }
 
 const char *s3_prefix(const struct s3 *s)
@@ -239,71 +199,38 @@ static size_t write_body(char *data, size_t size, size_t nmemb, void *ud)
 		x->delivered += n;
 		return n;
 	}
-	if (n > S3_MAX_XML_BODY - x->resp->body.len) {
+	if (httpc_body_add(&x->resp->body, data, n, S3_MAX_XML_BODY)) {
 		x->too_big = 1;
 		return 0;
 	}
-	buf_add(&x->resp->body, data, n);
 	return n;
 }
 
-/* Parses a decimal number at s; 0 or -1. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || (*end && *end != '\r' && *end != '\n' && *end != ' '))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static size_t header_line(char *line, size_t size, size_t nmemb, void *ud)
+static size_t header_line(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
+	struct s3_resp *r = x->resp;
+	struct httpc_header h;
 	size_t n = size * nmemb;
-	char tmp[512];
-	if (n >= sizeof(tmp))
-		return n; /* no header we read is this long */
-	memcpy(tmp, line, n);
-	tmp[n] = '\0';
-	tmp[strcspn(tmp, "\r\n")] = '\0';
-	if (!strncmp(tmp, "HTTP/", 5)) {
+	char line[512];
+	if (httpc_header_parse(data, n, line, sizeof(line), &h))
+		return n;
+	if (h.status >= 0) {
 		/* a new response (after a 100 Continue, say): forget the last one's headers */
-		const char *sp = strchr(tmp, ' ');
-		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-		x->resp->etag[0] = '\0';
-		x->resp->has_size = 0;
-	} else if (!strncasecmp(tmp, "etag:", 5)) {
-		const char *v = tmp + 5;
-		size_t len;
-		v += strspn(v, " \t\"");
-		len = strcspn(v, "\"");
-		if (len < S3_ETAG_MAX) {
-			memcpy(x->resp->etag, v, len);
-			x->resp->etag[len] = '\0';
-		}
-	} else if (!strncasecmp(tmp, "content-range:", 14)) {
-		const char *slash = strrchr(tmp, '/');
-		if (slash && !parse_u64(slash + 1, &x->resp->total_size))
-			x->resp->has_size = 2; /* the total beats Content-Length */
-	} else if (!strncasecmp(tmp, "content-length:", 15) && x->resp->has_size != 2) {
-		if (!parse_u64(tmp + 15 + strspn(tmp + 15, " "), &x->resp->total_size))
-			x->resp->has_size = 1;
+		x->status = h.status;
+		r->etag[0] = '\0';
+		r->has_size = 0;
+	} else if (!strcasecmp(h.name, "etag")) {
+		const char *v = h.value + strspn(h.value, " \t\"");
+		httpc_value_copy(r->etag, sizeof(r->etag), v, strcspn(v, "\""));
+	} else if (!strcasecmp(h.name, "content-range")) {
+		const char *slash = strrchr(h.value, '/');
+		if (slash && !httpc_parse_u64(slash + 1, "", &r->total_size))
+			r->has_size = 2; /* the total beats Content-Length */
+	} else if (!strcasecmp(h.name, "content-length") && r->has_size != 2) {
+		if (!httpc_parse_u64(h.value, "", &r->total_size))
+			r->has_size = 1;
 	}
-	return n;
-}
-
-static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
-{
-	struct buf h = BUF_INIT;
-	struct curl_slist *n;
-	buf_addf(&h, "%s: %s", name, value);
-	n = curl_slist_append(l, h.buf);
-	buf_release(&h);
-	if (!n)
-		die("out of memory");
 	return n;
 }
 
@@ -359,40 +286,28 @@ static CURLcode attempt(struct s3 *s, CURL *c, struct xfer *x, const char *if_ma
 	if (query.len)
 		buf_addf(&url, "?%s", query.buf);
 
-	list = add_header(list, "Host", s->host);
-	list = add_header(list, "x-amz-date", date);
-	list = add_header(list, "x-amz-content-sha256", sr.payload_hash);
-	list = add_header(list, "Authorization", auth.buf);
+	list = httpc_header_add(list, "Host", s->host);
+	list = httpc_header_add(list, "x-amz-date", date);
+	list = httpc_header_add(list, "x-amz-content-sha256", sr.payload_hash);
+	list = httpc_header_add(list, "Authorization", auth.buf);
 	for (size_t i = 0; i < nh; i++)
-		list = add_header(list, hdrs[i].name, hdrs[i].value);
+		list = httpc_header_add(list, hdrs[i].name, hdrs[i].value);
 	/* no 100-continue round trip; no content type a form POST would add */
 	list = curl_slist_append(list, "Expect:");
 	list = curl_slist_append(list, "Content-Type:");
 
-	curl_easy_setopt(c, CURLOPT_URL, url.buf);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->connect_ms);
-	if (s->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
-	if (has_body || r->sink) {
-		/* data moves: bounded by progress, not by a total that a large object would exceed */
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->stall_s);
-		/* larger chunks than curl's 16 KiB: fewer callbacks and syscalls per MiB */
-		if (r->sink)
-			curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
-		else
-			curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
-	} else {
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->request_ms);
-	}
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_line);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	httpc_setup(c, &(struct httpc_opts){
+		.url = url.buf,
+		.headers = list,
+		.ca_file = s->ca_file,
+		.connect_ms = s->connect_ms,
+		.request_ms = s->request_ms,
+		.stall_s = s->stall_s,
+		.flow = r->sink ? HTTPC_DOWNLOAD : has_body ? HTTPC_UPLOAD : HTTPC_WHOLE,
+		.on_header = header_line,
+		.on_body = write_body,
+		.ud = x,
+	});
 	if (r->head) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (has_body || !strcmp(r->method, "PUT") || !strcmp(r->method, "POST")) {
@@ -413,7 +328,7 @@ static CURLcode attempt(struct s3 *s, CURL *c, struct xfer *x, const char *if_ma
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		x->status = status;
 	}
-	curl_slist_free_all(list);
+	httpc_headers_free(list);
 	buf_release(&path);
 	buf_release(&url);
 	buf_release(&query);
@@ -441,50 +356,14 @@ static int map_status(long status, const char *code)
 	return E_STORE;
 }
 
+/*
+ * Besides a connection that broke, a store that is down, slow or restarting
+ * is retried (unlike the mirror's upstreams): nothing else can serve its data.
+ */
 static int transport_retriable(CURLcode rc)
 {
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Full jitter: uniform in [0, min(2 s, base * 2^retry)]. */
-static long backoff_ms(const struct s3 *s, int retry)
-{
-	long cap = s->base_ms;
-	uint32_t r;
-	for (int i = 0; i < retry && cap < 2000; i++)
-		cap *= 2;
-	if (cap > 2000)
-		cap = 2000;
-	rand_bytes(&r, sizeof(r));
-	return (long)(r % (uint32_t)(cap + 1));
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	return httpc_broke(rc) || rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+	       rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SSL_CONNECT_ERROR;
 }
 
 /* Whether a GET's sink already has every byte asked for. */
@@ -501,9 +380,9 @@ int s3_request(struct s3 *s, const struct s3_req *req, struct s3_resp *resp)
 {
 	struct xfer x = { .req = req, .resp = resp };
 	char etag0[S3_ETAG_MAX] = "";
-	long start = now_ms();
+	long start = httpc_now_ms();
 	int rc = E_STORE_UNAVAILABLE;
-	CURL *c = borrow(s);
+	CURL *c = httpc_pool_borrow(&s->pool);
 	memset(resp, 0, sizeof(*resp));
 	buf_init(&resp->body, 0);
 	memset(&last_error, 0, sizeof(last_error));
@@ -556,11 +435,9 @@ int s3_request(struct s3 *s, const struct s3_req *req, struct s3_resp *resp)
 		}
 		if (!retry || n >= s->max_attempts)
 			break;
-		long wait = backoff_ms(s, n - 1);
-		if (now_ms() - start + wait > s->budget_ms)
+		if (httpc_backoff_wait(&s->backoff, start, n - 1))
 			break;
-		sleep_ms(wait);
 	}
-	give_back(s, c);
+	httpc_pool_give_back(&s->pool, c);
 	return rc;
 }
