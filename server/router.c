@@ -35,10 +35,12 @@ static const struct route routes[] = {
 	{ ROUTE_UPLOAD, M_DELETE, ACTION_PULL | ACTION_PUSH | R_IO, h_upload_cancel, NULL },
 	{ ROUTE_REFERRERS, M_GET, ACTION_PULL, h_referrers, NULL },
 	/* the berth extension; history names users and client addresses, so it wants push like rollback */
-	{ ROUTE_TAG_HISTORY, M_GET, ACTION_PULL | ACTION_PUSH, h_tag_history, NULL },
+	{ ROUTE_TAG_HISTORY, M_GET, ACTION_PULL | ACTION_PUSH | R_SESSION, h_tag_history, NULL },
 	{ ROUTE_TAG_ROLLBACK, M_POST, ACTION_PULL | ACTION_PUSH | R_IO, h_tag_rollback, h_tag_rollback_finish },
 	{ ROUTE_EXT_REPOS, M_GET, R_SESSION, ui_view_repos, NULL },
 	{ ROUTE_EXT_TAGS, M_GET, ACTION_PULL | R_SESSION, ui_view_tags, NULL },
+	{ ROUTE_EXT_IMAGE, M_GET, ACTION_PULL | R_SESSION, ui_view_image, NULL },
+	{ ROUTE_EXT_COMPARE, M_GET, ACTION_PULL | R_SESSION, ui_view_compare, NULL },
 	/* the web interface: pages check rights themselves; its forms check their CSRF token */
 	{ ROUTE_ROOT, M_GET, R_NOAUTH, ui_root_get, NULL },
 	{ ROUTE_UI, M_GET, R_SESSION, ui_get, NULL },
@@ -57,7 +59,7 @@ static const char *labels[] = {
 	[ROUTE_TAG_HISTORY] = "tag_history", [ROUTE_TAG_ROLLBACK] = "tag_rollback",
 	[ROUTE_TEST_CLOCK] = "test_clock", [ROUTE_TEST_FAULT] = "test_fault",
 	[ROUTE_ROOT] = "root", [ROUTE_UI] = "ui", [ROUTE_EXT_REPOS] = "ext_repositories",
-	[ROUTE_EXT_TAGS] = "ext_tags",
+	[ROUTE_EXT_TAGS] = "ext_tags", [ROUTE_EXT_IMAGE] = "ext_image", [ROUTE_EXT_COMPARE] = "ext_compare",
 	[ROUTE_NONE] = "none",
 };
 
@@ -150,6 +152,17 @@ static enum route_kind match(const char *path, char **name, char **seg)
 		*name = xstrndup(rest, nlen);
 		return ROUTE_EXT_TAGS;
 	}
+	if (ends_with(rest, len, "/_berth/compare", &nlen)) {
+		*name = xstrndup(rest, nlen);
+		return ROUTE_EXT_COMPARE;
+	}
+	/* no name component starts with '_': the first "/_berth/image/" ends the name */
+	const char *img = strstr(rest, "/_berth/image/");
+	if (img && !strchr(img + 14, '/')) {
+		*name = xstrndup(rest, (size_t)(img - rest));
+		*seg = xstrdup(img + 14);
+		return ROUTE_EXT_IMAGE;
+	}
 	if (ends_with(rest, len, "/tags/list", &nlen)) {
 		*name = xstrndup(rest, nlen);
 		return ROUTE_TAGS;
@@ -205,6 +218,7 @@ static int validate(struct req *r, enum route_kind kind)
 		return req_fail(r, E_NAME_INVALID, "invalid repository name");
 	switch (kind) {
 	case ROUTE_MANIFEST:
+	case ROUTE_EXT_IMAGE:
 		rc = reference_parse(r->ref, strlen(r->ref), &r->reference);
 		if (rc == E_TAG_INVALID)
 			return bad_tag(r);

@@ -34,6 +34,8 @@ enum route_kind {
 	ROUTE_UI,           /* /ui/... the web interface */
 	ROUTE_EXT_REPOS,    /* /v2/_berth/repositories */
 	ROUTE_EXT_TAGS,     /* /v2/<name>/_berth/tags */
+	ROUTE_EXT_IMAGE,    /* /v2/<name>/_berth/image/<reference> */
+	ROUTE_EXT_COMPARE,  /* /v2/<name>/_berth/compare */
 	ROUTE_NONE,
 };
 

@@ -1,6 +1,7 @@
 /* ui: the web interface's entry points: the redirect from /, the dispatch of /ui/ paths, the embedded assets. */
 #include "ui.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -43,14 +44,53 @@ int ui_bad_args(struct req *r)
 	return 0;
 }
 
-/* /ui/r/<name>: the repository page, for a valid name. */
+int ui_split_path(const char *rest, struct buf *name, char verb[UI_VERB_MAX], const char **arg)
+{
+	const char *sep = strstr(rest, "/_");
+	buf_reset(name);
+	buf_add(name, rest, sep ? (size_t)(sep - rest) : strlen(rest));
+	verb[0] = '\0';
+	*arg = NULL;
+	if (sep) {
+		const char *slash = strchr(sep + 2, '/');
+		size_t n = slash ? (size_t)(slash - sep - 2) : strlen(sep + 2);
+		/* "?" matches no verb: one too long for the buffer is none of them */
+		snprintf(verb, UI_VERB_MAX, "%.*s", n < UI_VERB_MAX ? (int)n : 1, n < UI_VERB_MAX ? sep + 2 : "?");
+		*arg = slash ? slash + 1 : NULL;
+	}
+	return name_check(name->buf, name->len) != 0;
+}
+
+static int verb_is(const char *verb, const char *v)
+{
+	return !strcmp(verb, v);
+}
+
+/* /ui/r/<name>[/_<verb>[/<arg>]]: the pages of one repository, for a valid name. */
 static int repo(struct req *r, const char *rest)
 {
-	if (name_check(rest, strlen(rest))) {
+	struct buf name = BUF_INIT;
+	char verb[UI_VERB_MAX];
+	const char *arg;
+	int rc = 0;
+	if (ui_split_path(rest, &name, verb, &arg))
 		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
-		return 0;
-	}
-	return ui_repo_page(r, rest);
+	else if (!*verb)
+		rc = ui_repo_page(r, name.buf);
+	else if (verb_is(verb, "image") && arg)
+		rc = ui_image_page(r, name.buf, arg);
+	else if (verb_is(verb, "raw") && arg)
+		rc = ui_raw_manifest(r, name.buf, arg);
+	else if (verb_is(verb, "compare") && !arg)
+		rc = ui_compare_page(r, name.buf);
+	else if (verb_is(verb, "history") && arg)
+		rc = ui_history_page(r, name.buf, arg);
+	else if (verb_is(verb, "rollback") && arg)
+		rc = ui_rollback_page(r, name.buf, arg);
+	else
+		ui_page_message(r, 404, "Not found", "There is no such page.");
+	buf_release(&name);
+	return rc;
 }
 
 int ui_get(struct req *r)

@@ -30,6 +30,10 @@ int ui_post_finish(struct req *r);
 int ui_view_repos(struct req *r);
 /* GET /v2/<name>/_berth/tags: tags with push time, pusher, size and immutability. */
 int ui_view_tags(struct req *r);
+/* GET /v2/<name>/_berth/image/<ref>: manifest, config, build steps with layers, tags, referrers. */
+int ui_view_image(struct req *r);
+/* GET /v2/<name>/_berth/compare?a=REF&b=REF: layers added, removed and shared, size and config differences. */
+int ui_view_compare(struct req *r);
 
 /*
  * For routes that a session may authenticate (GET only): when r carries

@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "authn.h"
 #include "buf.h"
+#include "httpparse.h"
 #include "req.h"
 #include "store_browse.h"
 
@@ -70,6 +72,44 @@ const char *ui_sort_name(enum store_browse_sort s);
 int ui_login_get(struct req *r);
 int ui_repos_page(struct req *r);
 int ui_repo_page(struct req *r, const char *repo);
+/*
+ * The pages of one repository are /ui/r/<name>/_<verb>[/<arg>]: no name
+ * component starts with '_'. Splits rest (after "/ui/r/") into name, verb
+ * (copied; "" without one) and arg (into rest; NULL when absent).
+ * Non-zero when the name is not valid.
+ */
+#define UI_VERB_MAX 16
+int ui_split_path(const char *rest, struct buf *name, char verb[UI_VERB_MAX], const char **arg);
+/* GET /ui/r/<name>/_image/<ref>, _raw/<digest> (ui_image.c), _compare (ui_compare.c), _history/<tag>, _rollback/<tag> (ui_history.c). */
+int ui_image_page(struct req *r, const char *repo, const char *ref);
+int ui_raw_manifest(struct req *r, const char *repo, const char *ref);
+int ui_compare_page(struct req *r, const char *repo);
+int ui_history_page(struct req *r, const char *repo, const char *tag);
+int ui_rollback_page(struct req *r, const char *repo, const char *tag);
+/* A link to the image page of ref in repo (escaped), showing the short digest or ref itself. */
+void ui_image_link(struct buf *o, const char *repo, const char *ref, int short_form);
+/* The step of a config history entry (created_by) as a Dockerfile says it, escaped. */
+void ui_step_text(struct buf *o, const char *created_by);
+
+/*
+ * A form posted to /ui/: its fields, and what acts on them: the
+ * credential check of a sign-in, the write of a rollback or delete (freed
+ * with the form, at the request's end).
+ */
+struct ui_action;
+struct ui_form {
+	struct query form;
+	struct authn_check check;
+	struct ui_action *action;
+};
+void ui_action_free(struct ui_action *a);
+/*
+ * POST /ui/r/<name>/_rollback/<tag> (to=DIGEST) and /ui/r/<name>/_delete
+ * (ref=TAG|DIGEST), from a signed-in page whose CSRF token was checked:
+ * checks the rights, then does the write on the I/O pool.
+ */
+int ui_action_post(struct req *r, struct ui_form *f);
+
 /* Ends a page whose arguments were refused (r's error): the same message as a 400 page. */
 int ui_bad_args(struct req *r);
 

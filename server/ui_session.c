@@ -131,7 +131,8 @@ static int session_valid(struct req *r, const struct jwt_claims *cl, char **scop
 	return ok;
 }
 
-int ui_session_begin(struct req *r)
+/* Sets r->ident from a valid session cookie (and no Authorization header); 1 when it did. */
+static int session_ident(struct req *r)
 {
 	struct buf tok = BUF_INIT, aud = BUF_INIT;
 	struct jwt_claims cl;
@@ -139,8 +140,8 @@ int ui_session_begin(struct req *r)
 	char *scopes = NULL;
 	int ok = 0;
 	memset(&cl, 0, sizeof(cl));
-	if (req_header(r, "Authorization") || (r->method != M_GET && r->method != M_HEAD) ||
-	    !cookie_get(r, SESSION_COOKIE, &tok) || !tok.len || tok.len > JWT_MAX_TOKEN || registry_key(r->reg, &key))
+	if (req_header(r, "Authorization") || !cookie_get(r, SESSION_COOKIE, &tok) || !tok.len ||
+	    tok.len > JWT_MAX_TOKEN || registry_key(r->reg, &key))
 		goto out;
 	session_aud(r, &aud);
 	if (jwt_verify(key, tok.buf, tok.len, r->cfg->token_issuer, aud.buf, clock_wall_s(), SESSION_LEEWAY, &cl) ||
@@ -160,6 +161,14 @@ out:
 	buf_release(&tok);
 	buf_release(&aud);
 	return ok;
+}
+
+int ui_session_begin(struct req *r)
+{
+	/* a session never authenticates a registry write: the interface's own forms get it in ui_post_finish() */
+	if (r->method != M_GET && r->method != M_HEAD)
+		return 0;
+	return session_ident(r);
 }
 
 /* Signs a session for user (signed in with personal access token pat_id, or 0 for a password). */
@@ -255,18 +264,13 @@ int ui_login_get(struct req *r)
 	return 0;
 }
 
-/* A sign-in on its way through the credential check. */
-struct login_state {
-	struct authn_check check;
-	struct query form;
-};
-
 static void login_cleanup(struct req *r)
 {
-	struct login_state *ls = r->hstate;
+	struct ui_form *ls = r->hstate;
 	if (!ls)
 		return;
 	authn_check_release(&ls->check);
+	ui_action_free(ls->action);
 	for (size_t i = 0; i < ls->form.n; i++)
 		OPENSSL_cleanse(ls->form.params[i].value, strlen(ls->form.params[i].value));
 	query_release(&ls->form);
@@ -276,13 +280,13 @@ static void login_cleanup(struct req *r)
 
 static void login_work(struct req *r)
 {
-	struct login_state *ls = r->hstate;
+	struct ui_form *ls = r->hstate;
 	authn_check_run(r, &ls->check);
 }
 
 static int login_then(struct req *r)
 {
-	struct login_state *ls = r->hstate;
+	struct ui_form *ls = r->hstate;
 	struct authn_check *c = &ls->check;
 	const char *next = safe_next(query_get(&ls->form, "next"));
 	struct buf tok = BUF_INIT;
@@ -301,7 +305,7 @@ static int login_then(struct req *r)
 	return 0;
 }
 
-static int login_post(struct req *r, struct login_state *ls)
+static int login_post(struct req *r, struct ui_form *ls)
 {
 	const char *u = query_get(&ls->form, "username"), *p = query_get(&ls->form, "password");
 	const char *csrf = query_get(&ls->form, "csrf");
@@ -326,13 +330,19 @@ static int login_post(struct req *r, struct login_state *ls)
 	return 0;
 }
 
-static int logout_post(struct req *r, struct login_state *ls)
+/* Whether the form carries the CSRF token of r's session cookie. */
+static int csrf_ok(struct req *r, struct ui_form *ls)
 {
 	struct buf want = BUF_INIT;
 	const char *csrf = query_get(&ls->form, "csrf");
 	int ok = ui_csrf(r, &want) && csrf && same_str(want.buf, csrf);
 	buf_release(&want);
-	if (!ok) {
+	return ok;
+}
+
+static int logout_post(struct req *r, struct ui_form *ls)
+{
+	if (!csrf_ok(r, ls)) {
 		ui_page_message(r, 403, "Not signed out", "The form expired or came from another site: reload the page "
 							 "and try again.");
 		return 0;
@@ -351,7 +361,7 @@ int ui_post(struct req *r)
 
 int ui_post_finish(struct req *r)
 {
-	struct login_state *ls = xcalloc(1, sizeof(*ls));
+	struct ui_form *ls = xcalloc(1, sizeof(*ls));
 	r->hstate = ls;
 	r->on_cleanup = login_cleanup;
 	if (!r->cfg->ui_enabled)
@@ -366,6 +376,15 @@ int ui_post_finish(struct req *r)
 		return login_post(r, ls);
 	if (!strcmp(r->path, "/ui/logout"))
 		return logout_post(r, ls);
+	if (!strncmp(r->path, "/ui/r/", 6)) {
+		/* the session acts only for a form of its own pages: the token proves where the form came from */
+		if (!csrf_ok(r, ls) || !session_ident(r)) {
+			ui_page_message(r, 403, "Refused", "The form expired or came from another site: reload the page "
+							   "and try again.");
+			return 0;
+		}
+		return ui_action_post(r, ls);
+	}
 	ui_page_message(r, 404, "Not found", "There is no such page.");
 	return 0;
 }

@@ -563,5 +563,7 @@ int meta_browse_repos(const struct meta_browse_page *pg, meta_str_cb filter, voi
 		      int (*cb)(void *ctx, const struct meta_repo_summary *r), void *ctx, int *more);
 int meta_browse_tags(const char *repo, const struct meta_browse_page *pg,
 		     int (*cb)(void *ctx, const struct meta_tag_summary *t), void *ctx, int *more);
+/* Tags of repo pointing at digest, by name, at most n; *more when further ones exist. */
+int meta_browse_tags_at(const char *repo, const char *digest, long n, meta_str_cb cb, void *ctx, int *more);
 
 #endif

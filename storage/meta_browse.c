@@ -250,3 +250,42 @@ int meta_browse_tags(const char *repo, const struct meta_browse_page *pg,
 		rc = meta_repo_exists(repo);
 	return rc;
 }
+
+int meta_browse_tags_at(const char *repo, const char *digest, long n, meta_str_cb cb, void *ctx, int *more)
+{
+	struct meta_conn *c;
+	struct db_stmt *s = NULL;
+	long count = 0;
+	int rc = meta_conn_get(&c);
+	*more = 0;
+	if (rc)
+		return rc;
+	/* tags_by_digest holds (repo_id, digest): this reads only the tags wanted */
+	rc = db_prepare(c->db,
+			"SELECT t.name FROM tags t WHERE t.repo_id = (SELECT id FROM repos WHERE name = ?1)"
+			" AND t.digest = ?2 ORDER BY t.name LIMIT ?3",
+			0, &s);
+	if (rc)
+		goto out;
+	db_bind_text(s, 1, repo);
+	db_bind_text(s, 2, digest);
+	db_bind_int64(s, 3, (int64_t)n + 1);
+	while ((rc = meta_step(c, s)) == 1) {
+		const char *name = db_col_text(s, 0);
+		if (!name) {
+			rc = E_IO;
+			break;
+		}
+		if (count == n) {
+			*more = 1;
+			rc = 0;
+			break;
+		}
+		count++;
+		if ((rc = cb(ctx, name)))
+			break;
+	}
+out:
+	db_finalize(s);
+	return rc;
+}

@@ -55,3 +55,10 @@ int store_browse_tags(struct store *st, const char *repo, const struct store_bro
 	page_of(pg, &mp);
 	return meta_browse_tags(repo, &mp, tag_tramp, &t, more);
 }
+
+int store_browse_tags_at(struct store *st, const char *repo, const char *digest, long n, store_str_cb cb, void *ctx,
+			 int *more)
+{
+	(void)st;
+	return meta_browse_tags_at(repo, digest, n > 0 ? n : 1, cb, ctx, more);
+}

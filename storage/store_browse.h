@@ -67,4 +67,11 @@ struct store_tag_summary {
 int store_browse_tags(struct store *st, const char *repo, const struct store_browse_page *pg,
 		      int (*cb)(void *ctx, const struct store_tag_summary *t), void *ctx, int *more);
 
+/*
+ * Tags of repo pointing at manifest digest (a digest string), in name
+ * order, at most n; *more is set when further ones exist. None is no error.
+ */
+int store_browse_tags_at(struct store *st, const char *repo, const char *digest, long n, store_str_cb cb, void *ctx,
+			 int *more);
+
 #endif

@@ -133,3 +133,49 @@ def view(s, url):
     resp = s.get(url)
     assert resp.status_code == 200, "%s: %d %s" % (url, resp.status_code, resp.text[:300])
     return json.loads(resp.text)
+
+
+def push_with_layers(reg, repo, tag, config, layers, annotations=None):
+    """An OCI image of config and the given layers (pushed when missing), by tag; returns its digest."""
+    reg.push_blobs(repo, config, *layers)
+    body = oh.oci_manifest(oh.descriptor(oh.MT_OCI_CONFIG, config),
+                           [oh.descriptor(oh.MT_OCI_LAYER, l) for l in layers], annotations=annotations)
+    reg.push_manifest(repo, tag, body, oh.MT_OCI_MANIFEST)
+    return oh.digest(body)
+
+
+def push_image_fixtures(b, hostile="<script>alert(1)</script>\"'&"):
+    """What the image, compare and history tests look at; returns a dict of digests."""
+    admin = oh.Registry(b.url, auth=("admin", b.passwords["admin"]))
+    alice = oh.Registry(b.url, auth=("alice", b.passwords["alice"]))
+    out = {}
+    shared, v1_only, extra = oh.random_blob(700), oh.random_blob(1500), oh.random_blob(900)
+    out["shared_layer"], out["v1_only_layer"], out["v2_extra_layer"] = (oh.digest(x) for x in (shared, v1_only, extra))
+    out["v1"] = push_with_layers(alice, "team-a/app", "v1", labelled_config({"org.example.team": "a"}), [shared, v1_only])
+    v2 = json.loads(labelled_config({"org.example.team": "a", "org.example.version": "2"}))
+    v2["config"]["Cmd"] = ["--serve-v2"]
+    out["v2"] = push_with_layers(alice, "team-a/app", "v2", oh.to_json(v2), [shared, extra])
+    out["dev_first"] = push_with_layers(alice, "team-a/app", "dev", labelled_config({}), [shared])
+    time.sleep(0.01)
+    out["dev"] = push_with_layers(alice, "team-a/app", "dev", labelled_config({}), [shared, extra])
+    out["gone"] = push_with_layers(alice, "team-a/app", "gone", labelled_config({}), [oh.random_blob(300)])
+    bad = json.loads(labelled_config({hostile: hostile}))
+    bad["config"]["Env"].append("HOSTILE=" + hostile)
+    bad["config"]["Entrypoint"] = [hostile]
+    bad["history"][1]["created_by"] = "RUN " + hostile
+    out["hostile"] = push_with_layers(alice, "team-a/app", "hostile", oh.to_json(bad), [shared, v1_only],
+                                      annotations={hostile: hostile})
+    subject = {"mediaType": oh.MT_OCI_MANIFEST, "digest": out["v1"],
+               "size": len(alice.get_manifest("team-a/app", out["v1"]).content)}
+    sbom = alice.push_artifact("team-a/app", "application/vnd.example.sbom", subject=subject,
+                               annotations={"org.example.note": hostile})
+    out["sbom"] = oh.digest(sbom.body)
+    out["multi"] = push_index(alice, "team-a/multi", "latest")
+    idx = json.loads(alice.get_manifest("team-a/multi", "latest").content)
+    out["children"] = [m["digest"] for m in idx["manifests"]]
+    admin.push_image("library/base", tag="3.19")
+    secret = admin.push_image("secret/hidden", tag="prod")
+    out["secret"] = oh.digest(secret.body)
+    admin.close()
+    alice.close()
+    return out
