@@ -130,6 +130,7 @@ struct config_upstream {
 	char *url;                       /* "http[s]://host[:port][/path]", no trailing '/' */
 	char *prefix;                    /* local repository prefix, ends with '/' ("hub/") */
 	int is_default;                  /* serves unprefixed names too ("default": true) */
+	int allow_push;                  /* "allow_push": pushes into its repositories are taken (default false) */
 	char *username;                  /* NULL: no Basic credentials */
 	struct config_secret password;   /* "password_file", else BERTH_UPSTREAM_<NAME>_PASSWORD */
 	struct config_secret token;      /* "token_file", else BERTH_UPSTREAM_<NAME>_TOKEN */

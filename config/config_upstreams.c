@@ -196,10 +196,10 @@ static int upstream_key(struct config_walk *w, const char *key, json_t *item, vo
 		return read_str(w, item, config_url_check, &u->url);
 	if (!strcmp(key, "prefix"))
 		return read_str(w, item, check_prefix, &u->prefix);
-	if (!strcmp(key, "default")) {
+	if (!strcmp(key, "default") || !strcmp(key, "allow_push")) {
 		if (!json_is_boolean(item))
 			return config_walk_fail(w, "expected true or false");
-		u->is_default = json_is_true(item);
+		*(key[0] == 'd' ? &u->is_default : &u->allow_push) = json_is_true(item);
 		return 0;
 	}
 	if (!strcmp(key, "username"))
@@ -223,7 +223,7 @@ static int upstream_key(struct config_walk *w, const char *key, json_t *item, vo
 	}
 	if (!strcmp(key, "sync"))
 		return read_sync(w, item, u);
-	return config_walk_fail(w, "unknown key (expected one of: name, url, prefix, default, username, "
+	return config_walk_fail(w, "unknown key (expected one of: name, url, prefix, default, allow_push, username, "
 		"password_file, token_file, ca_file, freshness, ttl, max_size, sync)");
 }
 
@@ -374,8 +374,9 @@ void config_describe_upstreams(const struct config *c, struct buf *out)
 	for (size_t i = 0; i < c->n_upstreams; i++) {
 		const struct config_upstream *u = &c->upstreams[i];
 		const char *n = u->name;
-		buf_addf(out, "upstreams.%s.url: %s\nupstreams.%s.prefix: \"%s\"\nupstreams.%s.default: %s\n", n, u->url,
-			 n, u->prefix, n, u->is_default ? "true" : "false");
+		buf_addf(out, "upstreams.%s.url: %s\nupstreams.%s.prefix: \"%s\"\nupstreams.%s.default: %s\n"
+			 "upstreams.%s.allow_push: %s\n", n, u->url, n, u->prefix, n, u->is_default ? "true" : "false", n,
+			 u->allow_push ? "true" : "false");
 		buf_reset(&var);
 		if (u->username) {
 			env_name(u, "PASSWORD", &var);
@@ -462,7 +463,7 @@ static int strv_eq(const struct config_strv *a, const struct config_strv *b)
 static int upstream_eq(const struct config_upstream *a, const struct config_upstream *b)
 {
 	if (!str_eq(a->name, b->name) || !str_eq(a->url, b->url) || !str_eq(a->prefix, b->prefix) ||
-	    a->is_default != b->is_default || !str_eq(a->username, b->username) ||
+	    a->is_default != b->is_default || a->allow_push != b->allow_push || !str_eq(a->username, b->username) ||
 	    !secret_eq(&a->password, &b->password) || !secret_eq(&a->token, &b->token) ||
 	    !str_eq(a->ca_file, b->ca_file) || a->freshness_s != b->freshness_s || a->ttl_s != b->ttl_s ||
 	    a->max_size != b->max_size || a->n_sync != b->n_sync)

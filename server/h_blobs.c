@@ -3,6 +3,7 @@
 
 #include "audit.h"
 #include "err.h"
+#include "h_mirror.h"
 #include "handlers.h"
 
 /*
@@ -63,6 +64,12 @@ static int blob_redirect(struct req *r, const struct digest *d)
  * from one GET of the range asked for.
  */
 int h_blob_get(struct req *r)
+{
+	int rc = r->reg->mirror ? h_mirror_blob_get(r) : 1;
+	return rc == 1 ? h_blob_serve(r) : rc;
+}
+
+int h_blob_serve(struct req *r)
 {
 	const struct digest *d = &r->reference.digest;
 	struct store_reader rd;

@@ -3,9 +3,16 @@
 
 #include "audit.h"
 #include "err.h"
+#include "h_mirror.h"
 #include "handlers.h"
 
 int h_manifest_get(struct req *r)
+{
+	int rc = r->reg->mirror ? h_mirror_manifest_get(r) : 1;
+	return rc == 1 ? h_manifest_serve(r) : rc;
+}
+
+int h_manifest_serve(struct req *r)
 {
 	struct store_manifest m;
 	struct store_reader rd;

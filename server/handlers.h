@@ -42,6 +42,7 @@ struct registry {
 	struct credcache *creds;     /* recently verified Basic credentials */
 	struct ratelimit *fail_addr; /* failed password logins per client address */
 	struct ratelimit *fail_pair; /* failed password logins per client address and user name */
+	struct mirror *mirror;       /* the pull-through cache (h_mirror.h); NULL without upstreams */
 };
 
 int h_base_get(struct req *r);
@@ -56,6 +57,9 @@ int h_test_fault(struct req *r);
 #endif
 
 int h_blob_get(struct req *r);
+/* The blob or manifest as the store holds it, with no upstream involved (the cache's local answers). */
+int h_blob_serve(struct req *r);
+int h_manifest_serve(struct req *r);
 int h_blob_delete(struct req *r);
 
 int h_upload_start(struct req *r);

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "berth_version.h"
+#include "h_mirror.h"
 #include "store.h"
 #include "router.h"
 
@@ -142,6 +143,7 @@ void metrics_render(struct store *store, struct buf *o)
 		       st.gc_runs);
 		sample(o, "berth_gc_freed_bytes_total", "counter", "Bytes freed by garbage collection.", st.gc_bytes_freed);
 	}
+	mirror_metrics_render(o);
 	sample(o, "berth_start_time_seconds", "gauge", "When the process started, seconds since the epoch.",
 	       (long long)started);
 }

@@ -15,6 +15,7 @@
 #include "credcache.h"
 #include "err.h"
 #include "gcsched.h"
+#include "h_mirror.h"
 #include "handlers.h"
 #include "log.h"
 #include "policy.h"
@@ -172,6 +173,9 @@ int registry_open(struct registry *reg, struct config *cfg)
 	/* an address may fail for a few users (people mistype their name), each user only the limit */
 	reg->fail_pair = ratelimit_new(c->login_failures_per_minute, 60 * 1000, LIMIT_SLOTS);
 	reg->fail_addr = ratelimit_new(c->login_failures_per_minute * ADDR_LIMIT_FACTOR, 60 * 1000, LIMIT_SLOTS);
+	/* one client per upstream, for the daemon's life: the list is restart-only */
+	if ((rc = mirror_open(c, reg->store, &reg->mirror)))
+		goto out;
 	/* the collection schedule (not in command-line processes, see gcsched.h) */
 	rc = gcsched_start(reg);
 out:
@@ -210,6 +214,7 @@ static void keep_static(struct config *next, const struct config *cur)
 	next->login_concurrency = cur->login_concurrency;
 	struct buf changed = BUF_INIT; /* database and storage backend: one key path per line */
 	config_keep_cluster(next, cur, &changed);
+	config_keep_upstreams(next, cur, &changed);
 	for (char *k = changed.buf, *nl; (nl = strchr(k, '\n')); k = nl + 1)
 		log_warn("reload: \"%.*s\" changed; it takes effect only after a restart", (int)(nl - k), k);
 	buf_release(&changed);
@@ -264,12 +269,15 @@ void registry_close(struct registry *reg)
 	reg->loginq = NULL;
 	workq_free(reg->ioq);
 	reg->ioq = NULL;
+	/* fills running in the background end (they write through the store) */
+	mirror_close(reg->mirror);
 }
 
 void registry_release(struct registry *reg)
 {
 	gcsched_stop();
 	workq_free(reg->loginq);
+	mirror_free(reg->mirror);
 	store_close(reg->store);
 	credcache_free(reg->creds);
 	ratelimit_free(reg->fail_addr);

@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "authn.h"
+#include "h_mirror.h"
 #include "handlers.h"
 #include "names.h"
 #include "store.h"
@@ -341,6 +342,8 @@ static int run_on_io(struct req *r, int (*step)(struct req *))
 static int after_authn(struct req *r)
 {
 	int rc = authorize(r);
+	if (!rc)
+		rc = mirror_push_check(r);
 	if (rc)
 		return rc;
 	if (r->route->flags & R_IO)
@@ -378,7 +381,7 @@ int router_begin(struct req *r)
 		return ROUTER_REPLY;
 	}
 	r->route = found;
-	if (validate(r, kind))
+	if (validate(r, kind) || mirror_route(r))
 		return ROUTER_REPLY;
 	if (found->flags & R_NOAUTH)
 		return outcome(r, found->begin(r));

@@ -186,15 +186,20 @@ int meta_tag_current(struct meta_conn *c, int64_t repo_id, const char *tag, char
 /*
  * Every non-external config/layer must be linked to the repository and every
  * child must be one of its manifests; the first one missing is named in
- * detail. Subjects may point at anything (referrers can arrive first).
+ * detail. Subjects may point at anything (referrers can arrive first). A
+ * pull-through cache's write (how "mirror") may store an index before its
+ * children: clients fetch only the platforms they run, and a child missing
+ * is what fsck already calls a note (as for one a client deleted).
  */
-static int check_refs(struct meta_conn *c, int64_t repo_id, const struct manifest_info *mi, struct buf *detail)
+static int check_refs(struct meta_conn *c, int64_t repo_id, const struct manifest_info *mi,
+		      const struct meta_actor *actor, struct buf *detail)
 {
 	char ds[DIGEST_STR_MAX];
+	int lazy_children = actor && actor->how && !strcmp(actor->how, "mirror");
 	for (size_t i = 0; i < mi->nrefs; i++) {
 		const struct manifest_ref *r = &mi->refs[i];
 		int child = r->kind == REF_CHILD, found = 0;
-		if (r->kind == REF_SUBJECT || (!child && r->external))
+		if (r->kind == REF_SUBJECT || (!child && r->external) || (child && lazy_children))
 			continue;
 		int rc = exists_id(c, child ? &q_has_manifest : &q_has_blob, repo_id,
 				   digest_str(&r->digest, ds), &found);
@@ -330,7 +335,7 @@ static int manifest_put_tx(struct meta_conn *c, void *arg)
 		buf_setlen(w->detail, w->detail_len);
 	int rc = meta_repo_id(c, w->repo, 1, &repo_id);
 	if (!rc)
-		rc = check_refs(c, repo_id, w->mi, w->detail);
+		rc = check_refs(c, repo_id, w->mi, w->actor, w->detail);
 	if (!rc)
 		rc = manifest_insert(c, repo_id, w->ds, w->size, w->mi, now, &is_new);
 	if (!rc)

@@ -197,13 +197,15 @@ int store_reader_read(struct store_reader *rd, int64_t off, void *buf, size_t le
 		memcpy(buf, rd->mem + off, *n);
 		return 0;
 	}
-	if (!rd->st)
-		return E_INTERNAL;
+	if (!rd->st || rd->src)
+		return rd->src ? E_UNSUPPORTED : E_INTERNAL;
 	return rd->st->blobs->ops->read(rd->st->blobs, rd, off, buf, len, n);
 }
 
 int store_reader_stream(struct store_reader *rd, int64_t first, int64_t len)
 {
+	if (rd->src)
+		return 0;
 	if (!rd->st || !rd->be_state || !rd->st->blobs->ops->stream)
 		return E_INTERNAL;
 	return rd->st->blobs->ops->stream(rd->st->blobs, rd, first, len);
@@ -211,9 +213,19 @@ int store_reader_stream(struct store_reader *rd, int64_t first, int64_t len)
 
 int store_reader_pull(struct store_reader *rd, void *buf, size_t max, size_t *n, const struct store_waiter *w)
 {
+	if (rd->src)
+		return rd->src->pull(rd->src_ctx, buf, max, n, w);
 	if (!rd->st || !rd->be_state || !rd->st->blobs->ops->pull)
 		return E_INTERNAL;
 	return rd->st->blobs->ops->pull(rd->st->blobs, rd, buf, max, n, w);
+}
+
+void store_reader_source(struct store_reader *rd, int64_t size, const struct store_source *src, void *ctx)
+{
+	reader_init(NULL, rd);
+	rd->size = size;
+	rd->src = src;
+	rd->src_ctx = ctx;
 }
 
 struct store_reader *store_reader_move(struct store_reader *rd)
@@ -246,6 +258,10 @@ int store_reader_take_fd(struct store_reader *rd)
 
 void store_reader_release(struct store_reader *rd)
 {
+	if (rd->src)
+		rd->src->release(rd->src_ctx);
+	rd->src = NULL;
+	rd->src_ctx = NULL;
 	if (rd->st && !rd->mem && (rd->fd >= 0 || rd->be_state))
 		rd->st->blobs->ops->reader_release(rd->st->blobs, rd);
 	if (rd->fd >= 0)

@@ -108,6 +108,7 @@ void store_local_path(const char *root, enum store_local_path which, struct buf 
 
 /* ---- reading bytes ---- */
 
+struct store_source;
 /*
  * An open blob (or manifest) body: size, and where the bytes are. Exactly
  * one of fd >= 0 (a local file: send it with sendfile, or take it over with
@@ -124,6 +125,8 @@ struct store_reader {
 	void *owned;      /* or bytes handed over by it */
 	struct store *st;
 	void *be_state;   /* the backend's, for remote reads */
+	const struct store_source *src; /* or bytes a caller produces (store_reader_source()) */
+	void *src_ctx;
 };
 /* Reads up to len bytes at off into buf; *n is 0 at the end. Blocks while a remote store sends. */
 int store_reader_read(struct store_reader *rd, int64_t off, void *buf, size_t len, size_t *n);
@@ -145,6 +148,20 @@ struct store_waiter {
 #define STORE_PULL_WAIT 1
 int store_reader_stream(struct store_reader *rd, int64_t first, int64_t len);
 int store_reader_pull(struct store_reader *rd, void *buf, size_t max, size_t *n, const struct store_waiter *w);
+/*
+ * A reader whose bytes come from the caller instead of the store: the
+ * pull-through cache streams a blob to its client while the blob is still
+ * arriving from the upstream. store_reader_stream() accepts it (the source
+ * starts where it was made to), store_reader_pull() calls src->pull with
+ * the same contract as above, store_reader_read() is E_UNSUPPORTED, and
+ * releasing the reader calls src->release(ctx) once. rd need not be
+ * initialised; src is borrowed for the reader's life, ctx owned by it.
+ */
+struct store_source {
+	int (*pull)(void *ctx, void *buf, size_t max, size_t *n, const struct store_waiter *w);
+	void (*release)(void *ctx);
+};
+void store_reader_source(struct store_reader *rd, int64_t size, const struct store_source *src, void *ctx);
 /* Moves rd to the heap (rd left empty), for a body that outlives the handler; free with store_reader_free(). */
 struct store_reader *store_reader_move(struct store_reader *rd);
 void store_reader_free(struct store_reader *rd);

@@ -48,7 +48,7 @@ static void test_good(void)
 	put_secret("ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
 	CHECK_EQ_INT(load_all("{\"upstreams\": [" HUB ", \"default\": true, \"username\": \"me\", "
 			      "\"password_file\": \"hub.pw\", \"ca_file\": null, \"freshness\": \"10m\", \"ttl\": \"30d\", "
-			      "\"max_size\": \"50GiB\", \"sync\": [{\"repositories\": [\"library/alpine\"], \"tags\": "
+			      "\"max_size\": \"50GiB\", \"allow_push\": true, \"sync\": [{\"repositories\": [\"library/alpine\"], \"tags\": "
 			      "[\"3.*\"], \"every\": \"6h\"}, {\"repositories\": [\"library/**\"]}]}, "
 			      "{\"name\": \"my-quay\", \"url\": \"https://quay.io/\", \"prefix\": \"quay\", \"token_file\": "
 			      "\"quay.token\", \"ca_file\": \"ca.pem\"}, {\"name\": \"local\", \"url\": "
@@ -59,6 +59,7 @@ static void test_good(void)
 	CHECK_STR(u->url, "https://registry-1.docker.io");
 	CHECK_STR(u->prefix, "hub/");
 	CHECK_EQ_INT(u->is_default, 1);
+	CHECK_EQ_INT(u->allow_push, 1);
 	CHECK_STR(u->username, "me");
 	CHECK_STR(u->password.value, HUB_PW);
 	CHECK_EQ_INT(u->password.from, CONFIG_SECRET_FILE);
@@ -78,6 +79,7 @@ static void test_good(void)
 	CHECK_STR(u->token.value, QUAY_TOKEN);
 	CHECK_STR(u->ca_file, "ca.pem");
 	CHECK_EQ_INT(u->is_default, 0);
+	CHECK_EQ_INT(u->allow_push, 0); /* pushes into a cache are refused unless asked for */
 	u = &c.upstreams[2];
 	CHECK_EQ_INT(u->freshness_s, CONFIG_DEFAULT_FRESHNESS);
 	CHECK(u->ttl_s == 0 && u->max_size == 0 && u->n_sync == 0);
@@ -129,8 +131,9 @@ static void test_bad(void)
 	bad(UP_WITH("https://x.io", "a//"), "F: \"upstreams[0].prefix\": expected a repository name prefix like \"hub/\" "
 	    "(lowercase name components joined by '/', at most 128 characters)");
 	bad(UP(", \"default\": 1"), "F: \"upstreams[0].default\": expected true or false");
+	bad(UP(", \"allow_push\": \"yes\""), "F: \"upstreams[0].allow_push\": expected true or false");
 	bad(UP(", \"password\": \"x\""), "F: \"upstreams[0].password\": unknown key (expected one of: name, url, prefix, "
-	    "default, username, password_file, token_file, ca_file, freshness, ttl, max_size, sync)");
+	    "default, allow_push, username, password_file, token_file, ca_file, freshness, ttl, max_size, sync)");
 	bad(UP(", \"username\": \"me:you\""), "F: \"upstreams[0].username\": expected printable ASCII without spaces or ':'");
 	bad(UP(", \"password_file\": \"hub.pw\""), "F: \"upstreams[0]\": \"password_file\" needs \"username\"");
 	bad(UP(", \"username\": \"me\", \"password_file\": \"open.pw\""),
@@ -224,17 +227,17 @@ static void test_describe_and_reload(void)
 	config_describe_upstreams(&cur, &out);
 	CHECK_STR(out.buf,
 		  "upstreams.hub.url: https://registry-1.docker.io\nupstreams.hub.prefix: \"hub/\"\n"
-		  "upstreams.hub.default: true\nupstreams.hub.username: me\n"
+		  "upstreams.hub.default: true\nupstreams.hub.allow_push: false\nupstreams.hub.username: me\n"
 		  "upstreams.hub.password: (from file hub.pw)\nupstreams.hub.ca_file: (the system's)\n"
 		  "upstreams.hub.freshness: 5m\nupstreams.hub.ttl: 30d\nupstreams.hub.max_size: 1024 bytes\n"
 		  "upstreams.hub.sync: 1 rule\n"
 		  "upstreams.my-quay.url: https://quay.io\nupstreams.my-quay.prefix: \"quay/\"\n"
-		  "upstreams.my-quay.default: false\n"
+		  "upstreams.my-quay.default: false\nupstreams.my-quay.allow_push: false\n"
 		  "upstreams.my-quay.token: (from environment BERTH_UPSTREAM_MY_QUAY_TOKEN)\n"
 		  "upstreams.my-quay.ca_file: (the system's)\nupstreams.my-quay.freshness: 5m\n"
 		  "upstreams.my-quay.ttl: (none)\nupstreams.my-quay.max_size: (no cap)\nupstreams.my-quay.sync: 0 rules\n"
 		  "upstreams.anon.url: http://127.0.0.1:5001\nupstreams.anon.prefix: \"anon/\"\n"
-		  "upstreams.anon.default: false\nupstreams.anon.token: (not set: anonymous)\n"
+		  "upstreams.anon.default: false\nupstreams.anon.allow_push: false\nupstreams.anon.token: (not set: anonymous)\n"
 		  "upstreams.anon.ca_file: (the system's)\nupstreams.anon.freshness: 90s\nupstreams.anon.ttl: (none)\n"
 		  "upstreams.anon.max_size: (no cap)\nupstreams.anon.sync: 0 rules\n");
 	CHECK(!strstr(out.buf, HUB_PW) && !strstr(out.buf, QUAY_TOKEN));
