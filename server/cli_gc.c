@@ -20,10 +20,13 @@ static const char gc_usage[] =
 	"  --root     its data directory (env BERTH_ROOT), as given to berth serve\n";
 
 static const char fsck_usage[] =
-	"usage: berth fsck [--repair] [--json] [--verbose] [-c FILE] [--root DIR]\n"
+	"usage: berth fsck [--repair] [--verify] [--json] [--verbose] [-c FILE] [--root DIR]\n"
 	"\n"
 	"  --repair   remove what is provably orphaned: blob files no metadata refers to and\n"
 	"             stray files under blobs/ (older than gc.grace), and stale uploads\n"
+	"             (an object store: objects nothing refers to, and stale uploads)\n"
+	"  --verify   an object store: read and re-hash every blob (a data directory's\n"
+	"             files are always re-hashed)\n"
 	"  --json     print the result as one JSON object\n"
 	"  --verbose  also list notes (fresh orphans, idle uploads)\n"
 	"  -c FILE    config file of the registry (env BERTH_CONFIG)\n"
@@ -33,6 +36,7 @@ static const char fsck_usage[] =
 struct args {
 	const char *config, *root, *grace;
 	int flag, json, verbose; /* flag: --dry-run or --repair */
+	int verify;              /* fsck --verify */
 };
 
 /*
@@ -46,6 +50,8 @@ static int parse_args(int argc, char **argv, const char *flag, const char *usage
 		const char *o = argv[i];
 		if (!strcmp(o, flag))
 			a->flag = 1;
+		else if (!strcmp(o, "--verify") && !strcmp(flag, "--repair"))
+			a->verify = 1;
 		else if (!strcmp(o, "--json"))
 			a->json = 1;
 		else if (!strcmp(o, "--verbose") || !strcmp(o, "-v"))
@@ -135,7 +141,8 @@ int cli_gc_main(int argc, char **argv)
 	o.ctx = &g;
 	int err = store_gc(cli.reg.store, &o, &r);
 	if (r.busy) {
-		fprintf(stderr, "error: another garbage collection is running on this data directory\n");
+		fprintf(stderr, "error: another garbage collection is running on %s\n",
+			cli.reg.snap->cfg.database.url ? "the cluster's database" : "this data directory");
 		rc = 1;
 	} else {
 		if (a.json) {
@@ -205,7 +212,7 @@ int cli_fsck_main(int argc, char **argv)
 	if (cli_open(&cli, a.config, a.root))
 		return 1;
 	struct fsck_out f = { &a, BUF_INIT };
-	struct fsck_opts o = { .repair = a.flag, .upload_ttl_s = cli.reg.snap->cfg.upload_ttl_s,
+	struct fsck_opts o = { .repair = a.flag, .verify = a.verify, .upload_ttl_s = cli.reg.snap->cfg.upload_ttl_s,
 			       .on_problem = on_problem, .ctx = &f };
 	if ((rc = grace_of(&a, &cli.reg.snap->cfg, &o.grace_s)))
 		goto out;

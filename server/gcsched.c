@@ -60,7 +60,8 @@ static void run_once(struct registry *reg)
 	int rc = store_gc(reg->store, &o, &r);
 	registry_snapshot_put(reg, sn);
 	if (r.busy) {
-		log_info("gc: skipped, another collection is running on this data directory");
+		log_info("gc: skipped, another collection is running (on this data directory, or on another node "
+			 "of the cluster)");
 		return;
 	}
 	gc_report_text(&r, &line);

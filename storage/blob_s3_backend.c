@@ -311,7 +311,8 @@ static const struct blob_backend_ops s3_ops = {
 	.write = s3_write,
 	.remove = s3_remove,
 	.presign = s3_presign,
-	.list = NULL, /* garbage collection and fsck on the object store are not written yet */
+	.list = blob_s3_backend_list,
+	.drop = blob_s3_backend_drop,
 	.up_create = s3_up_create,
 	.up_acquire = s3_up_acquire,
 	.up_offset = s3_up_offset,
@@ -324,4 +325,5 @@ static const struct blob_backend_ops s3_ops = {
 	.up_touch_due = s3_up_touch_due,
 	.up_size = s3_up_size,
 	.up_remove = s3_up_remove,
+	.up_name = blob_s3_backend_up_name,
 };

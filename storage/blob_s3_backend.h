@@ -39,4 +39,9 @@ int blob_s3_backend_rd_pull(struct blob_backend *be, struct store_reader *rd, vo
 			    const struct store_waiter *w);
 void blob_s3_backend_rd_release(struct blob_backend *be, struct store_reader *rd);
 
+/* Maintenance (blob_s3_backend_list.c): the table's list, drop and up_name. */
+int blob_s3_backend_list(struct blob_backend *be, int (*cb)(void *ctx, const struct blob_entry *e), void *ctx);
+int blob_s3_backend_drop(struct blob_backend *be, const char *label);
+int blob_s3_backend_up_name(struct blob_backend *be, const void *state, size_t state_len, struct buf *name);
+
 #endif

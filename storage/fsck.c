@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "fsck.h"
+#include "fsck_internal.h"
 #include "gc.h"
 #include "gc_internal.h"
 #include "log.h"
@@ -22,33 +23,8 @@
 /* Larger than any manifest berth accepts; a bigger file is not read whole. */
 #define MANIFEST_READ_MAX (16 * 1024 * 1024)
 
-struct orphan {
-	struct digest d;
-	char *label;
-	int64_t size;
-};
-
-struct fsck {
-	struct store *st;
-	const struct blobstore *bs;
-	const struct fsck_opts *o;
-	struct fsck_report *r;
-	int64_t grace_ms;
-	struct strmap files; /* digest -> size of every blob file found */
-	struct orphan *orphans; /* old enough for repair: reported once repair had its go */
-	size_t norphans, orphans_alloc;
-	struct buf detail;
-	/* the manifest last parsed for reference checks */
-	char *parsed_repo, *parsed_digest;
-	struct manifest_info mi;
-	int parsed_ok;
-};
-
-static void problem(struct fsck *f, const char *kind, const char *repo, const char *name, int note, int repaired,
-		    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-
-static void problem(struct fsck *f, const char *kind, const char *repo, const char *name, int note, int repaired,
-		    const char *fmt, ...)
+void fsck_problem(struct fsck *f, const char *kind, const char *repo, const char *name, int note, int repaired,
+		  const char *fmt, ...)
 {
 	va_list ap;
 	buf_reset(&f->detail);
@@ -69,7 +45,7 @@ static void problem(struct fsck *f, const char *kind, const char *repo, const ch
 
 static int on_db_problem(void *ctx, const char *line)
 {
-	problem(ctx, "database", NULL, NULL, 0, 0, "%s", line);
+	fsck_problem(ctx, "database", NULL, NULL, 0, 0, "%s", line);
 	return 0;
 }
 
@@ -113,7 +89,7 @@ static int check_file(void *ctx, const struct gc_file *gf)
 		int gone = 0;
 		if (f->o->repair && old)
 			gone = unlinkat(gf->dirfd, gf->name, 0) == 0;
-		problem(f, "stray", NULL, gf->label, !old, gone, "file under blobs/ whose name is no digest");
+		fsck_problem(f, "stray", NULL, gf->label, !old, gone, "file under blobs/ whose name is no digest");
 		return 0;
 	}
 	digest_str(gf->digest, ds);
@@ -124,15 +100,15 @@ static int check_file(void *ctx, const struct gc_file *gf)
 	if (rc == E_BLOB_UNKNOWN)
 		return 0; /* removed meanwhile (a collection); the record checks tell if it mattered */
 	if (rc)
-		problem(f, "corrupt", NULL, ds, 0, 0, "cannot read the file (%s)", err_desc(rc)->message);
+		fsck_problem(f, "corrupt", NULL, ds, 0, 0, "cannot read the file (%s)", err_desc(rc)->message);
 	else if (!digest_eq(&got, gf->digest))
-		problem(f, "corrupt", NULL, ds, 0, 0, "content hashes to %s", digest_str(&got, gs));
+		fsck_problem(f, "corrupt", NULL, ds, 0, 0, "content hashes to %s", digest_str(&got, gs));
 	if ((rc = meta_gc_blob_state(ds, &row, NULL)))
 		return rc;
 	if (row)
 		return 0;
 	if (!old) {
-		problem(f, "orphan", NULL, ds, 1, 0, "fresh file without a record (an upload finishing?)");
+		fsck_problem(f, "orphan", NULL, ds, 1, 0, "fresh file without a record (an upload finishing?)");
 		return 0;
 	}
 	f->orphans = xgrow(f->orphans, &f->orphans_alloc, f->norphans, sizeof(*f->orphans));
@@ -151,12 +127,12 @@ static int check_content(void *ctx, const char *ds, const void *bytes, size_t le
 	f->r->contents++;
 	f->r->content_bytes += (int64_t)len;
 	if (digest_parse(ds, &d)) {
-		problem(f, "corrupt", NULL, ds, 0, 0, "content row under a malformed digest");
+		fsck_problem(f, "corrupt", NULL, ds, 0, 0, "content row under a malformed digest");
 		return 0;
 	}
 	digest_of(d.alg, bytes, len, &got);
 	if (!digest_eq(&got, &d))
-		problem(f, "corrupt", NULL, ds, 0, 0, "content in the database hashes to %s", digest_str(&got, gs));
+		fsck_problem(f, "corrupt", NULL, ds, 0, 0, "content in the database hashes to %s", digest_str(&got, gs));
 	*strmap_get(&f->files, ds, 1) = (int64_t)len;
 	return 0;
 }
@@ -170,7 +146,9 @@ static int file_size(struct fsck *f, const char *ds, int64_t *size)
 		*size = *v;
 		return 1;
 	}
-	return !digest_parse(ds, &d) && blobstore_stat(f->bs, &d, size) == 0;
+	if (digest_parse(ds, &d))
+		return 0;
+	return f->bs ? blobstore_stat(f->bs, &d, size) == 0 : store_blob_held(f->st, &d, size) == 0;
 }
 
 static int check_blob_row(void *ctx, const char *ds, int64_t size, int64_t links)
@@ -179,10 +157,10 @@ static int check_blob_row(void *ctx, const char *ds, int64_t size, int64_t links
 	int64_t have = 0;
 	f->r->blobs++;
 	if (!file_size(f, ds, &have))
-		problem(f, "missing", NULL, ds, 0, 0, "recorded blob (linked in %lld %s) has no file and no content in the database", (long long)links,
+		fsck_problem(f, "missing", NULL, ds, 0, 0, "recorded blob (linked in %lld %s) has no file and no content in the database", (long long)links,
 			links == 1 ? "repository" : "repositories");
 	else if (have != size)
-		problem(f, "size", NULL, ds, 0, 0, "recorded size %lld, file size %lld", (long long)size, (long long)have);
+		fsck_problem(f, "size", NULL, ds, 0, 0, "recorded size %lld, file size %lld", (long long)size, (long long)have);
 	return 0;
 }
 
@@ -193,9 +171,9 @@ static int check_manifest(void *ctx, const char *repo, const char *ds, const cha
 	(void)media_type;
 	f->r->manifests++;
 	if (!file_size(f, ds, &size))
-		problem(f, "manifest", repo, ds, 0, 0, "manifest has neither content in the database nor a file");
+		fsck_problem(f, "manifest", repo, ds, 0, 0, "manifest has neither content in the database nor a file");
 	if (!linked)
-		problem(f, "manifest", repo, ds, 0, 0, "manifest bytes are not linked to the repository");
+		fsck_problem(f, "manifest", repo, ds, 0, 0, "manifest bytes are not linked to the repository");
 	return 0;
 }
 
@@ -241,9 +219,9 @@ static int check_ref(void *ctx, const char *repo, const char *manifest, int kind
 	 * distribution spec does): that index is then incomplete by the
 	 * client's choice, not damaged, so it is a note. */
 	if (kind == REF_CHILD)
-		problem(f, "reference", repo, manifest, 1, 0, "child manifest %s was deleted", ds);
+		fsck_problem(f, "reference", repo, manifest, 1, 0, "child manifest %s was deleted", ds);
 	else if (!is_external(f, repo, manifest, ds))
-		problem(f, "reference", repo, manifest, 0, 0, "%s %s is not linked to the repository",
+		fsck_problem(f, "reference", repo, manifest, 0, 0, "%s %s is not linked to the repository",
 			kind == REF_CONFIG ? "config" : "layer", ds);
 	return 0;
 }
@@ -255,11 +233,11 @@ static int check_upload(void *ctx, const char *id, int64_t updated_ms)
 	int stale = updated_ms < gc_now_ms() - f->o->upload_ttl_s * 1000;
 	f->r->uploads++;
 	if (paths_upload_id_check(id))
-		problem(f, "upload", NULL, id, 0, 0, "upload session with a malformed id");
+		fsck_problem(f, "upload", NULL, id, 0, 0, "upload session with a malformed id");
 	else if (upload_size(f->bs, id, &size) == E_BLOB_UPLOAD_UNKNOWN)
-		problem(f, "upload", NULL, id, 1, 0, "upload session without a file (the client has to start again)");
+		fsck_problem(f, "upload", NULL, id, 1, 0, "upload session without a file (the client has to start again)");
 	else if (stale)
-		problem(f, "upload", NULL, id, 1, 0, "idle for longer than the upload ttl");
+		fsck_problem(f, "upload", NULL, id, 1, 0, "idle for longer than the upload ttl");
 	return 0;
 }
 
@@ -269,7 +247,7 @@ static void on_purged(void *ctx, const struct gc_item *it)
 	struct fsck *f = ctx;
 	if (it->kind == GC_ITEM_UPLOAD) {
 		f->r->purged_uploads++;
-		problem(f, "upload", NULL, it->name, 1, 1, "stale upload purged");
+		fsck_problem(f, "upload", NULL, it->name, 1, 1, "stale upload purged");
 	}
 }
 
@@ -280,7 +258,7 @@ static int repair(struct fsck *f)
 	gc_opts_init(&go, 0, 0, f->o->grace_s, f->o->upload_ttl_s);
 	go.on_item = on_purged;
 	go.ctx = f;
-	int rc = gc_purge_orphans(f->bs, &go, &gr);
+	int rc = f->bs ? gc_purge_orphans(f->bs, &go, &gr) : gc_remote_run(f->st, &go, &gr, 0);
 	if (gr.busy)
 		log_error("fsck: a garbage collection is running; repair skipped");
 	return rc;
@@ -297,9 +275,31 @@ static void report_orphans(struct fsck *f)
 		/* known by now (an upload finished meanwhile): not an orphan after all */
 		if (!gone && (meta_gc_blob_state(ds, &row, NULL) || row))
 			continue;
-		problem(f, "orphan", NULL, ds, 0, gone && f->o->repair, "file (%lld bytes) that no metadata refers to",
+		fsck_problem(f, "orphan", NULL, ds, 0, gone && f->o->repair, "file (%lld bytes) that no metadata refers to",
 			(long long)f->orphans[i].size);
 	}
+}
+
+/* The local directory's walk: every file re-hashed, then the records against what was found. */
+static int check_local(struct fsck *f)
+{
+	int rc = gc_walk_blobs(f->bs->root, check_file, f);
+	if (!rc)
+		rc = meta_content_list(check_content, f);
+	if (!rc)
+		rc = meta_fsck_blobs(check_blob_row, f);
+	return rc;
+}
+
+/* The object store's listing, then the records against it. */
+static int check_remote(struct fsck *f)
+{
+	int rc = fsck_remote_list(f);
+	if (!rc)
+		rc = meta_content_list(check_content, f);
+	if (!rc)
+		rc = fsck_remote_blobs(f);
+	return rc;
 }
 
 int store_fsck(struct store *st, const struct fsck_opts *o, struct fsck_report *out)
@@ -308,31 +308,28 @@ int store_fsck(struct store *st, const struct fsck_opts *o, struct fsck_report *
 	struct fsck f = { .st = st, .bs = bs, .o = o, .r = out, .detail = BUF_INIT };
 	int rc;
 	memset(out, 0, sizeof(*out));
-	if (!bs)
-		return E_UNSUPPORTED; /* the file checks walk a local directory */
 	f.grace_ms = gc_now_ms() - o->grace_s * 1000;
 	rc = meta_fsck_database(on_db_problem, &f);
 	if (!rc)
-		rc = gc_walk_blobs(bs->root, check_file, &f);
-	if (!rc)
-		rc = meta_content_list(check_content, &f);
-	if (!rc)
-		rc = meta_fsck_blobs(check_blob_row, &f);
+		rc = bs ? check_local(&f) : check_remote(&f);
 	if (!rc)
 		rc = meta_fsck_manifests(check_manifest, &f);
 	if (!rc)
 		rc = meta_fsck_dangling_refs(check_ref, &f);
 	if (!rc)
-		rc = meta_fsck_uploads(check_upload, &f);
+		rc = bs ? meta_fsck_uploads(check_upload, &f) : fsck_remote_uploads(&f);
 	int repair_rc = !rc && o->repair ? repair(&f) : 0;
-	if (!rc)
+	if (!rc && bs)
 		report_orphans(&f);
+	else if (!rc)
+		rc = fsck_remote_orphans(&f);
 	if (!rc)
 		rc = repair_rc;
 	for (size_t i = 0; i < f.norphans; i++)
 		free(f.orphans[i].label);
 	free(f.orphans);
 	strmap_release(&f.files);
+	fsck_remote_release(&f);
 	manifest_info_release(&f.mi);
 	free(f.parsed_repo);
 	free(f.parsed_digest);

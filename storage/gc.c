@@ -18,7 +18,7 @@ struct run {
 	struct gc_report *r;
 	struct meta_gc_cutoffs cut;
 	struct gc_trash trash;
-	struct strmap dead_links; /* dry run: digest -> links that would go */
+	struct strmap *dead_links; /* dry run: digest -> links that would go */
 };
 
 struct repo_list {
@@ -61,7 +61,7 @@ static void dry_repo(struct run *x, const struct gc_repo *g, const char *name)
 		if (!l->own_gone && !l->dead)
 			continue;
 		x->r->links++;
-		(*strmap_get(&x->dead_links, l->digest, 1))++;
+		(*strmap_get(x->dead_links, l->digest, 1))++;
 		gc_tell(x->o, GC_ITEM_LINK, name, l->digest, l->size);
 	}
 	if (g->empties && (g->n || g->nlinks))
@@ -234,11 +234,11 @@ static int estimate_blobs(struct run *x)
 {
 	struct blob_batch all = { x, NULL, 0, 0 };
 	int rc = meta_gc_unlinked_blobs(collect_unlinked, &all);
-	for (size_t i = 0; i < x->dead_links.cap && !rc; i++)
-		if (x->dead_links.keys[i])
-			collect_unlinked(&all, x->dead_links.keys[i], 0);
+	for (size_t i = 0; i < x->dead_links->cap && !rc; i++)
+		if (x->dead_links->keys[i])
+			collect_unlinked(&all, x->dead_links->keys[i], 0);
 	for (size_t i = 0; i < all.n && !rc; i++) {
-		int64_t links = 0, size, *dead = strmap_get(&x->dead_links, all.v[i], 0);
+		int64_t links = 0, size, *dead = strmap_get(x->dead_links, all.v[i], 0);
 		int row = 0, exists;
 		if ((rc = meta_gc_blob_state(all.v[i], &row, &links)))
 			break;
@@ -254,14 +254,14 @@ static int estimate_blobs(struct run *x)
 	return rc;
 }
 
-static void cutoffs(struct run *x)
+void gc_cutoffs(const struct gc_opts *o, struct meta_gc_cutoffs *cut)
 {
 	int64_t now = gc_now_ms();
 	/* an untagged manifest is never younger-than-grace garbage: a push in progress may be about to tag it */
-	int64_t young_s = x->o->untagged_s > x->o->grace_s ? x->o->untagged_s : x->o->grace_s;
-	x->cut.history_ms = now - x->o->history_s * 1000;
-	x->cut.young_ms = now - young_s * 1000;
-	x->cut.grace_ms = now - x->o->grace_s * 1000;
+	int64_t young_s = o->untagged_s > o->grace_s ? o->untagged_s : o->grace_s;
+	cut->history_ms = now - o->history_s * 1000;
+	cut->young_ms = now - young_s * 1000;
+	cut->grace_ms = now - o->grace_s * 1000;
 }
 
 static int run_repos(struct run *x)
@@ -278,16 +278,23 @@ static int run_repos(struct run *x)
 	return rc;
 }
 
+int gc_repos(const struct gc_opts *o, const struct meta_gc_cutoffs *cut, struct gc_report *r, struct strmap *dead_links)
+{
+	struct run x = { .o = o, .r = r, .cut = *cut, .dead_links = dead_links };
+	return run_repos(&x);
+}
+
 /* The shared frame of both entry points: lock, trash, timing. full: manifests, links and records too. */
 static int run(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out, int full)
 {
-	struct run x = { .bs = bs, .o = o, .r = out };
+	struct strmap dead_links = { 0 };
+	struct run x = { .bs = bs, .o = o, .r = out, .dead_links = &dead_links };
 	int64_t t0 = gc_now_ms();
 	int lockfd = -1, rc;
 	memset(out, 0, sizeof(*out));
 	out->dry_run = o->dry_run;
 	x.trash.upfd = -1;
-	cutoffs(&x);
+	gc_cutoffs(o, &x.cut);
 	/* a dry run changes nothing, so it may run beside a real one */
 	if (!o->dry_run && (rc = gc_lock(bs->root, &lockfd))) {
 		out->busy = rc == E_BUSY;
@@ -310,7 +317,7 @@ out:
 	if (x.trash.upfd >= 0)
 		gc_trash_empty(&x.trash, bs, o, out);
 	gc_unlock(lockfd);
-	strmap_release(&x.dead_links);
+	strmap_release(&dead_links);
 	out->cancelled = gc_cancelled(o);
 	out->duration_ms = gc_now_ms() - t0;
 	return rc;
@@ -329,9 +336,18 @@ int gc_purge_orphans(const struct blobstore *bs, const struct gc_opts *o, struct
 int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *out)
 {
 	const struct blobstore *bs = store_blobstore(st);
-	if (!bs) {
+	struct gc_runlock lk;
+	int rc;
+	if (!bs)
+		return gc_remote_run(st, o, out, 1);
+	/* PostgreSQL beside a local directory: the database's lock too, as the cluster takes it */
+	if (st->pg && !o->dry_run && (rc = gc_runlock_take(st, &lk))) {
 		memset(out, 0, sizeof(*out));
-		return E_UNSUPPORTED; /* the file steps walk a local directory */
+		out->busy = rc == E_BUSY;
+		return rc;
 	}
-	return gc_run(bs, o, out);
+	rc = gc_run(bs, o, out);
+	if (st->pg && !o->dry_run)
+		gc_runlock_drop(&lk);
+	return rc;
 }

@@ -24,7 +24,9 @@
  * files, and so are files in uploads/ that no upload owns.
  *
  * One run at a time per data directory (an advisory lock on it; a second
- * run gets E_BUSY). Thread-safe otherwise: it only uses meta (the calling
+ * run gets E_BUSY), and with the metadata in PostgreSQL one in the whole
+ * cluster (store_gc() takes the database's lock, gc_util.c). Blobs in an
+ * object store are collected by gc_remote.c instead of the file steps. Thread-safe otherwise: it only uses meta (the calling
  * thread's connection) and the file system. Strings handed to on_item are
  * valid only during the call.
  */

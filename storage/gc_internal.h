@@ -18,6 +18,7 @@
 #include "digest.h"
 #include "gc.h"
 #include "meta.h"
+#include "store_backend.h"
 
 /* Milliseconds since the epoch, the clock meta stamps rows with. */
 int64_t gc_now_ms(void);
@@ -54,6 +55,21 @@ int gc_walk_uploads(const char *root, gc_file_cb cb, void *ctx);
 /* Takes the lock into *fd; E_BUSY when another process or thread holds it, E_IO. */
 int gc_lock(const char *root, int *fd);
 void gc_unlock(int fd);
+/*
+ * One collection at a time per store: with the metadata in PostgreSQL
+ * across every node and command line sharing it (meta_gc_lock()), else
+ * per data directory (gc_lock()). E_BUSY when another run holds it.
+ */
+struct gc_runlock {
+	int fd;
+	int pg;
+};
+int gc_runlock_take(struct store *st, struct gc_runlock *l);
+void gc_runlock_drop(struct gc_runlock *l);
+/* The moments a run compares with (meta.h), from o's windows and the clock. */
+void gc_cutoffs(const struct gc_opts *o, struct meta_gc_cutoffs *cut);
+/* The repository phase of gc_run(): mark and sweep (dry: tell, and count links that would go in dead_links). */
+int gc_repos(const struct gc_opts *o, const struct meta_gc_cutoffs *cut, struct gc_report *r, struct strmap *dead_links);
 
 /* ---- the mark of one repository ---- */
 struct gc_node {
@@ -128,5 +144,31 @@ int gc_orphan_files(const struct blobstore *bs, const struct gc_opts *o, int64_t
 		    struct gc_report *r);
 /* Stale upload sessions and leftover files in uploads/. */
 int gc_uploads_purge(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *r);
+
+/* ---- an object store's blobs (gc_remote.c): the backend lists them ---- */
+/*
+ * What keeps an object of the backend: blob records (at their digest's own
+ * key, or at a recorded location) and upload sessions (the objects of the
+ * upload their state names). Loaded uploads first, then blobs: an upload
+ * completing meanwhile moves from the first to the second in one
+ * transaction, so each of its objects is seen kept by one of the two.
+ */
+struct gc_refs {
+	struct strmap plain;   /* digests recorded at their own key */
+	struct strmap located; /* recorded locations */
+	struct strmap uploads; /* names of uploads in progress */
+};
+int gc_refs_load(struct store *st, struct gc_refs *r);
+/* Whether a listed object is kept; strays (neither a blob nor an upload's) are always kept. */
+int gc_refs_keep(const struct gc_refs *r, const struct blob_entry *e);
+void gc_refs_release(struct gc_refs *r);
+/* The empty blob at its own key: what readiness probes write again and again, never garbage. */
+int gc_probe_object(const struct blob_entry *e);
+/*
+ * gc_run() for a store whose blobs are in an object store (full), or only
+ * its orphans and stale uploads (gc_purge_orphans(), for fsck --repair).
+ * Takes the run lock itself. Same returns as gc_run().
+ */
+int gc_remote_run(struct store *st, const struct gc_opts *o, struct gc_report *out, int full);
 
 #endif

@@ -130,6 +130,28 @@ void gc_unlock(int fd)
 		close(fd);
 }
 
+int gc_runlock_take(struct store *st, struct gc_runlock *l)
+{
+	l->fd = -1;
+	l->pg = st->pg;
+	if (!st->pg)
+		return gc_lock(st->root, &l->fd);
+	int rc = meta_gc_lock();
+	if (rc && rc != E_BUSY)
+		log_error("gc: cannot take the collection lock in the database: %s", err_desc(rc)->message);
+	return rc;
+}
+
+void gc_runlock_drop(struct gc_runlock *l)
+{
+	if (l->pg)
+		meta_gc_unlock();
+	else
+		gc_unlock(l->fd);
+	l->fd = -1;
+	l->pg = 0;
+}
+
 /* ---- reports ---- */
 
 void gc_human_size(int64_t bytes, struct buf *out)

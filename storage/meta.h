@@ -542,6 +542,49 @@ int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx);
  */
 int meta_fsck_database(meta_str_cb cb, void *ctx);
 
+/* ---- garbage collection and fsck on an object store (meta_gc_remote.c) ---- */
+/* A blob record no repository links: location NULL for the digest's own key; in_db: its bytes are in the database. */
+struct meta_gc_unlinked {
+	const char *digest;
+	int64_t size, created_ms;
+	const char *location;
+	int in_db;
+};
+typedef int (*meta_gc_unlinked_cb)(void *ctx, const struct meta_gc_unlinked *u);
+int meta_gc_unlinked_at(meta_gc_unlinked_cb cb, void *ctx);
+/* Every blob record whose bytes are in the blob store: digest and location (NULL: the digest's own key). */
+typedef int (*meta_gc_ref_row_cb)(void *ctx, const char *digest, const char *location);
+int meta_gc_blob_refs(meta_gc_ref_row_cb cb, void *ctx);
+/* Every upload session with its backend state (len 0: none) and last activity. */
+typedef int (*meta_gc_state_cb)(void *ctx, const char *id, const void *state, size_t len, int64_t updated_ms);
+int meta_gc_upload_states(meta_gc_state_cb cb, void *ctx);
+/*
+ * Forgets upload id when it was last active before older_than_ms and no
+ * request holds its lease at now_ms; *deleted says whether it did, and
+ * state (reset) gets the state it had, for the backend to cancel.
+ */
+int meta_gc_upload_expire_state(const char *id, int64_t older_than_ms, int64_t now_ms, struct buf *state,
+				int *deleted);
+/* meta_fsck_blobs() with each record's location and whether its bytes are in the database. */
+struct meta_fsck_blob_at {
+	const char *digest;
+	int64_t size, links;
+	const char *location;
+	int in_db;
+};
+typedef int (*meta_fsck_blob_at_cb)(void *ctx, const struct meta_fsck_blob_at *b);
+int meta_fsck_blobs_at(meta_fsck_blob_at_cb cb, void *ctx);
+/*
+ * One garbage collection at a time across every node and command line
+ * sharing a PostgreSQL database: a session lock of the calling thread's
+ * connection (held until meta_gc_unlock() or until the connection ends,
+ * with the process, or with a connection the server dropped). E_BUSY
+ * when another session holds it; E_UNSUPPORTED on SQLite (one machine:
+ * the caller locks the data directory instead).
+ */
+int meta_gc_lock(void);
+void meta_gc_unlock(void);
+
 /* ---- browsing (meta_browse.c): the web interface's listings, see store_browse.h ---- */
 /* A keyset page: order (0 name, 1 last push, 2 size), direction, the previous page's last row, a name filter. */
 struct meta_browse_page {

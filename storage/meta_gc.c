@@ -75,14 +75,32 @@ static const struct meta_query q_fsck_dangling = { .id = MS_FSCK_DANGLING, .sql 
 static const struct meta_query q_fsck_uploads = { .id = MS_FSCK_UPLOADS, .sql =
 	"SELECT id, updated_ms FROM uploads ORDER BY id" };
 /*
- * SQLite's own checks of its file. PostgreSQL checks every constraint on
- * every statement (foreign keys cannot be switched off there) and checking
- * its pages needs the amcheck extension, a superuser's tool: both pass.
+ * SQLite's own checks of its file. On PostgreSQL checking pages needs the
+ * amcheck extension, a superuser's tool, so that check passes; its
+ * constraints hold on every statement unless a session disabled triggers
+ * (session_replication_role, a restore with --disable-triggers), so the
+ * foreign keys are asked as queries, one per relation, in the shape of
+ * SQLite's foreign_key_check (table, row, parent).
  */
 static const struct meta_query q_fsck_integrity = { .id = MS_FSCK_INTEGRITY, .sql = "PRAGMA integrity_check",
 	.pg = "SELECT 'ok'" };
 static const struct meta_query q_fsck_foreign_keys = { .id = MS_FSCK_FOREIGN_KEYS, .sql = "PRAGMA foreign_key_check",
-	.pg = "SELECT NULL::text, NULL::bigint, NULL::text WHERE false" };
+	.pg = "SELECT 'blob_links', NULL::bigint, 'blobs' FROM blob_links l"
+	" WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = l.digest)"
+	" UNION ALL SELECT 'blob_links', NULL, 'repos' FROM blob_links l"
+	" WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = l.repo_id)"
+	" UNION ALL SELECT 'manifests', NULL, 'repos' FROM manifests m"
+	" WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = m.repo_id)"
+	" UNION ALL SELECT 'manifest_refs', NULL, 'manifests' FROM manifest_refs f"
+	" WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = f.repo_id AND m.digest = f.manifest)"
+	" UNION ALL SELECT 'tags', NULL, 'manifests' FROM tags t"
+	" WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = t.repo_id AND m.digest = t.digest)"
+	" UNION ALL SELECT 'tag_history', h.id, 'repos' FROM tag_history h"
+	" WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = h.repo_id)"
+	" UNION ALL SELECT 'uploads', NULL, 'repos' FROM uploads u"
+	" WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = u.repo_id)"
+	" UNION ALL SELECT 'blob_content', NULL, 'blobs' FROM blob_content c"
+	" WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = c.digest)" };
 
 /* ---- helpers ---- */
 

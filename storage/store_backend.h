@@ -37,11 +37,20 @@ struct blob_backend;
 /* One upload in exclusive use by one request. */
 struct blob_upload;
 
-/* A finished blob as a listing shows it (for garbage collection and fsck). */
+/*
+ * An object as a listing shows it (for garbage collection and fsck): a
+ * blob under its digest's own key (digest set), a blob at a location of
+ * the backend's choosing (location: what the store records for it), or an
+ * object of an upload in progress (upload: the name up_name() gives that
+ * upload's state; a blob completed in place has both). None of the three:
+ * a stray object in the backend's space.
+ */
 struct blob_entry {
-	const struct digest *digest; /* NULL when the name is no blob name (a stray file) */
-	const char *label;           /* the backend's name for it, for messages */
-	int64_t size, mtime_ms;
+	const struct digest *digest;
+	const char *label;           /* the backend's name for it: for messages, and drop() */
+	int64_t size, mtime_ms;      /* mtime_ms 0: the listing does not tell */
+	const char *location;
+	const char *upload;
 };
 
 struct blob_backend_ops {
@@ -78,8 +87,10 @@ struct blob_backend_ops {
 	int (*remove)(struct blob_backend *be, const struct digest *d, const char *loc);
 	/* A URL to fetch d for ttl_s seconds; NULL when the backend has none (E_UNSUPPORTED). */
 	int (*presign)(struct blob_backend *be, const struct digest *d, const char *loc, int ttl_s, struct buf *url);
-	/* Every finished blob, in no particular order; NULL when the backend cannot list. */
+	/* Every object of the backend's space, in no particular order; NULL when the backend cannot list. */
 	int (*list)(struct blob_backend *be, int (*cb)(void *ctx, const struct blob_entry *e), void *ctx);
+	/* Deletes an object a listing showed, by its label; missing is not an error. With list. */
+	int (*drop)(struct blob_backend *be, const char *label);
 
 	/* ---- uploads (id: STORE_UPLOAD_ID_LEN hex, made by the store) ---- */
 	/* A new, empty upload; *state: what to persist with it (may stay empty). */
@@ -105,6 +116,8 @@ struct blob_backend_ops {
 	int (*up_touch_due)(struct blob_upload *u, int64_t every_ms);
 	int (*up_size)(struct blob_backend *be, const char *id, const void *state, size_t state_len, int64_t *size);
 	int (*up_remove)(struct blob_backend *be, const char *id, const void *state, size_t state_len);
+	/* The name listings give the objects of the upload with this state (blob_entry.upload); with list. */
+	int (*up_name)(struct blob_backend *be, const void *state, size_t state_len, struct buf *name);
 };
 
 struct blob_backend {

@@ -55,7 +55,7 @@ struct gc_opts {
 
 struct gc_report {
 	int dry_run, cancelled;
-	int busy;               /* another collection holds the data directory: nothing was done */
+	int busy;               /* another collection runs (this data directory, or the cluster): nothing was done */
 	int64_t repos;          /* repositories looked at */
 	int64_t repos_emptied;  /* left with nothing: gone from the catalog */
 	int64_t manifests;
@@ -100,6 +100,7 @@ struct fsck_problem {
 
 struct fsck_opts {
 	int repair;
+	int verify;           /* an object store: read and re-hash every blob (a local directory always does) */
 	int64_t grace_s;      /* orphans younger than this are notes, and never removed */
 	int64_t upload_ttl_s; /* uploads idle this long are stale */
 	void (*on_problem)(void *ctx, const struct fsck_problem *p); /* may be NULL */
