@@ -89,16 +89,13 @@ static int hist_row(void *ctx, const struct store_tag_event *ev)
 		return 1;
 	}
 	if (!h->count++)
-		h->current = ev->new_digest ? strdup(ev->new_digest) : NULL;
+		h->current = ev->new_digest ? xstrdup(ev->new_digest) : NULL;
 	buf_adds(o, "<tr><td>");
 	ui_time(o, ev->time_ms);
 	buf_adds(o, "</td><td>");
 	ui_esc(o, ev->how);
 	buf_adds(o, "</td><td>");
-	if (ev->actor)
-		ui_esc(o, ev->actor);
-	else
-		buf_adds(o, "<span class=\"muted\">anonymous</span>");
+	ui_actor(o, ev->actor);
 	buf_adds(o, "</td><td>");
 	ui_esc(o, ev->client);
 	buf_adds(o, "</td><td class=\"move\">");

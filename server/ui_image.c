@@ -432,7 +432,8 @@ int ui_image_page(struct req *r, const char *repo, const char *refs)
 	buf_adds(o, "</code>");
 	if (im.is_index)
 		buf_adds(o, " <span class=\"badge\">multi-platform</span>");
-	if (im.artifact_type) {
+	/* the store records a plain image's config type as its artifact type: worth showing for artifacts only */
+	if (im.artifact_type && !im.config) {
 		buf_adds(o, "</dd><dt>Artifact type</dt><dd><code>");
 		ui_esc(o, im.artifact_type);
 		buf_adds(o, "</code>");

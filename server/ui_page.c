@@ -150,6 +150,14 @@ void ui_time(struct buf *out, int64_t ms)
 	buf_addf(out, "<time datetime=\"%sZ\" data-v=\"%lld\">%s</time>", iso, (long long)ms, shown);
 }
 
+void ui_actor(struct buf *out, const char *name)
+{
+	if (name)
+		ui_esc(out, name);
+	else
+		buf_adds(out, "<span class=\"muted\">anonymous</span>");
+}
+
 void ui_json_time(struct buf *out, int64_t ms)
 {
 	char s[40];

@@ -48,6 +48,8 @@ void ui_redirect(struct req *r, const char *path);
 void ui_size(struct buf *out, int64_t bytes);
 /* <time datetime="...Z">YYYY-MM-DD HH:MM UTC</time>, or an em dash for 0. */
 void ui_time(struct buf *out, int64_t ms);
+/* Who acted (escaped), or a muted "anonymous" for NULL. */
+void ui_actor(struct buf *out, const char *name);
 /* RFC 3339 UTC with milliseconds, as a JSON string ("null" for 0). */
 void ui_json_time(struct buf *out, int64_t ms);
 

@@ -147,6 +147,7 @@ struct tags_out {
 	struct buf next;
 	enum store_browse_sort sort;
 	long count;
+	int may_push; /* links to tag history */
 };
 
 static int is_index(const char *media_type)
@@ -169,31 +170,33 @@ static int tag_row(void *ctx, const struct store_tag_summary *t)
 {
 	struct tags_out *to = ctx;
 	struct buf *o = &to->r->out;
-	const char *colon = strchr(t->digest, ':');
-	buf_adds(o, "<tr><th scope=\"row\"><span class=\"tag\">");
+	buf_adds(o, "<tr><th scope=\"row\"><a class=\"tag\" href=\"/ui/r/");
+	ui_esc(o, to->repo);
+	buf_adds(o, "/_image/");
 	ui_esc(o, t->name);
-	buf_adds(o, "</span>");
+	buf_adds(o, "\"><span class=\"tag\">");
+	ui_esc(o, t->name);
+	buf_adds(o, "</span></a>");
 	if (config_immutable_rule(to->r->cfg, to->repo, t->name) >= 0)
 		buf_adds(o, " <span class=\"badge\" title=\"An immutable-tag rule keeps this tag where it is\">immutable</span>");
 	if (is_index(t->media_type))
 		buf_adds(o, " <span class=\"badge\" title=\"An index: one image per platform\">multi-platform</span>");
-	buf_adds(o, "</th><td><code class=\"digest\" title=\"");
-	ui_esc(o, t->digest);
-	buf_adds(o, "\">");
-	/* algorithm and the first 12 hex digits, as docker shows image ids */
-	if (colon && strlen(colon + 1) > 12)
-		buf_addf(o, "%.*s", (int)(colon - t->digest) + 13, t->digest);
-	else
-		ui_esc(o, t->digest);
-	buf_adds(o, "</code></td><td class=\"num\">");
+	if (to->may_push) {
+		buf_adds(o, " <a class=\"small\" href=\"/ui/r/");
+		ui_esc(o, to->repo);
+		buf_adds(o, "/_history/");
+		ui_esc(o, t->name);
+		buf_adds(o, "\">history</a>");
+	}
+	buf_adds(o, "</th><td>");
+	/* the short digest (algorithm and 12 hex digits, as docker shows image ids), linking to the image */
+	ui_image_link(o, to->repo, t->digest, 1);
+	buf_adds(o, "</td><td class=\"num\">");
 	ui_size(o, t->size);
 	buf_adds(o, "</td><td>");
 	ui_time(o, t->pushed_ms);
 	buf_adds(o, "</td><td>");
-	if (t->pusher)
-		ui_esc(o, t->pusher);
-	else
-		buf_adds(o, "<span class=\"muted\">anonymous</span>");
+	ui_actor(o, t->pusher);
 	buf_adds(o, "</td><td class=\"pull\">");
 	pull_cmd(o, to->host, to->repo, ':', t->name);
 	pull_cmd(o, to->host, to->repo, '@', t->digest);
@@ -203,6 +206,16 @@ static int tag_row(void *ctx, const struct store_tag_summary *t)
 		  t->name);
 	to->count++;
 	return 0;
+}
+
+/* Two tags or digests to compare. */
+static void compare_pick(struct buf *o, const char *repo)
+{
+	buf_adds(o, "<form class=\"filter\" method=\"get\" id=\"compare-pick\" action=\"/ui/r/");
+	ui_esc(o, repo);
+	buf_adds(o, "/_compare\"><label for=\"ca\">Compare</label><input id=\"ca\" name=\"a\" required "
+		    "placeholder=\"tag or digest\"><label for=\"cb\">with</label><input id=\"cb\" name=\"b\" required "
+		    "placeholder=\"tag or digest\"><button type=\"submit\" id=\"compare\">Compare</button></form>\n");
 }
 
 /* The registry's host (and port) as clients name it in image references, from external_url. */
@@ -221,7 +234,7 @@ int ui_repo_page(struct req *r, const char *repo)
 {
 	struct store_browse_page pg;
 	struct buf host = BUF_INIT, base = BUF_INIT, *o = &r->out;
-	struct tags_out to = { r, repo, NULL, BUF_INIT, 0, 0 };
+	struct tags_out to = { r, repo, NULL, BUF_INIT, 0, 0, 0 };
 	int more = 0, rc = 0;
 	if (ui_page_args(r, STORE_SORT_PUSHED, &pg))
 		return ui_bad_args(r);
@@ -232,12 +245,14 @@ int ui_repo_page(struct req *r, const char *repo)
 	registry_host(r, &host);
 	to.host = host.buf;
 	to.sort = pg.sort;
+	to.may_push = router_may(r, repo, ACTION_PUSH);
 	buf_addf(&base, "/ui/r/%s", repo);
 	ui_page_begin(r, repo);
 	buf_adds(o, "<nav class=\"crumbs\" aria-label=\"Breadcrumb\"><a href=\"/ui/\">Repositories</a></nav><h1>");
 	ui_esc(o, repo);
 	buf_adds(o, "</h1>\n");
 	filter_form(o, base.buf, &pg, "tags");
+	compare_pick(o, repo);
 	buf_adds(o, "<div class=\"scroll\"><table class=\"list\" id=\"tags\"><thead><tr>");
 	sort_th(o, base.buf, &pg, STORE_SORT_NAME, "Tag", "name");
 	buf_adds(o, "<th scope=\"col\">Digest</th>");
