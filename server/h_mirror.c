@@ -305,7 +305,10 @@ static int is_fresh(struct mirror *m, struct mirror_up *up, const struct req *r)
  */
 static void fetch_into(struct mstep *s, struct req *r, const char *ref, const struct digest *want)
 {
-	struct fill *f = fill_manifest(s->m, s->up, r->name, ref);
+	/* a digest a tag's fill already got is not fetched again while it is being stored */
+	struct fill *f = r->reference.is_digest ? fill_manifest_pending(s->m, r->name, &r->reference.digest) : NULL;
+	if (!f)
+		f = fill_manifest(s->m, s->up, r->name, ref);
 	enum fill_state st = f ? fill_wait(f, FILL_UNTIL_READY) : FILL_FAILED;
 	if (f && want && st != FILL_FAILED && !digest_eq(&f->digest, want)) {
 		fill_wait(f, FILL_UNTIL_END);
@@ -417,11 +420,17 @@ int h_mirror_manifest_get(struct req *r)
 		free(s);
 		return 1;
 	}
-	r->hstate = s;
-	r->on_cleanup = mstep_cleanup;
-	r->async_work = manifest_work;
-	r->async_then = manifest_then;
-	r->async_q = m->waitq;
+	return mirror_wait(r, s, mstep_cleanup, manifest_work, manifest_then);
+}
+
+int mirror_wait(struct req *r, void *state, void (*cleanup)(struct req *), void (*work)(struct req *),
+		int (*then)(struct req *))
+{
+	r->hstate = state;
+	r->on_cleanup = cleanup;
+	r->async_work = work;
+	r->async_then = then;
+	r->async_q = r->reg->mirror->waitq;
 	return 0;
 }
 

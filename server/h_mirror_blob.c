@@ -183,12 +183,7 @@ int h_mirror_blob_get(struct req *r)
 	s = xcalloc(1, sizeof(*s));
 	s->m = m;
 	s->up = up;
-	r->hstate = s;
-	r->on_cleanup = bstep_cleanup;
-	r->async_work = blob_work;
-	r->async_then = blob_then;
-	r->async_q = m->waitq;
-	return 0;
+	return mirror_wait(r, s, bstep_cleanup, blob_work, blob_then);
 }
 
 /* ---- what manifests reference ---- */

@@ -330,6 +330,24 @@ out:
 	fill_put(f);
 }
 
+struct fill *fill_manifest_pending(struct mirror *m, const char *repo, const struct digest *d)
+{
+	struct fill *found = NULL;
+	pthread_mutex_lock(&m->lock);
+	for (struct fill *f = m->fills; f && !found; f = f->next) {
+		if (f->kind != FILL_MANIFEST || strcmp(f->repo, repo))
+			continue;
+		pthread_mutex_lock(&f->lock);
+		if (f->state == FILL_READY && digest_eq(&f->digest, d)) {
+			found = f;
+			f->refs++;
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
 struct fill *fill_manifest(struct mirror *m, struct mirror_up *up, const char *repo, const char *ref)
 {
 	struct buf key = BUF_INIT;

@@ -103,6 +103,8 @@ void mirror_map_release(struct mirror_map *mp);
  */
 struct fill *fill_blob(struct mirror *m, struct mirror_up *up, const char *repo, const struct digest *d,
 		       int64_t size);
+/* A manifest fill of repo whose bytes (digest d) are in and being stored, referenced; else NULL. */
+struct fill *fill_manifest_pending(struct mirror *m, const char *repo, const struct digest *d);
 /* Joins or starts the fill of manifest ref (tag or digest string) of repo; NULL as above. */
 struct fill *fill_manifest(struct mirror *m, struct mirror_up *up, const char *repo, const char *ref);
 /* How long fill_wait() waits: until a blob fill has bytes, a manifest fill its bytes, or the end. */
@@ -113,6 +115,13 @@ void fill_put(struct fill *f);
 /* Takes the parked readers of f (lock held), to wake them. */
 void fill_wake_all(struct fill *f);
 
+/*
+ * Hands r to the mirror's wait pool: work runs there (it may block on the
+ * upstream or a fill), then back on an HTTP thread; state is r's until
+ * cleanup frees it with the request. Returns 0.
+ */
+int mirror_wait(struct req *r, void *state, void (*cleanup)(struct req *), void (*work)(struct req *),
+		int (*then)(struct req *));
 /* The E_* and client message for an upstream failure (also counted and logged). */
 int mirror_upstream_fail(struct mirror_up *up, int rc, const struct upstream_error *ue, struct buf *detail);
 /* Records one fetch in the audit log (actor "mirror"). */
