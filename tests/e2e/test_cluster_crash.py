@@ -346,7 +346,10 @@ def test_upload_of_a_node_killed_mid_patch(cluster):
     t = threading.Thread(target=stuck_patch, daemon=True)
     t.start()
     db = cluster.db_name
-    lease = lambda: int(cluster.engines.psql("SELECT lease_ms FROM uploads WHERE id = '%s'" % uid, db=db, rows=True))
+
+    def lease():
+        return int(cluster.engines.psql("SELECT lease_ms FROM uploads WHERE id = '%s'" % uid, db=db, rows=True))
+
     deadline = time.time() + 15
     while lease() < time.time() * 1000:
         assert time.time() < deadline, "the PATCH on the victim never took the upload's lease"
