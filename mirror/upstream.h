@@ -5,8 +5,9 @@
  * flow, anonymous or with Basic credentials, tokens cached per scope until
  * shortly before they expire; Basic auth; a fixed bearer token), manifest
  * HEAD and GET with every manifest and index media type accepted and the
- * digest verified, and blob GET streamed to a callback with the digest
- * verified at the end (Range for resuming).
+ * digest verified, referrers (the API or the tag schema), and blob GET
+ * streamed to a callback with the digest verified at the end (Range for
+ * resuming).
  *
  * Ownership: upstream_open() copies what it needs from the config (the
  * config may be released afterwards); upstream_free() frees it, after every
@@ -159,6 +160,32 @@ struct upstream_blob_req {
  */
 int upstream_blob_get(struct upstream *u, const struct upstream_blob_req *req, upstream_sink_fn sink, void *ctx,
 		      int64_t *total, struct upstream_error *e);
+
+/* The referrers of a manifest as the upstream lists them. */
+struct upstream_referrers {
+	struct buf manifests; /* the descriptors: compact JSON objects separated by commas; "" when none */
+	size_t count;
+	int from_tag;         /* the upstream has no referrers API: read from the referrers tag schema */
+};
+void upstream_referrers_init(struct upstream_referrers *r);
+void upstream_referrers_release(struct upstream_referrers *r);
+
+/*
+ * GET /v2/<remote>/referrers/<subject>?artifactType=<artifact_type> (NULL
+ * or "": no filter). An upstream answering 404 has no referrers API: the
+ * index tagged upstream_referrers_tag(subject) is read instead (the OCI
+ * spec's fallback), no such tag meaning no referrers. Each descriptor keeps
+ * only mediaType, digest, size, artifactType and annotations; one that is
+ * malformed is left out, and so is one of another artifact type (the
+ * filter is applied here too: the tag schema never applies it, an upstream
+ * may not). out must be initialised; on failure it holds nothing. An
+ * answer that is no index is E_STORE (UPSTREAM_BAD_ANSWER).
+ */
+int upstream_referrers_get(struct upstream *u, const char *remote, const struct digest *subject,
+			   const char *artifact_type, struct upstream_referrers *out, struct upstream_error *e);
+/* The tag of the referrers tag schema for d: "<alg>-<hex>", cut to 128 characters. */
+#define UPSTREAM_REFERRERS_TAG_MAX 128
+void upstream_referrers_tag(const struct digest *d, char out[UPSTREAM_REFERRERS_TAG_MAX + 1]);
 
 /* A parsed WWW-Authenticate challenge (the first one of the header). */
 struct upstream_challenge {

@@ -6,6 +6,7 @@
 
 #include "authn.h"
 #include "err.h"
+#include "h_mirror.h"
 #include "handlers.h"
 #include "log.h"
 #include "router.h"
@@ -163,12 +164,16 @@ out:
 struct ref_out {
 	struct buf *out;
 	int count;
+	int (*listed)(void *ctx, const struct digest *d);
+	void *listed_ctx;
 };
 
 static int emit_referrer(void *ctx, const struct store_manifest *m)
 {
 	struct ref_out *ro = ctx;
 	char ds[DIGEST_STR_MAX];
+	if (ro->listed && ro->listed(ro->listed_ctx, &m->digest))
+		return 0;
 	if (ro->count++)
 		buf_addch(ro->out, ',');
 	buf_adds(ro->out, "{\"mediaType\":");
@@ -191,12 +196,22 @@ static int emit_referrer(void *ctx, const struct store_manifest *m)
 
 int h_referrers(struct req *r)
 {
-	struct ref_out ro = { &r->out, 0 };
+	int rc = r->reg->mirror ? h_mirror_referrers_get(r) : 1;
+	return rc == 1 ? h_referrers_serve(r, NULL, NULL, NULL) : rc;
+}
+
+int h_referrers_serve(struct req *r, const char *first, int (*listed)(void *ctx, const struct digest *d), void *ctx)
+{
+	struct ref_out ro = { &r->out, 0, listed, ctx };
 	const char *at = req_arg(r, "artifactType");
 	int rc;
 	if (at && !*at)
 		at = NULL;
 	buf_adds(&r->out, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[");
+	if (first && *first) {
+		buf_adds(&r->out, first);
+		ro.count = 1;
+	}
 	rc = store_referrers(r->reg->store, r->name, &r->reference.digest, at, emit_referrer, &ro);
 	if (rc)
 		return rc;

@@ -30,6 +30,9 @@
 #define FILL_THREADS 8
 #define QUEUE_MAX 1024
 #define MAP_MAX 65536
+/* Upstream referrers lists kept for their freshness window: how many, and their bytes. */
+#define REFERRERS_MAX 4096
+#define REFERRERS_BYTES (16u << 20)
 
 /* The mirror whose counters /metrics shows (one per daemon). */
 static _Atomic(struct mirror *) shown;
@@ -53,6 +56,8 @@ int mirror_open(const struct config *cfg, struct store *st, struct mirror **out)
 	m->ups = xcalloc(cfg->n_upstreams, sizeof(*m->ups));
 	pthread_mutex_init(&m->lock, NULL);
 	m->fresh.max = m->sizes.max = MAP_MAX;
+	m->referrers.max = REFERRERS_MAX;
+	m->referrers.max_bytes = REFERRERS_BYTES;
 	for (size_t i = 0; i < cfg->n_upstreams; i++) {
 		const struct config_upstream *c = &cfg->upstreams[i];
 		struct mirror_up *up = &m->ups[m->n];
@@ -108,6 +113,7 @@ void mirror_free(struct mirror *m)
 	free(m->ups);
 	mirror_map_release(&m->fresh);
 	mirror_map_release(&m->sizes);
+	mirror_map_release(&m->referrers);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -231,14 +237,13 @@ void mirror_audit(struct mirror *m, struct mirror_up *up, const char *repo, cons
 	buf_release(&tag);
 }
 
-/* A cached copy served because the upstream failed: counted, and logged once per freshness window. */
-static void stale_serve(struct mirror_up *up, const char *repo, const char *tag, const struct buf *why)
+void mirror_stale_serve(struct mirror_up *up, const char *what, const struct buf *why)
 {
 	int64_t now = clock_wall_ms(), last = atomic_load(&up->last_warn_ms);
 	int64_t window = (int64_t)(up->freshness_s ? up->freshness_s : 60) * 1000;
 	atomic_fetch_add_explicit(&up->stats.stale, 1, memory_order_relaxed);
 	if (now - last >= window && atomic_compare_exchange_strong(&up->last_warn_ms, &last, now))
-		log_warn("mirror: serving the cached %s:%s: %s", repo, tag, why->buf);
+		log_warn("mirror: serving the cached %s: %s", what, why->buf);
 }
 
 /* ---- manifests ---- */
@@ -270,7 +275,8 @@ static void mstep_cleanup(struct req *r)
 	free(s);
 }
 
-static void fresh_key(const struct req *r, struct buf *key)
+/* "repo:tag": the key of the tag's freshness and the name of its stale serves */
+static void tag_key(const struct req *r, struct buf *key)
 {
 	buf_addf(key, "%s:%s", r->name, r->reference.tag);
 }
@@ -278,24 +284,26 @@ static void fresh_key(const struct req *r, struct buf *key)
 static void mark_fresh(struct mirror *m, const struct req *r)
 {
 	struct buf key = BUF_INIT;
-	fresh_key(r, &key);
-	pthread_mutex_lock(&m->lock);
-	mirror_map_set(&m->fresh, key.buf, clock_wall_ms());
-	pthread_mutex_unlock(&m->lock);
+	tag_key(r, &key);
+	mirror_mark_fresh(m, key.buf);
 	buf_release(&key);
 }
 
 static int is_fresh(struct mirror *m, struct mirror_up *up, const struct req *r)
 {
 	struct buf key = BUF_INIT;
-	int64_t at = 0;
-	int found;
-	fresh_key(r, &key);
-	pthread_mutex_lock(&m->lock);
-	found = mirror_map_get(&m->fresh, key.buf, &at);
-	pthread_mutex_unlock(&m->lock);
+	tag_key(r, &key);
+	int fresh = mirror_is_fresh(m, key.buf, up->freshness_s);
 	buf_release(&key);
-	return found && clock_wall_ms() - at < (int64_t)up->freshness_s * 1000;
+	return fresh;
+}
+
+static void stale_serve(struct mirror_up *up, const struct req *r, const struct buf *why)
+{
+	struct buf what = BUF_INIT;
+	tag_key(r, &what);
+	mirror_stale_serve(up, what.buf, why);
+	buf_release(&what);
 }
 
 /*
@@ -356,7 +364,7 @@ static void manifest_work(struct req *r)
 		rc = upstream_manifest_head(s->up->client, remote.buf, r->reference.tag, &um, &ue);
 	if (rc) {
 		rc = mirror_upstream_fail(s->up, rc, &ue, &s->detail);
-		stale_serve(s->up, r->name, r->reference.tag, &s->detail);
+		stale_serve(s->up, r, &s->detail);
 		s->result = MS_LOCAL;
 	} else if (um.has_digest && digest_eq(&um.digest, &s->local)) {
 		atomic_fetch_add_explicit(&s->up->stats.hits, 1, memory_order_relaxed);
@@ -366,7 +374,7 @@ static void manifest_work(struct req *r)
 		atomic_fetch_add_explicit(&s->up->stats.misses, 1, memory_order_relaxed);
 		fetch_into(s, r, r->reference.tag, um.has_digest ? &um.digest : NULL);
 		if (s->result == MS_ERROR) {
-			stale_serve(s->up, r->name, r->reference.tag, &s->detail);
+			stale_serve(s->up, r, &s->detail);
 			s->result = MS_LOCAL;
 		}
 	}

@@ -15,8 +15,9 @@
  * that must wait for the upstream wait on a pool too (async steps).
  *
  * Files: h_mirror.c (routing, the manifest path, errors, metrics),
- * h_mirror_fill.c (the in-flight table and blob fills), h_mirror_blob.c
- * (the blob path and the streaming reader).
+ * h_mirror_fill.c (the in-flight table and the fills), h_mirror_blob.c
+ * (the blob path and the streaming reader), h_mirror_referrers.c (the
+ * referrers API), h_mirror_map.c (the bounded maps).
  */
 #ifndef BERTH_H_MIRROR_H
 #define BERTH_H_MIRROR_H
@@ -56,6 +57,8 @@ int mirror_push_check(struct req *r);
  */
 int h_mirror_manifest_get(struct req *r);
 int h_mirror_blob_get(struct req *r);
+/* The referrers API of a cached repository: the upstream's list, then stored referrers it lacks; 1 as above. */
+int h_mirror_referrers_get(struct req *r);
 
 /* Appends the cache's counters (hits, misses, upstream bytes and errors, stale serves) to a /metrics text. */
 void mirror_metrics_render(struct buf *out);

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "audit.h"
-#include "clock.h"
 #include "err.h"
 #include "h_mirror_internal.h"
 #include "log.h"
@@ -26,8 +25,8 @@
 /* Config and layers of one image manifest filled before it is stored. */
 #define IMAGE_BLOBS_MAX 256
 
-static struct fill *fill_new(struct mirror *m, struct mirror_up *up, enum fill_kind kind, const char *key,
-			     const char *repo, const char *ref)
+struct fill *fill_new(struct mirror *m, struct mirror_up *up, enum fill_kind kind, const char *key, const char *repo,
+		      const char *ref)
 {
 	struct fill *f = xcalloc(1, sizeof(*f));
 	f->m = m;
@@ -65,6 +64,7 @@ void fill_put(struct fill *f)
 	free(f->key);
 	free(f->repo);
 	free(f->ref);
+	free(f->artifact_type);
 	free(f);
 }
 
@@ -115,7 +115,7 @@ static void wake_streaming(struct fill *f)
 	}
 }
 
-static void fill_end(struct fill *f, enum fill_state st, int rc)
+void fill_end(struct fill *f, enum fill_state st, int rc)
 {
 	pthread_mutex_lock(&f->lock);
 	f->state = st;
@@ -204,7 +204,7 @@ static void blob_job(void *arg)
 	fill_put(f);
 }
 
-/* Finds a running fill by key or lists a new one; *started tells which. m->lock held. */
+/* The running fill of key, referenced, or NULL; m->lock held. */
 static struct fill *fill_find(struct mirror *m, const char *key)
 {
 	for (struct fill *f = m->fills; f; f = f->next)
@@ -215,7 +215,7 @@ static struct fill *fill_find(struct mirror *m, const char *key)
 	return NULL;
 }
 
-static struct fill *fill_start(struct mirror *m, struct fill *f, struct workq *q, workq_fn job)
+struct fill *fill_start(struct mirror *m, struct fill *f, struct workq *q, workq_fn job)
 {
 	pthread_mutex_lock(&m->lock);
 	struct fill *running = fill_find(m, f->key);
@@ -317,9 +317,7 @@ static void manifest_job(void *arg)
 		if (!strchr(f->ref, ':')) {
 			struct buf key = BUF_INIT;
 			buf_addf(&key, "%s:%s", f->repo, f->ref);
-			pthread_mutex_lock(&m->lock);
-			mirror_map_set(&m->fresh, key.buf, clock_wall_ms());
-			pthread_mutex_unlock(&m->lock);
+			mirror_mark_fresh(m, key.buf);
 			buf_release(&key);
 		}
 	}
@@ -355,67 +353,4 @@ struct fill *fill_manifest(struct mirror *m, struct mirror_up *up, const char *r
 	struct fill *f = fill_new(m, up, FILL_MANIFEST, key.buf, repo, ref);
 	buf_release(&key);
 	return fill_start(m, f, m->manq, manifest_job);
-}
-
-/* ---- bounded maps ---- */
-
-struct mirror_map_entry {
-	struct mirror_map_entry *next;
-	int64_t v;
-	char key[];
-};
-
-static size_t map_hash(const char *s)
-{
-	size_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-void mirror_map_release(struct mirror_map *mp)
-{
-	for (size_t i = 0; i < mp->nslots; i++)
-		for (struct mirror_map_entry *e = mp->slots[i], *next; e; e = next) {
-			next = e->next;
-			free(e);
-		}
-	free(mp->slots);
-	mp->slots = NULL;
-	mp->count = 0;
-}
-
-void mirror_map_set(struct mirror_map *mp, const char *key, int64_t v)
-{
-	if (!mp->nslots)
-		mp->nslots = 4096;
-	if (mp->count >= mp->max)
-		mirror_map_release(mp);
-	if (!mp->slots)
-		mp->slots = xcalloc(mp->nslots, sizeof(*mp->slots));
-	struct mirror_map_entry **slot = &mp->slots[map_hash(key) % mp->nslots];
-	for (struct mirror_map_entry *e = *slot; e; e = e->next)
-		if (!strcmp(e->key, key)) {
-			e->v = v;
-			return;
-		}
-	size_t len = strlen(key);
-	struct mirror_map_entry *e = xmalloc(sizeof(*e) + len + 1);
-	memcpy(e->key, key, len + 1);
-	e->v = v;
-	e->next = *slot;
-	*slot = e;
-	mp->count++;
-}
-
-int mirror_map_get(const struct mirror_map *mp, const char *key, int64_t *v)
-{
-	if (!mp->slots)
-		return 0;
-	for (const struct mirror_map_entry *e = mp->slots[map_hash(key) % mp->nslots]; e; e = e->next)
-		if (!strcmp(e->key, key)) {
-			*v = e->v;
-			return 1;
-		}
-	return 0;
 }

@@ -83,6 +83,13 @@ int h_token_post_finish(struct req *r);
 int h_tags_list(struct req *r);
 int h_catalog(struct req *r);
 int h_referrers(struct req *r);
+/*
+ * The referrers index of what the store holds, after first (descriptors
+ * from elsewhere, the pull-through cache's upstream: JSON objects separated
+ * by commas; NULL or "" for none); a stored referrer listed(ctx, digest)
+ * says is in first already is left out (listed may be NULL).
+ */
+int h_referrers_serve(struct req *r, const char *first, int (*listed)(void *ctx, const struct digest *d), void *ctx);
 
 /* The berth extension (h_ext.c): tag history and rollback over HTTP, JSON in and out. */
 int h_tag_history(struct req *r);

@@ -297,6 +297,95 @@ def test_skopeo_and_podman_through_the_prefix(ups, cache, tmp_path):
         shutil.rmtree(store, ignore_errors=True)
 
 
+MT_EMPTY = "application/vnd.oci.empty.v1+json"
+SIG_TYPE = "application/vnd.example.signature.v1"
+SBOM_TYPE = "application/vnd.example.sbom.v1+json"
+
+
+def push_referrer(reg, repo, subject, artifact_type, payload):
+    """An artifact whose subject is the image manifest `subject` (bytes), pushed by digest; its manifest bytes."""
+    reg.push_blobs(repo, b"{}", payload)
+    body = ocihelp.oci_manifest(ocihelp.descriptor(MT_EMPTY, b"{}"),
+                                [ocihelp.descriptor("application/vnd.example.blob", payload)],
+                                subject=ocihelp.descriptor(ocihelp.MT_OCI_MANIFEST, subject),
+                                artifact_type=artifact_type, annotations={"org.example.note": artifact_type})
+    reg.push_manifest(repo, ocihelp.digest(body), body, ocihelp.MT_OCI_MANIFEST)
+    return body
+
+
+def referrers(reg, repo, subject_digest, artifact_type=None):
+    resp = reg.get("/v2/%s/referrers/%s" % (repo, subject_digest),
+                   params={"artifactType": artifact_type} if artifact_type else None)
+    assert resp.status_code == 200, (resp.status_code, resp.text[:500])
+    assert resp.headers["Content-Type"] == ocihelp.MT_OCI_INDEX
+    doc = resp.json()
+    assert doc["schemaVersion"] == 2 and doc["mediaType"] == ocihelp.MT_OCI_INDEX
+    return resp, {m["digest"]: m for m in doc["manifests"]}
+
+
+def test_referrers_through_the_cache(ups, cache):
+    """The upstream berth's referrers API: the list fetched on demand, filtered, kept for the window;
+    a referrer stored when a client pulls it, byte-exact."""
+    up, reg = upstream_reg(ups), client(cache)
+    subject = up.get_manifest("pub/app", "single").content
+    sd = ocihelp.digest(subject)
+    sig = push_referrer(up, "pub/app", subject, SIG_TYPE, os.urandom(300))
+    sbom = push_referrer(up, "pub/app", subject, SBOM_TYPE, os.urandom(900))
+    resp, got = referrers(reg, "hub/pub/app", sd)
+    assert set(got) == {ocihelp.digest(sig), ocihelp.digest(sbom)}
+    want = {m["digest"]: m for m in referrers(up, "pub/app", sd)[1].values()}
+    assert got == want  # mediaType, size, artifactType and annotations as the upstream lists them
+    assert got[ocihelp.digest(sig)]["artifactType"] == SIG_TYPE
+    resp, got = referrers(reg, "hub/pub/app", sd, SBOM_TYPE)
+    assert list(got) == [ocihelp.digest(sbom)]
+    assert resp.headers.get("OCI-Filters-Applied") == "artifactType"
+    # a client pulling a referrer gets it (and its blobs) byte-exact, and the cache stores it
+    assert pull(reg, "hub/pub/app", ocihelp.digest(sig)) == pull(up, "pub/app", ocihelp.digest(sig))
+    # inside the window the list is the cache's: no upstream call
+    before = upstream_requests(ups, "referrers")
+    assert set(referrers(reg, "hub/pub/app", sd)[1]) == set(want)
+    assert upstream_requests(ups, "referrers") == before
+    late = push_referrer(up, "pub/app", subject, SIG_TYPE, os.urandom(200))
+    assert ocihelp.digest(late) not in referrers(reg, "hub/pub/app", sd)[1]
+    cache.advance_clock(301)
+    assert ocihelp.digest(late) in referrers(reg, "hub/pub/app", sd)[1]
+    assert upstream_requests(ups, "referrers") == before + 1
+    # a subject nobody refers to: an empty list
+    assert referrers(reg, "hub/pub/app", ocihelp.unknown_digest())[1] == {}
+
+
+def test_referrers_tag_schema_fallback(ups, cache):
+    """distribution 2.8 has no referrers API (404): the referrers tag schema's index is read instead."""
+    reg = client(cache)
+    dist = ocihelp.Registry(ups["MIRROR_DIST_URL"])
+    dist.session.auth = ("mirror", open(ups["MIRROR_DIST_PWFILE"]).read().strip())
+    assert dist.get("/v2/app/referrers/" + ocihelp.unknown_digest()).status_code == 404
+    subject = dist.get_manifest("app", "single").content
+    sd = ocihelp.digest(subject)
+    sig = push_referrer(dist, "app", subject, SIG_TYPE, os.urandom(400))
+    sbom = push_referrer(dist, "app", subject, SBOM_TYPE, os.urandom(500))
+    # what a pushing client maintains on a registry without the API: an index tagged sha256-<hex>
+    index = ocihelp.oci_index([ocihelp.descriptor(ocihelp.MT_OCI_MANIFEST, body, artifactType=at)
+                               for body, at in ((sig, SIG_TYPE), (sbom, SBOM_TYPE))])
+    dist.push_manifest("app", sd.replace(":", "-"), index, ocihelp.MT_OCI_INDEX)
+    _, got = referrers(reg, "dist/app", sd)
+    assert set(got) == {ocihelp.digest(sig), ocihelp.digest(sbom)}
+    assert got[ocihelp.digest(sig)]["artifactType"] == SIG_TYPE and got[ocihelp.digest(sig)]["size"] == len(sig)
+    # the tag schema applies no filter: the cache does
+    _, got = referrers(reg, "dist/app", sd, SIG_TYPE)
+    assert list(got) == [ocihelp.digest(sig)]
+    assert pull(reg, "dist/app", ocihelp.digest(sbom)) == pull(dist, "app", ocihelp.digest(sbom))
+    # no such tag: no referrers
+    other = ocihelp.digest(dist.get_manifest("app", "docker").content)
+    assert referrers(reg, "dist/app", other)[1] == {}
+
+
+def stale_serves(cache, upstream="hub"):
+    metrics = requests.get(cache.url + "/metrics", auth=("alice", ALICE_PW), timeout=10).text
+    return int(re.search(r'^berth_mirror_stale_serves_total\{upstream="%s"\} (\d+)$' % upstream, metrics,
+                         re.M).group(1))
+
+
 def test_upstream_down_serves_the_cache(ups, cache):
     """Last: stops the upstreams."""
     reg = client(cache)
@@ -311,6 +400,15 @@ def test_upstream_down_serves_the_cache(ups, cache):
     assert resp.status_code == 503
     err = resp.json()["errors"][0]
     assert err["code"] == "UNAVAILABLE" and 'upstream "hub"' in err["detail"]
-    metrics = requests.get(cache.url + "/metrics", auth=("alice", ALICE_PW), timeout=10).text
-    assert re.search(r'^berth_mirror_stale_serves_total\{upstream="hub"\} [1-9]', metrics, re.M)
+    assert stale_serves(cache) > 0
     assert "serving the cached hub/pub/app:single" in cache.read_log()
+    # referrers: the last list the upstream gave, past its window; nothing cached is the clear error
+    stale = stale_serves(cache)
+    _, got = referrers(reg, "hub/pub/app", ocihelp.digest(cached))
+    assert len(got) == 3 and all(m["artifactType"] in (SIG_TYPE, SBOM_TYPE) for m in got.values())
+    assert stale_serves(cache) == stale + 1  # the warning itself is logged once per window (above)
+    # the referrer a client pulled was stored; the others were never fetched
+    served = [d for d in got if reg.get_manifest("hub/pub/app", d).status_code == 200]
+    assert len(served) == 1 and got[served[0]]["artifactType"] == SIG_TYPE
+    resp = reg.get("/v2/hub/pub/never-cached/referrers/" + ocihelp.unknown_digest())
+    assert resp.status_code == 503 and 'upstream "hub"' in resp.json()["errors"][0]["detail"]
