@@ -1,8 +1,9 @@
 /*
  * cli_import: `berth import` and `berth export`, moving images in and out
- * of the data directory of a (possibly running) registry as files, for
- * air-gapped sites: docker save tarballs and OCI layouts in, OCI layout
- * tars out.
+ * of the storage of a (possibly running) registry as files, for air-gapped
+ * sites: docker save tarballs and OCI layouts in, OCI layout tars out.
+ * The storage is what the config names: a data directory, or the object
+ * store and database the nodes of a cluster share.
  */
 #include <errno.h>
 #include <fcntl.h>

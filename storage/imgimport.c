@@ -9,7 +9,9 @@
 
 #include "err.h"
 #include "imgsource.h"
+#include "log.h"
 #include "manifest.h"
+#include "meta.h"
 #include "store_backend.h"
 #include "xalloc.h"
 
@@ -28,12 +30,12 @@ struct plan_manifest {
 	int64_t size;
 	struct manifest_info mi;
 	struct buf body; /* its bytes, for the store's manifest put */
+	int from_input;  /* a file of the input, stored as a blob on its way in */
 };
 
 /* What a verified import commits: blobs to link, then manifests, children before parents. */
 struct plan {
 	struct store *st;
-	const struct blobstore *bs;
 	struct imgsrc *src;
 	const struct imgimport_opts *o;
 	struct imgimport_result *res;
@@ -86,7 +88,7 @@ static void plan_manifest(struct plan *p, const struct digest *d, int64_t size, 
 			  struct buf *body)
 {
 	p->mans = xgrow(p->mans, &p->amans, p->nmans, sizeof(*p->mans));
-	p->mans[p->nmans++] = (struct plan_manifest){ *d, size, *mi, *body };
+	p->mans[p->nmans++] = (struct plan_manifest){ *d, size, *mi, *body, 0 };
 	memset(mi, 0, sizeof(*mi));
 	buf_init(body, 0);
 }
@@ -191,6 +193,7 @@ static int oci_manifest(struct plan *p, const char *mt, const struct digest *d, 
 	if (!rc) {
 		add_item(p, mi.is_index ? "index" : "manifest", d, size, mi.media_type, existed);
 		plan_manifest(p, d, size, &mi, &body);
+		p->mans[p->nmans - 1].from_input = 1;
 	}
 out:
 	manifest_info_release(&mi);
@@ -484,6 +487,32 @@ static int still_stored(struct plan *p, const struct digest *d)
 		    "(collected by a garbage collection?); run the import again", digest_str(d, ds));
 }
 
+/*
+ * An object store keeps no object for content the database holds (what
+ * keeps an object is a blob record without content): the manifests of an
+ * OCI input went into the store as blobs on their way in, and once
+ * committed their objects are garbage that the next collection would
+ * delete and fsck would report. The import drops them itself. A local
+ * directory keeps such a file with its record, as before.
+ */
+static void drop_manifest_objects(struct plan *p)
+{
+	struct blob_backend *be = p->st->blobs;
+	struct buf loc = BUF_INIT;
+	char ds[DIGEST_STR_MAX];
+	if (!be->ops->locates)
+		return;
+	for (size_t i = 0; i < p->nmans; i++) {
+		int found = 0, rc;
+		if (!p->mans[i].from_input || meta_blob_location(&p->mans[i].d, &loc, &found) || !found)
+			continue;
+		if ((rc = be->ops->remove(be, &p->mans[i].d, loc.buf)))
+			log_warn("import: removing the object of manifest %s failed (%d); garbage collection will",
+				 digest_str(&p->mans[i].d, ds), rc);
+	}
+	buf_release(&loc);
+}
+
 /* Links the blobs, then puts the manifests (children first); only the last one moves the tag. */
 static int commit(struct plan *p)
 {
@@ -507,6 +536,8 @@ static int commit(struct plan *p)
 		if (rc && rc != E_TAG_IMMUTABLE && !p->detail->len)
 			fail(p, rc, "cannot record manifest %s", digest_str(&pm->d, ds));
 	}
+	if (!rc)
+		drop_manifest_objects(p);
 	return rc;
 }
 
@@ -526,13 +557,11 @@ int store_import(struct store *st, const char *path, const struct imgimport_opts
 		 struct imgimport_result *res, struct buf *detail)
 {
 	struct imgsrc src;
-	struct plan p = { .st = st, .bs = store_blobstore(st), .src = &src, .o = o, .res = res, .detail = detail };
-	int rc;
+	struct plan p = { .st = st, .src = &src, .o = o, .res = res, .detail = detail };
+	int committing = 0, rc;
 	memset(res, 0, sizeof(*res));
 	memset(&src, 0, sizeof(src));
-	if (!p.bs)
-		return fail(&p, E_UNSUPPORTED, "import needs a blob store on a local directory");
-	rc = imgsrc_open(&src, p.bs, path, detail);
+	rc = imgsrc_open(&src, st, o->repo, path, detail);
 	res->archive_bytes = src.bytes;
 	if (rc)
 		goto out;
@@ -565,9 +594,12 @@ int store_import(struct store *st, const char *path, const struct imgimport_opts
 		res->top = top->d;
 		res->top_size = top->size;
 		res->top_media_type = xstrdup(top->mi.media_type);
+		committing = 1;
 		rc = commit(&p);
 	}
 out:
+	if (rc && !committing)
+		imgsrc_unlink_fresh(&src); /* refused before anything was committed: no trace in the repository */
 	plan_manifests_release(&p);
 	free(p.mans);
 	free(p.blobs);

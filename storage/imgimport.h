@@ -1,9 +1,11 @@
 /*
  * imgimport: loads an image from an air-gapped transfer (a `docker save`
  * tarball, an OCI image layout directory, or an OCI layout packed in a
- * tar) straight into the blob store and metadata, and tags it.
+ * tar) straight into the store, whatever its blob backend (a local
+ * directory or an object store), and tags it.
  *
- * Every blob is hashed while it streams into the store and checked against
+ * Every blob is hashed while it streams into the store (a one-shot upload
+ * through the store's upload verbs, see imgsource.h) and checked against
  * the digest that names it; manifests are validated like pushed ones.
  * OCI content keeps its exact bytes (and so its digests), image indexes
  * with all their platform manifests. An archive holding both forms (docker
@@ -13,12 +15,13 @@
  * schema 2 manifest over the archive's own config and layers, stored as
  * they are (docker save layers are uncompressed tars, which schema 2
  * allows). All or nothing: the tag moves only after every blob is verified
- * and linked and every manifest committed; what a failed import stored is
- * unreferenced and left to garbage collection.
+ * and linked and every manifest committed (through the store's one write
+ * path for manifests); what a failed import stored is referenced by no
+ * manifest and left to garbage collection.
  *
  * struct imgimport_result owns its strings and array until
- * imgimport_result_release(). Uses the meta module (which must be open) and
- * a blob store that outlives the call. One thread per call.
+ * imgimport_result_release(). Uses a store that outlives the call. One
+ * thread per call.
  */
 #ifndef BERTH_IMGIMPORT_H
 #define BERTH_IMGIMPORT_H
@@ -26,7 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "blobstore.h"
 #include "buf.h"
 #include "digest.h"
 #include "store.h"

@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "meta.h"
+#include "store_backend.h"
 #include "tarball.h"
 #include "xalloc.h"
 
@@ -34,85 +35,112 @@ void imgsrc_quote(struct buf *b, const char *s)
 
 /* ------------------------------------------------------------------ blob sink */
 
-/* A blob being written: temporary file plus running hash. */
+/*
+ * A blob on its way into the store: a one-shot upload of the import's
+ * repository (the store's own write path, so an object store receives it
+ * in parts as it streams, with nothing kept on the local disk), hashed
+ * here as well, since a docker save file's digest is known only at its end.
+ */
 struct sink {
-	struct buf path;
-	int fd;
+	struct store_upload *u;
+	int finished;
 	struct hasher h;
 	int64_t size;
 	unsigned char magic[4];
 	size_t nmagic;
 };
 
-static int sink_open(const struct blobstore *bs, struct sink *k, enum digest_alg alg)
+/*
+ * Whether blob d is in the store: recorded in the metadata and its bytes
+ * present (in the blob backend, or in the database for a manifest). An
+ * object with no record may be an orphan that a collection is about to
+ * delete, so it is never trusted.
+ */
+static int recorded(struct imgsrc *s, const struct digest *d)
 {
+	struct store_reader rd;
+	int rc = meta_blob_known(d, NULL);
+	if (rc)
+		return rc;
+	rc = store_blob_open_any(s->st, d, &rd);
+	store_reader_release(&rd);
+	return rc;
+}
+
+static int sink_open(struct imgsrc *s, struct sink *k, enum digest_alg alg, int64_t expect)
+{
+	int rc;
 	memset(k, 0, sizeof(*k));
-	buf_init(&k->path, 0);
-	k->fd = -1;
 	hasher_init(&k->h, alg);
-	return blobstore_tmp_create(bs, &k->path, &k->fd);
+	if (!(rc = store_upload_oneshot(s->st, s->repo, &k->u, NULL)) && expect > 0)
+		store_upload_expect(k->u, expect);
+	return rc;
 }
 
 static int sink_write(struct sink *k, const void *data, size_t len)
 {
-	const char *p = data;
+	const unsigned char *p = data;
 	for (size_t i = 0; k->nmagic < sizeof(k->magic) && i < len; i++)
-		k->magic[k->nmagic++] = (unsigned char)p[i];
+		k->magic[k->nmagic++] = p[i];
 	hasher_update(&k->h, data, len);
 	k->size += (int64_t)len;
-	while (len) {
-		ssize_t n = write(k->fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return blobstore_errno(errno);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return store_upload_write(k->u, data, len);
 }
 
+/*
+ * Gives the upload up unless it was finished. Its state is flushed first:
+ * a one-shot upload is removed from the state it last flushed, and on an
+ * object store only that names the multipart upload begun meanwhile,
+ * which the removal then aborts (a failure path: the flush's tail object
+ * goes with it).
+ */
 static void sink_abort(struct sink *k)
 {
-	if (k->fd >= 0)
-		close(k->fd);
-	k->fd = -1;
-	if (k->path.len)
-		unlink(k->path.buf);
+	if (k->u && !k->finished)
+		(void)store_upload_flush(k->u);
+	store_upload_release(k->u, 0);
+	k->u = NULL;
 	if (k->h.ctx)
 		hasher_release(&k->h);
-	buf_release(&k->path);
 }
 
 /*
  * Finishes the blob: its digest goes to *out; when want is not NULL and
- * differs, E_DIGEST_INVALID and nothing is stored. Otherwise the file is
- * made durable and moved into the store. The sink is released either way.
+ * differs, E_DIGEST_INVALID and nothing is stored. Otherwise the upload
+ * is finished under that digest (stored and linked to the repository).
+ * *existed tells whether the store had it recorded already. The sink is
+ * released either way.
  */
-static int sink_commit(const struct blobstore *bs, struct sink *k, const struct digest *want, struct digest *out,
+static int sink_commit(struct imgsrc *s, struct sink *k, const struct digest *want, struct digest *out,
 		       int *existed)
 {
-	int rc = 0;
+	int rc;
 	hasher_final(&k->h, out);
 	hasher_release(&k->h);
+	/* no flush first: on an object store it would write a small blob's bytes as a tail object */
 	if (want && !digest_eq(want, out)) {
 		rc = E_DIGEST_INVALID;
 		goto out;
 	}
-	if (fsync(k->fd) < 0 || close(k->fd) < 0) {
-		rc = blobstore_errno(errno);
-		k->fd = -1;
-		goto out;
-	}
-	k->fd = -1;
 	if (existed)
-		*existed = blobstore_stat(bs, out, NULL) == 0;
-	if (!(rc = blobstore_adopt(bs, k->path.buf, out)))
-		buf_reset(&k->path);
+		*existed = recorded(s, out) == 0;
+	int was_linked = store_blob_stat(s->st, s->repo, out, NULL) == 0;
+	if (!(rc = store_upload_finish(k->u, out))) {
+		k->finished = 1;
+		if (!was_linked) {
+			s->fresh = xgrow(s->fresh, &s->alloc_fresh, s->nfresh, sizeof(*s->fresh));
+			s->fresh[s->nfresh++] = *out;
+		}
+	}
 out:
 	sink_abort(k);
 	return rc;
+}
+
+/* Why the store refused a blob, for a detail: the error's own words. */
+static const char *refusal(int rc)
+{
+	return err_desc(rc)->message;
 }
 
 /* ------------------------------------------------------------------ tar input */
@@ -218,14 +246,14 @@ static int store_entry(struct imgsrc *s, struct tar_reader *tr, const struct tar
 	size_t got;
 	if (!check && !strncmp(e->name, "blobs/", 6))
 		return 0; /* an algorithm berth does not know: nothing can reference it */
-	if ((rc = sink_open(s->bs, &k, check ? want.alg : DIGEST_SHA256))) {
-		buf_addf(detail, "cannot create a temporary file in the data directory: %s", strerror(errno));
+	if ((rc = sink_open(s, &k, check ? want.alg : DIGEST_SHA256, e->size))) {
+		buf_addf(detail, "cannot start storing \"%s\": %s", e->name, refusal(rc));
 		sink_abort(&k);
 		return rc;
 	}
 	while (!(rc = tar_read(tr, chunk, CHUNK, &got, detail)) && got)
 		if ((rc = sink_write(&k, chunk, got))) {
-			buf_addf(detail, "cannot write to the data directory: %s", strerror(errno));
+			buf_addf(detail, "cannot store \"%s\": %s", e->name, refusal(rc));
 			break;
 		}
 	if (rc) {
@@ -234,7 +262,7 @@ static int store_entry(struct imgsrc *s, struct tar_reader *tr, const struct tar
 	}
 	struct imgsrc_file f = { .size = k.size, .nmagic = k.nmagic };
 	memcpy(f.magic, k.magic, sizeof(f.magic));
-	rc = sink_commit(s->bs, &k, check ? &want : NULL, &got_d, &existed);
+	rc = sink_commit(s, &k, check ? &want : NULL, &got_d, &existed);
 	if (rc == E_DIGEST_INVALID) {
 		char ds[DIGEST_STR_MAX];
 		buf_addf(detail, "\"%s\" hashes to %s: its content does not match its name", e->name,
@@ -242,7 +270,7 @@ static int store_entry(struct imgsrc *s, struct tar_reader *tr, const struct tar
 		return rc;
 	}
 	if (rc) {
-		buf_addf(detail, "cannot store \"%s\" in the data directory", e->name);
+		buf_addf(detail, "cannot store \"%s\": %s", e->name, refusal(rc));
 		return rc;
 	}
 	s->files = xgrow(s->files, &s->alloc, s->nfiles, sizeof(*s->files));
@@ -431,7 +459,7 @@ static int dir_blob(struct imgsrc *s, const struct digest *d, int64_t size, int 
 	struct sink k;
 	char *chunk = NULL;
 	int64_t have;
-	int fd = -1, rc;
+	int fd = -1, read_err = 0, rc;
 	buf_addf(&name, "blobs/%s/%s", digest_alg_name(d->alg), d->hex);
 	digest_str(d, ds);
 	if ((rc = dir_open(s, name.buf, &have, &fd, detail))) {
@@ -445,17 +473,18 @@ static int dir_blob(struct imgsrc *s, const struct digest *d, int64_t size, int 
 		rc = E_SIZE_INVALID;
 		goto out;
 	}
-	if (blobstore_stat(s->bs, d, NULL) == 0) {
+	if (recorded(s, d) == 0) {
 		*existed = 1; /* the store holds exactly these bytes already */
 		goto out;
 	}
 	chunk = xmalloc(CHUNK);
-	if (!(rc = sink_open(s->bs, &k, d->alg))) {
+	if (!(rc = sink_open(s, &k, d->alg, have))) {
 		for (;;) {
 			ssize_t n = read(fd, chunk, CHUNK);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
+				read_err = n < 0 ? errno : 0;
 				rc = n < 0 ? E_IO : 0;
 				break;
 			}
@@ -463,16 +492,17 @@ static int dir_blob(struct imgsrc *s, const struct digest *d, int64_t size, int 
 				break;
 		}
 		if (!rc)
-			rc = sink_commit(s->bs, &k, d, &got_d, existed);
+			rc = sink_commit(s, &k, d, &got_d, existed);
 	}
-	int saved = errno;
 	if (rc)
 		sink_abort(&k);
 	if (rc == E_DIGEST_INVALID)
 		buf_addf(detail, "%s in the layout hashes to %s: its content does not match its name", name.buf,
 			 digest_str(&got_d, ds));
+	else if (read_err)
+		buf_addf(detail, "cannot read %s in the layout: %s", name.buf, strerror(read_err));
 	else if (rc)
-		buf_addf(detail, "cannot copy %s into the data directory: %s", name.buf, strerror(saved));
+		buf_addf(detail, "cannot store %s: %s", name.buf, refusal(rc));
 out:
 	free(chunk);
 	if (fd >= 0)
@@ -483,12 +513,13 @@ out:
 
 /* ------------------------------------------------------------------ public */
 
-int imgsrc_open(struct imgsrc *s, const struct blobstore *bs, const char *path, struct buf *detail)
+int imgsrc_open(struct imgsrc *s, struct store *st, const char *repo, const char *path, struct buf *detail)
 {
-	struct stat st;
+	struct stat sb;
 	int fd, rc;
 	memset(s, 0, sizeof(*s));
-	s->bs = bs;
+	s->st = st;
+	s->repo = repo;
 	s->dirfd = -1;
 	for (int i = 0; i < IMGSRC_NMETA; i++)
 		buf_init(&s->meta[i], 0);
@@ -501,7 +532,7 @@ int imgsrc_open(struct imgsrc *s, const struct blobstore *bs, const char *path, 
 		buf_addf(detail, "cannot open \"%s\": %s", path, strerror(errno));
 		return errno == ENOENT ? E_NAME_UNKNOWN : E_IO;
 	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		s->kind = IMGSRC_DIR;
 		return open_dir(s, fd, detail);
 	}
@@ -511,8 +542,16 @@ int imgsrc_open(struct imgsrc *s, const struct blobstore *bs, const char *path, 
 	return rc;
 }
 
+void imgsrc_unlink_fresh(struct imgsrc *s)
+{
+	for (size_t i = 0; i < s->nfresh; i++)
+		(void)store_blob_unlink(s->st, s->repo, &s->fresh[i]);
+	s->nfresh = 0;
+}
+
 void imgsrc_release(struct imgsrc *s)
 {
+	free(s->fresh);
 	for (size_t i = 0; i < s->nfiles; i++)
 		free(s->files[i].name);
 	free(s->files);
