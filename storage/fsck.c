@@ -103,7 +103,7 @@ static int check_file(void *ctx, const struct gc_file *gf)
 		fsck_problem(f, "corrupt", NULL, ds, 0, 0, "cannot read the file (%s)", err_desc(rc)->message);
 	else if (!digest_eq(&got, gf->digest))
 		fsck_problem(f, "corrupt", NULL, ds, 0, 0, "content hashes to %s", digest_str(&got, gs));
-	if ((rc = meta_gc_blob_state(ds, &row, NULL)))
+	if ((rc = meta_gc_blob_state(f->st->meta, ds, &row, NULL)))
 		return rc;
 	if (row)
 		return 0;
@@ -258,7 +258,7 @@ static int repair(struct fsck *f)
 	gc_opts_init(&go, 0, 0, f->o->grace_s, f->o->upload_ttl_s);
 	go.on_item = on_purged;
 	go.ctx = f;
-	int rc = f->bs ? gc_purge_orphans(f->bs, &go, &gr) : gc_remote_run(f->st, &go, &gr, 0);
+	int rc = f->bs ? gc_purge_orphans(f->st->meta, f->bs, &go, &gr) : gc_remote_run(f->st, &go, &gr, 0);
 	if (gr.busy)
 		log_error("fsck: a garbage collection is running; repair skipped");
 	return rc;
@@ -273,7 +273,7 @@ static void report_orphans(struct fsck *f)
 		int gone = blobstore_stat(f->bs, &f->orphans[i].d, NULL) == E_BLOB_UNKNOWN;
 		digest_str(&f->orphans[i].d, ds);
 		/* known by now (an upload finished meanwhile): not an orphan after all */
-		if (!gone && (meta_gc_blob_state(ds, &row, NULL) || row))
+		if (!gone && (meta_gc_blob_state(f->st->meta, ds, &row, NULL) || row))
 			continue;
 		fsck_problem(f, "orphan", NULL, ds, 0, gone && f->o->repair, "file (%lld bytes) that no metadata refers to",
 			(long long)f->orphans[i].size);
@@ -285,9 +285,9 @@ static int check_local(struct fsck *f)
 {
 	int rc = gc_walk_blobs(f->bs->root, check_file, f);
 	if (!rc)
-		rc = meta_content_list(check_content, f);
+		rc = meta_content_list(f->st->meta, check_content, f);
 	if (!rc)
-		rc = meta_fsck_blobs(check_blob_row, f);
+		rc = meta_fsck_blobs(f->st->meta, check_blob_row, f);
 	return rc;
 }
 
@@ -296,7 +296,7 @@ static int check_remote(struct fsck *f)
 {
 	int rc = fsck_remote_list(f);
 	if (!rc)
-		rc = meta_content_list(check_content, f);
+		rc = meta_content_list(f->st->meta, check_content, f);
 	if (!rc)
 		rc = fsck_remote_blobs(f);
 	return rc;
@@ -309,15 +309,15 @@ int store_fsck(struct store *st, const struct fsck_opts *o, struct fsck_report *
 	int rc;
 	memset(out, 0, sizeof(*out));
 	f.grace_ms = gc_now_ms() - o->grace_s * 1000;
-	rc = meta_fsck_database(on_db_problem, &f);
+	rc = meta_fsck_database(st->meta, on_db_problem, &f);
 	if (!rc)
 		rc = bs ? check_local(&f) : check_remote(&f);
 	if (!rc)
-		rc = meta_fsck_manifests(check_manifest, &f);
+		rc = meta_fsck_manifests(st->meta, check_manifest, &f);
 	if (!rc)
-		rc = meta_fsck_dangling_refs(check_ref, &f);
+		rc = meta_fsck_dangling_refs(st->meta, check_ref, &f);
 	if (!rc)
-		rc = bs ? meta_fsck_uploads(check_upload, &f) : fsck_remote_uploads(&f);
+		rc = bs ? meta_fsck_uploads(st->meta, check_upload, &f) : fsck_remote_uploads(&f);
 	int repair_rc = !rc && o->repair ? repair(&f) : 0;
 	if (!rc && bs)
 		report_orphans(&f);

@@ -119,7 +119,7 @@ static int check_record(void *ctx, const struct meta_fsck_blob_at *b)
 
 int fsck_remote_blobs(struct fsck *f)
 {
-	return meta_fsck_blobs_at(check_record, f);
+	return meta_fsck_blobs_at(f->st->meta, check_record, f);
 }
 
 static int check_state(void *ctx, const char *id, const void *state, size_t len, int64_t updated_ms)
@@ -141,7 +141,7 @@ static int check_state(void *ctx, const char *id, const void *state, size_t len,
 
 int fsck_remote_uploads(struct fsck *f)
 {
-	return meta_gc_upload_states(check_state, f);
+	return meta_gc_upload_states(f->st->meta, check_state, f);
 }
 
 /* Labels of a fresh listing: what repair left. */

@@ -13,6 +13,7 @@
 #include "xalloc.h"
 
 struct run {
+	struct meta *m;
 	const struct blobstore *bs;
 	const struct gc_opts *o;
 	struct gc_report *r;
@@ -77,7 +78,7 @@ static int sweep_manifests(struct run *x, const struct gc_repo *g, const char *n
 		size_t n = g->norder - at < GC_BATCH ? g->norder - at : GC_BATCH;
 		for (size_t i = 0; i < n; i++)
 			batch[i] = g->nodes[g->order[at + i]].digest;
-		if ((rc = meta_gc_manifests_delete(g->id, batch, n, &x->cut, done)))
+		if ((rc = meta_gc_manifests_delete(x->m, g->id, batch, n, &x->cut, done)))
 			break;
 		for (size_t i = 0; i < n; i++) {
 			const struct gc_node *nd = &g->nodes[g->order[at + i]];
@@ -108,7 +109,7 @@ static int sweep_links(struct run *x, const struct gc_repo *g, const char *name)
 		}
 		if (n < GC_BATCH && i < g->nlinks)
 			continue;
-		if (n && !(rc = meta_gc_links_delete(g->id, batch, n, x->cut.grace_ms, done))) {
+		if (n && !(rc = meta_gc_links_delete(x->m, g->id, batch, n, x->cut.grace_ms, done))) {
 			for (size_t k = 0; k < n; k++) {
 				if (!done[k])
 					continue;
@@ -124,8 +125,8 @@ static int sweep_links(struct run *x, const struct gc_repo *g, const char *name)
 static int sweep_repo(struct run *x, int64_t id, const char *name)
 {
 	struct gc_repo g;
-	int existed = meta_repo_exists(name) == 0;
-	int rc = gc_repo_load(&g, id, &x->cut);
+	int existed = meta_repo_exists(x->m, name) == 0;
+	int rc = gc_repo_load(x->m, &g, id, &x->cut);
 	if (rc)
 		goto out;
 	gc_repo_mark(&g, x->cut.grace_ms);
@@ -137,7 +138,7 @@ static int sweep_repo(struct run *x, int64_t id, const char *name)
 	rc = sweep_manifests(x, &g, name);
 	if (!rc)
 		rc = sweep_links(x, &g, name);
-	if (!rc && existed && meta_repo_exists(name) == E_NAME_UNKNOWN) {
+	if (!rc && existed && meta_repo_exists(x->m, name) == E_NAME_UNKNOWN) {
 		x->r->repos_emptied++;
 		log_info("gc: repository \"%s\" is empty now", name);
 	}
@@ -209,7 +210,7 @@ static int sweep_blobs(struct run *x)
 	const char *batch[GC_BATCH];
 	unsigned char done[GC_BATCH];
 	size_t n = 0;
-	int rc = meta_gc_unlinked_blobs(collect_unlinked, &all);
+	int rc = meta_gc_unlinked_blobs(x->m, collect_unlinked, &all);
 	for (size_t i = 0; i <= all.n && !rc && !gc_cancelled(x->o); i++) {
 		int64_t size;
 		int exists;
@@ -217,7 +218,7 @@ static int sweep_blobs(struct run *x)
 			batch[n++] = all.v[i];
 		if (n < GC_BATCH && i < all.n)
 			continue;
-		if (n && !(rc = meta_gc_blobs_delete(batch, n, done)))
+		if (n && !(rc = meta_gc_blobs_delete(x->m, batch, n, done)))
 			for (size_t k = 0; k < n && !rc; k++)
 				if (done[k])
 					rc = trash_blob(x, batch[k]);
@@ -233,14 +234,14 @@ static int sweep_blobs(struct run *x)
 static int estimate_blobs(struct run *x)
 {
 	struct blob_batch all = { x, NULL, 0, 0 };
-	int rc = meta_gc_unlinked_blobs(collect_unlinked, &all);
+	int rc = meta_gc_unlinked_blobs(x->m, collect_unlinked, &all);
 	for (size_t i = 0; i < x->dead_links->cap && !rc; i++)
 		if (x->dead_links->keys[i])
 			collect_unlinked(&all, x->dead_links->keys[i], 0);
 	for (size_t i = 0; i < all.n && !rc; i++) {
 		int64_t links = 0, size, *dead = strmap_get(x->dead_links, all.v[i], 0);
 		int row = 0, exists;
-		if ((rc = meta_gc_blob_state(all.v[i], &row, &links)))
+		if ((rc = meta_gc_blob_state(x->m, all.v[i], &row, &links)))
 			break;
 		if (!row || links > (dead ? *dead : 0) || !file_old(x, all.v[i], &size, &exists))
 			continue;
@@ -267,7 +268,7 @@ void gc_cutoffs(const struct gc_opts *o, struct meta_gc_cutoffs *cut)
 static int run_repos(struct run *x)
 {
 	struct repo_list l = { 0 };
-	int rc = meta_gc_repos(collect_repo, &l);
+	int rc = meta_gc_repos(x->m, collect_repo, &l);
 	for (size_t i = 0; i < l.n && !rc && !gc_cancelled(x->o); i++) {
 		x->r->repos++;
 		rc = sweep_repo(x, l.ids[i], l.names[i]);
@@ -278,17 +279,18 @@ static int run_repos(struct run *x)
 	return rc;
 }
 
-int gc_repos(const struct gc_opts *o, const struct meta_gc_cutoffs *cut, struct gc_report *r, struct strmap *dead_links)
+int gc_repos(struct meta *m, const struct gc_opts *o, const struct meta_gc_cutoffs *cut, struct gc_report *r,
+	     struct strmap *dead_links)
 {
-	struct run x = { .o = o, .r = r, .cut = *cut, .dead_links = dead_links };
+	struct run x = { .m = m, .o = o, .r = r, .cut = *cut, .dead_links = dead_links };
 	return run_repos(&x);
 }
 
 /* The shared frame of both entry points: lock, trash, timing. full: manifests, links and records too. */
-static int run(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out, int full)
+static int run(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out, int full)
 {
 	struct strmap dead_links = { 0 };
-	struct run x = { .bs = bs, .o = o, .r = out, .dead_links = &dead_links };
+	struct run x = { .m = m, .bs = bs, .o = o, .r = out, .dead_links = &dead_links };
 	int64_t t0 = gc_now_ms();
 	int lockfd = -1, rc;
 	memset(out, 0, sizeof(*out));
@@ -300,7 +302,7 @@ static int run(const struct blobstore *bs, const struct gc_opts *o, struct gc_re
 		out->busy = rc == E_BUSY;
 		goto out;
 	}
-	if (!o->dry_run && (rc = gc_trash_open(&x.trash, bs->root)))
+	if (!o->dry_run && (rc = gc_trash_open(&x.trash, m, bs->root)))
 		goto out;
 	if (!o->dry_run)
 		rc = gc_trash_recover(&x.trash, bs, o, out);
@@ -311,7 +313,7 @@ static int run(const struct blobstore *bs, const struct gc_opts *o, struct gc_re
 	if (!rc && !gc_cancelled(o))
 		rc = gc_orphan_files(bs, o, x.cut.grace_ms, &x.trash, out);
 	if (!rc && !gc_cancelled(o))
-		rc = gc_uploads_purge(bs, o, out);
+		rc = gc_uploads_purge(m, bs, o, out);
 out:
 	/* always: files moved aside are deleted or put back, even after an error */
 	if (x.trash.upfd >= 0)
@@ -323,14 +325,14 @@ out:
 	return rc;
 }
 
-int gc_run(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out)
+int gc_run(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out)
 {
-	return run(bs, o, out, 1);
+	return run(m, bs, o, out, 1);
 }
 
-int gc_purge_orphans(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out)
+int gc_purge_orphans(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out)
 {
-	return run(bs, o, out, 0);
+	return run(m, bs, o, out, 0);
 }
 
 int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *out)
@@ -346,7 +348,7 @@ int store_gc(struct store *st, const struct gc_opts *o, struct gc_report *out)
 		out->busy = rc == E_BUSY;
 		return rc;
 	}
-	rc = gc_run(bs, o, out);
+	rc = gc_run(st->meta, bs, o, out);
 	if (st->pg && !o->dry_run)
 		gc_runlock_drop(&lk);
 	return rc;

@@ -45,22 +45,23 @@
 /* How long files moved aside wait before the last look at the metadata (at most the grace period). */
 #define GC_SETTLE_MS_MAX 10000
 
+struct meta;
+
 /* Options, reports and store_gc(), the entry point from outside storage/, are in store_maint.h. */
 
 /*
- * One collection over the data directory of bs (meta must be open on the
- * same one). Returns 0 (also when cancelled: see out->cancelled), E_BUSY
+ * One collection over the data directory of bs, whose metadata m holds. Returns 0 (also when cancelled: see out->cancelled), E_BUSY
  * with out->busy set when another collection runs (E_BUSY without it: the
  * database stayed locked), or the first meta/E_IO error (what was done
  * until then stays done and is in *out).
  */
-int gc_run(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out);
+int gc_run(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out);
 
 /*
  * Only what is provably orphaned: blob files no metadata knows (older than
  * the grace period) and stale uploads, as gc_run() does them. For `berth
  * fsck --repair`. Same returns as gc_run().
  */
-int gc_purge_orphans(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out);
+int gc_purge_orphans(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *out);
 
 #endif

@@ -132,10 +132,11 @@ static void trash_name(const struct digest *d, struct buf *out)
 	buf_addf(out, TRASH_PREFIX "%s-%s", digest_alg_name(d->alg), d->hex);
 }
 
-int gc_trash_open(struct gc_trash *t, const char *root)
+int gc_trash_open(struct gc_trash *t, struct meta *m, const char *root)
 {
 	struct buf p = BUF_INIT;
 	memset(t, 0, sizeof(*t));
+	t->m = m;
 	paths_uploads_dir(&p, root);
 	t->upfd = open(p.buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->upfd < 0)
@@ -205,7 +206,7 @@ static int trash_settle_one(struct gc_trash *t, const struct blobstore *bs, cons
 	char ds[DIGEST_STR_MAX];
 	int row = 1, rc = 0;
 	*deleted = 0;
-	if (!restore_all && (rc = meta_gc_blob_state(digest_str(d, ds), &row, NULL)))
+	if (!restore_all && (rc = meta_gc_blob_state(t->m, digest_str(d, ds), &row, NULL)))
 		row = 1; /* cannot tell: keep it */
 	if (row)
 		return trash_restore(t, bs, d);
@@ -307,7 +308,7 @@ static int orphan_one(void *ctx, const struct gc_file *f)
 	/* a fresh file may be an upload between its rename into blobs/ and its record */
 	if (!f->digest || f->mtime_ms >= x->grace_ms)
 		return 0;
-	if (meta_gc_blob_state(digest_str(f->digest, ds), &row, NULL) || row)
+	if (meta_gc_blob_state(x->t->m, digest_str(f->digest, ds), &row, NULL) || row)
 		return 0;
 	if (x->o->dry_run) {
 		x->r->blobs++;
@@ -343,6 +344,7 @@ static int collect_id(void *ctx, const char *id)
 }
 
 struct upload_ctx {
+	struct meta *m;
 	const struct blobstore *bs;
 	const struct gc_opts *o;
 	int64_t cutoff;
@@ -368,7 +370,7 @@ static int purge_session(struct upload_ctx *x, int upfd, const char *id)
 		upload_gone(x, id, have ? (int64_t)st.st_size : 0);
 		return 0;
 	}
-	if ((rc = meta_gc_upload_expire(id, x->cutoff, &deleted)) || !deleted)
+	if ((rc = meta_gc_upload_expire(x->m, id, x->cutoff, &deleted)) || !deleted)
 		return rc;
 	rc = upload_remove(x->bs, id);
 	if (rc == E_UPLOAD_BUSY)
@@ -389,7 +391,7 @@ static int purge_file(void *ctx, const struct gc_file *f)
 	if (f->mtime_ms >= x->cutoff || !strncmp(f->name, TRASH_PREFIX, strlen(TRASH_PREFIX)))
 		return 0;
 	if (!paths_upload_id_check(f->name)) {
-		if ((rc = meta_gc_upload_known(f->name, &known)) || known)
+		if ((rc = meta_gc_upload_known(x->m, f->name, &known)) || known)
 			return rc;
 		if (!x->o->dry_run && (rc = upload_remove(x->bs, f->name)))
 			return rc == E_UPLOAD_BUSY || rc == E_BLOB_UPLOAD_UNKNOWN ? 0 : rc;
@@ -403,9 +405,9 @@ static int purge_file(void *ctx, const struct gc_file *f)
 	return 0;
 }
 
-int gc_uploads_purge(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *r)
+int gc_uploads_purge(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *r)
 {
-	struct upload_ctx x = { bs, o, gc_now_ms() - o->upload_ttl_s * 1000, r };
+	struct upload_ctx x = { m, bs, o, gc_now_ms() - o->upload_ttl_s * 1000, r };
 	struct ids ids = { 0 };
 	struct buf p = BUF_INIT;
 	int upfd, rc;
@@ -415,7 +417,7 @@ int gc_uploads_purge(const struct blobstore *bs, const struct gc_opts *o, struct
 	if (upfd < 0)
 		return E_IO;
 	/* collect first: a callback may not write */
-	rc = meta_uploads_stale(x.cutoff, collect_id, &ids);
+	rc = meta_uploads_stale(m, x.cutoff, collect_id, &ids);
 	for (size_t i = 0; i < ids.n && !rc && !gc_cancelled(o); i++)
 		if (!paths_upload_id_check(ids.v[i]))
 			rc = purge_session(&x, upfd, ids.v[i]);

@@ -63,13 +63,14 @@ void gc_unlock(int fd);
 struct gc_runlock {
 	int fd;
 	int pg;
+	struct meta *meta; /* whose lock, on PostgreSQL */
 };
 int gc_runlock_take(struct store *st, struct gc_runlock *l);
 void gc_runlock_drop(struct gc_runlock *l);
 /* The moments a run compares with (meta.h), from o's windows and the clock. */
 void gc_cutoffs(const struct gc_opts *o, struct meta_gc_cutoffs *cut);
 /* The repository phase of gc_run(): mark and sweep (dry: tell, and count links that would go in dead_links). */
-int gc_repos(const struct gc_opts *o, const struct meta_gc_cutoffs *cut, struct gc_report *r, struct strmap *dead_links);
+int gc_repos(struct meta *m, const struct gc_opts *o, const struct meta_gc_cutoffs *cut, struct gc_report *r, struct strmap *dead_links);
 
 /* ---- the mark of one repository ---- */
 struct gc_node {
@@ -106,7 +107,7 @@ struct gc_repo {
 	int empties;         /* everything in it goes */
 };
 /* Reads repository id's manifests, references and links (g is filled from zero). */
-int gc_repo_load(struct gc_repo *g, int64_t id, const struct meta_gc_cutoffs *cut);
+int gc_repo_load(struct meta *m, struct gc_repo *g, int64_t id, const struct meta_gc_cutoffs *cut);
 /* Marks and decides: order, and the links to delete (those before grace_ms only). */
 void gc_repo_mark(struct gc_repo *g, int64_t grace_ms);
 void gc_repo_release(struct gc_repo *g);
@@ -117,12 +118,13 @@ struct gc_trash_ent {
 	int64_t size;
 };
 struct gc_trash {
+	struct meta *m; /* whose records decide */
 	int upfd;         /* uploads/ */
 	int64_t last_ms;  /* when the last file was moved aside */
 	struct gc_trash_ent *v;
 	size_t n, alloc;
 };
-int gc_trash_open(struct gc_trash *t, const char *root);
+int gc_trash_open(struct gc_trash *t, struct meta *m, const char *root);
 /*
  * Moves the blob file of d aside (after its record was deleted, or when it
  * has none). *size gets its size; E_BLOB_UNKNOWN when there is no file.
@@ -143,7 +145,7 @@ int gc_trash_recover(struct gc_trash *t, const struct blobstore *bs, const struc
 int gc_orphan_files(const struct blobstore *bs, const struct gc_opts *o, int64_t grace_ms, struct gc_trash *t,
 		    struct gc_report *r);
 /* Stale upload sessions and leftover files in uploads/. */
-int gc_uploads_purge(const struct blobstore *bs, const struct gc_opts *o, struct gc_report *r);
+int gc_uploads_purge(struct meta *m, const struct blobstore *bs, const struct gc_opts *o, struct gc_report *r);
 
 /* ---- an object store's blobs (gc_remote.c): the backend lists them ---- */
 /*

@@ -51,7 +51,7 @@ static int on_link(void *ctx, const char *digest, int64_t size, int64_t linked_m
 	return 0;
 }
 
-int gc_repo_load(struct gc_repo *g, int64_t id, const struct meta_gc_cutoffs *cut)
+int gc_repo_load(struct meta *m, struct gc_repo *g, int64_t id, const struct meta_gc_cutoffs *cut)
 {
 	int rc;
 	memset(g, 0, sizeof(*g));
@@ -61,11 +61,11 @@ int gc_repo_load(struct gc_repo *g, int64_t id, const struct meta_gc_cutoffs *cu
 	 * the re-checks of the deleting transactions. References of a manifest
 	 * that appeared after the first read count as live (from = -1).
 	 */
-	rc = meta_gc_manifests(id, cut, on_manifest, g);
+	rc = meta_gc_manifests(m, id, cut, on_manifest, g);
 	if (!rc)
-		rc = meta_gc_refs(id, on_ref, g);
+		rc = meta_gc_refs(m, id, on_ref, g);
 	if (!rc)
-		rc = meta_gc_links(id, on_link, g);
+		rc = meta_gc_links(m, id, on_link, g);
 	return rc;
 }
 

@@ -62,9 +62,9 @@ int gc_refs_load(struct store *st, struct gc_refs *r)
 {
 	struct refs_load x = { r, st->blobs, BUF_INIT };
 	memset(r, 0, sizeof(*r));
-	int rc = meta_gc_upload_states(on_state, &x);
+	int rc = meta_gc_upload_states(st->meta, on_state, &x);
 	if (!rc)
-		rc = meta_gc_blob_refs(on_blob_ref, &x);
+		rc = meta_gc_blob_refs(st->meta, on_blob_ref, &x);
 	buf_release(&x.name);
 	return rc;
 }
@@ -181,14 +181,14 @@ static int purge_uploads(struct rrun *x)
 	struct stale s = { .x = x, .cutoff = gc_now_ms() - x->o->upload_ttl_s * 1000 };
 	struct buf state = BUF_INIT;
 	/* collect first: a callback may not write */
-	int rc = meta_gc_upload_states(on_stale, &s);
+	int rc = meta_gc_upload_states(x->st->meta, on_stale, &s);
 	for (size_t i = 0; i < s.n && !rc && !gc_cancelled(x->o); i++) {
 		int deleted = 0;
 		if (x->o->dry_run) {
 			item_done(x, GC_ITEM_UPLOAD, s.ids[i], s.sizes[i]);
 			continue;
 		}
-		if ((rc = meta_gc_upload_expire_state(s.ids[i], s.cutoff, gc_now_ms(), &state, &deleted)) || !deleted)
+		if ((rc = meta_gc_upload_expire_state(x->st->meta, s.ids[i], s.cutoff, gc_now_ms(), &state, &deleted)) || !deleted)
 			continue;
 		/* the session is gone: nothing can use the state any more, so its objects go */
 		int gone = state.len ? x->be->ops->up_remove(x->be, s.ids[i], state.buf, state.len) : 0;
@@ -330,7 +330,7 @@ static int sweep_records(struct rrun *x)
 	const struct meta_gc_unlinked *which[GC_BATCH];
 	unsigned char done[GC_BATCH];
 	size_t n = 0;
-	int rc = meta_gc_unlinked_at(on_unlinked, &all);
+	int rc = meta_gc_unlinked_at(x->st->meta, on_unlinked, &all);
 	for (size_t i = 0; i <= all.n && !rc && !gc_cancelled(x->o); i++) {
 		if (i < all.n && all.v[i].created_ms < x->cut.grace_ms) {
 			which[n] = &all.v[i];
@@ -338,7 +338,7 @@ static int sweep_records(struct rrun *x)
 		}
 		if (n < GC_BATCH && i < all.n)
 			continue;
-		if (n && !(rc = meta_gc_blobs_delete(batch, n, done)))
+		if (n && !(rc = meta_gc_blobs_delete(x->st->meta, batch, n, done)))
 			for (size_t k = 0; k < n; k++)
 				if (done[k])
 					swept(x, which[k]);
@@ -352,7 +352,7 @@ static int sweep_records(struct rrun *x)
 static int estimate_records(struct rrun *x)
 {
 	struct unlinked all = { 0 };
-	int rc = meta_gc_unlinked_at(on_unlinked, &all);
+	int rc = meta_gc_unlinked_at(x->st->meta, on_unlinked, &all);
 	for (size_t i = 0; i < all.n && !rc; i++)
 		if (all.v[i].created_ms < x->cut.grace_ms)
 			item_done(x, GC_ITEM_BLOB, all.v[i].digest, all.v[i].size);
@@ -361,7 +361,7 @@ static int estimate_records(struct rrun *x)
 		struct digest d;
 		int64_t links = 0, size = 0;
 		int row = 0;
-		if (!ds || (rc = meta_gc_blob_state(ds, &row, &links)) || !row || links > x->dead_links.vals[i] ||
+		if (!ds || (rc = meta_gc_blob_state(x->st->meta, ds, &row, &links)) || !row || links > x->dead_links.vals[i] ||
 		    digest_parse(ds, &d))
 			continue;
 		(void)store_blob_held(x->st, &d, &size);
@@ -412,7 +412,7 @@ static int delete_pending(struct rrun *x)
 int gc_remote_run(struct store *st, const struct gc_opts *o, struct gc_report *out, int full)
 {
 	struct rrun x = { .st = st, .be = st->blobs, .o = o, .r = out };
-	struct gc_runlock lk = { -1, 0 };
+	struct gc_runlock lk = { .fd = -1 };
 	int64_t t0 = gc_now_ms();
 	int rc = 0, locked = 0;
 	memset(out, 0, sizeof(*out));
@@ -429,7 +429,7 @@ int gc_remote_run(struct store *st, const struct gc_opts *o, struct gc_report *o
 		locked = 1;
 	}
 	if (full)
-		rc = gc_repos(o, &x.cut, out, &x.dead_links);
+		rc = gc_repos(st->meta, o, &x.cut, out, &x.dead_links);
 	if (!rc && !gc_cancelled(o))
 		rc = purge_uploads(&x);
 	/* orphans before records: an object whose record this run deletes is not listed as an orphan too */

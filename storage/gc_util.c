@@ -134,9 +134,10 @@ int gc_runlock_take(struct store *st, struct gc_runlock *l)
 {
 	l->fd = -1;
 	l->pg = st->pg;
+	l->meta = st->meta;
 	if (!st->pg)
 		return gc_lock(st->root, &l->fd);
-	int rc = meta_gc_lock();
+	int rc = meta_gc_lock(st->meta);
 	if (rc && rc != E_BUSY)
 		log_error("gc: cannot take the collection lock in the database: %s", err_desc(rc)->message);
 	return rc;
@@ -145,7 +146,7 @@ int gc_runlock_take(struct store *st, struct gc_runlock *l)
 void gc_runlock_drop(struct gc_runlock *l)
 {
 	if (l->pg)
-		meta_gc_unlock();
+		meta_gc_unlock(l->meta);
 	else
 		gc_unlock(l->fd);
 	l->fd = -1;

@@ -79,7 +79,7 @@ static int walk(struct exp *x, const struct digest *d, int64_t size, const char 
 	}
 	if (add_blob(x, d, size, role))
 		return 0;
-	if ((rc = meta_manifest_refs(x->repo, d, collect_ref, &refs))) {
+	if ((rc = meta_manifest_refs(x->st->meta, x->repo, d, collect_ref, &refs))) {
 		buf_addf(x->detail, "cannot list what manifest %s references", ds);
 		goto out;
 	}
@@ -94,7 +94,7 @@ static int walk(struct exp *x, const struct digest *d, int64_t size, const char 
 		} else if (ri->kind == REF_CHILD) {
 			struct meta_manifest m = { 0 };
 			struct reference cref = { .is_digest = 1, .digest = rd };
-			if (!(rc = meta_manifest_get(x->repo, &cref, &m)))
+			if (!(rc = meta_manifest_get(x->st->meta, x->repo, &cref, &m)))
 				rc = walk(x, &rd, ri->size, role_of(m.media_type), depth + 1);
 			else
 				buf_addf(x->detail, "child manifest %s of %s is not in the repository", ri->digest, ds);
@@ -241,7 +241,7 @@ int store_export(struct store *st, const char *repo, const struct reference *ref
 	int rc;
 	memset(res, 0, sizeof(*res));
 	char ds[DIGEST_STR_MAX];
-	if ((rc = meta_manifest_get(repo, ref, &m))) {
+	if ((rc = meta_manifest_get(st->meta, repo, ref, &m))) {
 		if (rc == E_MANIFEST_UNKNOWN || rc == E_NAME_UNKNOWN)
 			buf_addf(detail, "%s has no %s %s", repo, ref->is_digest ? "manifest" : "tag",
 				 ref->is_digest ? digest_str(&ref->digest, ds) : ref->tag);

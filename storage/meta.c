@@ -18,24 +18,24 @@ _Static_assert(REF_CONFIG == 0 && REF_LAYER == 1 && REF_CHILD == 2 && REF_SUBJEC
 	       "manifest_refs.kind stores enum ref_kind values");
 
 /*
- * Registry of every open connection, so meta_close() can close them all and
- * a thread's connection can be closed when the thread exits. Only opening
- * and closing take reg_lock; queries never do.
+ * Per-thread connections. Each thread keeps a list of its connections, one
+ * per struct meta it used (the key's destructor closes them when the
+ * thread exits), and the last one it used in two thread-locals: a thread
+ * on one database finds its connection with one comparison, as before
+ * there could be several. An entry holds a reference to its meta, so the
+ * pointer compared is never one freed and reused. These are the only
+ * process-wide state of the module: the key and its once-guard.
  */
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct meta_conn *reg_head;
-static char *db_target; /* path or connection string; NULL while closed */
-static char *db_password; /* PostgreSQL password given apart, or NULL */
-static enum db_engine db_eng;
-static const struct meta_dialect *dialect;
-static uintptr_t next_serial = 1;
-/* Bumped by meta_close(): a thread-local pointer from an older generation is dangling. */
-static atomic_uint generation;
-static int schema_version;
+struct tconn {
+	struct meta *m;
+	struct meta_conn *c;
+	struct tconn *next;
+};
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
+static _Thread_local struct tconn *tls_list;
+static _Thread_local struct meta *tls_meta;
 static _Thread_local struct meta_conn *tls_conn;
-static _Thread_local unsigned tls_gen;
 
 static const struct meta_query q_commit = { .id = MS_COMMIT, .sql = "COMMIT" };
 static const struct meta_query q_rollback = { .id = MS_ROLLBACK, .sql = "ROLLBACK" };
@@ -127,39 +127,35 @@ int meta_tx_begin(struct meta_conn *c)
  * wal_durable() until one fsync of the WAL covers it. Concurrent committers
  * share that fsync instead of queueing one each behind SQLite's write lock:
  * every acknowledged write is still on disk before it is acknowledged.
+ * The counters are the meta's: each database has its own log.
  */
-static pthread_mutex_t dur_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t dur_cond = PTHREAD_COND_INITIALIZER;
-static uint64_t dur_committed; /* commits whose WAL frames are written */
-static uint64_t dur_synced;    /* commits covered by a finished fsync */
-static int dur_flushing;
-
 static int wal_durable(struct meta_conn *c)
 {
 	uint64_t mine;
 	int rc = 0;
 	/* PostgreSQL: COMMIT returned once the server had made it durable */
+	struct meta *m = c->m;
 	if (!c->dialect->sync_commits)
 		return 0;
-	pthread_mutex_lock(&dur_lock);
+	pthread_mutex_lock(&m->dur_lock);
 	/* Numbered after COMMIT returned: its frames precede any fsync that starts later. */
-	mine = ++dur_committed;
-	while (dur_synced < mine && !rc) {
-		if (dur_flushing) {
-			pthread_cond_wait(&dur_cond, &dur_lock);
+	mine = ++m->dur_committed;
+	while (m->dur_synced < mine && !rc) {
+		if (m->dur_flushing) {
+			pthread_cond_wait(&m->dur_cond, &m->dur_lock);
 			continue;
 		}
-		uint64_t target = dur_committed;
-		dur_flushing = 1;
-		pthread_mutex_unlock(&dur_lock);
+		uint64_t target = m->dur_committed;
+		m->dur_flushing = 1;
+		pthread_mutex_unlock(&m->dur_lock);
 		rc = db_sync_log(c->db);
-		pthread_mutex_lock(&dur_lock);
-		dur_flushing = 0;
-		if (!rc && target > dur_synced)
-			dur_synced = target;
-		pthread_cond_broadcast(&dur_cond);
+		pthread_mutex_lock(&m->dur_lock);
+		m->dur_flushing = 0;
+		if (!rc && target > m->dur_synced)
+			m->dur_synced = target;
+		pthread_cond_broadcast(&m->dur_cond);
 	}
-	pthread_mutex_unlock(&dur_lock);
+	pthread_mutex_unlock(&m->dur_lock);
 	if (rc)
 		log_error("meta: cannot make the database log durable");
 	return rc;
@@ -241,35 +237,60 @@ static void conn_close(struct meta_conn *c)
 }
 
 /* Opens one connection (the driver applies the per-connection settings every user needs). */
-static int conn_open(int create, struct meta_conn **out)
+static int conn_open(struct meta *m, int create, struct meta_conn **out)
 {
 	struct meta_conn *c = xcalloc(1, sizeof(*c));
-	int rc = db_open_auth(db_eng, db_target, db_password, create ? DB_CREATE : 0, &c->db);
+	int rc = db_open_auth(m->engine, m->target, m->password, create ? DB_CREATE : 0, &c->db);
 	if (rc) {
 		free(c);
 		c = NULL;
 	} else {
-		c->engine = db_eng;
-		c->dialect = dialect;
+		c->m = m;
+		c->engine = m->engine;
+		c->dialect = m->dialect;
 	}
 	*out = c;
 	return rc;
 }
 
-/* Thread exit: closes the exiting thread's connection unless meta_close() already did. */
-static void conn_exit(void *key)
+static void meta_unref(struct meta *m)
 {
-	uintptr_t serial = (uintptr_t)key;
-	pthread_mutex_lock(&reg_lock);
-	for (struct meta_conn **pp = &reg_head; *pp; pp = &(*pp)->next) {
-		if ((*pp)->serial == serial) {
-			struct meta_conn *c = *pp;
-			*pp = c->next;
-			conn_close(c);
-			break;
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	pthread_mutex_destroy(&m->reg_lock);
+	pthread_mutex_destroy(&m->dur_lock);
+	pthread_cond_destroy(&m->dur_cond);
+	pthread_mutex_destroy(&m->w.lock);
+	pthread_cond_destroy(&m->w.cond);
+	free(m);
+}
+
+/* Forgets a thread's entry: closes its connection unless meta_close() already did, drops the reference. */
+static void tconn_drop(struct tconn *t)
+{
+	struct meta *m = t->m;
+	pthread_mutex_lock(&m->reg_lock);
+	if (!atomic_load(&m->closed)) {
+		for (struct meta_conn **pp = &m->reg_head; *pp; pp = &(*pp)->next) {
+			if (*pp == t->c) {
+				*pp = t->c->next;
+				conn_close(t->c);
+				break;
+			}
 		}
 	}
-	pthread_mutex_unlock(&reg_lock);
+	pthread_mutex_unlock(&m->reg_lock);
+	meta_unref(m);
+	free(t);
+}
+
+/* Thread exit: the exiting thread's connections. */
+static void conn_exit(void *list)
+{
+	for (struct tconn *t = list, *next; t; t = next) {
+		next = t->next;
+		tconn_drop(t);
+	}
 }
 
 /* Process-wide set-up, run once before the first connection. */
@@ -279,40 +300,80 @@ static void init_once(void)
 		die("meta: cannot create a thread key");
 }
 
-/* Opens and registers the calling thread's connection. */
-static int conn_open_registered(int create, struct meta_conn **out)
+static void tls_publish(void)
 {
-	int rc;
-	pthread_mutex_lock(&reg_lock);
-	if (!db_target) {
-		log_error("meta: database used while not open");
-		rc = E_INTERNAL;
-		goto out;
-	}
-	rc = conn_open(create, out);
-	if (rc)
-		goto out;
-	struct meta_conn *c = *out;
-	c->serial = next_serial++;
-	c->next = reg_head;
-	reg_head = c;
-	if (pthread_setspecific(exit_key, (void *)c->serial))
+	if (pthread_setspecific(exit_key, tls_list))
 		die("meta: cannot set a thread key");
-	tls_conn = c;
-	tls_gen = atomic_load(&generation);
-out:
-	pthread_mutex_unlock(&reg_lock);
-	return rc;
 }
 
-int meta_conn_get(struct meta_conn **out)
+/*
+ * Removes the calling thread's entries for m (all: m == NULL) and those of
+ * metas closed since; then the entry for keep, when there is one.
+ */
+static struct tconn *tls_sweep(const struct meta *gone, const struct meta *keep)
 {
-	if (tls_conn && tls_gen == atomic_load_explicit(&generation, memory_order_acquire)) {
+	struct tconn *found = NULL;
+	for (struct tconn **pp = &tls_list; *pp;) {
+		struct tconn *t = *pp;
+		if (t->m == gone || atomic_load(&t->m->closed)) {
+			*pp = t->next;
+			if (tls_meta == t->m)
+				tls_meta = NULL; /* its memory may be reused once the entry's reference goes */
+			tconn_drop(t);
+			continue;
+		}
+		if (t->m == keep)
+			found = t;
+		pp = &t->next;
+	}
+	return found;
+}
+
+/* Opens and registers the calling thread's connection to m. */
+static int conn_open_registered(struct meta *m, int create, struct meta_conn **out)
+{
+	int rc;
+	pthread_once(&key_once, init_once);
+	struct tconn *t = tls_sweep(NULL, m);
+	if (t) {
+		*out = t->c;
+		goto found;
+	}
+	pthread_mutex_lock(&m->reg_lock);
+	rc = conn_open(m, create, out);
+	if (!rc) {
+		(*out)->next = m->reg_head;
+		m->reg_head = *out;
+		atomic_fetch_add(&m->refs, 1);
+	}
+	pthread_mutex_unlock(&m->reg_lock);
+	if (rc) {
+		tls_publish();
+		return rc;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->m = m;
+	t->c = *out;
+	t->next = tls_list;
+	tls_list = t;
+found:
+	tls_publish();
+	tls_meta = m;
+	tls_conn = *out;
+	return 0;
+}
+
+int meta_conn_get(struct meta *m, struct meta_conn **out)
+{
+	if (tls_meta == m && m) {
 		*out = tls_conn;
 		return 0;
 	}
-	tls_conn = NULL;
-	return conn_open_registered(0, out);
+	if (!m) {
+		log_error("meta: database used while not open");
+		return E_INTERNAL;
+	}
+	return conn_open_registered(m, 0, out);
 }
 
 /* ---- opening and migrations ---- */
@@ -383,87 +444,96 @@ static int migrate(struct meta_conn *c, const char *what, int target, int *versi
  * a password) and migrates it to max_version (meta_n_migrations in
  * production).
  */
-static int open_at(enum db_engine e, const char *target, const char *password, int max_version)
+static int open_at(enum db_engine e, const char *target, const char *password, int max_version,
+		   struct meta **out)
 {
 	struct meta_conn *c;
 	const char *what = e == DB_PG ? "the PostgreSQL database" : target;
+	struct meta *m = xcalloc(1, sizeof(*m));
 	int rc;
-	pthread_once(&key_once, init_once);
-	pthread_mutex_lock(&reg_lock);
-	if (db_target) {
-		pthread_mutex_unlock(&reg_lock);
-		log_error("meta: database opened twice");
-		return E_INTERNAL;
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->closed, 0);
+	pthread_mutex_init(&m->reg_lock, NULL);
+	pthread_mutex_init(&m->dur_lock, NULL);
+	pthread_cond_init(&m->dur_cond, NULL);
+	meta_writer_init(m);
+	m->target = xstrdup(target);
+	m->password = password ? xstrdup(password) : NULL;
+	m->engine = e;
+	m->dialect = e == DB_PG ? &meta_dialect_pg : &meta_dialect_sqlite;
+
+	*out = NULL;
+	rc = conn_open_registered(m, 1, &c);
+	if (!rc)
+		rc = m->dialect->prepare(c, what);
+	if (!rc)
+		rc = migrate(c, what, max_version, &m->schema_version);
+	if (rc) {
+		meta_close(m);
+		return rc;
 	}
-	db_target = xstrdup(target);
-	db_password = password ? xstrdup(password) : NULL;
-	db_eng = e;
-	dialect = e == DB_PG ? &meta_dialect_pg : &meta_dialect_sqlite;
-	pthread_mutex_unlock(&reg_lock);
-
-	rc = conn_open_registered(1, &c);
-	if (!rc)
-		rc = dialect->prepare(c, what);
-	if (!rc)
-		rc = migrate(c, what, max_version, &schema_version);
-	if (rc)
-		meta_close();
-	return rc;
+	*out = m;
+	return 0;
 }
 
-int meta_open(const char *path)
+int meta_open(const char *path, struct meta **out)
 {
-	return open_at(DB_SQLITE, path, NULL, meta_n_migrations);
+	return open_at(DB_SQLITE, path, NULL, meta_n_migrations, out);
 }
 
-int meta_open_url(const char *conninfo)
+int meta_open_url(const char *conninfo, struct meta **out)
 {
-	return open_at(DB_PG, conninfo, NULL, meta_n_migrations);
+	return open_at(DB_PG, conninfo, NULL, meta_n_migrations, out);
 }
 
-int meta_open_pg(const char *conninfo, const char *password)
+int meta_open_pg(const char *conninfo, const char *password, struct meta **out)
 {
-	return open_at(DB_PG, conninfo, password, meta_n_migrations);
+	return open_at(DB_PG, conninfo, password, meta_n_migrations, out);
 }
 
-int meta_open_at_version(const char *path, int max_version)
+int meta_open_at_version(const char *path, int max_version, struct meta **out)
 {
-	return meta_open_engine(DB_SQLITE, path, max_version);
+	return meta_open_engine(DB_SQLITE, path, max_version, out);
 }
 
-int meta_open_engine(enum db_engine e, const char *target, int max_version)
+int meta_open_engine(enum db_engine e, const char *target, int max_version, struct meta **out)
 {
 	assert(max_version >= 1 && max_version <= meta_n_migrations);
-	return open_at(e, target, NULL, max_version);
+	return open_at(e, target, NULL, max_version, out);
 }
 
-void meta_close(void)
+static void secret_free(char *s)
 {
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
 	/* first: the writer thread's exit closes its connection, which takes reg_lock */
-	meta_writer_stop();
-	pthread_mutex_lock(&reg_lock);
-	while (reg_head) {
-		struct meta_conn *c = reg_head;
-		reg_head = c->next;
+	meta_writer_stop(m);
+	pthread_mutex_lock(&m->reg_lock);
+	while (m->reg_head) {
+		struct meta_conn *c = m->reg_head;
+		m->reg_head = c->next;
 		conn_close(c);
 	}
-	if (db_target)
-		explicit_bzero(db_target, strlen(db_target));
-	free(db_target);
-	db_target = NULL;
-	if (db_password)
-		explicit_bzero(db_password, strlen(db_password));
-	free(db_password);
-	db_password = NULL;
-	schema_version = 0;
-	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
-	pthread_mutex_unlock(&reg_lock);
-	tls_conn = NULL;
+	atomic_store(&m->closed, 1);
+	pthread_mutex_unlock(&m->reg_lock);
+	secret_free(m->target);
+	secret_free(m->password);
+	m->target = m->password = NULL;
+	/* the calling thread's own entry goes now; other threads' at their next look or their exit */
 	pthread_once(&key_once, init_once);
-	pthread_setspecific(exit_key, NULL);
+	tls_sweep(m, NULL);
+	tls_publish();
+	meta_unref(m);
 }
 
-int meta_schema_version(void)
+int meta_schema_version(struct meta *m)
 {
-	return schema_version;
+	return m ? m->schema_version : 0;
 }

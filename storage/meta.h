@@ -7,12 +7,12 @@
  * named in meta_schema.c and meta_schema_pg.c, the engines behind
  * storage/db.h.
  *
- * Thread model: meta_open() once at start-up; after that every thread gets
- * its own connection, opened lazily on first use and kept for the thread's
- * life (no global lock on the read path); it is closed when the thread
- * exits. meta_close() closes every connection still open and must run
- * after all other threads stopped. Before meta_open() and after
- * meta_close(), queries and updates return E_INTERNAL.
+ * Thread model: meta_open() at start-up gives a struct meta (the store owns
+ * it); after that every thread gets its own connection to it, opened
+ * lazily on first use and kept for the thread's life (no global lock on
+ * the read path); it is closed when the thread exits. A thread using two
+ * metas has a connection to each. meta_close() closes every connection
+ * still open and must run after all other threads stopped using it.
  * Every write runs on one writer thread with its own connection: callers
  * queue their transaction and wait; queued transactions run in batches
  * (one BEGIN IMMEDIATE ... COMMIT and one WAL fsync, a savepoint each, so
@@ -44,8 +44,15 @@
 #include "manifest.h"
 #include "names.h"
 
-/* Opens (creating if needed) the SQLite database file and runs migrations. */
-int meta_open(const char *path);
+/*
+ * An open database (struct meta, meta_internal.h): every function below
+ * takes one first. Several may be open at once in one process, each with
+ * its own connections and writer thread.
+ */
+struct meta;
+
+/* Opens (creating if needed) the SQLite database file and runs migrations; *out is NULL on failure. */
+int meta_open(const char *path, struct meta **out);
 /*
  * Opens the PostgreSQL database conninfo names (a libpq connection string
  * or URL; the password comes from PGPASSWORD or the passfile, and conninfo
@@ -54,12 +61,16 @@ int meta_open(const char *path);
  * not berth's or a schema newer than this berth knows; E_STORE_UNAVAILABLE
  * when the server cannot be reached.
  */
-int meta_open_url(const char *conninfo);
+int meta_open_url(const char *conninfo, struct meta **out);
 /* meta_open_url() with a password given apart (NULL: libpq's own sources), as from a password file. */
-int meta_open_pg(const char *conninfo, const char *password);
-void meta_close(void);
-/* Current schema version (after meta_open). */
-int meta_schema_version(void);
+int meta_open_pg(const char *conninfo, const char *password, struct meta **out);
+/*
+ * Stops m's writer, closes every connection of every thread to it and
+ * frees it (NULL is fine). No other thread may be using m any more.
+ */
+void meta_close(struct meta *m);
+/* m's schema version (0 for NULL). */
+int meta_schema_version(struct meta *m);
 
 struct meta_tag_change;
 
@@ -112,25 +123,25 @@ struct meta_tag_change {
 
 /* ---- blobs ---- */
 /* 0 when d is linked to repo (size in *size, may be NULL), else E_BLOB_UNKNOWN. */
-int meta_blob_linked(const char *repo, const struct digest *d, int64_t *size);
+int meta_blob_linked(struct meta *m, const char *repo, const struct digest *d, int64_t *size);
 /* 0 when d is known in any repository, else E_BLOB_UNKNOWN. */
-int meta_blob_known(const struct digest *d, int64_t *size);
+int meta_blob_known(struct meta *m, const struct digest *d, int64_t *size);
 /* Records the blob and links it to repo (creating the repository); idempotent. */
-int meta_blob_link(const char *repo, const struct digest *d, int64_t size);
+int meta_blob_link(struct meta *m, const char *repo, const struct digest *d, int64_t size);
 /* Removes the link; E_BLOB_UNKNOWN when there was none. */
-int meta_blob_unlink(const char *repo, const struct digest *d);
+int meta_blob_unlink(struct meta *m, const char *repo, const struct digest *d);
 typedef int (*meta_str_cb)(void *ctx, const char *s);
 /* Calls cb for each repository that links d, in name order. */
-int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx);
+int meta_blob_repos(struct meta *m, const struct digest *d, meta_str_cb cb, void *ctx);
 
 /* ---- uploads ---- */
 /* E_EXISTS when id is already an upload. */
-int meta_upload_create(const char *id, const char *repo);
+int meta_upload_create(struct meta *m, const char *id, const char *repo);
 /* E_BLOB_UPLOAD_UNKNOWN when id is not an upload of repo. */
-int meta_upload_check(const char *id, const char *repo);
-int meta_upload_delete(const char *id);
+int meta_upload_check(struct meta *m, const char *id, const char *repo);
+int meta_upload_delete(struct meta *m, const char *id);
 /* One transaction: link the finished blob to repo and forget the upload. */
-int meta_upload_commit(const char *id, const char *repo, const struct digest *d, int64_t size);
+int meta_upload_commit(struct meta *m, const char *id, const char *repo, const struct digest *d, int64_t size);
 
 /* ---- manifests ---- */
 struct meta_manifest {
@@ -157,7 +168,7 @@ void meta_manifest_release(struct meta_manifest *m);
  * repo; when tag is not NULL points the tag at it and, if the tag moved,
  * appends a tag history row (old digest or NULL, new digest, time, actor).
  */
-int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
+int meta_manifest_put(struct meta *m, const char *repo, const struct digest *d, int64_t size,
 		      const struct manifest_info *mi, const char *tag,
 		      const struct meta_actor *actor, struct buf *detail);
 /*
@@ -166,7 +177,7 @@ int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
  * is, with no file, no fsync of its own and no rename (content NULL: the
  * caller has put the bytes in the blob store first).
  */
-int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t size, const void *content,
+int meta_manifest_put_content(struct meta *m, const char *repo, const struct digest *d, int64_t size, const void *content,
 			      const struct manifest_info *mi, const char *tag,
 			      const struct meta_actor *actor, struct buf *detail);
 /*
@@ -175,18 +186,18 @@ int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t 
  * 0 when they are in the blob store or d is unknown. Whether d is linked
  * to a repository is the caller's check.
  */
-int meta_blob_content(const struct digest *d, struct buf *out, int *found);
+int meta_blob_content(struct meta *m, const struct digest *d, struct buf *out, int *found);
 /* Every blob content the database holds, in digest order (for fsck); a non-zero cb result stops and is returned. */
-int meta_content_list(int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx);
+int meta_content_list(struct meta *m, int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx);
 /* Resolves a tag or digest in repo; E_MANIFEST_UNKNOWN when absent (*out then empty). */
-int meta_manifest_get(const char *repo, const struct reference *ref, struct meta_manifest *out);
+int meta_manifest_get(struct meta *m, const char *repo, const struct reference *ref, struct meta_manifest *out);
 /*
  * Removes manifest d from repo together with every tag pointing at it
  * (each recorded in tag history with how="delete"); E_MANIFEST_UNKNOWN.
  */
-int meta_manifest_delete(const char *repo, const struct digest *d, const struct meta_actor *actor);
+int meta_manifest_delete(struct meta *m, const char *repo, const struct digest *d, const struct meta_actor *actor);
 /* Removes only the tag (history row how="delete"); E_MANIFEST_UNKNOWN when absent. */
-int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *actor);
+int meta_tag_delete(struct meta *m, const char *repo, const char *tag, const struct meta_actor *actor);
 
 /* ---- listings ---- */
 /*
@@ -194,7 +205,7 @@ int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *
  * start), at most n (n < 0: all). *more is set when further tags exist.
  * E_NAME_UNKNOWN when the repository does not exist.
  */
-int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more);
+int meta_tags_list(struct meta *m, const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more);
 /*
  * A version of what the calling thread's connection can read: v[0] changes
  * when any other connection (of this or another process, on PostgreSQL of
@@ -203,20 +214,20 @@ int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, v
  * thread may keep an answer it built from reads for as long as the version
  * stays the same.
  */
-int meta_read_version(uint64_t v[2]);
+int meta_read_version(struct meta *m, uint64_t v[2]);
 /*
  * Repository names in lexical order after last; filter (may be NULL)
  * returns non-zero to include a name; at most n included names are passed
  * to cb. *more is set when further included names exist.
  */
-int meta_catalog(const char *last, long n, meta_str_cb filter, void *fctx,
+int meta_catalog(struct meta *m, const char *last, long n, meta_str_cb filter, void *fctx,
 		 meta_str_cb cb, void *ctx, int *more);
 /* 0 when repo exists (has any blob, manifest or tag), else E_NAME_UNKNOWN. */
-int meta_repo_exists(const char *repo);
+int meta_repo_exists(struct meta *m, const char *repo);
 
 typedef int (*meta_manifest_cb)(void *ctx, const struct meta_manifest *m);
 /* Manifests of repo whose subject is d, filtered by artifact type when not NULL, in digest order. */
-int meta_referrers(const char *repo, const struct digest *d, const char *artifact_type,
+int meta_referrers(struct meta *m, const char *repo, const struct digest *d, const char *artifact_type,
 		   meta_manifest_cb cb, void *ctx);
 
 /* ---- tag history ---- */
@@ -231,7 +242,7 @@ struct meta_tag_event {
 };
 typedef int (*meta_event_cb)(void *ctx, const struct meta_tag_event *ev);
 /* History of repo:tag, newest first. */
-int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *ctx);
+int meta_tag_history(struct meta *m, const char *repo, const char *tag, meta_event_cb cb, void *ctx);
 
 /* One tag of a repository; the strings are valid only during the callback. */
 struct meta_tag_info {
@@ -242,7 +253,7 @@ struct meta_tag_info {
 };
 typedef int (*meta_tag_info_cb)(void *ctx, const struct meta_tag_info *t);
 /* Tags of repo in lexical order with what they point at; E_NAME_UNKNOWN when repo does not exist. */
-int meta_tags_info(const char *repo, meta_tag_info_cb cb, void *ctx);
+int meta_tags_info(struct meta *m, const char *repo, meta_tag_info_cb cb, void *ctx);
 
 /* One reference of a manifest; digest is valid only during the callback. */
 struct meta_ref_info {
@@ -256,7 +267,7 @@ typedef int (*meta_ref_cb)(void *ctx, const struct meta_ref_info *ri);
  * ordered by kind, then digest (not by position in the manifest).
  * E_MANIFEST_UNKNOWN when d is not a manifest of repo.
  */
-int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx);
+int meta_manifest_refs(struct meta *m, const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx);
 
 /* Outcome of a rollback. */
 struct meta_rollback {
@@ -280,18 +291,18 @@ struct meta_rollback {
  * E_DIGEST_INVALID (to is not a digest), E_TAG_IMMUTABLE; detail (may be
  * NULL) gets a short explanation of the first three.
  */
-int meta_tag_rollback(const char *repo, const char *tag, long steps, const char *to, int dry_run,
+int meta_tag_rollback(struct meta *m, const char *repo, const char *tag, long steps, const char *to, int dry_run,
 		      const struct meta_actor *actor, struct meta_rollback *out, struct buf *detail);
 
 /* ---- upload housekeeping ---- */
 /* Marks upload id as active now; E_BLOB_UPLOAD_UNKNOWN when it is not an upload. */
-int meta_upload_touch(const char *id);
+int meta_upload_touch(struct meta *m, const char *id);
 /*
  * Ids of uploads not created or touched since older_than_ms (updated
  * strictly before it), least recently active first. The callback must not
  * write: collect the ids, then meta_upload_delete() each.
  */
-int meta_uploads_stale(int64_t older_than_ms, meta_str_cb cb, void *ctx);
+int meta_uploads_stale(struct meta *m, int64_t older_than_ms, meta_str_cb cb, void *ctx);
 
 /* ---- personal access tokens ---- */
 /*
@@ -319,50 +330,50 @@ void meta_pat_release(struct meta_pat *p);
  * NULL). E_EXISTS when owner already has an unrevoked (active or expired)
  * token called name, or hash is already some token's.
  */
-int meta_pat_create(const char *owner, const char *name, const char *scopes, int64_t expires_ms,
+int meta_pat_create(struct meta *m, const char *owner, const char *name, const char *scopes, int64_t expires_ms,
 		    const unsigned char hash[32], int64_t *id);
 /*
  * Finds the token whose secret hashes to hash and fills *out (release it).
  * E_UNAUTHORIZED when there is none or it is revoked or expired at now_ms;
  * *out is then empty.
  */
-int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pat *out);
+int meta_pat_lookup(struct meta *m, const unsigned char hash[32], int64_t now_ms, struct meta_pat *out);
 /*
  * 0 while token id is active at now_ms, else E_UNAUTHORIZED (also when
  * there is no such token). One primary-key read, no transaction: cheap
  * enough for every request made with a token issued from a PAT.
  */
-int meta_pat_check(int64_t id, int64_t now_ms);
+int meta_pat_check(struct meta *m, int64_t id, int64_t now_ms);
 /*
  * The scopes of token id into *scopes (caller frees; "" = all of the
  * owner's rights) while it is active now, else E_UNAUTHORIZED and NULL.
  */
-int meta_pat_get_scopes(int64_t id, char **scopes);
+int meta_pat_get_scopes(struct meta *m, int64_t id, char **scopes);
 /*
  * Records use of token id at now_ms (last_used_ms never moves backwards);
  * E_UNAUTHORIZED when there is no such token. A write: callers rate-limit
  * it (at most once a minute per token).
  */
-int meta_pat_touch(int64_t id, int64_t now_ms);
+int meta_pat_touch(struct meta *m, int64_t id, int64_t now_ms);
 /* p and its strings are valid only during the callback; never release it. */
 typedef int (*meta_pat_cb)(void *ctx, const struct meta_pat *p);
 /*
  * Tokens of owner (NULL = everyone's), newest first; expired ones always,
  * revoked ones only when all != 0.
  */
-int meta_pat_list(const char *owner, int all, meta_pat_cb cb, void *ctx);
+int meta_pat_list(struct meta *m, const char *owner, int all, meta_pat_cb cb, void *ctx);
 /*
  * Revokes owner's unrevoked (active or expired) token name at now_ms
  * (> 0); the name is free again afterwards. E_NAME_UNKNOWN when there is
  * no such token.
  */
-int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms);
+int meta_pat_revoke(struct meta *m, const char *owner, const char *name, int64_t now_ms);
 /*
  * The name of token id, revoked or not, into *name (caller frees);
  * E_NAME_UNKNOWN and NULL when there is no such token. For naming who
  * acted in tag history and the audit log.
  */
-int meta_pat_name(int64_t id, char **name);
+int meta_pat_name(struct meta *m, int64_t id, char **name);
 
 /* ---- audit log ---- */
 /*
@@ -381,14 +392,14 @@ struct meta_audit {
  * be NULL (actor NULL for anonymous). detail_json, when not NULL, must be
  * a JSON object: anything else is a caller bug, refused with E_INTERNAL.
  */
-int meta_audit_add(const char *actor, const char *action, const char *repo, const char *detail_json,
+int meta_audit_add(struct meta *m, const char *actor, const char *action, const char *repo, const char *detail_json,
 		   const char *client);
 typedef int (*meta_audit_cb)(void *ctx, const struct meta_audit *ev);
 /*
  * Events at or after since_ms, only repo's when repo is not NULL, oldest
  * first (by time, then id), at most limit (limit < 0: all).
  */
-int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx);
+int meta_audit_list(struct meta *m, int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx);
 
 /* ---- statistics (for /metrics) ---- */
 struct meta_stats {
@@ -401,7 +412,7 @@ struct meta_stats {
 	int64_t gc_runs;     /* garbage collections recorded in the audit log */
 	int64_t gc_bytes_freed;
 };
-int meta_stats(struct meta_stats *out);
+int meta_stats(struct meta *m, struct meta_stats *out);
 
 /* ---- the cluster shape: blob locations, upload state (meta_cluster.c) ---- */
 /*
@@ -412,15 +423,15 @@ int meta_stats(struct meta_stats *out);
  * local directory it is always empty.
  */
 /* meta_blob_linked() that also puts the recorded location in loc (reset; empty: derived). */
-int meta_blob_linked_at(const char *repo, const struct digest *d, int64_t *size, struct buf *loc);
+int meta_blob_linked_at(struct meta *m, const char *repo, const struct digest *d, int64_t *size, struct buf *loc);
 /* The recorded location of blob d, linked or not; *found 0 when there is no blob record. */
-int meta_blob_location(const struct digest *d, struct buf *loc, int *found);
+int meta_blob_location(struct meta *m, const struct digest *d, struct buf *loc, int *found);
 /*
  * meta_blob_link() recording loc (NULL or "": derived) when d is new;
  * kept (reset) gets the location recorded, which is an earlier one when d
  * was known.
  */
-int meta_blob_link_at(const char *repo, const struct digest *d, int64_t size, const char *loc, struct buf *kept);
+int meta_blob_link_at(struct meta *m, const char *repo, const struct digest *d, int64_t size, const char *loc, struct buf *kept);
 /*
  * Upload sessions whose blob backend keeps a state (an opaque byte string
  * persisted with the session). Every change of state or lease bumps the
@@ -429,30 +440,30 @@ int meta_blob_link_at(const char *repo, const struct digest *d, int64_t size, co
  * upload), on a session that is gone with E_BLOB_UPLOAD_UNKNOWN.
  */
 /* meta_upload_create() with the backend's first state (len 0: none, exactly meta_upload_create()). */
-int meta_upload_create_state(const char *id, const char *repo, const void *state, size_t len);
+int meta_upload_create_state(struct meta *m, const char *id, const char *repo, const void *state, size_t len);
 /* Reads upload id of repo: state (reset), version, lease end (may be NULL). E_BLOB_UPLOAD_UNKNOWN. */
-int meta_upload_get(const char *id, const char *repo, struct buf *state, int64_t *version, int64_t *lease_ms);
+int meta_upload_get(struct meta *m, const char *id, const char *repo, struct buf *state, int64_t *version, int64_t *lease_ms);
 /*
  * Takes upload id of repo for one request until until_ms, when no other
  * request holds it at now_ms: its state (reset) and the version the
  * request's conditional writes name. E_UPLOAD_BUSY, E_BLOB_UPLOAD_UNKNOWN.
  */
-int meta_upload_lease(const char *id, const char *repo, int64_t now_ms, int64_t until_ms, struct buf *state,
+int meta_upload_lease(struct meta *m, const char *id, const char *repo, int64_t now_ms, int64_t until_ms, struct buf *state,
 		      int64_t *version);
 /* Replaces the state when the version is still *version (then the new one), marking the session active. */
-int meta_upload_state_put(const char *id, int64_t *version, const void *state, size_t len);
+int meta_upload_state_put(struct meta *m, const char *id, int64_t *version, const void *state, size_t len);
 /* Moves the lease's end to until_ms when the version is still *version (then the new one). */
-int meta_upload_lease_renew(const char *id, int64_t *version, int64_t until_ms);
+int meta_upload_lease_renew(struct meta *m, const char *id, int64_t *version, int64_t until_ms);
 /* Gives the lease back when the version is still version (else E_UPLOAD_BUSY: nothing to give back). */
-int meta_upload_lease_end(const char *id, int64_t version);
+int meta_upload_lease_end(struct meta *m, const char *id, int64_t version);
 /*
  * meta_upload_commit() when the version is still version, recording the
  * blob at loc as meta_blob_link_at() does (kept: what is recorded).
  */
-int meta_upload_commit_at(const char *id, const char *repo, const struct digest *d, int64_t size, int64_t version,
+int meta_upload_commit_at(struct meta *m, const char *id, const char *repo, const struct digest *d, int64_t size, int64_t version,
 			  const char *loc, struct buf *kept);
 /* 0 when the database answers a read now; else its E_* (E_STORE_UNAVAILABLE: the server is down). */
-int meta_ping(void);
+int meta_ping(struct meta *m);
 
 /* ---- garbage collection (meta_gc.c) ---- */
 /*
@@ -467,7 +478,7 @@ struct meta_gc_cutoffs {
 };
 /* Every repository, empty ones too, by id. */
 typedef int (*meta_gc_repo_cb)(void *ctx, int64_t repo_id, const char *name);
-int meta_gc_repos(meta_gc_repo_cb cb, void *ctx);
+int meta_gc_repos(struct meta *m, meta_gc_repo_cb cb, void *ctx);
 struct meta_gc_manifest {
 	const char *digest;
 	const char *subject; /* NULL when none */
@@ -476,13 +487,13 @@ struct meta_gc_manifest {
 };
 typedef int (*meta_gc_manifest_cb)(void *ctx, const struct meta_gc_manifest *m);
 /* The manifests of repo_id, each with its root flag by cut. */
-int meta_gc_manifests(int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx);
+int meta_gc_manifests(struct meta *m, int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx);
 /* The config, layer and child references (enum ref_kind) of repo_id's manifests. */
 typedef int (*meta_gc_ref_cb)(void *ctx, const char *manifest, int kind, const char *digest);
-int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx);
+int meta_gc_refs(struct meta *m, int64_t repo_id, meta_gc_ref_cb cb, void *ctx);
 /* The blob links of repo_id: digest, blob size, time of the link. */
 typedef int (*meta_gc_link_cb)(void *ctx, const char *digest, int64_t size, int64_t linked_ms);
-int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx);
+int meta_gc_links(struct meta *m, int64_t repo_id, meta_gc_link_cb cb, void *ctx);
 /*
  * One transaction: deletes those of the n manifests of repo_id that are
  * dead now, in the order given (keepers before what they keep). Each is
@@ -495,35 +506,35 @@ int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx);
  */
 #define META_GC_DONE_MANIFEST 1
 #define META_GC_DONE_LINK 2
-int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t n,
+int meta_gc_manifests_delete(struct meta *m, int64_t repo_id, const char *const *digests, size_t n,
 			     const struct meta_gc_cutoffs *cut, unsigned char *done);
 /*
  * One transaction: deletes those of the n links of repo_id still dead
  * now: made before grace_ms, not a manifest of the repository, not a
  * config or layer of one. done[i] is 1 when deleted.
  */
-int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
+int meta_gc_links_delete(struct meta *m, int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
 			 unsigned char *done);
 /* Blob records that no repository links. */
 typedef int (*meta_gc_blob_cb)(void *ctx, const char *digest, int64_t size);
-int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx);
+int meta_gc_unlinked_blobs(struct meta *m, meta_gc_blob_cb cb, void *ctx);
 /* One transaction: deletes those of the n blob records that still have no link; done[i] is 1 when deleted. */
-int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done);
+int meta_gc_blobs_delete(struct meta *m, const char *const *digests, size_t n, unsigned char *done);
 /* *row: whether digest has a blob record; *links: how many repositories link it (may be NULL). */
-int meta_gc_blob_state(const char *digest, int *row, int64_t *links);
+int meta_gc_blob_state(struct meta *m, const char *digest, int *row, int64_t *links);
 /* *known: whether id is an upload session (of any repository). */
-int meta_gc_upload_known(const char *id, int *known);
+int meta_gc_upload_known(struct meta *m, const char *id, int *known);
 /* Forgets upload id when it was last active before older_than_ms; *deleted says whether it did. */
-int meta_gc_upload_expire(const char *id, int64_t older_than_ms, int *deleted);
+int meta_gc_upload_expire(struct meta *m, const char *id, int64_t older_than_ms, int *deleted);
 
 /* ---- integrity checks (meta_gc.c) ---- */
 /* Every blob record: digest, recorded size, number of links. */
 typedef int (*meta_fsck_blob_cb)(void *ctx, const char *digest, int64_t size, int64_t links);
-int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx);
+int meta_fsck_blobs(struct meta *m, meta_fsck_blob_cb cb, void *ctx);
 /* Every manifest: repository, digest, media type, whether its own bytes are linked. */
 typedef int (*meta_fsck_manifest_cb)(void *ctx, const char *repo, const char *digest, const char *media_type,
 				     int linked);
-int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx);
+int meta_fsck_manifests(struct meta *m, meta_fsck_manifest_cb cb, void *ctx);
 /*
  * References whose target is missing: a config or layer not linked to the
  * repository (external layers look like that too: the caller decides), or
@@ -531,16 +542,16 @@ int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx);
  * nothing and are not listed.
  */
 typedef int (*meta_fsck_ref_cb)(void *ctx, const char *repo, const char *manifest, int kind, const char *digest);
-int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx);
+int meta_fsck_dangling_refs(struct meta *m, meta_fsck_ref_cb cb, void *ctx);
 /* Every upload session: id, last activity. */
 typedef int (*meta_fsck_upload_cb)(void *ctx, const char *id, int64_t updated_ms);
-int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx);
+int meta_fsck_uploads(struct meta *m, meta_fsck_upload_cb cb, void *ctx);
 /*
  * SQLite's integrity_check and foreign_key_check: cb gets one line per
  * problem found (nothing when the database is sound). PostgreSQL checks
  * its constraints on every write: nothing to report there.
  */
-int meta_fsck_database(meta_str_cb cb, void *ctx);
+int meta_fsck_database(struct meta *m, meta_str_cb cb, void *ctx);
 
 /* ---- garbage collection and fsck on an object store (meta_gc_remote.c) ---- */
 /* A blob record no repository links: location NULL for the digest's own key; in_db: its bytes are in the database. */
@@ -551,19 +562,19 @@ struct meta_gc_unlinked {
 	int in_db;
 };
 typedef int (*meta_gc_unlinked_cb)(void *ctx, const struct meta_gc_unlinked *u);
-int meta_gc_unlinked_at(meta_gc_unlinked_cb cb, void *ctx);
+int meta_gc_unlinked_at(struct meta *m, meta_gc_unlinked_cb cb, void *ctx);
 /* Every blob record whose bytes are in the blob store: digest and location (NULL: the digest's own key). */
 typedef int (*meta_gc_ref_row_cb)(void *ctx, const char *digest, const char *location);
-int meta_gc_blob_refs(meta_gc_ref_row_cb cb, void *ctx);
+int meta_gc_blob_refs(struct meta *m, meta_gc_ref_row_cb cb, void *ctx);
 /* Every upload session with its backend state (len 0: none) and last activity. */
 typedef int (*meta_gc_state_cb)(void *ctx, const char *id, const void *state, size_t len, int64_t updated_ms);
-int meta_gc_upload_states(meta_gc_state_cb cb, void *ctx);
+int meta_gc_upload_states(struct meta *m, meta_gc_state_cb cb, void *ctx);
 /*
  * Forgets upload id when it was last active before older_than_ms and no
  * request holds its lease at now_ms; *deleted says whether it did, and
  * state (reset) gets the state it had, for the backend to cancel.
  */
-int meta_gc_upload_expire_state(const char *id, int64_t older_than_ms, int64_t now_ms, struct buf *state,
+int meta_gc_upload_expire_state(struct meta *m, const char *id, int64_t older_than_ms, int64_t now_ms, struct buf *state,
 				int *deleted);
 /* meta_fsck_blobs() with each record's location and whether its bytes are in the database. */
 struct meta_fsck_blob_at {
@@ -573,7 +584,7 @@ struct meta_fsck_blob_at {
 	int in_db;
 };
 typedef int (*meta_fsck_blob_at_cb)(void *ctx, const struct meta_fsck_blob_at *b);
-int meta_fsck_blobs_at(meta_fsck_blob_at_cb cb, void *ctx);
+int meta_fsck_blobs_at(struct meta *m, meta_fsck_blob_at_cb cb, void *ctx);
 /*
  * One garbage collection at a time across every node and command line
  * sharing a PostgreSQL database: a session lock of the calling thread's
@@ -582,8 +593,8 @@ int meta_fsck_blobs_at(meta_fsck_blob_at_cb cb, void *ctx);
  * when another session holds it; E_UNSUPPORTED on SQLite (one machine:
  * the caller locks the data directory instead).
  */
-int meta_gc_lock(void);
-void meta_gc_unlock(void);
+int meta_gc_lock(struct meta *m);
+void meta_gc_unlock(struct meta *m);
 
 /* ---- browsing (meta_browse.c): the web interface's listings, see store_browse.h ---- */
 /* A keyset page: order (0 name, 1 last push, 2 size), direction, the previous page's last row, a name filter. */
@@ -602,11 +613,11 @@ struct meta_tag_summary {
 	const char *name, *digest, *media_type, *pusher;
 	int64_t pushed_ms, size;
 };
-int meta_browse_repos(const struct meta_browse_page *pg, meta_str_cb filter, void *fctx,
+int meta_browse_repos(struct meta *m, const struct meta_browse_page *pg, meta_str_cb filter, void *fctx,
 		      int (*cb)(void *ctx, const struct meta_repo_summary *r), void *ctx, int *more);
-int meta_browse_tags(const char *repo, const struct meta_browse_page *pg,
+int meta_browse_tags(struct meta *m, const char *repo, const struct meta_browse_page *pg,
 		     int (*cb)(void *ctx, const struct meta_tag_summary *t), void *ctx, int *more);
 /* Tags of repo pointing at digest, by name, at most n; *more when further ones exist. */
-int meta_browse_tags_at(const char *repo, const char *digest, long n, meta_str_cb cb, void *ctx, int *more);
+int meta_browse_tags_at(struct meta *m, const char *repo, const char *digest, long n, meta_str_cb cb, void *ctx, int *more);
 
 #endif

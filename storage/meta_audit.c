@@ -71,20 +71,20 @@ static int audit_add_tx(struct meta_conn *c, void *ev)
 	return meta_audit_insert(c, ev);
 }
 
-int meta_audit_add(const char *actor, const char *action, const char *repo, const char *detail_json,
+int meta_audit_add(struct meta *m, const char *actor, const char *action, const char *repo, const char *detail_json,
 		   const char *client)
 {
 	struct meta_audit ev = { .actor = actor, .action = action, .repo = repo, .detail = detail_json,
 				 .client = client };
-	return meta_tx_run(audit_add_tx, &ev);
+	return meta_tx_run(m, audit_add_tx, &ev);
 }
 
-int meta_audit_list(int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx)
+int meta_audit_list(struct meta *m, int64_t since_ms, const char *repo, long limit, meta_audit_cb cb, void *ctx)
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
 	const struct meta_query *q = repo ? &q_audit_list_repo : &q_audit_list;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, q, &s);
 	if (rc)

@@ -63,29 +63,29 @@ int meta_link_blob(struct meta_conn *c, int64_t repo_id, const char *digest, int
 }
 
 /* Runs q with text parameters p1 and p2 (p2 may be NULL when q has one); *found tells whether a row came back. */
-static int lookup(const struct meta_query *q, const char *p1, const char *p2, int *found, int64_t *col0)
+static int lookup(struct meta *m, const struct meta_query *q, const char *p1, const char *p2, int *found, int64_t *col0)
 {
 	struct meta_texts t = { p2 ? 2 : 1, { p1, p2 } };
-	int rc = meta_each(q, meta_bind_texts, &t, meta_first_int64, col0);
+	int rc = meta_each(m, q, meta_bind_texts, &t, meta_first_int64, col0);
 	if (rc < 0)
 		return rc;
 	*found = rc;
 	return 0;
 }
 
-int meta_blob_linked(const char *repo, const struct digest *d, int64_t *size)
+int meta_blob_linked(struct meta *m, const char *repo, const struct digest *d, int64_t *size)
 {
 	char ds[DIGEST_STR_MAX];
 	int found;
-	int rc = lookup(&q_blob_linked, repo, digest_str(d, ds), &found, size);
+	int rc = lookup(m, &q_blob_linked, repo, digest_str(d, ds), &found, size);
 	return rc ? rc : found ? 0 : E_BLOB_UNKNOWN;
 }
 
-int meta_blob_known(const struct digest *d, int64_t *size)
+int meta_blob_known(struct meta *m, const struct digest *d, int64_t *size)
 {
 	char ds[DIGEST_STR_MAX];
 	int found;
-	int rc = lookup(&q_blob_known, digest_str(d, ds), NULL, &found, size);
+	int rc = lookup(m, &q_blob_known, digest_str(d, ds), NULL, &found, size);
 	return rc ? rc : found ? 0 : E_BLOB_UNKNOWN;
 }
 
@@ -107,19 +107,19 @@ static int blob_link_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_blob_link(const char *repo, const struct digest *d, int64_t size)
+int meta_blob_link(struct meta *m, const char *repo, const struct digest *d, int64_t size)
 {
 	char ds[DIGEST_STR_MAX];
 	struct blob_write w = { .repo = repo, .ds = digest_str(d, ds), .size = size };
-	return meta_tx_run(blob_link_tx, &w);
+	return meta_tx_run(m, blob_link_tx, &w);
 }
 
-int meta_blob_unlink(const char *repo, const struct digest *d)
+int meta_blob_unlink(struct meta *m, const char *repo, const struct digest *d)
 {
 	char ds[DIGEST_STR_MAX];
 	struct meta_texts t = { 2, { repo, digest_str(d, ds) } };
 	int changes = 0;
-	int rc = meta_write(&q_link_delete, meta_bind_texts, &t, &changes, NULL);
+	int rc = meta_write(m, &q_link_delete, meta_bind_texts, &t, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_BLOB_UNKNOWN;
 }
 
@@ -136,11 +136,11 @@ static int str_row(struct db_stmt *s, void *arg)
 	return k->cb(k->ctx, db_col_text(s, 0));
 }
 
-int meta_blob_repos(const struct digest *d, meta_str_cb cb, void *ctx)
+int meta_blob_repos(struct meta *m, const struct digest *d, meta_str_cb cb, void *ctx)
 {
 	char ds[DIGEST_STR_MAX];
 	struct str_sink k = { cb, ctx };
-	return meta_each(&q_blob_repos, meta_bind_text1, digest_str(d, ds), str_row, &k);
+	return meta_each(m, &q_blob_repos, meta_bind_text1, digest_str(d, ds), str_row, &k);
 }
 
 /* ---- uploads ---- */
@@ -168,23 +168,23 @@ static int upload_create_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_upload_create(const char *id, const char *repo)
+int meta_upload_create(struct meta *m, const char *id, const char *repo)
 {
 	struct blob_write w = { .repo = repo, .id = id };
-	return meta_tx_run(upload_create_tx, &w);
+	return meta_tx_run(m, upload_create_tx, &w);
 }
 
-int meta_upload_check(const char *id, const char *repo)
+int meta_upload_check(struct meta *m, const char *id, const char *repo)
 {
 	int found;
-	int rc = lookup(&q_upload_check, id, repo, &found, NULL);
+	int rc = lookup(m, &q_upload_check, id, repo, &found, NULL);
 	return rc ? rc : found ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
-int meta_upload_delete(const char *id)
+int meta_upload_delete(struct meta *m, const char *id)
 {
 	int changes = 0;
-	int rc = meta_write(&q_upload_delete, meta_bind_text1, id, &changes, NULL);
+	int rc = meta_write(m, &q_upload_delete, meta_bind_text1, id, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
@@ -215,23 +215,23 @@ static int upload_commit_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_upload_commit(const char *id, const char *repo, const struct digest *d, int64_t size)
+int meta_upload_commit(struct meta *m, const char *id, const char *repo, const struct digest *d, int64_t size)
 {
 	char ds[DIGEST_STR_MAX];
 	struct blob_write w = { .repo = repo, .id = id, .ds = digest_str(d, ds), .size = size };
-	return meta_tx_run(upload_commit_tx, &w);
+	return meta_tx_run(m, upload_commit_tx, &w);
 }
 
-int meta_upload_touch(const char *id)
+int meta_upload_touch(struct meta *m, const char *id)
 {
 	struct meta_text_int a = { id, meta_now_ms() };
 	int changes = 0;
-	int rc = meta_write(&q_upload_touch, meta_bind_text_int, &a, &changes, NULL);
+	int rc = meta_write(m, &q_upload_touch, meta_bind_text_int, &a, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
-int meta_uploads_stale(int64_t older_than_ms, meta_str_cb cb, void *ctx)
+int meta_uploads_stale(struct meta *m, int64_t older_than_ms, meta_str_cb cb, void *ctx)
 {
 	struct str_sink k = { cb, ctx };
-	return meta_each(&q_uploads_stale, meta_bind_int64_1, &older_than_ms, str_row, &k);
+	return meta_each(m, &q_uploads_stale, meta_bind_int64_1, &older_than_ms, str_row, &k);
 }

@@ -59,6 +59,7 @@
 
 /* A walk through keyset pages of one listing, batch after batch. */
 struct walk {
+	struct meta *m;
 	const struct meta_browse_page *pg;
 	const char *inner;          /* the listing's SELECT */
 	const char *texts[2];       /* its text parameters ?1.. */
@@ -111,7 +112,7 @@ static int batch(struct walk *w, int64_t limit, int64_t *rows, int *done)
 	struct meta_conn *c;
 	struct db_stmt *s = NULL;
 	struct buf sql = BUF_INIT;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(w->m, &c);
 	*rows = 0;
 	if (rc)
 		goto out;
@@ -204,11 +205,11 @@ static int repo_emit(struct walk *w, struct db_stmt *s)
 	return w->cb.repo(w->ctx, &r);
 }
 
-int meta_browse_repos(const struct meta_browse_page *pg, meta_str_cb filter, void *fctx,
+int meta_browse_repos(struct meta *m, const struct meta_browse_page *pg, meta_str_cb filter, void *fctx,
 		      int (*cb)(void *ctx, const struct meta_repo_summary *r), void *ctx, int *more)
 {
 	struct buf pat = BUF_INIT;
-	struct walk w = { .pg = pg, .inner = REPOS_INNER, .ntexts = 1, .filter = filter, .fctx = fctx,
+	struct walk w = { .m = m, .pg = pg, .inner = REPOS_INNER, .ntexts = 1, .filter = filter, .fctx = fctx,
 			  .pushed_col = 1, .size_col = 3, .emit = repo_emit, .cb.repo = cb, .ctx = ctx };
 	like_pattern(pg->contains, &pat);
 	w.texts[0] = pat.buf;
@@ -234,11 +235,11 @@ static int tag_emit(struct walk *w, struct db_stmt *s)
 	return w->cb.tag(w->ctx, &t);
 }
 
-int meta_browse_tags(const char *repo, const struct meta_browse_page *pg,
+int meta_browse_tags(struct meta *m, const char *repo, const struct meta_browse_page *pg,
 		     int (*cb)(void *ctx, const struct meta_tag_summary *t), void *ctx, int *more)
 {
 	struct buf pat = BUF_INIT;
-	struct walk w = { .pg = pg, .inner = TAGS_INNER, .ntexts = 2, .pushed_col = 3, .size_col = 4,
+	struct walk w = { .m = m, .pg = pg, .inner = TAGS_INNER, .ntexts = 2, .pushed_col = 3, .size_col = 4,
 			  .emit = tag_emit, .cb.tag = cb, .ctx = ctx };
 	like_pattern(pg->contains, &pat);
 	w.texts[0] = repo;
@@ -247,16 +248,16 @@ int meta_browse_tags(const char *repo, const struct meta_browse_page *pg,
 	buf_release(&pat);
 	/* a tag proves the repository exists; only an empty first page needs asking */
 	if (!rc && !w.count && !w.more && !pg->after_name)
-		rc = meta_repo_exists(repo);
+		rc = meta_repo_exists(m, repo);
 	return rc;
 }
 
-int meta_browse_tags_at(const char *repo, const char *digest, long n, meta_str_cb cb, void *ctx, int *more)
+int meta_browse_tags_at(struct meta *m, const char *repo, const char *digest, long n, meta_str_cb cb, void *ctx, int *more)
 {
 	struct meta_conn *c;
 	struct db_stmt *s = NULL;
 	long count = 0;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	*more = 0;
 	if (rc)
 		return rc;

@@ -91,12 +91,12 @@ static int linked_row(struct db_stmt *s, void *arg)
 	return 1;
 }
 
-int meta_blob_linked_at(const char *repo, const struct digest *d, int64_t *size, struct buf *loc)
+int meta_blob_linked_at(struct meta *m, const char *repo, const struct digest *d, int64_t *size, struct buf *loc)
 {
 	char ds[DIGEST_STR_MAX];
 	struct meta_texts t = { 2, { repo, digest_str(d, ds) } };
 	struct linked_row lr = { size, loc };
-	int rc = meta_each(&q_linked_at, meta_bind_texts, &t, linked_row, &lr);
+	int rc = meta_each(m, &q_linked_at, meta_bind_texts, &t, linked_row, &lr);
 	return rc < 0 ? rc : rc ? 0 : E_BLOB_UNKNOWN;
 }
 
@@ -106,10 +106,10 @@ static int location_row(struct db_stmt *s, void *arg)
 	return 1;
 }
 
-int meta_blob_location(const struct digest *d, struct buf *loc, int *found)
+int meta_blob_location(struct meta *m, const struct digest *d, struct buf *loc, int *found)
 {
 	char ds[DIGEST_STR_MAX];
-	int rc = meta_each(&q_location, meta_bind_text1, digest_str(d, ds), location_row, loc);
+	int rc = meta_each(m, &q_location, meta_bind_text1, digest_str(d, ds), location_row, loc);
 	if (rc < 0)
 		return rc;
 	*found = rc;
@@ -157,11 +157,11 @@ static int link_at_tx(struct meta_conn *c, void *arg)
 	return link_at(c, arg);
 }
 
-int meta_blob_link_at(const char *repo, const struct digest *d, int64_t size, const char *loc, struct buf *kept)
+int meta_blob_link_at(struct meta *m, const char *repo, const struct digest *d, int64_t size, const char *loc, struct buf *kept)
 {
 	char ds[DIGEST_STR_MAX];
 	struct link_at w = { .repo = repo, .ds = digest_str(d, ds), .loc = loc, .size = size, .kept = kept };
-	return meta_tx_run(link_at_tx, &w);
+	return meta_tx_run(m, link_at_tx, &w);
 }
 
 /* ---- upload state ---- */
@@ -194,12 +194,12 @@ static int up_create_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_upload_create_state(const char *id, const char *repo, const void *state, size_t len)
+int meta_upload_create_state(struct meta *m, const char *id, const char *repo, const void *state, size_t len)
 {
 	struct up_create u = { id, repo, state, len, 0 };
 	if (!len)
-		return meta_upload_create(id, repo);
-	return meta_tx_run(up_create_tx, &u);
+		return meta_upload_create(m, id, repo);
+	return meta_tx_run(m, up_create_tx, &u);
 }
 
 struct up_row {
@@ -226,11 +226,11 @@ static int up_row(struct db_stmt *s, void *arg)
 	return 1;
 }
 
-int meta_upload_get(const char *id, const char *repo, struct buf *state, int64_t *version, int64_t *lease_ms)
+int meta_upload_get(struct meta *m, const char *id, const char *repo, struct buf *state, int64_t *version, int64_t *lease_ms)
 {
 	struct meta_texts t = { 2, { id, repo } };
 	struct up_row r = { state, version, lease_ms };
-	int rc = meta_each(&q_upload_get, meta_bind_texts, &t, up_row, &r);
+	int rc = meta_each(m, &q_upload_get, meta_bind_texts, &t, up_row, &r);
 	return rc < 0 ? rc : rc ? 0 : E_BLOB_UPLOAD_UNKNOWN;
 }
 
@@ -272,17 +272,17 @@ static int lease_tx(struct meta_conn *c, void *arg)
 	if (rc == 0) {
 		/* a lease of another request: busy; else the upload is not repo's or gone */
 		rc = lost_why(c, l->id);
-		if (rc == E_UPLOAD_BUSY && meta_upload_get(l->id, l->repo, l->state, &l->version, NULL))
+		if (rc == E_UPLOAD_BUSY && meta_upload_get(c->m, l->id, l->repo, l->state, &l->version, NULL))
 			rc = E_BLOB_UPLOAD_UNKNOWN;
 	}
 	return rc == 1 ? 0 : rc;
 }
 
-int meta_upload_lease(const char *id, const char *repo, int64_t now_ms, int64_t until_ms, struct buf *state,
+int meta_upload_lease(struct meta *m, const char *id, const char *repo, int64_t now_ms, int64_t until_ms, struct buf *state,
 		      int64_t *version)
 {
 	struct lease l = { id, repo, now_ms, until_ms, state, 0 };
-	int rc = meta_tx_run(lease_tx, &l);
+	int rc = meta_tx_run(m, lease_tx, &l);
 	*version = rc ? 0 : l.version;
 	return rc;
 }
@@ -318,10 +318,10 @@ static int state_put_tx(struct meta_conn *c, void *arg)
 	return rc == 1 ? 0 : rc;
 }
 
-int meta_upload_state_put(const char *id, int64_t *version, const void *state, size_t len)
+int meta_upload_state_put(struct meta *m, const char *id, int64_t *version, const void *state, size_t len)
 {
 	struct state_put p = { id, *version, state, len, 0 };
-	int rc = meta_tx_run(state_put_tx, &p);
+	int rc = meta_tx_run(m, state_put_tx, &p);
 	if (!rc)
 		*version = p.out;
 	return rc;
@@ -349,18 +349,18 @@ static int lease_set_tx(struct meta_conn *c, void *arg)
 	return rc == 1 ? 0 : rc;
 }
 
-int meta_upload_lease_renew(const char *id, int64_t *version, int64_t until_ms)
+int meta_upload_lease_renew(struct meta *m, const char *id, int64_t *version, int64_t until_ms)
 {
 	struct lease_set l = { id, *version, until_ms, 0 };
-	int rc = meta_tx_run(lease_set_tx, &l);
+	int rc = meta_tx_run(m, lease_set_tx, &l);
 	if (!rc)
 		*version = l.out;
 	return rc;
 }
 
-int meta_upload_lease_end(const char *id, int64_t version)
+int meta_upload_lease_end(struct meta *m, const char *id, int64_t version)
 {
-	return meta_upload_lease_renew(id, &version, 0);
+	return meta_upload_lease_renew(m, id, &version, 0);
 }
 
 static void version_of(struct db_stmt *s, void *arg)
@@ -387,17 +387,17 @@ static int commit_at_tx(struct meta_conn *c, void *arg)
 	return rc == 1 ? 0 : rc;
 }
 
-int meta_upload_commit_at(const char *id, const char *repo, const struct digest *d, int64_t size, int64_t version,
+int meta_upload_commit_at(struct meta *m, const char *id, const char *repo, const struct digest *d, int64_t size, int64_t version,
 			  const char *loc, struct buf *kept)
 {
 	char ds[DIGEST_STR_MAX];
 	struct link_at w = { .repo = repo, .id = id, .ds = digest_str(d, ds), .loc = loc, .size = size,
 			     .version = version, .kept = kept };
-	return meta_tx_run(commit_at_tx, &w);
+	return meta_tx_run(m, commit_at_tx, &w);
 }
 
-int meta_ping(void)
+int meta_ping(struct meta *m)
 {
-	int rc = meta_each(&q_ping, NULL, NULL, meta_first_int64, NULL);
+	int rc = meta_each(m, &q_ping, NULL, NULL, meta_first_int64, NULL);
 	return rc < 0 ? rc : 0;
 }

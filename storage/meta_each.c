@@ -3,11 +3,11 @@
 
 #include "meta_internal.h"
 
-int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg)
+int meta_each(struct meta *m, const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg)
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, q, &s);
 	if (rc)
@@ -50,10 +50,10 @@ static int write_one_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid)
+int meta_write(struct meta *m, const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid)
 {
 	struct write_one w = { .q = q, .bind = bind, .barg = barg };
-	int rc = meta_tx_run(write_one_tx, &w);
+	int rc = meta_tx_run(m, write_one_tx, &w);
 	if (changes)
 		*changes = w.changes;
 	if (rowid)

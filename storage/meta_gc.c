@@ -143,10 +143,10 @@ static int history_row(struct db_stmt *s, void *arg)
 	return 0;
 }
 
-static int history_load(int64_t repo_id, int64_t since_ms, struct digest_set *out)
+static int history_load(struct meta *m, int64_t repo_id, int64_t since_ms, struct digest_set *out)
 {
 	struct meta_ints p = { 2, { repo_id, since_ms } };
-	int rc = meta_each(&q_gc_history, meta_bind_ints, &p, history_row, out);
+	int rc = meta_each(m, &q_gc_history, meta_bind_ints, &p, history_row, out);
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
 	return rc;
@@ -223,10 +223,10 @@ static int repo_row(struct db_stmt *s, void *arg)
 	return k->cb.repo(k->ctx, db_col_int64(s, 0), db_col_text(s, 1));
 }
 
-int meta_gc_repos(meta_gc_repo_cb cb, void *ctx)
+int meta_gc_repos(struct meta *m, meta_gc_repo_cb cb, void *ctx)
 {
 	struct sink k = { .cb.repo = cb, .ctx = ctx };
-	return meta_each(&q_gc_repos, NULL, NULL, repo_row, &k);
+	return meta_each(m, &q_gc_repos, NULL, NULL, repo_row, &k);
 }
 
 static int manifest_row(struct db_stmt *s, void *arg)
@@ -243,13 +243,13 @@ static int manifest_row(struct db_stmt *s, void *arg)
 	return k->cb.manifest(k->ctx, &m);
 }
 
-int meta_gc_manifests(int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx)
+int meta_gc_manifests(struct meta *m, int64_t repo_id, const struct meta_gc_cutoffs *cut, meta_gc_manifest_cb cb, void *ctx)
 {
 	struct digest_set hist = { 0 };
 	struct sink k = { .cb.manifest = cb, .ctx = ctx, .cut = cut, .hist = &hist };
-	int rc = history_load(repo_id, cut->history_ms, &hist);
+	int rc = history_load(m, repo_id, cut->history_ms, &hist);
 	if (!rc)
-		rc = meta_each(&q_gc_manifests, meta_bind_int64_1, &repo_id, manifest_row, &k);
+		rc = meta_each(m, &q_gc_manifests, meta_bind_int64_1, &repo_id, manifest_row, &k);
 	dset_release(&hist);
 	return rc;
 }
@@ -261,10 +261,10 @@ static int ref_row(struct db_stmt *s, void *arg)
 	return m && d ? k->cb.ref(k->ctx, m, (int)db_col_int64(s, 1), d) : 0;
 }
 
-int meta_gc_refs(int64_t repo_id, meta_gc_ref_cb cb, void *ctx)
+int meta_gc_refs(struct meta *m, int64_t repo_id, meta_gc_ref_cb cb, void *ctx)
 {
 	struct sink k = { .cb.ref = cb, .ctx = ctx };
-	return meta_each(&q_gc_refs, meta_bind_int64_1, &repo_id, ref_row, &k);
+	return meta_each(m, &q_gc_refs, meta_bind_int64_1, &repo_id, ref_row, &k);
 }
 
 static int link_row(struct db_stmt *s, void *arg)
@@ -274,10 +274,10 @@ static int link_row(struct db_stmt *s, void *arg)
 	return d ? k->cb.link(k->ctx, d, db_col_int64(s, 1), db_col_int64(s, 2)) : 0;
 }
 
-int meta_gc_links(int64_t repo_id, meta_gc_link_cb cb, void *ctx)
+int meta_gc_links(struct meta *m, int64_t repo_id, meta_gc_link_cb cb, void *ctx)
 {
 	struct sink k = { .cb.link = cb, .ctx = ctx };
-	return meta_each(&q_gc_links, meta_bind_int64_1, &repo_id, link_row, &k);
+	return meta_each(m, &q_gc_links, meta_bind_int64_1, &repo_id, link_row, &k);
 }
 
 /* ---- sweeping: every delete re-checks, inside its transaction, that nothing keeps the row now ---- */
@@ -327,7 +327,7 @@ static int gc_manifests_tx(struct meta_conn *c, void *arg)
 	const struct gc_write *w = arg;
 	struct digest_set hist = { 0 };
 	memset(w->done, 0, w->n);
-	int rc = history_load(w->repo_id, w->cut->history_ms, &hist);
+	int rc = history_load(c->m, w->repo_id, w->cut->history_ms, &hist);
 	for (size_t i = 0; i < w->n && !rc; i++) {
 		const char *d = w->digests[i];
 		int dead = 0, unlinked = 0;
@@ -348,12 +348,12 @@ static int gc_manifests_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_gc_manifests_delete(int64_t repo_id, const char *const *digests, size_t n,
+int meta_gc_manifests_delete(struct meta *m, int64_t repo_id, const char *const *digests, size_t n,
 			     const struct meta_gc_cutoffs *cut, unsigned char *done)
 {
 	struct gc_write w = { .repo_id = repo_id, .digests = digests, .n = n, .cut = cut, .done = done };
 	memset(done, 0, n);
-	int rc = meta_tx_run(gc_manifests_tx, &w);
+	int rc = meta_tx_run(m, gc_manifests_tx, &w);
 	if (rc)
 		memset(done, 0, n);
 	return rc;
@@ -373,12 +373,12 @@ static int gc_links_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_gc_links_delete(int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
+int meta_gc_links_delete(struct meta *m, int64_t repo_id, const char *const *digests, size_t n, int64_t grace_ms,
 			 unsigned char *done)
 {
 	struct gc_write w = { .repo_id = repo_id, .digests = digests, .n = n, .grace_ms = grace_ms, .done = done };
 	memset(done, 0, n);
-	int rc = meta_tx_run(gc_links_tx, &w);
+	int rc = meta_tx_run(m, gc_links_tx, &w);
 	if (rc)
 		memset(done, 0, n);
 	return rc;
@@ -391,10 +391,10 @@ static int blob_row(struct db_stmt *s, void *arg)
 	return d ? k->cb.blob(k->ctx, d, db_col_int64(s, 1)) : 0;
 }
 
-int meta_gc_unlinked_blobs(meta_gc_blob_cb cb, void *ctx)
+int meta_gc_unlinked_blobs(struct meta *m, meta_gc_blob_cb cb, void *ctx)
 {
 	struct sink k = { .cb.blob = cb, .ctx = ctx };
-	return meta_each(&q_gc_unlinked, NULL, NULL, blob_row, &k);
+	return meta_each(m, &q_gc_unlinked, NULL, NULL, blob_row, &k);
 }
 
 static int gc_blobs_tx(struct meta_conn *c, void *arg)
@@ -415,21 +415,21 @@ static int gc_blobs_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_gc_blobs_delete(const char *const *digests, size_t n, unsigned char *done)
+int meta_gc_blobs_delete(struct meta *m, const char *const *digests, size_t n, unsigned char *done)
 {
 	struct gc_write w = { .digests = digests, .n = n, .done = done };
 	memset(done, 0, n);
-	int rc = meta_tx_run(gc_blobs_tx, &w);
+	int rc = meta_tx_run(m, gc_blobs_tx, &w);
 	if (rc)
 		memset(done, 0, n);
 	return rc;
 }
 
-int meta_gc_blob_state(const char *digest, int *row, int64_t *links)
+int meta_gc_blob_state(struct meta *m, const char *digest, int *row, int64_t *links)
 {
 	struct meta_conn *c;
 	int64_t v[1] = { 0 };
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = row_text(c, &q_gc_blob_state, 0, 0, digest, v, 1, row);
 	if (!rc && links)
@@ -437,20 +437,20 @@ int meta_gc_blob_state(const char *digest, int *row, int64_t *links)
 	return rc;
 }
 
-int meta_gc_upload_known(const char *id, int *known)
+int meta_gc_upload_known(struct meta *m, const char *id, int *known)
 {
 	struct meta_conn *c;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = row_text(c, &q_gc_upload_known, 0, 0, id, NULL, 0, known);
 	return rc;
 }
 
-int meta_gc_upload_expire(const char *id, int64_t older_than_ms, int *deleted)
+int meta_gc_upload_expire(struct meta *m, const char *id, int64_t older_than_ms, int *deleted)
 {
 	struct meta_text_int a = { id, older_than_ms };
 	int changes = 0;
-	int rc = meta_write(&q_gc_upload_expire, meta_bind_text_int, &a, &changes, NULL);
+	int rc = meta_write(m, &q_gc_upload_expire, meta_bind_text_int, &a, &changes, NULL);
 	*deleted = !rc && changes > 0;
 	return rc;
 }
@@ -464,10 +464,10 @@ static int fsck_blob_row(struct db_stmt *s, void *arg)
 	return d ? k->cb.fsck_blob(k->ctx, d, db_col_int64(s, 1), db_col_int64(s, 2)) : 0;
 }
 
-int meta_fsck_blobs(meta_fsck_blob_cb cb, void *ctx)
+int meta_fsck_blobs(struct meta *m, meta_fsck_blob_cb cb, void *ctx)
 {
 	struct sink k = { .cb.fsck_blob = cb, .ctx = ctx };
-	return meta_each(&q_fsck_blobs, NULL, NULL, fsck_blob_row, &k);
+	return meta_each(m, &q_fsck_blobs, NULL, NULL, fsck_blob_row, &k);
 }
 
 static int fsck_manifest_row(struct db_stmt *s, void *arg)
@@ -477,10 +477,10 @@ static int fsck_manifest_row(struct db_stmt *s, void *arg)
 	return repo && d ? k->cb.fsck_manifest(k->ctx, repo, d, mt ? mt : "", (int)db_col_int64(s, 3)) : 0;
 }
 
-int meta_fsck_manifests(meta_fsck_manifest_cb cb, void *ctx)
+int meta_fsck_manifests(struct meta *m, meta_fsck_manifest_cb cb, void *ctx)
 {
 	struct sink k = { .cb.fsck_manifest = cb, .ctx = ctx };
-	return meta_each(&q_fsck_manifests, NULL, NULL, fsck_manifest_row, &k);
+	return meta_each(m, &q_fsck_manifests, NULL, NULL, fsck_manifest_row, &k);
 }
 
 static int fsck_ref_row(struct db_stmt *s, void *arg)
@@ -490,10 +490,10 @@ static int fsck_ref_row(struct db_stmt *s, void *arg)
 	return repo && m && d ? k->cb.fsck_ref(k->ctx, repo, m, (int)db_col_int64(s, 2), d) : 0;
 }
 
-int meta_fsck_dangling_refs(meta_fsck_ref_cb cb, void *ctx)
+int meta_fsck_dangling_refs(struct meta *m, meta_fsck_ref_cb cb, void *ctx)
 {
 	struct sink k = { .cb.fsck_ref = cb, .ctx = ctx };
-	return meta_each(&q_fsck_dangling, NULL, NULL, fsck_ref_row, &k);
+	return meta_each(m, &q_fsck_dangling, NULL, NULL, fsck_ref_row, &k);
 }
 
 static int fsck_upload_row(struct db_stmt *s, void *arg)
@@ -503,10 +503,10 @@ static int fsck_upload_row(struct db_stmt *s, void *arg)
 	return id ? k->cb.fsck_upload(k->ctx, id, db_col_int64(s, 1)) : 0;
 }
 
-int meta_fsck_uploads(meta_fsck_upload_cb cb, void *ctx)
+int meta_fsck_uploads(struct meta *m, meta_fsck_upload_cb cb, void *ctx)
 {
 	struct sink k = { .cb.fsck_upload = cb, .ctx = ctx };
-	return meta_each(&q_fsck_uploads, NULL, NULL, fsck_upload_row, &k);
+	return meta_each(m, &q_fsck_uploads, NULL, NULL, fsck_upload_row, &k);
 }
 
 /* meta_fsck_database()'s caller and the problem line being passed on. */
@@ -539,12 +539,12 @@ static int foreign_key_row(struct db_stmt *s, void *arg)
 	return k->cb(k->ctx, k->line.buf);
 }
 
-int meta_fsck_database(meta_str_cb cb, void *ctx)
+int meta_fsck_database(struct meta *m, meta_str_cb cb, void *ctx)
 {
 	struct line_sink k = { cb, ctx, BUF_INIT };
-	int rc = meta_each(&q_fsck_integrity, NULL, NULL, integrity_row, &k);
+	int rc = meta_each(m, &q_fsck_integrity, NULL, NULL, integrity_row, &k);
 	if (!rc)
-		rc = meta_each(&q_fsck_foreign_keys, NULL, NULL, foreign_key_row, &k);
+		rc = meta_each(m, &q_fsck_foreign_keys, NULL, NULL, foreign_key_row, &k);
 	buf_release(&k.line);
 	return rc;
 }

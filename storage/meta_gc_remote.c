@@ -61,10 +61,10 @@ static int unlinked_row(struct db_stmt *s, void *arg)
 	return d ? k->cb.unlinked(k->ctx, &u) : 0;
 }
 
-int meta_gc_unlinked_at(meta_gc_unlinked_cb cb, void *ctx)
+int meta_gc_unlinked_at(struct meta *m, meta_gc_unlinked_cb cb, void *ctx)
 {
 	struct sink k = { .cb.unlinked = cb, .ctx = ctx };
-	return meta_each(&q_unlinked, NULL, NULL, unlinked_row, &k);
+	return meta_each(m, &q_unlinked, NULL, NULL, unlinked_row, &k);
 }
 
 static int ref_row(struct db_stmt *s, void *arg)
@@ -74,10 +74,10 @@ static int ref_row(struct db_stmt *s, void *arg)
 	return d ? k->cb.ref(k->ctx, d, loc_of(s, 1)) : 0;
 }
 
-int meta_gc_blob_refs(meta_gc_ref_row_cb cb, void *ctx)
+int meta_gc_blob_refs(struct meta *m, meta_gc_ref_row_cb cb, void *ctx)
 {
 	struct sink k = { .cb.ref = cb, .ctx = ctx };
-	return meta_each(&q_blob_refs, NULL, NULL, ref_row, &k);
+	return meta_each(m, &q_blob_refs, NULL, NULL, ref_row, &k);
 }
 
 static int state_row(struct db_stmt *s, void *arg)
@@ -89,10 +89,10 @@ static int state_row(struct db_stmt *s, void *arg)
 	return id ? k->cb.state(k->ctx, id, state, state ? len : 0, db_col_int64(s, 2)) : 0;
 }
 
-int meta_gc_upload_states(meta_gc_state_cb cb, void *ctx)
+int meta_gc_upload_states(struct meta *m, meta_gc_state_cb cb, void *ctx)
 {
 	struct sink k = { .cb.state = cb, .ctx = ctx };
-	return meta_each(&q_upload_states, NULL, NULL, state_row, &k);
+	return meta_each(m, &q_upload_states, NULL, NULL, state_row, &k);
 }
 
 struct expire {
@@ -126,11 +126,11 @@ static int expire_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_gc_upload_expire_state(const char *id, int64_t older_than_ms, int64_t now_ms, struct buf *state,
+int meta_gc_upload_expire_state(struct meta *m, const char *id, int64_t older_than_ms, int64_t now_ms, struct buf *state,
 				int *deleted)
 {
 	struct expire x = { id, older_than_ms, now_ms, state, 0 };
-	int rc = meta_tx_run(expire_tx, &x);
+	int rc = meta_tx_run(m, expire_tx, &x);
 	*deleted = !rc && x.deleted;
 	return rc;
 }
@@ -144,39 +144,39 @@ static int fsck_row(struct db_stmt *s, void *arg)
 	return d ? k->cb.fsck(k->ctx, &b) : 0;
 }
 
-int meta_fsck_blobs_at(meta_fsck_blob_at_cb cb, void *ctx)
+int meta_fsck_blobs_at(struct meta *m, meta_fsck_blob_at_cb cb, void *ctx)
 {
 	struct sink k = { .cb.fsck = cb, .ctx = ctx };
-	return meta_each(&q_fsck_blobs, NULL, NULL, fsck_row, &k);
+	return meta_each(m, &q_fsck_blobs, NULL, NULL, fsck_row, &k);
 }
 
 /* Runs the lock statement q on the calling thread's connection; *got its answer. */
-static int lock_call(const struct meta_query *q, int *got)
+static int lock_call(struct meta *m, const struct meta_query *q, int *got)
 {
 	struct meta_conn *c;
 	int64_t v = 0;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	*got = 0;
 	if (rc)
 		return rc;
 	if (c->engine != DB_PG)
 		return E_UNSUPPORTED;
-	rc = meta_each(q, NULL, NULL, meta_first_int64, &v);
+	rc = meta_each(m, q, NULL, NULL, meta_first_int64, &v);
 	if (rc < 0)
 		return rc;
 	*got = rc == 1 && v == 1;
 	return 0;
 }
 
-int meta_gc_lock(void)
+int meta_gc_lock(struct meta *m)
 {
 	int got;
-	int rc = lock_call(&q_lock, &got);
+	int rc = lock_call(m, &q_lock, &got);
 	return rc ? rc : got ? 0 : E_BUSY;
 }
 
-void meta_gc_unlock(void)
+void meta_gc_unlock(struct meta *m)
 {
 	int released;
-	(void)lock_call(&q_unlock, &released);
+	(void)lock_call(m, &q_unlock, &released);
 }

@@ -5,15 +5,17 @@
  * transactions and the few helpers several files need. SQL goes through
  * storage/db.h, never to an engine's library directly.
  *
- * A struct meta_conn belongs to one thread (the one that opened it) and is
- * used without any lock; only the registry of connections in meta.c is
- * locked. Statements come from the connection's cache and go back to it
+ * A struct meta_conn belongs to one thread (the one that opened it) and one
+ * struct meta, and is used without any lock; only the meta's registry of
+ * connections is locked. Statements come from the connection's cache and go back to it
  * (reset, bindings cleared) before the public function returns, so bound
  * text only has to live for that call.
  */
 #ifndef BERTH_META_INTERNAL_H
 #define BERTH_META_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -184,21 +186,60 @@ extern const struct meta_dialect meta_dialect_sqlite;
 extern const struct meta_dialect meta_dialect_pg;
 
 struct meta_conn {
+	struct meta *m; /* whose connection it is */
 	struct db *db;
 	enum db_engine engine;
 	const struct meta_dialect *dialect;
 	struct db_stmt *stmts[MS__COUNT];
 	const struct meta_query *queries[MS__COUNT]; /* who filled each slot */
 	unsigned char in_use[MS__COUNT];
-	uintptr_t serial;                            /* registry key */
 	struct meta_conn *next;                      /* registry list */
 };
 
+struct wjob;
+/* The single writer's queue and thread (meta_writer.c), under lock. */
+struct meta_writer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* the writer waits for work */
+	struct wjob *head, **tail;
+	size_t len;
+	int running, stop;
+	pthread_t thread;
+	uint64_t batches, txs, retries;
+};
+
 /*
- * The calling thread's connection, opened on first use. E_INTERNAL when
- * meta_open() has not run (or meta_close() has), E_IO when opening fails.
+ * An open database: everything meta keeps about it. Nothing of it is
+ * process-wide, so several can be open at once (berth migrate reads one
+ * and writes another). Freed when the last reference goes: meta_close()
+ * drops the owner's; each thread that used it holds one in its list of
+ * connections (meta.c) until it looks again or exits, so a stale entry
+ * never points at freed memory.
  */
-int meta_conn_get(struct meta_conn **out);
+struct meta {
+	atomic_int refs;
+	pthread_mutex_t reg_lock;
+	struct meta_conn *reg_head; /* every connection open on it */
+	atomic_int closed;          /* meta_close() ran: every connection is gone */
+	char *target;               /* path or connection string (never logged) */
+	char *password;             /* PostgreSQL password given apart, or NULL */
+	enum db_engine engine;
+	const struct meta_dialect *dialect;
+	int schema_version;
+	/* group commit (SQLite, meta.c) */
+	pthread_mutex_t dur_lock;
+	pthread_cond_t dur_cond;
+	uint64_t dur_committed; /* commits whose WAL frames are written */
+	uint64_t dur_synced;    /* commits covered by a finished fsync */
+	int dur_flushing;
+	struct meta_writer w;
+};
+
+/*
+ * The calling thread's connection to m, opened on first use (one per
+ * thread and meta); E_INTERNAL for a NULL m, E_IO when opening fails.
+ */
+int meta_conn_get(struct meta *m, struct meta_conn **out);
 
 /*
  * Hands out q's statement from c's cache, preparing it (persistent) on first
@@ -242,14 +283,14 @@ typedef int (*meta_row_fn)(struct db_stmt *s, void *rarg);
  * seen by row is valid only during that call. row may call meta_* readers
  * (meta_stmt() gives a statement still in use a one-off twin).
  */
-int meta_each(const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg);
+int meta_each(struct meta *m, const struct meta_query *q, meta_bind_fn bind, const void *barg, meta_row_fn row, void *rarg);
 /*
  * Runs the write q in a transaction of its own, bind (may be NULL) setting
  * its parameters from barg. *changes (rows changed) and *rowid (the first
  * column of its first row: q says RETURNING id) may be NULL and are
  * meaningful only when 0 is returned.
  */
-int meta_write(const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid);
+int meta_write(struct meta *m, const struct meta_query *q, meta_bind_fn bind, const void *barg, int *changes, int64_t *rowid);
 /*
  * A row function for meta_each() that stops at the first row (so meta_each
  * returns 1 for a row, 0 for none), putting its first column into the
@@ -328,11 +369,13 @@ typedef int (*meta_tx_fn)(struct meta_conn *c, void *arg);
  * own savepoint. Nothing is acknowledged before its commit is durable.
  * Called on the writer thread (from a body): E_INTERNAL. Thread-safe.
  */
-int meta_tx_run(meta_tx_fn fn, void *arg);
+int meta_tx_run(struct meta *m, meta_tx_fn fn, void *arg);
 /* Stops the writer thread after it has run every queued transaction (meta_close()). */
-void meta_writer_stop(void);
+void meta_writer_stop(struct meta *m);
+/* Sets up m's writer queue (meta_open()). */
+void meta_writer_init(struct meta *m);
 /* For tests: transactions queued and not yet taken; batches and transactions run so far. */
-void meta_writer_stats(size_t *queued, uint64_t *batches, uint64_t *txs);
+void meta_writer_stats(struct meta *m, size_t *queued, uint64_t *batches, uint64_t *txs);
 
 /*
  * Looks up repo's id. When absent: with create (only inside a write
@@ -373,11 +416,11 @@ int meta_tag_set(struct meta_conn *c, int64_t repo_id, const char *tag, const ch
  * (1 .. the latest), so an upgrade from an older schema can be exercised.
  * A database already newer than max_version is left as it is.
  */
-int meta_open_at_version(const char *path, int max_version);
+int meta_open_at_version(const char *path, int max_version, struct meta **out);
 /* The same for either engine (target: a path or a libpq connection string). */
-int meta_open_engine(enum db_engine e, const char *target, int max_version);
-/* For tests: write transactions run again after a conflict (DB_E_RETRY) since the process started. */
-uint64_t meta_writer_retries(void);
+int meta_open_engine(enum db_engine e, const char *target, int max_version, struct meta **out);
+/* For tests: write transactions run again after a conflict (DB_E_RETRY) since m was opened. */
+uint64_t meta_writer_retries(struct meta *m);
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t meta_now_ms(void);

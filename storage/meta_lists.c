@@ -47,9 +47,9 @@ static const struct meta_query q_history = { .id = MS_HISTORY, .sql =
 	" WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND tag = ?2"
 	" ORDER BY id DESC" };
 
-int meta_repo_exists(const char *repo)
+int meta_repo_exists(struct meta *m, const char *repo)
 {
-	int rc = meta_each(&q_repo_exists, meta_bind_text1, repo, meta_first_int64, NULL);
+	int rc = meta_each(m, &q_repo_exists, meta_bind_text1, repo, meta_first_int64, NULL);
 	return rc == 1 ? 0 : rc == 0 ? E_NAME_UNKNOWN : rc;
 }
 
@@ -88,9 +88,9 @@ static int page_row(struct db_stmt *s, void *arg)
 }
 
 /* Walks q into p; *more (may be NULL) tells whether names were left over. */
-static int page_walk(const struct meta_query *q, meta_bind_fn bind, const void *barg, struct page *p, int *more)
+static int page_walk(struct meta *m, const struct meta_query *q, meta_bind_fn bind, const void *barg, struct page *p, int *more)
 {
-	int rc = meta_each(q, bind, barg, page_row, p);
+	int rc = meta_each(m, q, bind, barg, page_row, p);
 	if (p->more)
 		rc = 0;
 	if (more)
@@ -111,23 +111,23 @@ static void tags_bind(struct db_stmt *s, const void *arg)
 	db_bind_int64(s, 3, a->limit);
 }
 
-int meta_tags_list(const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more)
+int meta_tags_list(struct meta *m, const char *repo, const char *last, long n, meta_str_cb cb, void *ctx, int *more)
 {
 	struct tags_args a = { repo, last ? last : "", page_limit(n) };
 	struct page p = { .cb = cb, .ctx = ctx, .n = n };
-	int rc = page_walk(&q_tags_list, tags_bind, &a, &p, more);
+	int rc = page_walk(m, &q_tags_list, tags_bind, &a, &p, more);
 	/* a tag proves the repository exists; only an empty page needs asking */
 	if (!rc && !p.count && !p.more)
-		rc = meta_repo_exists(repo);
+		rc = meta_repo_exists(m, repo);
 	return rc;
 }
 
-int meta_catalog(const char *last, long n, meta_str_cb filter, void *fctx,
+int meta_catalog(struct meta *m, const char *last, long n, meta_str_cb filter, void *fctx,
 		 meta_str_cb cb, void *ctx, int *more)
 {
 	struct page p = { .filter = filter, .cb = cb, .fctx = fctx, .ctx = ctx, .n = n };
 	/* no LIMIT: names the filter excludes do not count towards n */
-	return page_walk(&q_catalog, meta_bind_text1, last ? last : "", &p, more);
+	return page_walk(m, &q_catalog, meta_bind_text1, last ? last : "", &p, more);
 }
 
 /* The caller's callback, for the row functions below. */
@@ -157,13 +157,13 @@ static int referrers_row(struct db_stmt *s, void *arg)
 	return k->cb.manifest(k->ctx, &m);
 }
 
-int meta_referrers(const char *repo, const struct digest *d, const char *artifact_type,
+int meta_referrers(struct meta *m, const char *repo, const struct digest *d, const char *artifact_type,
 		   meta_manifest_cb cb, void *ctx)
 {
 	char ds[DIGEST_STR_MAX];
 	struct meta_texts t = { 3, { repo, digest_str(d, ds), artifact_type } };
 	struct sink k = { .cb.manifest = cb, .ctx = ctx };
-	return meta_each(&q_referrers, meta_bind_texts, &t, referrers_row, &k);
+	return meta_each(m, &q_referrers, meta_bind_texts, &t, referrers_row, &k);
 }
 
 static int history_row(struct db_stmt *s, void *arg)
@@ -181,18 +181,18 @@ static int history_row(struct db_stmt *s, void *arg)
 	return k->cb.event(k->ctx, &ev);
 }
 
-int meta_tag_history(const char *repo, const char *tag, meta_event_cb cb, void *ctx)
+int meta_tag_history(struct meta *m, const char *repo, const char *tag, meta_event_cb cb, void *ctx)
 {
 	struct meta_texts t = { 2, { repo, tag } };
 	struct sink k = { .cb.event = cb, .ctx = ctx };
-	return meta_each(&q_history, meta_bind_texts, &t, history_row, &k);
+	return meta_each(m, &q_history, meta_bind_texts, &t, history_row, &k);
 }
 
-int meta_read_version(uint64_t v[2])
+int meta_read_version(struct meta *m, uint64_t v[2])
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, &q_data_version, &s);
 	if (rc)

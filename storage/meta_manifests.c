@@ -352,7 +352,7 @@ static int manifest_put_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t size, const void *content,
+int meta_manifest_put_content(struct meta *m, const char *repo, const struct digest *d, int64_t size, const void *content,
 			      const struct manifest_info *mi, const char *tag,
 			      const struct meta_actor *actor, struct buf *detail)
 {
@@ -360,26 +360,26 @@ int meta_manifest_put_content(const char *repo, const struct digest *d, int64_t 
 	struct manifest_write w = { .repo = repo, .ds = digest_str(d, ds), .size = size, .content = content,
 				    .mi = mi, .tag = tag, .actor = actor, .detail = detail,
 				    .detail_len = detail ? detail->len : 0 };
-	int rc = meta_tx_run(manifest_put_tx, &w);
+	int rc = meta_tx_run(m, manifest_put_tx, &w);
 	if (rc)
 		change_reset(actor);
 	return rc;
 }
 
-int meta_manifest_put(const char *repo, const struct digest *d, int64_t size,
+int meta_manifest_put(struct meta *m, const char *repo, const struct digest *d, int64_t size,
 		      const struct manifest_info *mi, const char *tag,
 		      const struct meta_actor *actor, struct buf *detail)
 {
-	return meta_manifest_put_content(repo, d, size, NULL, mi, tag, actor, detail);
+	return meta_manifest_put_content(m, repo, d, size, NULL, mi, tag, actor, detail);
 }
 
-int meta_blob_content(const struct digest *d, struct buf *out, int *found)
+int meta_blob_content(struct meta *m, const struct digest *d, struct buf *out, int *found)
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
 	char ds[DIGEST_STR_MAX];
 	*found = 0;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, &q_content_get, &s);
 	if (rc)
@@ -397,11 +397,11 @@ int meta_blob_content(const struct digest *d, struct buf *out, int *found)
 	return rc < 0 ? rc : 0;
 }
 
-int meta_content_list(int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx)
+int meta_content_list(struct meta *m, int (*cb)(void *ctx, const char *digest, const void *bytes, size_t len), void *ctx)
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, &q_content_list, &s);
 	if (rc)
@@ -448,14 +448,14 @@ static int manifest_from_row(struct db_stmt *s, struct meta_manifest *out)
 	return 0;
 }
 
-int meta_manifest_get(const char *repo, const struct reference *ref, struct meta_manifest *out)
+int meta_manifest_get(struct meta *m, const char *repo, const struct reference *ref, struct meta_manifest *out)
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
 	char ds[DIGEST_STR_MAX];
 	const struct meta_query *q = ref->is_digest ? &q_manifest_by_digest : &q_manifest_by_tag;
 	memset(out, 0, sizeof(*out));
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, q, &s);
 	if (rc)
@@ -520,11 +520,11 @@ static int manifest_delete_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_manifest_delete(const char *repo, const struct digest *d, const struct meta_actor *actor)
+int meta_manifest_delete(struct meta *m, const char *repo, const struct digest *d, const struct meta_actor *actor)
 {
 	char ds[DIGEST_STR_MAX];
 	struct manifest_write w = { .repo = repo, .ds = digest_str(d, ds), .actor = actor };
-	int rc = meta_tx_run(manifest_delete_tx, &w);
+	int rc = meta_tx_run(m, manifest_delete_tx, &w);
 	if (rc)
 		change_reset(actor);
 	return rc;
@@ -553,10 +553,10 @@ static int tag_delete_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_tag_delete(const char *repo, const char *tag, const struct meta_actor *actor)
+int meta_tag_delete(struct meta *m, const char *repo, const char *tag, const struct meta_actor *actor)
 {
 	struct manifest_write w = { .repo = repo, .tag = tag, .actor = actor };
-	int rc = meta_tx_run(tag_delete_tx, &w);
+	int rc = meta_tx_run(m, tag_delete_tx, &w);
 	if (rc)
 		change_reset(actor);
 	return rc;

@@ -35,8 +35,8 @@ static int stats_row(struct db_stmt *s, void *arg)
 	return 0;
 }
 
-int meta_stats(struct meta_stats *out)
+int meta_stats(struct meta *m, struct meta_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	return meta_each(&q_stats, NULL, NULL, stats_row, out);
+	return meta_each(m, &q_stats, NULL, NULL, stats_row, out);
 }

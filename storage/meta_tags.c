@@ -51,13 +51,13 @@ static int tag_info_row(struct db_stmt *s, void *arg)
 	return k->cb.tag(k->ctx, &t);
 }
 
-int meta_tags_info(const char *repo, meta_tag_info_cb cb, void *ctx)
+int meta_tags_info(struct meta *m, const char *repo, meta_tag_info_cb cb, void *ctx)
 {
 	struct sink k = { .cb.tag = cb, .ctx = ctx };
-	int rc = meta_each(&q_tag_info, meta_bind_text1, repo, tag_info_row, &k);
+	int rc = meta_each(m, &q_tag_info, meta_bind_text1, repo, tag_info_row, &k);
 	/* a tag proves the repository exists; only an empty answer needs asking */
 	if (!rc && !k.count)
-		rc = meta_repo_exists(repo);
+		rc = meta_repo_exists(m, repo);
 	return rc;
 }
 
@@ -76,10 +76,10 @@ static void bind_repo_digest(struct db_stmt *s, const void *arg)
 }
 
 /* Size of manifest ds of repo_id into *size; *found is 0 when it is not one. */
-static int manifest_size(int64_t repo_id, const char *ds, int64_t *size, int *found)
+static int manifest_size(struct meta *m, int64_t repo_id, const char *ds, int64_t *size, int *found)
 {
 	struct repo_digest a = { repo_id, ds };
-	int rc = meta_each(&q_manifest_size, bind_repo_digest, &a, meta_first_int64, size);
+	int rc = meta_each(m, &q_manifest_size, bind_repo_digest, &a, meta_first_int64, size);
 	if (rc < 0)
 		return rc;
 	*found = rc;
@@ -102,7 +102,7 @@ static int ref_row(struct db_stmt *s, void *arg)
 	return k->cb.ref(k->ctx, &ri);
 }
 
-int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx)
+int meta_manifest_refs(struct meta *m, const char *repo, const struct digest *d, meta_ref_cb cb, void *ctx)
 {
 	struct meta_conn *c;
 	char ds[DIGEST_STR_MAX];
@@ -110,15 +110,15 @@ int meta_manifest_refs(const char *repo, const struct digest *d, meta_ref_cb cb,
 	struct sink k = { .cb.ref = cb, .ctx = ctx };
 	int64_t size;
 	int found = 0;
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (rc)
 		return rc;
 	rc = meta_repo_id(c, repo, 0, &a.repo_id);
 	if (!rc)
-		rc = manifest_size(a.repo_id, ds, &size, &found);
+		rc = manifest_size(m, a.repo_id, ds, &size, &found);
 	if (rc == E_NAME_UNKNOWN || (!rc && !found))
 		return E_MANIFEST_UNKNOWN;
-	return rc ? rc : meta_each(&q_tag_refs, bind_repo_digest, &a, ref_row, &k);
+	return rc ? rc : meta_each(m, &q_tag_refs, bind_repo_digest, &a, ref_row, &k);
 }
 
 /* The old digest of the (skip+1)-th most recent move of repo_id:tag away from a digest. */
@@ -176,7 +176,7 @@ static int rollback_target(struct meta_conn *c, int64_t repo_id, const char *rep
 			return E_MANIFEST_UNKNOWN;
 		}
 	}
-	if ((rc = manifest_size(repo_id, out->to, &out->to_size, &found)))
+	if ((rc = manifest_size(c->m, repo_id, out->to, &out->to_size, &found)))
 		return rc;
 	if (!found) {
 		if (detail)
@@ -223,7 +223,7 @@ static int rollback_tx(struct meta_conn *c, void *arg)
 	if (!rc)
 		rc = meta_tag_current(c, repo_id, w->tag, out->from, &exists);
 	if (!rc && exists)
-		rc = manifest_size(repo_id, out->from, &out->from_size, &found);
+		rc = manifest_size(c->m, repo_id, out->from, &out->from_size, &found);
 	if (!rc)
 		rc = rollback_target(c, repo_id, w->repo, w->tag, w->steps, w->to, out, w->detail);
 	if (rc || (exists && !strcmp(out->from, out->to)))
@@ -238,14 +238,14 @@ static int rollback_tx(struct meta_conn *c, void *arg)
 	return rc;
 }
 
-int meta_tag_rollback(const char *repo, const char *tag, long steps, const char *to, int dry_run,
+int meta_tag_rollback(struct meta *m, const char *repo, const char *tag, long steps, const char *to, int dry_run,
 		      const struct meta_actor *actor, struct meta_rollback *out, struct buf *detail)
 {
 	struct rollback_write w = { .repo = repo, .tag = tag, .steps = steps, .to = to, .dry_run = dry_run,
 				    .actor = actor, .out = out, .detail = detail,
 				    .detail_len = detail ? detail->len : 0 };
 	rollback_reset(&w);
-	int rc = meta_tx_run(rollback_tx, &w);
+	int rc = meta_tx_run(m, rollback_tx, &w);
 	if (rc && actor && actor->change)
 		memset(actor->change, 0, sizeof(*actor->change));
 	if (rc)

@@ -62,14 +62,14 @@ static void bind_create(struct db_stmt *s, const void *p)
 	db_bind_int64(s, 6, a->expires_ms);
 }
 
-int meta_pat_create(const char *owner, const char *name, const char *scopes, int64_t expires_ms,
+int meta_pat_create(struct meta *m, const char *owner, const char *name, const char *scopes, int64_t expires_ms,
 		    const unsigned char hash[32], int64_t *id)
 {
 	struct pat_create_args a = { owner, name, scopes, meta_now_ms(), expires_ms, hash };
 	int changes = 0;
 	int64_t rowid = 0;
 	assert(owner && *owner && name && *name && hash && expires_ms >= 0);
-	int rc = meta_write(&q_pat_insert, bind_create, &a, &changes, &rowid);
+	int rc = meta_write(m, &q_pat_insert, bind_create, &a, &changes, &rowid);
 	if (rc)
 		return rc;
 	if (!changes)
@@ -127,12 +127,12 @@ static int pat_match(struct db_stmt *s, const unsigned char *hash, int64_t now_m
 	return 0;
 }
 
-int meta_pat_lookup(const unsigned char hash[32], int64_t now_ms, struct meta_pat *out)
+int meta_pat_lookup(struct meta *m, const unsigned char hash[32], int64_t now_ms, struct meta_pat *out)
 {
 	struct meta_conn *c;
 	struct db_stmt *s;
 	memset(out, 0, sizeof(*out));
-	int rc = meta_conn_get(&c);
+	int rc = meta_conn_get(m, &c);
 	if (!rc)
 		rc = meta_stmt(c, &q_pat_by_hash, &s);
 	if (rc)
@@ -155,33 +155,33 @@ static int first_text(struct db_stmt *s, void *arg)
 	return 1;
 }
 
-int meta_pat_check(int64_t id, int64_t now_ms)
+int meta_pat_check(struct meta *m, int64_t id, int64_t now_ms)
 {
 	struct meta_ints a = { 2, { id, now_ms } };
-	int rc = meta_each(&q_pat_check, meta_bind_ints, &a, meta_first_int64, NULL);
+	int rc = meta_each(m, &q_pat_check, meta_bind_ints, &a, meta_first_int64, NULL);
 	return rc == 1 ? 0 : rc == 0 ? E_UNAUTHORIZED : rc;
 }
 
-int meta_pat_get_scopes(int64_t id, char **scopes)
+int meta_pat_get_scopes(struct meta *m, int64_t id, char **scopes)
 {
 	struct meta_ints a = { 2, { id, meta_now_ms() } };
 	*scopes = NULL;
-	int rc = meta_each(&q_pat_scopes, meta_bind_ints, &a, first_text, scopes);
+	int rc = meta_each(m, &q_pat_scopes, meta_bind_ints, &a, first_text, scopes);
 	return rc == 1 ? 0 : rc == 0 ? E_UNAUTHORIZED : rc;
 }
 
-int meta_pat_name(int64_t id, char **name)
+int meta_pat_name(struct meta *m, int64_t id, char **name)
 {
 	*name = NULL;
-	int rc = meta_each(&q_pat_name, meta_bind_int64_1, &id, first_text, name);
+	int rc = meta_each(m, &q_pat_name, meta_bind_int64_1, &id, first_text, name);
 	return rc == 1 ? 0 : rc == 0 ? E_NAME_UNKNOWN : rc;
 }
 
-int meta_pat_touch(int64_t id, int64_t now_ms)
+int meta_pat_touch(struct meta *m, int64_t id, int64_t now_ms)
 {
 	struct meta_ints a = { 2, { id, now_ms } };
 	int changes = 0;
-	int rc = meta_write(&q_pat_touch, meta_bind_ints, &a, &changes, NULL);
+	int rc = meta_write(m, &q_pat_touch, meta_bind_ints, &a, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_UNAUTHORIZED;
 }
 
@@ -208,10 +208,10 @@ static int list_row(struct db_stmt *s, void *p)
 	return rc ? rc : a->cb(a->ctx, &pat);
 }
 
-int meta_pat_list(const char *owner, int all, meta_pat_cb cb, void *ctx)
+int meta_pat_list(struct meta *m, const char *owner, int all, meta_pat_cb cb, void *ctx)
 {
 	struct pat_list_args a = { owner, all != 0, cb, ctx };
-	return meta_each(owner ? &q_pat_list_owner : &q_pat_list_all, bind_list, &a, list_row, &a);
+	return meta_each(m, owner ? &q_pat_list_owner : &q_pat_list_all, bind_list, &a, list_row, &a);
 }
 
 struct pat_revoke_args {
@@ -227,12 +227,12 @@ static void bind_revoke(struct db_stmt *s, const void *p)
 	db_bind_int64(s, 3, a->now_ms);
 }
 
-int meta_pat_revoke(const char *owner, const char *name, int64_t now_ms)
+int meta_pat_revoke(struct meta *m, const char *owner, const char *name, int64_t now_ms)
 {
 	struct pat_revoke_args a = { owner, name, now_ms };
 	int changes = 0;
 	/* revoked_ms = 0 means active, so a revocation needs a real time */
 	assert(now_ms > 0);
-	int rc = meta_write(&q_pat_revoke, bind_revoke, &a, &changes, NULL);
+	int rc = meta_write(m, &q_pat_revoke, bind_revoke, &a, &changes, NULL);
 	return rc ? rc : changes ? 0 : E_NAME_UNKNOWN;
 }

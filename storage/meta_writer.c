@@ -33,13 +33,7 @@ struct wjob {
 	struct wjob *next;
 };
 
-static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER; /* the writer waits for work */
-static struct wjob *q_head, **q_tail = &q_head;
-static size_t q_len;
-static int w_running, w_stop;
-static pthread_t w_thread;
-static uint64_t n_batches, n_txs;
+/* Set on writer threads (of any meta): a body must not queue another transaction. */
 static _Thread_local int on_writer;
 
 static const struct meta_query q_savepoint = { .id = MS_SAVEPOINT, .sql = "SAVEPOINT batch_tx" };
@@ -52,14 +46,13 @@ static const struct meta_query q_rollback_to = { .id = MS_ROLLBACK_TO, .sql = "R
  * short pause growing with each attempt; then its callers get E_BUSY.
  */
 #define RETRY_MAX 8
-static uint64_t n_retries; /* under q_lock */
 
-static void retry_pause(int attempt)
+static void retry_pause(struct meta_writer *w, int attempt)
 {
 	struct timespec ts = { 0, (long)(attempt + 1) * 2 * 1000 * 1000 };
-	pthread_mutex_lock(&q_lock);
-	n_retries++;
-	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_lock(&w->lock);
+	w->retries++;
+	pthread_mutex_unlock(&w->lock);
 	nanosleep(&ts, NULL);
 }
 
@@ -78,7 +71,7 @@ static void run_solo(struct meta_conn *c, struct wjob *j)
 			rc = E_BUSY;
 			break;
 		}
-		retry_pause(attempt);
+		retry_pause(&c->m->w, attempt);
 	}
 	j->rc = rc;
 	j->final = 1;
@@ -161,7 +154,7 @@ static void run_batch(struct meta_conn *c, struct wjob **jobs, size_t n)
 		rc = batch_once(c, jobs, n, &began);
 		if (rc != DB_E_RETRY || attempt == RETRY_MAX)
 			break;
-		retry_pause(attempt);
+		retry_pause(&c->m->w, attempt);
 	}
 	if (!rc) {
 		/* committed: each job's result is its own, or the sync's error */
@@ -189,32 +182,33 @@ static int writer_conn_setup(struct meta_conn *c)
 	return sql ? db_exec(c->db, sql, "writer settings") : 0;
 }
 
-static void *writer_main(void *unused)
+static void *writer_main(void *arg)
 {
+	struct meta *m = arg;
+	struct meta_writer *w = &m->w;
 	struct wjob *jobs[BATCH_MAX];
 	struct meta_conn *ready = NULL; /* the connection writer_conn_setup() ran on */
-	(void)unused;
 	on_writer = 1;
-	pthread_mutex_lock(&q_lock);
+	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!q_head && !w_stop)
-			pthread_cond_wait(&q_cond, &q_lock);
-		if (!q_head)
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->head)
 			break;
 		size_t n = 0;
-		while (q_head && n < BATCH_MAX) {
-			jobs[n++] = q_head;
-			q_head = q_head->next;
+		while (w->head && n < BATCH_MAX) {
+			jobs[n++] = w->head;
+			w->head = w->head->next;
 		}
-		if (!q_head)
-			q_tail = &q_head;
-		q_len -= n;
-		n_batches++;
-		n_txs += n;
-		pthread_mutex_unlock(&q_lock);
+		if (!w->head)
+			w->tail = &w->head;
+		w->len -= n;
+		w->batches++;
+		w->txs += n;
+		pthread_mutex_unlock(&w->lock);
 
 		struct meta_conn *c;
-		int rc = meta_conn_get(&c);
+		int rc = meta_conn_get(m, &c);
 		if (!rc && c != ready && !(rc = writer_conn_setup(c)))
 			ready = c;
 		if (rc) {
@@ -224,89 +218,102 @@ static void *writer_main(void *unused)
 			run_batch(c, jobs, n);
 		}
 
-		pthread_mutex_lock(&q_lock);
+		pthread_mutex_lock(&w->lock);
 		for (size_t i = 0; i < n; i++) {
 			jobs[i]->done = 1;
 			pthread_cond_signal(&jobs[i]->cond);
 		}
 	}
-	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-/* Starts the writer thread (under q_lock), with every signal blocked: signals are the main thread's. */
-static int writer_start(void)
+/* Starts m's writer thread (under its lock), with every signal blocked: signals are the main thread's. */
+static int writer_start(struct meta *m)
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int err = pthread_create(&w_thread, NULL, writer_main, NULL);
+	int err = pthread_create(&m->w.thread, NULL, writer_main, m);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		log_error("meta: cannot start the writer thread");
 		return E_INTERNAL;
 	}
-	w_running = 1;
+	m->w.running = 1;
 	return 0;
 }
 
-int meta_tx_run(meta_tx_fn fn, void *arg)
+void meta_writer_init(struct meta *m)
+{
+	pthread_mutex_init(&m->w.lock, NULL);
+	pthread_cond_init(&m->w.cond, NULL);
+	m->w.tail = &m->w.head;
+}
+
+int meta_tx_run(struct meta *m, meta_tx_fn fn, void *arg)
 {
 	if (on_writer) {
 		log_error("meta: write transaction started inside another");
 		return E_INTERNAL;
 	}
+	if (!m) {
+		log_error("meta: database used while not open");
+		return E_INTERNAL;
+	}
+	struct meta_writer *w = &m->w;
 	struct wjob j = { .fn = fn, .arg = arg, .rc = E_INTERNAL };
 	pthread_cond_init(&j.cond, NULL);
-	pthread_mutex_lock(&q_lock);
-	int rc = w_running ? 0 : writer_start();
+	pthread_mutex_lock(&w->lock);
+	int rc = w->running ? 0 : writer_start(m);
 	if (!rc) {
-		*q_tail = &j;
-		q_tail = &j.next;
-		q_len++;
-		pthread_cond_signal(&q_cond);
+		*w->tail = &j;
+		w->tail = &j.next;
+		w->len++;
+		pthread_cond_signal(&w->cond);
 		while (!j.done)
-			pthread_cond_wait(&j.cond, &q_lock);
+			pthread_cond_wait(&j.cond, &w->lock);
 		rc = j.rc;
 	}
-	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_unlock(&w->lock);
 	pthread_cond_destroy(&j.cond);
 	return rc;
 }
 
-void meta_writer_stop(void)
+void meta_writer_stop(struct meta *m)
 {
-	pthread_mutex_lock(&q_lock);
-	if (!w_running) {
-		pthread_mutex_unlock(&q_lock);
+	struct meta_writer *w = &m->w;
+	pthread_mutex_lock(&w->lock);
+	if (!w->running) {
+		pthread_mutex_unlock(&w->lock);
 		return;
 	}
-	w_stop = 1;
-	pthread_cond_signal(&q_cond);
-	pthread_mutex_unlock(&q_lock);
-	pthread_join(w_thread, NULL);
-	pthread_mutex_lock(&q_lock);
-	w_running = 0;
-	w_stop = 0;
-	pthread_mutex_unlock(&q_lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->running = 0;
+	w->stop = 0;
+	pthread_mutex_unlock(&w->lock);
 }
 
-uint64_t meta_writer_retries(void)
+uint64_t meta_writer_retries(struct meta *m)
 {
-	pthread_mutex_lock(&q_lock);
-	uint64_t n = n_retries;
-	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_lock(&m->w.lock);
+	uint64_t n = m->w.retries;
+	pthread_mutex_unlock(&m->w.lock);
 	return n;
 }
 
-void meta_writer_stats(size_t *queued, uint64_t *batches, uint64_t *txs)
+void meta_writer_stats(struct meta *m, size_t *queued, uint64_t *batches, uint64_t *txs)
 {
-	pthread_mutex_lock(&q_lock);
+	pthread_mutex_lock(&m->w.lock);
 	if (queued)
-		*queued = q_len;
+		*queued = m->w.len;
 	if (batches)
-		*batches = n_batches;
+		*batches = m->w.batches;
 	if (txs)
-		*txs = n_txs;
-	pthread_mutex_unlock(&q_lock);
+		*txs = m->w.txs;
+	pthread_mutex_unlock(&m->w.lock);
 }

@@ -23,119 +23,122 @@
  */
 #define RESTORE_MARGIN ((int64_t)1 << 20)
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char *path; /* NULL: no reserve in this process */
-static char *root;
-static int64_t want;
-/* Given back: read without the lock on every push, so atomic. */
-static atomic_int released;
+struct reserve {
+	pthread_mutex_t lock;
+	char *path; /* NULL: no reserve (it could not be made) */
+	char *root;
+	int64_t want;
+	/* Given back: read without the lock on every push, so atomic. */
+	atomic_int released;
+};
 
 /* Allocates want bytes to the file; on failure leaves it empty. Called with lock held. */
-static int fill_locked(void)
+static int fill_locked(struct reserve *r)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(r->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	int e, rc = 0;
 	if (fd < 0)
 		return blobstore_errno(errno);
 	/* emulated by writing where the file system has no fallocate */
-	e = posix_fallocate(fd, 0, (off_t)want);
+	e = posix_fallocate(fd, 0, (off_t)r->want);
 	if (e) {
 		rc = blobstore_errno(e);
 		if (ftruncate(fd, 0) < 0)
-			log_error("reserve %s: cannot empty it after a failed allocation", path);
+			log_error("reserve %s: cannot empty it after a failed allocation", r->path);
 	}
 	close(fd);
 	return rc;
 }
 
-int reserve_open(const char *dir, int64_t size)
+int reserve_open(const char *dir, int64_t size, struct reserve **out)
 {
+	struct reserve *r = xcalloc(1, sizeof(*r));
 	struct buf p = BUF_INIT;
 	int rc;
+	pthread_mutex_init(&r->lock, NULL);
 	paths_reserve(&p, dir);
-	pthread_mutex_lock(&lock);
-	free(path);
-	free(root);
-	path = buf_detach(&p, NULL);
-	root = xstrdup(dir);
-	want = size;
-	rc = fill_locked();
-	atomic_store(&released, rc == E_NO_SPACE);
+	r->path = buf_detach(&p, NULL);
+	r->root = xstrdup(dir);
+	r->want = size;
+	rc = fill_locked(r);
+	atomic_init(&r->released, rc == E_NO_SPACE);
 	if (rc == E_NO_SPACE) {
 		log_warn("reserve %s: no room for its %lld MiB; pushes are refused until there is "
-			 "(delete content, then run berth gc)", path, (long long)(size >> 20));
+			 "(delete content, then run berth gc)", r->path, (long long)(size >> 20));
 	} else if (rc) {
-		log_error("reserve %s: cannot create it; deletes may fail on a full disk", path);
-		free(path);
-		path = NULL;
+		log_error("reserve %s: cannot create it; deletes may fail on a full disk", r->path);
+		free(r->path);
+		r->path = NULL;
 	}
-	pthread_mutex_unlock(&lock);
+	*out = r;
 	return rc;
 }
 
-int reserve_release(void)
+int reserve_release(struct reserve *r)
 {
 	int have;
-	pthread_mutex_lock(&lock);
-	have = path != NULL;
-	if (have && !atomic_load(&released)) {
-		if (truncate(path, 0) < 0 && errno != ENOENT) {
-			log_error("reserve %s: cannot give its space back", path);
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	have = r->path != NULL;
+	if (have && !atomic_load(&r->released)) {
+		if (truncate(r->path, 0) < 0 && errno != ENOENT) {
+			log_error("reserve %s: cannot give its space back", r->path);
 		} else {
-			atomic_store(&released, 1);
+			atomic_store(&r->released, 1);
 			log_warn("disk full: gave back the %lld MiB reserve so that deletes can proceed; pushes are "
 				 "refused until space is freed (delete content, then run berth gc)",
-				 (long long)(want >> 20));
+				 (long long)(r->want >> 20));
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&r->lock);
 	return have;
 }
 
 /* Whether the file system under root has room for the reserve and the margin. */
-static int has_room_locked(void)
+static int has_room_locked(const struct reserve *r)
 {
 	struct statvfs sv;
-	if (statvfs(root, &sv) < 0)
+	if (statvfs(r->root, &sv) < 0)
 		return 0;
-	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize >= (uint64_t)(want + RESTORE_MARGIN);
+	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize >= (uint64_t)(r->want + RESTORE_MARGIN);
 }
 
-int reserve_restore(void)
+int reserve_restore(struct reserve *r)
 {
 	int rc = 0;
-	if (!atomic_load(&released))
+	if (!r || !atomic_load(&r->released))
 		return 0;
-	pthread_mutex_lock(&lock);
-	if (!path || !atomic_load(&released))
+	pthread_mutex_lock(&r->lock);
+	if (!r->path || !atomic_load(&r->released))
 		goto out;
-	if (!has_room_locked()) {
+	if (!has_room_locked(r)) {
 		rc = E_NO_SPACE;
 		goto out;
 	}
-	rc = fill_locked();
+	rc = fill_locked(r);
 	if (!rc) {
-		atomic_store(&released, 0);
-		log_info("reserve of %lld MiB taken back: pushes go on", (long long)(want >> 20));
+		atomic_store(&r->released, 0);
+		log_info("reserve of %lld MiB taken back: pushes go on", (long long)(r->want >> 20));
 	} else if (rc != E_NO_SPACE) {
 		/* never block pushes on a reserve that cannot be made */
-		log_error("reserve %s: cannot re-create it; going on without", path);
-		free(path);
-		path = NULL;
-		atomic_store(&released, 0);
+		log_error("reserve %s: cannot re-create it; going on without", r->path);
+		free(r->path);
+		r->path = NULL;
+		atomic_store(&r->released, 0);
 		rc = 0;
 	}
 out:
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
-void reserve_close(void)
+void reserve_close(struct reserve *r)
 {
-	pthread_mutex_lock(&lock);
-	free(path);
-	free(root);
-	path = root = NULL;
-	atomic_store(&released, 0);
-	pthread_mutex_unlock(&lock);
+	if (!r)
+		return;
+	pthread_mutex_destroy(&r->lock);
+	free(r->path);
+	free(r->root);
+	free(r);
 }

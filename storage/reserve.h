@@ -12,8 +12,9 @@
  * deletes and the collection; once space has been freed the next push
  * re-creates the file and goes on.
  *
- * One reserve per process. Before reserve_open() (command-line processes,
- * unit tests) release makes no room and restore always succeeds.
+ * A struct reserve belongs to the store of its data directory (one per
+ * store that serves). Without one (NULL: command-line processes, unit
+ * tests) release makes no room and restore always succeeds.
  * reserve_close() forgets it (the file stays, for the next start). All
  * functions are thread-safe.
  */
@@ -30,16 +31,18 @@
  * disk has no room for it now, the reserve starts out given back (pushes
  * wait for the space, see above) and E_NO_SPACE is returned; E_IO for
  * another failure (then there is no reserve: deletes and pushes behave as
- * without one). Both are logged; the caller carries on either way.
+ * without one). Both are logged; the caller carries on either way, and
+ * *out is set in every case, to be given to reserve_close().
  */
-int reserve_open(const char *root, int64_t size);
+struct reserve;
+int reserve_open(const char *root, int64_t size, struct reserve **out);
 /*
  * Gives the reserve's space back to the file system, when it is held.
- * Returns 1 when a reserve exists in this process (held until now, or
+ * Returns 1 when r has a reserve (held until now, or
  * already given back): the caller's write may find room now, so it is
  * worth one more try; 0 when there is none.
  */
-int reserve_release(void);
+int reserve_release(struct reserve *r);
 /* The error detail of a push refused while the reserve cannot be taken back. */
 #define RESERVE_FULL_DETAIL "disk full: the space kept for deletes is in use; delete content and run berth gc"
 /*
@@ -47,7 +50,7 @@ int reserve_release(void);
  * room for it plus a margin. Returns 0 when the reserve is held (or there
  * is none), E_NO_SPACE while it cannot be taken back yet.
  */
-int reserve_restore(void);
-void reserve_close(void);
+int reserve_restore(struct reserve *r);
+void reserve_close(struct reserve *r);
 
 #endif

@@ -55,13 +55,13 @@ int store_open_config(const struct store_config *sc, struct store **out)
 		goto fail;
 	if (sc->db_url) {
 		/* the connection string is never logged: it may name a password */
-		if ((rc = meta_open_pg(sc->db_url, sc->db_password))) {
+		if ((rc = meta_open_pg(sc->db_url, sc->db_password, &st->meta))) {
 			log_error("cannot open the PostgreSQL database of database.url");
 			goto fail;
 		}
 	} else {
 		paths_db(&p, sc->root);
-		if ((rc = meta_open(p.buf))) {
+		if ((rc = meta_open(p.buf, &st->meta))) {
 			log_error("cannot open database \"%s\"", p.buf);
 			goto fail;
 		}
@@ -79,11 +79,10 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	meta_close();
+	meta_close(st->meta);
 	if (st->blobs)
 		st->blobs->ops->close(st->blobs);
-	if (st->reserved)
-		reserve_close();
+	reserve_close(st->reserve);
 	free(st->root);
 	free(st);
 }
@@ -91,19 +90,18 @@ void store_close(struct store *st)
 void store_reserve(struct store *st)
 {
 	/* logged; without it, deletes may fail on a full disk */
-	(void)reserve_open(st->root, RESERVE_SIZE);
-	st->reserved = 1;
+	if (!st->reserve)
+		(void)reserve_open(st->root, RESERVE_SIZE, &st->reserve);
 }
 
 int store_push_allowed(struct store *st)
 {
-	(void)st;
-	return reserve_restore();
+	return reserve_restore(st->reserve);
 }
 
-int store_retry_full(int rc)
+int store_retry_full(struct store *st, int rc)
 {
-	return rc == E_NO_SPACE && reserve_release();
+	return rc == E_NO_SPACE && reserve_release(st->reserve);
 }
 
 int store_ready(struct store *st, struct buf *detail)
@@ -126,7 +124,7 @@ int store_health(struct store *st, struct store_health *h)
 	h->db_name = st->pg ? "postgresql" : "sqlite";
 	h->blobs_name = st->blobs->ops->locates ? "s3" : "filesystem";
 	int brc = st->blobs->ops->probe(st->blobs, &h->blobs_why);
-	int drc = meta_ping();
+	int drc = meta_ping(st->meta);
 	h->blobs_ok = !brc;
 	h->db_ok = !drc;
 	if (drc == E_STORE_UNAVAILABLE)
@@ -289,7 +287,7 @@ static int open_at(struct store *st, const struct digest *d, const char *loc, st
 	if (rc != E_BLOB_UNKNOWN)
 		return rc;
 	/* a manifest's bytes are in the database (every one pushed since schema 3) */
-	if ((rc = meta_blob_content(d, &rd->held, &found)))
+	if ((rc = meta_blob_content(st->meta, d, &rd->held, &found)))
 		return rc;
 	if (!found)
 		return E_BLOB_UNKNOWN;
@@ -304,7 +302,7 @@ static int locate(struct store *st, const struct digest *d, struct buf *loc)
 	buf_reset(loc);
 	if (!st->blobs->ops->locates)
 		return 0;
-	return meta_blob_location(d, loc, &found);
+	return meta_blob_location(st->meta, d, loc, &found);
 }
 
 int store_blob_open_any(struct store *st, const struct digest *d, struct store_reader *rd)
@@ -322,8 +320,7 @@ int store_blob_open_any(struct store *st, const struct digest *d, struct store_r
 
 int store_blob_stat(struct store *st, const char *repo, const struct digest *d, int64_t *size)
 {
-	(void)st;
-	return meta_blob_linked(repo, d, size);
+	return meta_blob_linked(st->meta, repo, d, size);
 }
 
 int store_blob_held(struct store *st, const struct digest *d, int64_t *size)
@@ -340,8 +337,8 @@ int store_blob_held(struct store *st, const struct digest *d, int64_t *size)
 static int linked(struct store *st, const char *repo, const struct digest *d, int64_t *size, struct buf *loc)
 {
 	if (st->blobs->ops->locates)
-		return meta_blob_linked_at(repo, d, size, loc);
-	return meta_blob_linked(repo, d, size);
+		return meta_blob_linked_at(st->meta, repo, d, size, loc);
+	return meta_blob_linked(st->meta, repo, d, size);
 }
 
 int store_blob_open(struct store *st, const char *repo, const struct digest *d, struct store_reader *rd,
@@ -352,7 +349,7 @@ int store_blob_open(struct store *st, const char *repo, const struct digest *d, 
 	reader_init(st, rd);
 	if (!(rc = linked(st, repo, d, NULL, &loc)))
 		rc = open_at(st, d, loc.buf, rd);
-	if (rc == E_BLOB_UNKNOWN && detail && !meta_blob_linked(repo, d, NULL))
+	if (rc == E_BLOB_UNKNOWN && detail && !meta_blob_linked(st->meta, repo, d, NULL))
 		buf_adds(detail, "blob content missing from storage");
 	buf_release(&loc);
 	return rc;
@@ -393,7 +390,7 @@ int store_blob_url(struct store *st, const char *repo, const struct digest *d, i
 		return E_UNSUPPORTED;
 	rc = linked(st, repo, d, NULL, &loc);
 	/* a manifest's bytes are in the database, not in the store */
-	if (!rc && !(rc = meta_blob_content(d, url, &in_db)) && in_db) {
+	if (!rc && !(rc = meta_blob_content(st->meta, d, url, &in_db)) && in_db) {
 		buf_reset(url);
 		rc = E_UNSUPPORTED;
 	}
@@ -405,17 +402,15 @@ int store_blob_url(struct store *st, const char *repo, const struct digest *d, i
 
 int store_blob_link(struct store *st, const char *repo, const struct digest *d, int64_t size)
 {
-	(void)st;
-	return meta_blob_link(repo, d, size);
+	return meta_blob_link(st->meta, repo, d, size);
 }
 
 int store_blob_unlink(struct store *st, const char *repo, const struct digest *d)
 {
-	int rc = meta_blob_unlink(repo, d);
-	(void)st;
+	int rc = meta_blob_unlink(st->meta, repo, d);
 	/* a full disk: the reserve's room lets the delete through (reserve.h) */
-	if (store_retry_full(rc))
-		rc = meta_blob_unlink(repo, d);
+	if (store_retry_full(st, rc))
+		rc = meta_blob_unlink(st->meta, repo, d);
 	return rc;
 }
 
@@ -443,16 +438,16 @@ int store_blob_mount(struct store *st, const char *repo, const struct digest *d,
 	if (from) {
 		mf.repo = xstrdup(from);
 	} else {
-		if ((rc = meta_blob_repos(d, mount_pick, &mf)) < 0)
+		if ((rc = meta_blob_repos(st->meta, d, mount_pick, &mf)) < 0)
 			return rc;
 		if (!mf.repo)
 			return STORE_MOUNT_FALLBACK;
 	}
-	rc = meta_blob_linked(mf.repo, d, &size);
+	rc = meta_blob_linked(st->meta, mf.repo, d, &size);
 	if (!rc && store_blob_held(st, d, NULL))
 		rc = STORE_MOUNT_FALLBACK; /* known but its bytes are gone: let the client upload it again */
 	else if (!rc)
-		rc = meta_blob_link(repo, d, size);
+		rc = meta_blob_link(st->meta, repo, d, size);
 	else if (rc == E_BLOB_UNKNOWN)
 		rc = STORE_MOUNT_FALLBACK;
 	free(mf.repo);
@@ -483,7 +478,6 @@ int store_manifest_put(struct store *st, const char *repo, enum digest_alg alg, 
 	struct store_meta_actor ma;
 	char ds[DIGEST_STR_MAX];
 	int rc;
-	(void)st;
 	memset(res, 0, sizeof(*res));
 	digest_of(alg, body, len, &res->digest);
 	if (want && !digest_eq(&res->digest, want)) {
@@ -498,7 +492,7 @@ int store_manifest_put(struct store *st, const char *repo, enum digest_alg alg, 
 	res->media_type = xstrdup(mi.media_type);
 	store_meta_actor_init(&ma, actor);
 	/* the bytes go into the manifest's own transaction: one durable commit */
-	rc = meta_manifest_put_content(repo, &res->digest, (int64_t)len, body, &mi, tag, store_meta_actor(&ma), detail);
+	rc = meta_manifest_put_content(st->meta, repo, &res->digest, (int64_t)len, body, &mi, tag, store_meta_actor(&ma), detail);
 	store_meta_actor_done(&ma);
 out:
 	manifest_info_release(&mi);
@@ -512,7 +506,7 @@ int store_manifest_get(struct store *st, const char *repo, const struct referenc
 	int rc;
 	memset(m, 0, sizeof(*m));
 	reader_init(st, rd);
-	if ((rc = meta_manifest_get(repo, ref, &mm)))
+	if ((rc = meta_manifest_get(st->meta, repo, ref, &mm)))
 		goto out;
 	m->digest = mm.digest;
 	m->size = mm.size;
@@ -545,14 +539,13 @@ int store_manifest_delete(struct store *st, const char *repo, const struct refer
 {
 	struct store_meta_actor ma;
 	int rc = 0;
-	(void)st;
 	store_meta_actor_init(&ma, actor);
 	for (int tries = 0; tries < 2; tries++) {
 		if (ref->is_digest)
-			rc = meta_manifest_delete(repo, &ref->digest, store_meta_actor(&ma));
+			rc = meta_manifest_delete(st->meta, repo, &ref->digest, store_meta_actor(&ma));
 		else
-			rc = meta_tag_delete(repo, ref->tag, store_meta_actor(&ma));
-		if (tries || !store_retry_full(rc))
+			rc = meta_tag_delete(st->meta, repo, ref->tag, store_meta_actor(&ma));
+		if (tries || !store_retry_full(st, rc))
 			break;
 	}
 	store_meta_actor_done(&ma);

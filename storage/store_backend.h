@@ -129,8 +129,9 @@ struct blobstore;
 struct store {
 	char *root;
 	struct blob_backend *blobs;
+	struct meta *meta; /* the metadata database, opened and closed with the store */
 	int pg; /* metadata on PostgreSQL */
-	int reserved; /* store_reserve() was called: close gives it back */
+	struct reserve *reserve; /* store_reserve()'s, or NULL */
 };
 
 /*

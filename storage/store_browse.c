@@ -2,6 +2,7 @@
 #include "store_browse.h"
 
 #include "meta.h"
+#include "store_backend.h"
 
 static void page_of(const struct store_browse_page *pg, struct meta_browse_page *mp)
 {
@@ -34,9 +35,8 @@ int store_browse_repos(struct store *st, const struct store_browse_page *pg, sto
 {
 	struct meta_browse_page mp;
 	struct browse_tramp t = { .cb.repo = cb, .ctx = ctx };
-	(void)st;
 	page_of(pg, &mp);
-	return meta_browse_repos(&mp, filter, fctx, repo_tramp, &t, more);
+	return meta_browse_repos(st->meta, &mp, filter, fctx, repo_tramp, &t, more);
 }
 
 static int tag_tramp(void *ctx, const struct meta_tag_summary *mt)
@@ -51,14 +51,12 @@ int store_browse_tags(struct store *st, const char *repo, const struct store_bro
 {
 	struct meta_browse_page mp;
 	struct browse_tramp t = { .cb.tag = cb, .ctx = ctx };
-	(void)st;
 	page_of(pg, &mp);
-	return meta_browse_tags(repo, &mp, tag_tramp, &t, more);
+	return meta_browse_tags(st->meta, repo, &mp, tag_tramp, &t, more);
 }
 
 int store_browse_tags_at(struct store *st, const char *repo, const char *digest, long n, store_str_cb cb, void *ctx,
 			 int *more)
 {
-	(void)st;
-	return meta_browse_tags_at(repo, digest, n > 0 ? n : 1, cb, ctx, more);
+	return meta_browse_tags_at(st->meta, repo, digest, n > 0 ? n : 1, cb, ctx, more);
 }

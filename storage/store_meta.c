@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "store_backend.h"
 #include "store_meta.h"
 
 _Static_assert(sizeof(((struct store_tag_change *)0)->how) == sizeof(((struct meta_tag_change *)0)->how),
@@ -104,8 +105,7 @@ int store_manifest_refs(struct store *st, const char *repo, const struct digest 
 {
 	struct tramp t = { .ctx = ctx };
 	t.cb.ref = cb;
-	(void)st;
-	return meta_manifest_refs(repo, d, refs_tramp, &t);
+	return meta_manifest_refs(st->meta, repo, d, refs_tramp, &t);
 }
 
 static int referrer_tramp(void *ctx, const struct meta_manifest *m)
@@ -120,36 +120,31 @@ int store_referrers(struct store *st, const char *repo, const struct digest *d, 
 {
 	struct tramp t = { .ctx = ctx };
 	t.cb.manifest = cb;
-	(void)st;
-	return meta_referrers(repo, d, artifact_type, referrer_tramp, &t);
+	return meta_referrers(st->meta, repo, d, artifact_type, referrer_tramp, &t);
 }
 
 /* ---- repositories and tags ---- */
 
 int store_repo_exists(struct store *st, const char *repo)
 {
-	(void)st;
-	return meta_repo_exists(repo);
+	return meta_repo_exists(st->meta, repo);
 }
 
 int store_repo_list(struct store *st, const char *last, long n, store_str_cb filter, void *fctx, store_str_cb cb,
 		    void *ctx, int *more)
 {
-	(void)st;
-	return meta_catalog(last, n, filter, fctx, cb, ctx, more);
+	return meta_catalog(st->meta, last, n, filter, fctx, cb, ctx, more);
 }
 
 int store_tag_list(struct store *st, const char *repo, const char *last, long n, store_str_cb cb, void *ctx,
 		   int *more)
 {
-	(void)st;
-	return meta_tags_list(repo, last, n, cb, ctx, more);
+	return meta_tags_list(st->meta, repo, last, n, cb, ctx, more);
 }
 
 int store_read_version(struct store *st, uint64_t v[2])
 {
-	(void)st;
-	return meta_read_version(v);
+	return meta_read_version(st->meta, v);
 }
 
 static int tag_info_tramp(void *ctx, const struct meta_tag_info *ti)
@@ -164,8 +159,7 @@ int store_tag_info(struct store *st, const char *repo, int (*cb)(void *ctx, cons
 {
 	struct tramp t = { .ctx = ctx };
 	t.cb.tag = cb;
-	(void)st;
-	return meta_tags_info(repo, tag_info_tramp, &t);
+	return meta_tags_info(st->meta, repo, tag_info_tramp, &t);
 }
 
 static int history_tramp(void *ctx, const struct meta_tag_event *ev)
@@ -181,8 +175,7 @@ int store_tag_history(struct store *st, const char *repo, const char *tag,
 {
 	struct tramp t = { .ctx = ctx };
 	t.cb.event = cb;
-	(void)st;
-	return meta_tag_history(repo, tag, history_tramp, &t);
+	return meta_tag_history(st->meta, repo, tag, history_tramp, &t);
 }
 
 int store_tag_rollback(struct store *st, const char *repo, const char *tag, long steps, const char *to,
@@ -191,9 +184,8 @@ int store_tag_rollback(struct store *st, const char *repo, const char *tag, long
 	struct store_meta_actor ma;
 	struct meta_rollback rb = { 0 };
 	int rc;
-	(void)st;
 	store_meta_actor_init(&ma, actor);
-	rc = meta_tag_rollback(repo, tag, steps, to, dry_run, store_meta_actor(&ma), &rb, detail);
+	rc = meta_tag_rollback(st->meta, repo, tag, steps, to, dry_run, store_meta_actor(&ma), &rb, detail);
 	store_meta_actor_done(&ma);
 	memcpy(out->from, rb.from, sizeof(out->from));
 	memcpy(out->to, rb.to, sizeof(out->to));
@@ -229,15 +221,13 @@ void store_pat_release(struct store_pat *p)
 int store_pat_create(struct store *st, const char *owner, const char *name, const char *scopes, int64_t expires_ms,
 		     const unsigned char hash[32], int64_t *id)
 {
-	(void)st;
-	return meta_pat_create(owner, name, scopes, expires_ms, hash, id);
+	return meta_pat_create(st->meta, owner, name, scopes, expires_ms, hash, id);
 }
 
 int store_pat_lookup(struct store *st, const unsigned char hash[32], int64_t now_ms, struct store_pat *out)
 {
 	struct meta_pat p = { 0 };
-	int rc = meta_pat_lookup(hash, now_ms, &p);
-	(void)st;
+	int rc = meta_pat_lookup(st->meta, hash, now_ms, &p);
 	memset(out, 0, sizeof(*out));
 	if (!rc)
 		pat_from_meta(out, &p); /* the strings move over */
@@ -248,20 +238,17 @@ int store_pat_lookup(struct store *st, const unsigned char hash[32], int64_t now
 
 int store_pat_check(struct store *st, int64_t id, int64_t now_ms)
 {
-	(void)st;
-	return meta_pat_check(id, now_ms);
+	return meta_pat_check(st->meta, id, now_ms);
 }
 
 int store_pat_scopes(struct store *st, int64_t id, char **scopes)
 {
-	(void)st;
-	return meta_pat_get_scopes(id, scopes);
+	return meta_pat_get_scopes(st->meta, id, scopes);
 }
 
 int store_pat_touch(struct store *st, int64_t id, int64_t now_ms)
 {
-	(void)st;
-	return meta_pat_touch(id, now_ms);
+	return meta_pat_touch(st->meta, id, now_ms);
 }
 
 static int pat_tramp(void *ctx, const struct meta_pat *p)
@@ -277,20 +264,17 @@ int store_pat_list(struct store *st, const char *owner, int all, int (*cb)(void 
 {
 	struct tramp t = { .ctx = ctx };
 	t.cb.pat = cb;
-	(void)st;
-	return meta_pat_list(owner, all, pat_tramp, &t);
+	return meta_pat_list(st->meta, owner, all, pat_tramp, &t);
 }
 
 int store_pat_revoke(struct store *st, const char *owner, const char *name, int64_t now_ms)
 {
-	(void)st;
-	return meta_pat_revoke(owner, name, now_ms);
+	return meta_pat_revoke(st->meta, owner, name, now_ms);
 }
 
 int store_pat_name(struct store *st, int64_t id, char **name)
 {
-	(void)st;
-	return meta_pat_name(id, name);
+	return meta_pat_name(st->meta, id, name);
 }
 
 /* ---- audit log and statistics ---- */
@@ -298,8 +282,7 @@ int store_pat_name(struct store *st, int64_t id, char **name)
 int store_audit_add(struct store *st, const char *actor, const char *action, const char *repo,
 		    const char *detail_json, const char *client)
 {
-	(void)st;
-	return meta_audit_add(actor, action, repo, detail_json, client);
+	return meta_audit_add(st->meta, actor, action, repo, detail_json, client);
 }
 
 static int audit_tramp(void *ctx, const struct meta_audit *ev)
@@ -315,15 +298,13 @@ int store_audit_list(struct store *st, int64_t since_ms, const char *repo, long 
 {
 	struct tramp t = { .ctx = ctx };
 	t.cb.audit = cb;
-	(void)st;
-	return meta_audit_list(since_ms, repo, limit, audit_tramp, &t);
+	return meta_audit_list(st->meta, since_ms, repo, limit, audit_tramp, &t);
 }
 
 int store_stats(struct store *st, struct store_stats *out)
 {
 	struct meta_stats ms;
-	int rc = meta_stats(&ms);
-	(void)st;
+	int rc = meta_stats(st->meta, &ms);
 	memset(out, 0, sizeof(*out));
 	if (rc)
 		return rc;

@@ -27,6 +27,6 @@ const struct meta_actor *store_meta_actor(struct store_meta_actor *ma);
 void store_meta_actor_done(struct store_meta_actor *ma);
 
 /* Whether a write that failed with rc may be tried once more with the reserve's room (reserve.h). */
-int store_retry_full(int rc);
+int store_retry_full(struct store *st, int rc);
 
 #endif

@@ -69,7 +69,7 @@ int store_upload_create(struct store *st, const char *repo, char id[STORE_UPLOAD
 	upload_new_id(id);
 	if ((rc = st->blobs->ops->up_create(st->blobs, id, &state)))
 		goto out;
-	if ((rc = meta_upload_create_state(id, repo, state.buf, state.len)))
+	if ((rc = meta_upload_create_state(st->meta, id, repo, state.buf, state.len)))
 		st->blobs->ops->up_remove(st->blobs, id, state.buf, state.len);
 out:
 	buf_release(&state);
@@ -98,9 +98,9 @@ static void lease_end(struct store_upload *u, int restore)
 {
 	int rc = 0;
 	if (restore)
-		rc = meta_upload_state_put(u->id, &u->version, u->state0.buf, u->state0.len);
+		rc = meta_upload_state_put(u->st->meta, u->id, &u->version, u->state0.buf, u->state0.len);
 	if (!rc)
-		rc = meta_upload_lease_end(u->id, u->version);
+		rc = meta_upload_lease_end(u->st->meta, u->id, u->version);
 	if (rc && rc != E_BLOB_UPLOAD_UNKNOWN)
 		log_warn("upload %s: giving its lease back failed (%d); it runs out in %d s", u->id, rc,
 			 LEASE_MS / 1000);
@@ -113,7 +113,7 @@ int store_upload_acquire(struct store *st, const char *repo, const char *id, str
 	struct store_upload *u;
 	int rc;
 	*out = NULL;
-	if ((rc = store_upload_id_check(id)) || (!ops->keeps_state && (rc = meta_upload_check(id, repo))))
+	if ((rc = store_upload_id_check(id)) || (!ops->keeps_state && (rc = meta_upload_check(st->meta, id, repo))))
 		return rc;
 	if ((rc = store_push_allowed(st))) {
 		if (detail)
@@ -123,7 +123,7 @@ int store_upload_acquire(struct store *st, const char *repo, const char *id, str
 	u = upload_new(st, repo, id);
 	if (ops->keeps_state) {
 		u->leased_ms = wall_ms();
-		rc = meta_upload_lease(id, repo, u->leased_ms, u->leased_ms + LEASE_MS, &u->state0, &u->version);
+		rc = meta_upload_lease(st->meta, id, repo, u->leased_ms, u->leased_ms + LEASE_MS, &u->state0, &u->version);
 		if (rc == E_UPLOAD_BUSY && detail)
 			buf_adds(detail, "another request is writing this upload");
 		if (rc) {
@@ -188,7 +188,7 @@ int store_upload_write(struct store_upload *u, const void *data, size_t len)
 	if (ops->keeps_state && !u->oneshot) {
 		int64_t now = wall_ms();
 		if (now - u->leased_ms >= LEASE_RENEW_MS) {
-			int rc = meta_upload_lease_renew(u->id, &u->version, now + LEASE_MS);
+			int rc = meta_upload_lease_renew(u->st->meta, u->id, &u->version, now + LEASE_MS);
 			if (rc)
 				return rc;
 			u->leased_ms = now;
@@ -206,7 +206,7 @@ int store_upload_flush(struct store_upload *u)
 		if (u->oneshot) {
 			buf_reset(&u->state0);
 			buf_add(&u->state0, state.buf, state.len);
-		} else if (!(rc = meta_upload_state_put(u->id, &u->version, state.buf, state.len))) {
+		} else if (!(rc = meta_upload_state_put(u->st->meta, u->id, &u->version, state.buf, state.len))) {
 			u->flushed = 1;
 		}
 	}
@@ -221,7 +221,7 @@ void store_upload_touch(struct store_upload *u)
 		return;
 	/* activity: keeps the upload from the stale-upload purge */
 	if (!ops->up_touch_due || ops->up_touch_due(u->bu, TOUCH_EVERY_MS))
-		(void)meta_upload_touch(u->id);
+		(void)meta_upload_touch(u->st->meta, u->id);
 }
 
 /*
@@ -235,11 +235,11 @@ static int record(struct store_upload *u, const struct digest *want, int64_t siz
 	struct buf kept = BUF_INIT;
 	int rc;
 	if (!ops->locates)
-		return u->oneshot ? meta_blob_link(u->repo, want, size) : meta_upload_commit(u->id, u->repo, want, size);
+		return u->oneshot ? meta_blob_link(u->st->meta, u->repo, want, size) : meta_upload_commit(u->st->meta, u->id, u->repo, want, size);
 	if (u->oneshot)
-		rc = meta_blob_link_at(u->repo, want, size, loc->buf, &kept);
+		rc = meta_blob_link_at(u->st->meta, u->repo, want, size, loc->buf, &kept);
 	else
-		rc = meta_upload_commit_at(u->id, u->repo, want, size, u->version, loc->buf, &kept);
+		rc = meta_upload_commit_at(u->st->meta, u->id, u->repo, want, size, u->version, loc->buf, &kept);
 	if (!rc && loc->len && strcmp(kept.buf, loc->buf)) {
 		int gone = ops->remove(u->st->blobs, want, loc->buf);
 		if (gone)
@@ -288,8 +288,8 @@ static int row(struct store *st, const char *repo, const char *id, struct buf *s
 	int64_t version;
 	*lease_ms = 0;
 	if (!st->blobs->ops->keeps_state)
-		return meta_upload_check(id, repo);
-	return meta_upload_get(id, repo, state, &version, lease_ms);
+		return meta_upload_check(st->meta, id, repo);
+	return meta_upload_get(st->meta, id, repo, state, &version, lease_ms);
 }
 
 int store_upload_status(struct store *st, const char *repo, const char *id, int64_t *size)
@@ -319,8 +319,8 @@ int store_upload_cancel(struct store *st, const char *repo, const char *id)
 	buf_release(&state);
 	if (rc && rc != E_BLOB_UPLOAD_UNKNOWN)
 		return rc;
-	rc = meta_upload_delete(id);
-	if (store_retry_full(rc))
-		rc = meta_upload_delete(id);
+	rc = meta_upload_delete(st->meta, id);
+	if (store_retry_full(st, rc))
+		rc = meta_upload_delete(st->meta, id);
 	return rc;
 }

@@ -30,6 +30,7 @@
 #include "meta.h"
 #include "names.h"
 #include "store.h"
+#include "store_backend.h"
 #include "tarball.h"
 
 #define IMPORT_REPO "fuzz/import"
@@ -131,7 +132,7 @@ static void import_tagged(char out[DIGEST_STR_MAX])
 	out[0] = '\0';
 	FUZZ_ASSERT(reference_parse(IMPORT_TAG, strlen(IMPORT_TAG), &ref) == 0);
 	memset(&mm, 0, sizeof(mm));
-	if (meta_manifest_get(IMPORT_REPO, &ref, &mm) == 0)
+	if (meta_manifest_get(import_store->meta, IMPORT_REPO, &ref, &mm) == 0)
 		digest_str(&mm.digest, out);
 	meta_manifest_release(&mm);
 }

@@ -106,20 +106,40 @@ static inline void t_meta_target(const char *path, struct buf *out)
 	t_pg_conninfo(out, t_pg_url(), name);
 }
 
-static inline int t_meta_open(const char *path)
+/* The database a test works on: opened by t_meta_open(), closed by t_meta_close(). */
+static struct meta *tm;
+
+/* Opens path's database into *out (on PostgreSQL, t_meta_target()'s). */
+static inline int t_meta_open_as(const char *path, struct meta **out)
 {
 	struct buf t = BUF_INIT;
 	t_meta_target(path, &t);
-	int rc = t_meta_pg() ? meta_open_url(t.buf) : meta_open(path);
+	int rc = t_meta_pg() ? meta_open_url(t.buf, out) : meta_open(path, out);
 	buf_release(&t);
 	return rc;
+}
+
+/* Opens path's database as tm; E_INTERNAL while tm is open (a test's slip). */
+static inline int t_meta_open(const char *path)
+{
+	if (tm)
+		return E_INTERNAL;
+	return t_meta_open_as(path, &tm);
+}
+
+static inline void t_meta_close(void)
+{
+	meta_close(tm);
+	tm = NULL;
 }
 
 static inline int t_meta_open_at_version(const char *path, int version)
 {
 	struct buf t = BUF_INIT;
+	if (tm)
+		return E_INTERNAL;
 	t_meta_target(path, &t);
-	int rc = meta_open_engine(t_meta_pg() ? DB_PG : DB_SQLITE, t.buf, version);
+	int rc = meta_open_engine(t_meta_pg() ? DB_PG : DB_SQLITE, t.buf, version, &tm);
 	buf_release(&t);
 	return rc;
 }

@@ -99,7 +99,7 @@ static struct digest blob(const char *repo, const char *seed)
 		buf_adds(&data, seed);
 	digest_of(DIGEST_SHA256, data.buf, data.len, &d);
 	CHECK_EQ_INT(blobstore_write(bsp, &d, data.buf, data.len), 0);
-	CHECK_EQ_INT(meta_blob_link(repo, &d, (int64_t)data.len), 0);
+	CHECK_EQ_INT(meta_blob_link(store->meta, repo, &d, (int64_t)data.len), 0);
 	buf_release(&data);
 	return d;
 }
@@ -125,7 +125,7 @@ static struct digest manifest(const char *repo, const char *tag, const char *see
 	buf_addf(&data, "{\"manifest\":\"%s\"}", seed);
 	digest_of(DIGEST_SHA256, data.buf, data.len, &d);
 	CHECK_EQ_INT(blobstore_write(bsp, &d, data.buf, data.len), 0);
-	CHECK_EQ_INT(meta_manifest_put(repo, &d, (int64_t)data.len, &mi, tag, &actor, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(store->meta, repo, &d, (int64_t)data.len, &mi, tag, &actor, NULL), 0);
 	buf_release(&data);
 	return d;
 }
@@ -153,7 +153,7 @@ static int has_manifest(const char *repo, const struct digest *d)
 {
 	struct reference ref = { .is_digest = 1, .digest = *d };
 	struct meta_manifest m;
-	int rc = meta_manifest_get(repo, &ref, &m);
+	int rc = meta_manifest_get(store->meta, repo, &ref, &m);
 	meta_manifest_release(&m);
 	return rc == 0;
 }
@@ -165,7 +165,7 @@ static int has_file(const struct digest *d)
 
 static int linked(const char *repo, const struct digest *d)
 {
-	return meta_blob_linked(repo, d, NULL) == 0;
+	return meta_blob_linked(store->meta, repo, d, NULL) == 0;
 }
 
 static struct gc_report gc(int dry)
@@ -244,14 +244,14 @@ static void test_history_window(void)
 	CHECK(!has_manifest("hist", &first.manifest) && !has_file(&first.layer));
 	CHECK(has_manifest("hist", &second.manifest));
 	/* a deleted tag's digest is kept for the window too */
-	CHECK_EQ_INT(meta_tag_delete("hist", "prod", &actor), 0);
+	CHECK_EQ_INT(meta_tag_delete(store->meta, "hist", "prod", &actor), 0);
 	gc(0);
 	CHECK(has_manifest("hist", &second.manifest));
 	age_all();
 	gc(0);
 	CHECK(!has_manifest("hist", &second.manifest) && !has_file(&second.layer));
 	/* nothing left: gone from the catalog */
-	CHECK_EQ_INT(meta_repo_exists("hist"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_repo_exists(store->meta, "hist"), E_NAME_UNKNOWN);
 	scratch_close();
 }
 
@@ -271,9 +271,9 @@ static void test_grace_and_shared(void)
 	CHECK(linked("lib", &loose_new) && has_file(&loose_new));
 	CHECK(!linked("other", &shared) && linked("lib", &shared) && has_file(&shared));
 	CHECK(!has_manifest("other", &drop.manifest) && !has_file(&drop.layer));
-	CHECK_EQ_INT(meta_repo_exists("other"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_repo_exists(store->meta, "other"), E_NAME_UNKNOWN);
 	CHECK_EQ_INT(r.repos_emptied, 1);
-	CHECK_EQ_INT(meta_repo_exists("lib"), 0);
+	CHECK_EQ_INT(meta_repo_exists(store->meta, "lib"), 0);
 	scratch_close();
 }
 
@@ -300,7 +300,7 @@ static void test_dry_run(void)
 	CHECK_EQ_INT(before, after);
 	CHECK(dry.dry_run && dry.manifests == 2 && dry.blobs == 7);
 	CHECK_EQ_INT(dry.repos_emptied, 1);
-	CHECK_EQ_INT(meta_repo_exists("dry2"), 0);
+	CHECK_EQ_INT(meta_repo_exists(store->meta, "dry2"), 0);
 	CHECK_EQ_INT(sqlite3_total_changes64(raw), changes);
 	struct gc_report real = gc(0);
 	CHECK_EQ_INT(real.manifests, dry.manifests);
@@ -330,26 +330,26 @@ static void test_uploads(void)
 	struct buf p = BUF_INIT;
 	scratch_open();
 	CHECK_EQ_INT(upload_create(bsp, stale), 0);
-	CHECK_EQ_INT(meta_upload_create(stale, "up"), 0);
+	CHECK_EQ_INT(meta_upload_create(store->meta, stale, "up"), 0);
 	CHECK_EQ_INT(upload_create(bsp, orphan), 0); /* a monolithic upload cut short by a crash */
 	paths_uploads_dir(&p, root.buf);
 	buf_adds(&p, "/tmp-0123456789abcdef");
 	write_file(p.buf, "half a manifest");
 	age_all();
 	CHECK_EQ_INT(upload_create(bsp, fresh), 0);
-	CHECK_EQ_INT(meta_upload_create(fresh, "up"), 0);
+	CHECK_EQ_INT(meta_upload_create(store->meta, fresh, "up"), 0);
 	struct gc_report r = gc(1);
 	CHECK_EQ_INT(r.uploads, 3);
-	CHECK_EQ_INT(meta_upload_check(stale, "up"), 0);
+	CHECK_EQ_INT(meta_upload_check(store->meta, stale, "up"), 0);
 	r = gc(0);
 	CHECK_EQ_INT(r.uploads, 3);
 	CHECK(r.upload_bytes >= 15);
-	CHECK_EQ_INT(meta_upload_check(stale, "up"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(store->meta, stale, "up"), E_BLOB_UPLOAD_UNKNOWN);
 	int64_t size;
 	CHECK_EQ_INT(upload_size(bsp, stale, &size), E_BLOB_UPLOAD_UNKNOWN);
 	CHECK_EQ_INT(upload_size(bsp, orphan, &size), E_BLOB_UPLOAD_UNKNOWN);
 	CHECK(access(p.buf, F_OK) != 0);
-	CHECK_EQ_INT(meta_upload_check(fresh, "up"), 0);
+	CHECK_EQ_INT(meta_upload_check(store->meta, fresh, "up"), 0);
 	CHECK_EQ_INT(upload_size(bsp, fresh, &size), 0);
 	buf_release(&p);
 	scratch_close();
@@ -379,7 +379,7 @@ static void *relink_thread(void *arg)
 	buf_addf(&p, "/tmp-gc-sha256-%s", rl->d.hex);
 	for (int i = 0; i < 2000 && access(p.buf, F_OK) != 0; i++)
 		usleep(1000);
-	rl->done = meta_blob_link("again", &rl->d, rl->size) == 0;
+	rl->done = meta_blob_link(store->meta, "again", &rl->d, rl->size) == 0;
 	buf_release(&p);
 	return NULL;
 }
@@ -412,7 +412,7 @@ static void test_orphans_and_relink(void)
 	struct digest unknown = orphan_file("unknown in the trash");
 	struct gc_trash tr;
 	int64_t size;
-	CHECK_EQ_INT(gc_trash_open(&tr, root.buf), 0);
+	CHECK_EQ_INT(gc_trash_open(&tr, store->meta, root.buf), 0);
 	CHECK_EQ_INT(gc_trash_add(&tr, bsp, &known, &size), 0);
 	CHECK_EQ_INT(gc_trash_add(&tr, bsp, &unknown, &size), 0);
 	close(tr.upfd);

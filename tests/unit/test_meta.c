@@ -137,7 +137,7 @@ static void hist_get(const char *repo, const char *tag, struct hist *h, int *rc)
 	memset(h, 0, sizeof(*h));
 	buf_init(&h->text, 0);
 	h->ordered = 1;
-	*rc = meta_tag_history(repo, tag, hist_cb, h);
+	*rc = meta_tag_history(tm, repo, tag, hist_cb, h);
 }
 
 static int ref_cb(void *ctx, const struct meta_manifest *m)
@@ -164,7 +164,7 @@ static int get_ref(const char *repo, const char *tag_or_digest, struct meta_mani
 	int rc = reference_parse(tag_or_digest, strlen(tag_or_digest), &r);
 	if (rc)
 		return rc;
-	return meta_manifest_get(repo, &r, m);
+	return meta_manifest_get(tm, repo, &r, m);
 }
 
 /* Digest a tag points at in *out; returns meta_manifest_get's code. */
@@ -193,19 +193,19 @@ static int64_t now_ms(void)
 static void test_not_open(void)
 {
 	struct digest d = dg("x");
-	CHECK_EQ_INT(meta_schema_version(), 0);
-	CHECK_EQ_INT(meta_blob_known(&d, NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_repo_exists("a"), E_INTERNAL);
+	CHECK_EQ_INT(meta_schema_version(tm), 0);
+	CHECK_EQ_INT(meta_blob_known(tm, &d, NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_repo_exists(tm, "a"), E_INTERNAL);
 }
 
 static void test_open(void)
 {
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
-	/* a second open without close is a caller bug, refused without harm */
+	CHECK_EQ_INT(meta_schema_version(tm), SCHEMA_LATEST);
+	/* the harness's slip (opening tm twice) is refused without harm */
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), E_INTERNAL);
-	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
-	CHECK_EQ_INT(meta_repo_exists("nothing"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_schema_version(tm), SCHEMA_LATEST);
+	CHECK_EQ_INT(meta_repo_exists(tm, "nothing"), E_NAME_UNKNOWN);
 }
 
 /* ---- blobs ---- */
@@ -217,51 +217,51 @@ static void test_blobs(void)
 	struct buf b = BUF_INIT;
 	long calls = 0;
 
-	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d1, &size), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_known(&d1, &size), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d1, 10), 0);
-	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d1, &size), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "lib/alpine", &d1, &size), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_known(tm, &d1, &size), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "lib/alpine", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "lib/alpine", &d1, &size), 0);
 	CHECK_EQ_INT(size, 10);
-	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d1, NULL), 0);
-	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d2, NULL), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_linked("lib/alpine2", &d1, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked(tm, "lib/alpine", &d1, NULL), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "lib/alpine", &d2, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked(tm, "lib/alpine2", &d1, NULL), E_BLOB_UNKNOWN);
 	size = -1;
-	CHECK_EQ_INT(meta_blob_known(&d1, &size), 0);
+	CHECK_EQ_INT(meta_blob_known(tm, &d1, &size), 0);
 	CHECK_EQ_INT(size, 10);
-	CHECK_EQ_INT(meta_blob_known(&d1, NULL), 0);
+	CHECK_EQ_INT(meta_blob_known(tm, &d1, NULL), 0);
 	/* idempotent */
-	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d1, 10), 0);
-	CHECK_EQ_INT(meta_repo_exists("lib/alpine"), 0);
-	CHECK_EQ_INT(meta_repo_exists("lib"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "lib/alpine", &d1, 10), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "lib/alpine"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "lib"), E_NAME_UNKNOWN);
 
-	CHECK_EQ_INT(meta_blob_link("zz/other", &d1, 10), 0);
-	CHECK_EQ_INT(meta_blob_link("aa/other", &d1, 10), 0);
-	CHECK_EQ_INT(meta_blob_repos(&d1, collect, &b), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "zz/other", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "aa/other", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_repos(tm, &d1, collect, &b), 0);
 	CHECK_STR(b.buf, "aa/other lib/alpine zz/other");
-	CHECK_EQ_INT(meta_blob_repos(&d1, stop_cb, &calls), 7);
+	CHECK_EQ_INT(meta_blob_repos(tm, &d1, stop_cb, &calls), 7);
 	CHECK_EQ_INT(calls, 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_blob_repos(&d2, collect, &b), 0);
+	CHECK_EQ_INT(meta_blob_repos(tm, &d2, collect, &b), 0);
 	CHECK_STR(b.buf, "");
 
-	CHECK_EQ_INT(meta_blob_unlink("zz/other", &d1), 0);
-	CHECK_EQ_INT(meta_blob_unlink("zz/other", &d1), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_unlink("no/such", &d1), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_linked("zz/other", &d1, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "zz/other", &d1), 0);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "zz/other", &d1), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "no/such", &d1), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked(tm, "zz/other", &d1, NULL), E_BLOB_UNKNOWN);
 	/* its only link gone, the repository no longer exists */
-	CHECK_EQ_INT(meta_repo_exists("zz/other"), E_NAME_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_unlink("aa/other", &d1), 0);
-	CHECK_EQ_INT(meta_blob_unlink("lib/alpine", &d1), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "zz/other"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "aa/other", &d1), 0);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "lib/alpine", &d1), 0);
 	/* linked nowhere: unknown, even though GC has not removed the record yet */
-	CHECK_EQ_INT(meta_blob_known(&d1, NULL), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d1, 10), 0);
-	CHECK_EQ_INT(meta_blob_known(&d1, NULL), 0);
+	CHECK_EQ_INT(meta_blob_known(tm, &d1, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "lib/alpine", &d1, 10), 0);
+	CHECK_EQ_INT(meta_blob_known(tm, &d1, NULL), 0);
 
 	/* sha512 digests are stored and found like any other */
 	struct digest d512;
 	digest_of(DIGEST_SHA512, "big", 3, &d512);
-	CHECK_EQ_INT(meta_blob_link("lib/alpine", &d512, 3), 0);
-	CHECK_EQ_INT(meta_blob_linked("lib/alpine", &d512, &size), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "lib/alpine", &d512, 3), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "lib/alpine", &d512, &size), 0);
 	CHECK_EQ_INT(size, 3);
 	buf_release(&b);
 }
@@ -275,31 +275,31 @@ static void test_uploads(void)
 	struct digest d = dg("uploaded");
 	int64_t size = 0;
 
-	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_upload_create(id1, "up/x"), 0);
-	CHECK_EQ_INT(meta_upload_create(id1, "up/x"), E_EXISTS);
-	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), 0);
-	CHECK_EQ_INT(meta_upload_check(id1, "up/y"), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_upload_check(id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(tm, id1, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_create(tm, id1, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_create(tm, id1, "up/x"), E_EXISTS);
+	CHECK_EQ_INT(meta_upload_check(tm, id1, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_check(tm, id1, "up/y"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(tm, id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
 	/* an upload alone does not make a repository visible */
-	CHECK_EQ_INT(meta_repo_exists("up/x"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_repo_exists(tm, "up/x"), E_NAME_UNKNOWN);
 
 	/* the wrong repository changes nothing */
-	CHECK_EQ_INT(meta_upload_commit(id1, "up/y", &d, 5), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_linked("up/y", &d, NULL), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_commit(tm, id1, "up/y", &d, 5), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked(tm, "up/y", &d, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(tm, id1, "up/x"), 0);
 
-	CHECK_EQ_INT(meta_upload_commit(id1, "up/x", &d, 5), 0);
-	CHECK_EQ_INT(meta_blob_linked("up/x", &d, &size), 0);
+	CHECK_EQ_INT(meta_upload_commit(tm, id1, "up/x", &d, 5), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "up/x", &d, &size), 0);
 	CHECK_EQ_INT(size, 5);
-	CHECK_EQ_INT(meta_upload_check(id1, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_upload_commit(id1, "up/x", &d, 5), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_repo_exists("up/x"), 0);
+	CHECK_EQ_INT(meta_upload_check(tm, id1, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_commit(tm, id1, "up/x", &d, 5), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_repo_exists(tm, "up/x"), 0);
 
-	CHECK_EQ_INT(meta_upload_create(id2, "up/x"), 0);
-	CHECK_EQ_INT(meta_upload_delete(id2), 0);
-	CHECK_EQ_INT(meta_upload_delete(id2), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_upload_check(id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_create(tm, id2, "up/x"), 0);
+	CHECK_EQ_INT(meta_upload_delete(tm, id2), 0);
+	CHECK_EQ_INT(meta_upload_delete(tm, id2), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_upload_check(tm, id2, "up/x"), E_BLOB_UPLOAD_UNKNOWN);
 }
 
 static void test_uploads_stale(void)
@@ -312,15 +312,15 @@ static void test_uploads_stale(void)
 	struct buf b = BUF_INIT, sql = BUF_INIT;
 	long calls = 0;
 
-	CHECK_EQ_INT(meta_upload_touch(ids[0]), E_BLOB_UPLOAD_UNKNOWN);
-	CHECK_EQ_INT(meta_uploads_stale(now_ms() + 1000, collect, &b), 0);
+	CHECK_EQ_INT(meta_upload_touch(tm, ids[0]), E_BLOB_UPLOAD_UNKNOWN);
+	CHECK_EQ_INT(meta_uploads_stale(tm, now_ms() + 1000, collect, &b), 0);
 	CHECK_STR(b.buf, "");
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ_INT(meta_upload_create(ids[i], "up/stale"), 0);
+		CHECK_EQ_INT(meta_upload_create(tm, ids[i], "up/stale"), 0);
 	/* fresh uploads are stale only for a cut-off in the future */
-	CHECK_EQ_INT(meta_uploads_stale(now_ms() - 60000, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, now_ms() - 60000, collect, &b), 0);
 	CHECK_STR(b.buf, "");
-	CHECK_EQ_INT(meta_uploads_stale(now_ms() + 1000, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, now_ms() + 1000, collect, &b), 0);
 	CHECK_STR(b.buf, "00000000000000000000000000000001 00000000000000000000000000000002"
 			 " 00000000000000000000000000000003");
 	/* age them by hand: the third oldest, then the first, then the second */
@@ -331,35 +331,35 @@ static void test_uploads_stale(void)
 		CHECK_EQ_INT(raw_exec(dbpath.buf, sql.buf), 0);
 	}
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_uploads_stale(2001, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, 2001, collect, &b), 0);
 	CHECK_STR(b.buf, "00000000000000000000000000000003 00000000000000000000000000000001");
 	/* strictly before the cut-off */
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_uploads_stale(2000, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, 2000, collect, &b), 0);
 	CHECK_STR(b.buf, "00000000000000000000000000000003");
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_uploads_stale(1000, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, 1000, collect, &b), 0);
 	CHECK_STR(b.buf, "");
-	CHECK_EQ_INT(meta_uploads_stale(INT64_MAX, stop_cb, &calls), 7);
+	CHECK_EQ_INT(meta_uploads_stale(tm, INT64_MAX, stop_cb, &calls), 7);
 	CHECK_EQ_INT(calls, 1);
 
 	/* a touched upload is no longer stale */
 	int64_t before = now_ms();
-	CHECK_EQ_INT(meta_upload_touch(ids[2]), 0);
+	CHECK_EQ_INT(meta_upload_touch(tm, ids[2]), 0);
 	CHECK(raw_int(dbpath.buf, "SELECT updated_ms FROM uploads WHERE id = '00000000000000000000000000000003'") >=
 	      before);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT created_ms > 3000 FROM uploads"
 					 " WHERE id = '00000000000000000000000000000003'"), 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_uploads_stale(before, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, before, collect, &b), 0);
 	CHECK_STR(b.buf, "00000000000000000000000000000001 00000000000000000000000000000002");
 
 	/* purge them the way a sweeper would: collect, then delete */
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ_INT(meta_upload_delete(ids[i]), 0);
-	CHECK_EQ_INT(meta_upload_touch(ids[0]), E_BLOB_UPLOAD_UNKNOWN);
+		CHECK_EQ_INT(meta_upload_delete(tm, ids[i]), 0);
+	CHECK_EQ_INT(meta_upload_touch(tm, ids[0]), E_BLOB_UPLOAD_UNKNOWN);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_uploads_stale(INT64_MAX, collect, &b), 0);
+	CHECK_EQ_INT(meta_uploads_stale(tm, INT64_MAX, collect, &b), 0);
 	CHECK_STR(b.buf, "");
 	buf_release(&sql);
 	buf_release(&b);
@@ -390,25 +390,25 @@ static void test_manifests(void)
 	mi.annotations = annot;
 
 	/* nothing linked yet: refused, the first missing digest named, nothing created */
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "v1", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
 	snprintf(want, sizeof(want), "blob unknown: %s", digest_str(&cfg, s));
 	CHECK_STR(detail.buf, want);
-	CHECK_EQ_INT(meta_repo_exists("app"), E_NAME_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_link("app", &cfg, 7), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "app"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "app", &cfg, 7), 0);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "v1", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
 	snprintf(want, sizeof(want), "blob unknown: %s", digest_str(&l1, s));
 	CHECK_STR(detail.buf, want);
 	/* linked to another repository does not count; NULL detail is fine */
-	CHECK_EQ_INT(meta_blob_link("elsewhere", &l1, 11), 0);
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "elsewhere", &l1, 11), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "v1", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
 	hist_get("app", "v1", &h, &rc);
 	CHECK_EQ_INT(rc, 0);
 	CHECK_STR(h.text.buf, "");
 
 	/* the external layer never needs to exist */
-	CHECK_EQ_INT(meta_blob_link("app", &l1, 11), 0);
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "app", &l1, 11), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "v1", &alice, NULL), 0);
 	CHECK_EQ_INT(get_ref("app", "v1", &m), 0);
 	CHECK(digest_eq(&m.digest, &m1));
 	CHECK_EQ_INT(m.size, 100);
@@ -423,7 +423,7 @@ static void test_manifests(void)
 	meta_manifest_release(&m);
 	/* the manifest's own bytes are a blob of the repository */
 	int64_t size = 0;
-	CHECK_EQ_INT(meta_blob_linked("app", &m1, &size), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "app", &m1, &size), 0);
 	CHECK_EQ_INT(size, 100);
 
 	/* absent: unknown tag, digest, repository */
@@ -434,8 +434,8 @@ static void test_manifests(void)
 	CHECK_EQ_INT(get_ref("elsewhere", digest_str(&m1, s), &m), E_MANIFEST_UNKNOWN);
 
 	/* re-push of the same digest to the same tag: idempotent, no history row */
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &alice, NULL), 0);
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, NULL, &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "v1", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, NULL, &alice, NULL), 0);
 	hist_get("app", "v1", &h, &rc);
 	CHECK_EQ_INT(rc, 0);
 	snprintf(want, sizeof(want), "->%s push alice 192.0.2.1\n", short_of(&m1, a));
@@ -444,11 +444,11 @@ static void test_manifests(void)
 
 	/* a second manifest moves v1; a NULL actor is allowed */
 	refs[1] = ref(REF_LAYER, l2, 0);
-	CHECK_EQ_INT(meta_blob_link("app", &l2, 12), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "app", &l2, 12), 0);
 	mi.annotations = NULL;
 	mi.artifact_type = NULL;
-	CHECK_EQ_INT(meta_manifest_put("app", &m2, 200, &mi, "v1", &bob, NULL), 0);
-	CHECK_EQ_INT(meta_manifest_put("app", &m2, 200, &mi, "latest", NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m2, 200, &mi, "v1", &bob, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m2, 200, &mi, "latest", NULL, NULL), 0);
 	CHECK_EQ_INT(get_ref("app", "v1", &m), 0);
 	CHECK(digest_eq(&m.digest, &m2));
 	CHECK(m.artifact_type == NULL);
@@ -467,10 +467,10 @@ static void test_manifests(void)
 	buf_release(&h.text);
 	/* moving back (a rollback) is recorded like any move */
 	struct meta_actor op = { .name = "root", .how = "rollback", .client = NULL };
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "v1", &op, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "v1", &op, NULL), 0);
 	CHECK_EQ_INT(tag_target("app", "v1", &got), 0);
 	CHECK(digest_eq(&got, &m1));
-	CHECK_EQ_INT(meta_manifest_put("app", &m2, 200, &mi, "v1", &op, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m2, 200, &mi, "v1", &op, NULL), 0);
 	hist_get("app", "v1", &h, &rc);
 	CHECK(h.ordered);
 	snprintf(want, sizeof(want), "%s>%s rollback root -\n%s>%s rollback root -\n",
@@ -489,35 +489,35 @@ static void test_manifests(void)
 	struct manifest_info ii;
 	mi_set(&ii, mt_index, NULL, kids, 3);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_manifest_put("app", &idx, 300, &ii, "multi", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &idx, 300, &ii, "multi", &alice, &detail), E_MANIFEST_BLOB_UNKNOWN);
 	snprintf(want, sizeof(want), "manifest unknown: %s", digest_str(&missing, s));
 	CHECK_STR(detail.buf, want);
 	/* a blob with a child's digest is not a manifest */
-	CHECK_EQ_INT(meta_blob_link("app", &missing, 1), 0);
-	CHECK_EQ_INT(meta_manifest_put("app", &idx, 300, &ii, "multi", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "app", &missing, 1), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &idx, 300, &ii, "multi", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
 	kids[1] = kids[2];
 	ii.nrefs = 2;
-	CHECK_EQ_INT(meta_manifest_put("app", &idx, 300, &ii, "multi", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &idx, 300, &ii, "multi", &alice, NULL), 0);
 	CHECK_EQ_INT(get_ref("app", "multi", &m), 0);
 	CHECK_STR(m.media_type, MT_OCI_INDEX);
 	meta_manifest_release(&m);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM manifest_refs WHERE kind = 2"), 2);
 
 	/* delete m1: its tags go (history rows how=delete), v1 on m2 stays */
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "old", &alice, NULL), 0);
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, "keep", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "old", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, "keep", &alice, NULL), 0);
 	snprintf(want, sizeof(want), "SELECT count(*) FROM manifest_refs WHERE manifest = '%s'", digest_str(&m1, s));
 	CHECK_EQ_INT(raw_int(dbpath.buf, want), 3);
 	struct meta_actor del = { .name = "carol", .how = "ignored", .client = "198.51.100.7" };
-	CHECK_EQ_INT(meta_manifest_delete("app", &m1, &del), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "app", &m1, &del), 0);
 	CHECK_EQ_INT(raw_int(dbpath.buf, want), 0);
 	CHECK_EQ_INT(get_ref("app", digest_str(&m1, s), &m), E_MANIFEST_UNKNOWN);
 	CHECK_EQ_INT(get_ref("app", "old", &m), E_MANIFEST_UNKNOWN);
 	CHECK_EQ_INT(get_ref("app", "keep", &m), E_MANIFEST_UNKNOWN);
 	CHECK_EQ_INT(tag_target("app", "v1", &got), 0);
 	CHECK(digest_eq(&got, &m2));
-	CHECK_EQ_INT(meta_blob_linked("app", &m1, NULL), E_BLOB_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_linked("app", &l1, NULL), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "app", &m1, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_linked(tm, "app", &l1, NULL), 0);
 	hist_get("app", "old", &h, &rc);
 	/* m1 was already in the repository: tagging it was a retag, not a push */
 	snprintf(want, sizeof(want), "%s>- delete carol 198.51.100.7\n->%s retag alice 192.0.2.1\n",
@@ -527,20 +527,20 @@ static void test_manifests(void)
 	hist_get("app", "keep", &h, &rc);
 	CHECK(!strncmp(h.text.buf, want, 9) && strstr(h.text.buf, " delete carol "));
 	buf_release(&h.text);
-	CHECK_EQ_INT(meta_manifest_delete("app", &m1, &del), E_MANIFEST_UNKNOWN);
-	CHECK_EQ_INT(meta_manifest_delete("no/repo", &m1, &del), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "app", &m1, &del), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "no/repo", &m1, &del), E_MANIFEST_UNKNOWN);
 	/* deleted manifests can be pushed again */
-	CHECK_EQ_INT(meta_manifest_put("app", &m1, 100, &mi, NULL, NULL, NULL), 0);
-	CHECK_EQ_INT(meta_manifest_delete("app", &m1, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "app", &m1, 100, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "app", &m1, NULL), 0);
 
 	/* tag delete removes only the tag */
-	CHECK_EQ_INT(meta_tag_delete("app", "v1", &del), 0);
+	CHECK_EQ_INT(meta_tag_delete(tm, "app", "v1", &del), 0);
 	CHECK_EQ_INT(get_ref("app", "v1", &m), E_MANIFEST_UNKNOWN);
 	CHECK_EQ_INT(get_ref("app", digest_str(&m2, s), &m), 0);
 	meta_manifest_release(&m);
 	CHECK_EQ_INT(tag_target("app", "latest", &got), 0);
-	CHECK_EQ_INT(meta_tag_delete("app", "v1", &del), E_MANIFEST_UNKNOWN);
-	CHECK_EQ_INT(meta_tag_delete("no/repo", "v1", &del), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_delete(tm, "app", "v1", &del), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_delete(tm, "no/repo", "v1", &del), E_MANIFEST_UNKNOWN);
 	hist_get("app", "v1", &h, &rc);
 	snprintf(want, sizeof(want), "%s>- delete carol 198.51.100.7\n", short_of(&m2, a));
 	CHECK(!strncmp(h.text.buf, want, strlen(want)));
@@ -549,12 +549,12 @@ static void test_manifests(void)
 	/* a repository emptied of blobs, manifests and tags disappears */
 	struct manifest_info plain;
 	mi_set(&plain, mt_manifest, NULL, NULL, 0);
-	CHECK_EQ_INT(meta_manifest_put("gone/soon", &m3, 50, &plain, "t", &alice, NULL), 0);
-	CHECK_EQ_INT(meta_repo_exists("gone/soon"), 0);
-	CHECK_EQ_INT(meta_manifest_delete("gone/soon", &m3, &alice), 0);
-	CHECK_EQ_INT(meta_repo_exists("gone/soon"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_put(tm, "gone/soon", &m3, 50, &plain, "t", &alice, NULL), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "gone/soon"), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "gone/soon", &m3, &alice), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "gone/soon"), E_NAME_UNKNOWN);
 	long n = 0;
-	CHECK_EQ_INT(meta_tags_list("gone/soon", NULL, -1, count_cb, &n, NULL), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_tags_list(tm, "gone/soon", NULL, -1, count_cb, &n, NULL), E_NAME_UNKNOWN);
 	/* its history survives */
 	hist_get("gone/soon", "t", &h, &rc);
 	CHECK(strstr(h.text.buf, " delete alice ") != NULL);
@@ -576,17 +576,17 @@ static void test_referrers(void)
 	long calls = 0;
 
 	mi_set(&mi, mt_manifest, NULL, NULL, 0);
-	CHECK_EQ_INT(meta_manifest_put("refs", &subj, 10, &mi, "v1", NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "refs", &subj, 10, &mi, "v1", NULL, NULL), 0);
 	mi.has_subject = 1;
 	mi.subject = subj;
 	mi.artifact_type = at_sig;
-	CHECK_EQ_INT(meta_manifest_put("refs", &sig, 11, &mi, NULL, NULL, NULL), 0);
-	CHECK_EQ_INT(meta_manifest_put("refs", &sig2, 13, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "refs", &sig, 11, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "refs", &sig2, 13, &mi, NULL, NULL, NULL), 0);
 	mi.artifact_type = at_sbom;
-	CHECK_EQ_INT(meta_manifest_put("refs", &sbom, 12, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "refs", &sbom, 12, &mi, NULL, NULL, NULL), 0);
 	/* the subject need not exist (referrers may be pushed first) */
 	mi.subject = absent;
-	CHECK_EQ_INT(meta_manifest_put("refs", &orphan, 14, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "refs", &orphan, 14, &mi, NULL, NULL, NULL), 0);
 
 	/* digest order, whatever the push order */
 	struct expect {
@@ -603,7 +603,7 @@ static void test_referrers(void)
 			}
 	for (int i = 0; i < 3; i++)
 		buf_addf(&want, "%s%s:%s:%d", i ? " " : "", short_of(all[i].d, x), all[i].at, all[i].size);
-	CHECK_EQ_INT(meta_referrers("refs", &subj, NULL, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &subj, NULL, ref_cb, &b), 0);
 	CHECK_STR(b.buf, want.buf);
 
 	buf_reset(&b);
@@ -611,40 +611,40 @@ static void test_referrers(void)
 	for (int i = 0; i < 3; i++)
 		if (all[i].at == at_sig)
 			buf_addf(&want, "%s%s:%s:%d", want.len ? " " : "", short_of(all[i].d, x), at_sig, all[i].size);
-	CHECK_EQ_INT(meta_referrers("refs", &subj, at_sig, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &subj, at_sig, ref_cb, &b), 0);
 	CHECK_STR(b.buf, want.buf);
 
 	buf_reset(&b);
 	buf_reset(&want);
 	buf_addf(&want, "%s:%s:12", short_of(&sbom, x), at_sbom);
-	CHECK_EQ_INT(meta_referrers("refs", &subj, at_sbom, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &subj, at_sbom, ref_cb, &b), 0);
 	CHECK_STR(b.buf, want.buf);
 
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_referrers("refs", &subj, "application/none", ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &subj, "application/none", ref_cb, &b), 0);
 	CHECK_STR(b.buf, "");
-	CHECK_EQ_INT(meta_referrers("no/repo", &subj, NULL, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "no/repo", &subj, NULL, ref_cb, &b), 0);
 	CHECK_STR(b.buf, "");
-	CHECK_EQ_INT(meta_referrers("refs", &sig, NULL, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &sig, NULL, ref_cb, &b), 0);
 	CHECK_STR(b.buf, "");
 	/* filtered by repository too */
-	CHECK_EQ_INT(meta_referrers("app", &subj, NULL, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "app", &subj, NULL, ref_cb, &b), 0);
 	CHECK_STR(b.buf, "");
 
 	buf_reset(&want);
 	buf_addf(&want, "%s:%s:14", short_of(&orphan, x), at_sbom);
-	CHECK_EQ_INT(meta_referrers("refs", &absent, NULL, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &absent, NULL, ref_cb, &b), 0);
 	CHECK_STR(b.buf, want.buf);
 
-	CHECK_EQ_INT(meta_referrers("refs", &subj, NULL, ref_stop_cb, &calls), 3);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &subj, NULL, ref_stop_cb, &calls), 3);
 	CHECK_EQ_INT(calls, 1);
 
 	/* the subject is recorded as a reference too (for GC) */
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM manifest_refs WHERE kind = 3"), 4);
 	/* deleting a referrer removes it from the list */
-	CHECK_EQ_INT(meta_manifest_delete("refs", &sbom, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "refs", &sbom, NULL), 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_referrers("refs", &subj, at_sbom, ref_cb, &b), 0);
+	CHECK_EQ_INT(meta_referrers(tm, "refs", &subj, at_sbom, ref_cb, &b), 0);
 	CHECK_STR(b.buf, "");
 	buf_release(&b);
 	buf_release(&want);
@@ -665,68 +665,68 @@ static void test_tags_list(void)
 
 	mi_set(&mi, mt_manifest, NULL, NULL, 0);
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
-		CHECK_EQ_INT(meta_manifest_put("pg", &m, 10, &mi, tags[i], NULL, NULL), 0);
+		CHECK_EQ_INT(meta_manifest_put(tm, "pg", &m, 10, &mi, tags[i], NULL, NULL), 0);
 
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, -1, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, -1, collect, &b, &more), 0);
 	CHECK_STR(b.buf, sorted);
 	CHECK_EQ_INT(more, 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, 7, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, 7, collect, &b, &more), 0);
 	CHECK_STR(b.buf, sorted);
 	CHECK_EQ_INT(more, 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, 100, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, 100, collect, &b, &more), 0);
 	CHECK_STR(b.buf, sorted);
 	CHECK_EQ_INT(more, 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, 6, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, 6, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "1.0 B Z _x a a1");
 	CHECK_EQ_INT(more, 1);
 
 	/* n = 0: nothing, but says whether there is anything */
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, 0, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, 0, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "");
 	CHECK_EQ_INT(more, 1);
-	CHECK_EQ_INT(meta_tags_list("pg", "b", 0, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "b", 0, collect, &b, &more), 0);
 	CHECK_EQ_INT(more, 0);
 
 	/* pages of 2 */
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, 2, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, 2, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "1.0 B");
 	CHECK_EQ_INT(more, 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", "B", 2, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "B", 2, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "Z _x");
 	CHECK_EQ_INT(more, 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", "_x", 2, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "_x", 2, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "a a1");
 	CHECK_EQ_INT(more, 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", "a1", 2, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "a1", 2, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "b");
 	CHECK_EQ_INT(more, 0);
 
 	/* last need not be a tag; past the end is an empty page of an existing repository */
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", "Y", 2, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "Y", 2, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "Z _x");
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_tags_list("pg", "zzz", 2, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "zzz", 2, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "");
 	CHECK_EQ_INT(more, 0);
-	CHECK_EQ_INT(meta_tags_list("pg", "zzz", -1, collect, &b, NULL), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", "zzz", -1, collect, &b, NULL), 0);
 	CHECK_STR(b.buf, "");
 
 	/* unknown repository; known one without tags */
-	CHECK_EQ_INT(meta_tags_list("no/repo", NULL, -1, collect, &b, &more), E_NAME_UNKNOWN);
-	CHECK_EQ_INT(meta_tags_list("lib/alpine", NULL, -1, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "no/repo", NULL, -1, collect, &b, &more), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_tags_list(tm, "lib/alpine", NULL, -1, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "");
 	CHECK_EQ_INT(more, 0);
 
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, -1, stop_cb, &calls, &more), 7);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, -1, stop_cb, &calls, &more), 7);
 	CHECK_EQ_INT(calls, 1);
 	buf_release(&b);
 }
@@ -743,11 +743,11 @@ static int nested_cb(void *ctx, const char *s)
 	struct nested *n = ctx;
 	collect(&n->outer, s);
 	long cnt = 0;
-	int rc = meta_tags_list("pg", NULL, -1, count_cb, &cnt, NULL);
+	int rc = meta_tags_list(tm, "pg", NULL, -1, count_cb, &cnt, NULL);
 	if (rc)
 		n->inner_rc = rc;
 	n->inner_total += cnt;
-	if (meta_repo_exists("pg"))
+	if (meta_repo_exists(tm, "pg"))
 		n->inner_rc = -100;
 	return 0;
 }
@@ -756,7 +756,7 @@ static void test_reentrant(void)
 {
 	struct nested n = { BUF_INIT, 0, 0 };
 	int more = 0;
-	CHECK_EQ_INT(meta_tags_list("pg", NULL, 3, nested_cb, &n, &more), 0);
+	CHECK_EQ_INT(meta_tags_list(tm, "pg", NULL, 3, nested_cb, &n, &more), 0);
 	CHECK_STR(n.outer.buf, "1.0 B Z");
 	CHECK_EQ_INT(n.inner_total, 21);
 	CHECK_EQ_INT(n.inner_rc, 0);
@@ -771,68 +771,68 @@ static void test_catalog(void)
 	int more = -1;
 	long calls = 0;
 
-	CHECK_EQ_INT(meta_blob_link("hidden/one", &d, 1), 0);
-	CHECK_EQ_INT(meta_blob_link("hidden/two", &d, 1), 0);
-	CHECK_EQ_INT(meta_blob_link("zz/hidden", &d, 1), 0);
-	CHECK_EQ_INT(meta_catalog(NULL, -1, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "hidden/one", &d, 1), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "hidden/two", &d, 1), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "zz/hidden", &d, 1), 0);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, -1, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "app elsewhere hidden/one hidden/two lib/alpine pg refs up/x zz/hidden");
 	CHECK_EQ_INT(more, 0);
 
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog(NULL, -1, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, -1, not_hidden, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "app elsewhere lib/alpine pg refs up/x");
 	CHECK_EQ_INT(more, 0);
 
 	/* excluded names do not count towards n */
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog(NULL, 3, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, 3, not_hidden, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "app elsewhere lib/alpine");
 	CHECK_EQ_INT(more, 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog("lib/alpine", 3, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "lib/alpine", 3, not_hidden, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "pg refs up/x");
 	CHECK_EQ_INT(more, 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog("elsewhere", 1, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "elsewhere", 1, not_hidden, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "lib/alpine");
 	CHECK_EQ_INT(more, 1);
 	/* only an excluded name follows: more counts included names only */
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog("refs", 1, not_hidden, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "refs", 1, not_hidden, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "up/x");
 	CHECK_EQ_INT(more, 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog("refs", 1, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "refs", 1, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "up/x");
 	CHECK_EQ_INT(more, 1);
 
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog(NULL, 2, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, 2, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "app elsewhere");
 	CHECK_EQ_INT(more, 1);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog("elsewhere", 2, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "elsewhere", 2, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "hidden/one hidden/two");
 	CHECK_EQ_INT(more, 1);
 
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog(NULL, 0, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, 0, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "");
 	CHECK_EQ_INT(more, 1);
-	CHECK_EQ_INT(meta_catalog("zz/hidden", 0, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "zz/hidden", 0, NULL, NULL, collect, &b, &more), 0);
 	CHECK_EQ_INT(more, 0);
-	CHECK_EQ_INT(meta_catalog("zzz", 5, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "zzz", 5, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "");
 	CHECK_EQ_INT(more, 0);
-	CHECK_EQ_INT(meta_catalog(NULL, 0, not_hidden, NULL, collect, &b, NULL), 0);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, 0, not_hidden, NULL, collect, &b, NULL), 0);
 
-	CHECK_EQ_INT(meta_catalog(NULL, -1, NULL, NULL, stop_cb, &calls, &more), 7);
+	CHECK_EQ_INT(meta_catalog(tm, NULL, -1, NULL, NULL, stop_cb, &calls, &more), 7);
 	CHECK_EQ_INT(calls, 1);
 
 	/* emptied repositories leave the catalog */
-	CHECK_EQ_INT(meta_blob_unlink("hidden/two", &d), 0);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "hidden/two", &d), 0);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_catalog("hidden", 2, NULL, NULL, collect, &b, &more), 0);
+	CHECK_EQ_INT(meta_catalog(tm, "hidden", 2, NULL, NULL, collect, &b, &more), 0);
 	CHECK_STR(b.buf, "hidden/one lib/alpine");
 	buf_release(&b);
 }
@@ -912,56 +912,56 @@ static void test_gc_queries(void)
 	int64_t far = now_ms() + 1000000000LL;
 	struct meta_gc_cutoffs cut = { .history_ms = far, .young_ms = far, .grace_ms = far };
 	mi_set(&mi, mt_manifest, NULL, &r, 1);
-	CHECK_EQ_INT(meta_blob_link("gcq/app", &layer, 7), 0);
-	CHECK_EQ_INT(meta_manifest_put("gcq/app", &m1, 100, &mi, "t1", NULL, NULL), 0);
-	CHECK_EQ_INT(meta_manifest_put("gcq/app", &m2, 100, &mi, NULL, NULL, NULL), 0);
-	CHECK_EQ_INT(meta_gc_repos(gcq_repo, &q), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "gcq/app", &layer, 7), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "gcq/app", &m1, 100, &mi, "t1", NULL, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "gcq/app", &m2, 100, &mi, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(meta_gc_repos(tm, gcq_repo, &q), 0);
 	CHECK(q.repo_id > 0);
 
 	/* marking: the tagged manifest is the only root once nothing counts as young */
-	CHECK_EQ_INT(meta_gc_manifests(q.repo_id, &cut, gcq_manifest, &q), 0);
+	CHECK_EQ_INT(meta_gc_manifests(tm, q.repo_id, &cut, gcq_manifest, &q), 0);
 	CHECK_EQ_INT(q.manifests, 2);
 	CHECK_EQ_INT(q.roots, 1);
 	struct meta_gc_cutoffs young = { .history_ms = far, .young_ms = 0, .grace_ms = far };
 	q.manifests = q.roots = 0;
-	CHECK_EQ_INT(meta_gc_manifests(q.repo_id, &young, gcq_manifest, &q), 0);
+	CHECK_EQ_INT(meta_gc_manifests(tm, q.repo_id, &young, gcq_manifest, &q), 0);
 	CHECK_EQ_INT(q.roots, 2);
-	CHECK_EQ_INT(meta_gc_refs(q.repo_id, gcq_ref, &q), 0);
+	CHECK_EQ_INT(meta_gc_refs(tm, q.repo_id, gcq_ref, &q), 0);
 	CHECK_EQ_INT(q.refs, 2);
-	CHECK_EQ_INT(meta_gc_links(q.repo_id, gcq_link, &q), 0);
+	CHECK_EQ_INT(meta_gc_links(tm, q.repo_id, gcq_link, &q), 0);
 	CHECK_EQ_INT(q.links, 3); /* the layer and both manifests' bytes */
 
 	/* sweeping re-checks: m2 goes with its bytes' link, m1 (tagged) and the layer (used) stay */
 	const char *dm[] = { digest_str(&m2, s2), digest_str(&m1, s1) };
 	unsigned char done[2] = { 9, 9 };
-	CHECK_EQ_INT(meta_gc_manifests_delete(q.repo_id, dm, 2, &cut, done), 0);
+	CHECK_EQ_INT(meta_gc_manifests_delete(tm, q.repo_id, dm, 2, &cut, done), 0);
 	CHECK_EQ_INT(done[0], META_GC_DONE_MANIFEST | META_GC_DONE_LINK);
 	CHECK_EQ_INT(done[1], 0);
 	const char *dl[] = { digest_str(&layer, sl) };
-	CHECK_EQ_INT(meta_gc_links_delete(q.repo_id, dl, 1, far, done), 0);
+	CHECK_EQ_INT(meta_gc_links_delete(tm, q.repo_id, dl, 1, far, done), 0);
 	CHECK_EQ_INT(done[0], 0);
 	snprintf(q.unlinked, sizeof(q.unlinked), "%s", s2);
-	CHECK_EQ_INT(meta_gc_unlinked_blobs(gcq_blob, &q), 0);
+	CHECK_EQ_INT(meta_gc_unlinked_blobs(tm, gcq_blob, &q), 0);
 	CHECK_EQ_INT(q.seen_unlinked, 1);
 	int row = 0;
 	int64_t links = -1;
-	CHECK_EQ_INT(meta_gc_blob_state(s2, &row, &links), 0);
+	CHECK_EQ_INT(meta_gc_blob_state(tm, s2, &row, &links), 0);
 	CHECK_EQ_INT(row, 1);
 	CHECK_EQ_INT(links, 0);
-	CHECK_EQ_INT(meta_gc_blobs_delete(dm, 1, done), 0);
+	CHECK_EQ_INT(meta_gc_blobs_delete(tm, dm, 1, done), 0);
 	CHECK_EQ_INT(done[0], 1);
-	CHECK_EQ_INT(meta_gc_blob_state(s2, &row, NULL), 0);
+	CHECK_EQ_INT(meta_gc_blob_state(tm, s2, &row, NULL), 0);
 	CHECK_EQ_INT(row, 0);
 
 	/* fsck's views and the statistics */
-	CHECK_EQ_INT(meta_fsck_manifests(gcq_fsck_manifest, &q), 0);
+	CHECK_EQ_INT(meta_fsck_manifests(tm, gcq_fsck_manifest, &q), 0);
 	CHECK_EQ_INT(q.fsck_linked, 1);
-	CHECK_EQ_INT(meta_fsck_database(gcq_line, &q), 0);
+	CHECK_EQ_INT(meta_fsck_database(tm, gcq_line, &q), 0);
 	CHECK_EQ_INT(q.lines, 0);
-	CHECK_EQ_INT(meta_stats(&st0), 0);
+	CHECK_EQ_INT(meta_stats(tm, &st0), 0);
 	CHECK(st0.blobs > 0 && st0.blob_bytes > 0 && st0.manifests > 0 && st0.tags > 0);
-	CHECK_EQ_INT(meta_audit_add(NULL, "gc", NULL, "{\"bytes_freed\":123}", NULL), 0);
-	CHECK_EQ_INT(meta_stats(&st1), 0);
+	CHECK_EQ_INT(meta_audit_add(tm, NULL, "gc", NULL, "{\"bytes_freed\":123}", NULL), 0);
+	CHECK_EQ_INT(meta_stats(tm, &st1), 0);
 	CHECK_EQ_INT(st1.gc_runs - st0.gc_runs, 1);
 	CHECK_EQ_INT(st1.gc_bytes_freed - st0.gc_bytes_freed, 123);
 }
@@ -978,15 +978,15 @@ static void test_busy(void)
 	/* SQLite: the write lock; PostgreSQL: the version row every write transaction takes first */
 	CHECK_EQ_INT(db_exec(db, t_sql("BEGIN IMMEDIATE", "BEGIN; UPDATE berth_version SET n = n + 1"), "lock"), 0);
 	/* readers are not blocked by a writer (WAL; MVCC) */
-	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "pg"), 0);
 	int64_t t0 = now_ms();
-	CHECK_EQ_INT(meta_blob_link("busy", &d, 1), E_BUSY);
+	CHECK_EQ_INT(meta_blob_link(tm, "busy", &d, 1), E_BUSY);
 	CHECK(now_ms() - t0 >= 4000);
 	CHECK_EQ_INT(db_exec(db, "ROLLBACK", "unlock"), 0);
 	db_close(db);
-	CHECK_EQ_INT(meta_repo_exists("busy"), E_NAME_UNKNOWN);
-	CHECK_EQ_INT(meta_blob_link("busy", &d, 1), 0);
-	CHECK_EQ_INT(meta_blob_unlink("busy", &d), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "busy"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_blob_link(tm, "busy", &d, 1), 0);
+	CHECK_EQ_INT(meta_blob_unlink(tm, "busy", &d), 0);
 }
 
 /* ---- threads ---- */
@@ -1016,11 +1016,11 @@ static void *writer(void *arg)
 		struct manifest_info mi;
 		mi_set(&mi, mt_manifest, NULL, &r, 1);
 		snprintf(tag, sizeof(tag), "t%d", i);
-		if (meta_blob_link(repo, &l, 100 + i))
+		if (meta_blob_link(tm, repo, &l, 100 + i))
 			w->errors++;
-		if (meta_manifest_put(repo, &m, 500, &mi, tag, &actor, NULL))
+		if (meta_manifest_put(tm, repo, &m, 500, &mi, tag, &actor, NULL))
 			w->errors++;
-		if (meta_manifest_put(repo, &m, 500, &mi, "latest", &actor, NULL))
+		if (meta_manifest_put(tm, repo, &m, 500, &mi, "latest", &actor, NULL))
 			w->errors++;
 	}
 	return NULL;
@@ -1035,16 +1035,16 @@ static void *reader(void *arg)
 		long n = 0;
 		int more = 0;
 		snprintf(repo, sizeof(repo), "conc/w%d", (i + w->idx) % N_WRITERS);
-		int rc = meta_tags_list(repo, NULL, -1, count_cb, &n, &more);
+		int rc = meta_tags_list(tm, repo, NULL, -1, count_cb, &n, &more);
 		if (rc && rc != E_NAME_UNKNOWN)
 			w->errors++;
 		w->seen += n;
-		if (meta_catalog(NULL, -1, NULL, NULL, count_cb, &n, &more))
+		if (meta_catalog(tm, NULL, -1, NULL, NULL, count_cb, &n, &more))
 			w->errors++;
 		rc = tag_target(repo, "latest", &d);
 		if (rc && rc != E_MANIFEST_UNKNOWN)
 			w->errors++;
-		if (!rc && meta_blob_linked(repo, &d, NULL))
+		if (!rc && meta_blob_linked(tm, repo, &d, NULL))
 			w->errors++;
 	}
 	return NULL;
@@ -1069,7 +1069,7 @@ static void test_threads(void)
 		int more = 0, rc;
 		struct hist h;
 		snprintf(repo, sizeof(repo), "conc/w%d", i);
-		CHECK_EQ_INT(meta_tags_list(repo, NULL, -1, count_cb, &n, &more), 0);
+		CHECK_EQ_INT(meta_tags_list(tm, repo, NULL, -1, count_cb, &n, &more), 0);
 		CHECK_EQ_INT(n, ROUNDS + 1);
 		hist_get(repo, "latest", &h, &rc);
 		CHECK_EQ_INT(rc, 0);
@@ -1084,8 +1084,84 @@ static void test_threads(void)
 
 static void *after_close(void *arg)
 {
-	*(int *)arg = meta_repo_exists("pg");
+	*(int *)arg = meta_repo_exists(tm, "pg");
 	return NULL;
+}
+
+/* ---- two databases open at once ---- */
+
+struct two {
+	struct meta *a, *b;
+	int rounds, errors;
+};
+
+/* Writes to and reads from both, alternating: each thread gets a connection to each. */
+static void *two_worker(void *arg)
+{
+	struct two *t = arg;
+	for (int i = 0; i < t->rounds; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "w%d", i);
+		struct digest d = dg(name);
+		if (meta_blob_link(t->a, "in-a", &d, 1) || meta_blob_link(t->b, "in-b", &d, 2))
+			t->errors++;
+		int64_t size = 0;
+		if (meta_blob_linked(t->a, "in-a", &d, &size) || size != 1)
+			t->errors++;
+		if (meta_blob_linked(t->b, "in-b", &d, &size) || size != 2)
+			t->errors++;
+		if (meta_blob_linked(t->a, "in-b", &d, NULL) != E_BLOB_UNKNOWN)
+			t->errors++;
+	}
+	return NULL;
+}
+
+/*
+ * tm (SQLite, or PostgreSQL in the pg suite) and a second SQLite file open
+ * together: writes land in their own database, threads using both get two
+ * connections and close them when they exit; closing one leaves the other
+ * working on every thread, and a database opened after it is not
+ * mistaken for the closed one.
+ */
+static void test_two_metas(const char *dir)
+{
+	struct buf p = BUF_INIT;
+	struct meta *other = NULL, *third = NULL;
+	struct digest d = dg("two");
+	buf_addf(&p, "%s/other.db", dir);
+	CHECK_EQ_INT(meta_open(p.buf, &other), 0);
+	CHECK(other && other != tm);
+	CHECK_EQ_INT(meta_blob_link(other, "only-other", &d, 5), 0);
+	CHECK_EQ_INT(meta_repo_exists(other, "only-other"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "only-other"), E_NAME_UNKNOWN);
+
+	struct two t = { tm, other, 20, 0 };
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(pthread_create(&th[i], NULL, two_worker, &t), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
+	CHECK_EQ_INT(t.errors, 0);
+	CHECK_EQ_INT(meta_repo_exists(other, "in-b"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "in-b"), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_repo_exists(tm, "in-a"), 0);
+
+	/* the same SQLite file twice: two metas on one database see each other's commits */
+	CHECK_EQ_INT(meta_open(p.buf, &third), 0);
+	CHECK_EQ_INT(meta_repo_exists(third, "only-other"), 0);
+	struct digest e = dg("third");
+	CHECK_EQ_INT(meta_blob_link(third, "from-third", &e, 3), 0);
+	CHECK_EQ_INT(meta_repo_exists(other, "from-third"), 0);
+	meta_close(third);
+
+	/* a thread still holding a connection to a closed meta moves on to a new one */
+	meta_close(other);
+	CHECK_EQ_INT(meta_open(p.buf, &other), 0);
+	CHECK_EQ_INT(meta_repo_exists(other, "from-third"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "from-third"), E_NAME_UNKNOWN);
+	meta_close(other);
+	CHECK_EQ_INT(meta_repo_exists(tm, "in-a"), 0);
+	buf_release(&p);
 }
 
 /* ---- reopening, refusing foreign files ---- */
@@ -1095,19 +1171,19 @@ static void test_reopen(void)
 	struct digest got;
 	pthread_t th;
 	int rc = 0;
-	meta_close();
-	CHECK_EQ_INT(meta_repo_exists("pg"), E_INTERNAL);
+	t_meta_close();
+	CHECK_EQ_INT(meta_repo_exists(tm, "pg"), E_INTERNAL);
 	CHECK_EQ_INT(pthread_create(&th, NULL, after_close, &rc), 0);
 	CHECK_EQ_INT(pthread_join(th, NULL), 0);
 	CHECK_EQ_INT(rc, E_INTERNAL);
-	meta_close(); /* harmless twice */
+	t_meta_close(); /* harmless twice */
 
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), SCHEMA_LATEST);
+	CHECK_EQ_INT(meta_schema_version(tm), SCHEMA_LATEST);
 	CHECK_EQ_INT(tag_target("pg", "a1", &got), 0);
 	struct digest paged = dg("paged");
 	CHECK(digest_eq(&got, &paged));
-	CHECK_EQ_INT(meta_repo_exists("refs"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "refs"), 0);
 	struct hist h;
 	hist_get("app", "v1", &h, &rc);
 	CHECK(strstr(h.text.buf, " delete carol ") != NULL);
@@ -1126,31 +1202,31 @@ static void test_foreign_pg(const char *dir)
 	struct buf p = BUF_INIT;
 	buf_addf(&p, "%s/newer.db", dir);
 	CHECK_EQ_INT(t_meta_open(p.buf), 0);
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(raw_exec(p.buf, "UPDATE berth_schema SET version = 99"), 0);
 	CHECK_EQ_INT(t_meta_open(p.buf), E_IO);
-	CHECK_EQ_INT(meta_schema_version(), 0);
+	CHECK_EQ_INT(meta_schema_version(tm), 0);
 
 	/* nothing listens there: unavailable, not an I/O error, and quickly */
 	int64_t t0 = now_ms();
-	CHECK_EQ_INT(meta_open_url("postgresql://berth@127.0.0.1:1/berth?connect_timeout=3"), E_STORE_UNAVAILABLE);
+	CHECK_EQ_INT(meta_open_url("postgresql://berth@127.0.0.1:1/berth?connect_timeout=3", &tm), E_STORE_UNAVAILABLE);
 	CHECK(now_ms() - t0 < 4000);
-	CHECK_EQ_INT(meta_schema_version(), 0);
+	CHECK_EQ_INT(meta_schema_version(tm), 0);
 
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "pg"), 0);
 	buf_release(&p);
 }
 
 static void test_foreign(const char *dir)
 {
 	struct buf p = BUF_INIT;
-	meta_close();
+	t_meta_close();
 
 	buf_addf(&p, "%s/foreign.db", dir);
 	CHECK_EQ_INT(raw_exec(p.buf, "CREATE TABLE t(x INTEGER)"), 0);
 	CHECK_EQ_INT(t_meta_open(p.buf), E_IO);
-	CHECK_EQ_INT(meta_repo_exists("pg"), E_INTERNAL);
+	CHECK_EQ_INT(meta_repo_exists(tm, "pg"), E_INTERNAL);
 	/* refused without being changed */
 	CHECK_EQ_INT(raw_int(p.buf, t_sql("SELECT journal_mode = 'delete' FROM pragma_journal_mode",
 					  "SELECT count(*) = 1 FROM pg_tables WHERE schemaname = current_schema()")), 1);
@@ -1164,7 +1240,7 @@ static void test_foreign(const char *dir)
 	buf_addf(&p, "%s/newer.db", dir);
 	CHECK_EQ_INT(raw_exec(p.buf, "PRAGMA application_id = 1651668072; PRAGMA user_version = 99;"
 				     "CREATE TABLE future(x)"), 0);
-	CHECK_EQ_INT(meta_open(p.buf), E_IO);
+	CHECK_EQ_INT(meta_open(p.buf, &tm), E_IO);
 
 	buf_reset(&p);
 	buf_addf(&p, "%s/garbage.db", dir);
@@ -1175,16 +1251,16 @@ static void test_foreign(const char *dir)
 			fputs("this is not a database file. ", f);
 		fclose(f);
 	}
-	CHECK_EQ_INT(meta_open(p.buf), E_IO);
+	CHECK_EQ_INT(meta_open(p.buf, &tm), E_IO);
 
 	buf_reset(&p);
 	buf_addf(&p, "%s/no/such/dir/berth.db", dir);
-	CHECK_EQ_INT(meta_open(p.buf), E_IO);
-	CHECK_EQ_INT(meta_schema_version(), 0);
+	CHECK_EQ_INT(meta_open(p.buf, &tm), E_IO);
+	CHECK_EQ_INT(meta_schema_version(tm), 0);
 
 	/* still usable on the real file afterwards */
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_repo_exists("pg"), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "pg"), 0);
 	buf_release(&p);
 }
 
@@ -1209,9 +1285,10 @@ int main(void)
 	test_gc_queries();
 	test_busy();
 	test_threads();
+	test_two_metas(dir.buf);
 	test_reopen();
 	test_foreign(dir.buf);
-	meta_close();
+	t_meta_close();
 
 	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);

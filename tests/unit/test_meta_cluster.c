@@ -52,7 +52,7 @@ static int put(const char *repo, const char *seed, const char *tag, const struct
 {
 	struct manifest_info mi = { .media_type = mt_manifest };
 	struct digest d = dg(seed);
-	return meta_manifest_put(repo, &d, 100, &mi, tag, actor, NULL);
+	return meta_manifest_put(tm, repo, &d, 100, &mi, tag, actor, NULL);
 }
 
 /* Every existing tag is immutable. */
@@ -79,7 +79,7 @@ static void run_nodes_on(const char *path, int (*node)(int i), int *status)
 {
 	int gate[2];
 	pid_t pid[NODES];
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(pipe(gate), 0);
 	fflush(NULL);
 	for (int i = 0; i < NODES; i++) {
@@ -92,7 +92,7 @@ static void run_nodes_on(const char *path, int (*node)(int i), int *status)
 			if (read(gate[0], &c, 1) < 0 || rc)
 				_exit(250);
 			rc = node(i);
-			meta_close();
+			t_meta_close();
 			_exit(rc);
 		}
 	}
@@ -169,7 +169,7 @@ static void test_immutable_race(void)
 		char tag[16];
 		int events = 0;
 		snprintf(tag, sizeof(tag), "v%d", t);
-		CHECK_EQ_INT(meta_tag_history("race/imm", tag, count_event, &events), 0);
+		CHECK_EQ_INT(meta_tag_history(tm, "race/imm", tag, count_event, &events), 0);
 		CHECK_EQ_INT(events, 1);
 	}
 }
@@ -217,12 +217,12 @@ static void test_tag_moves(void)
 	run_nodes(node_move, status);
 	CHECK_EQ_INT(status[0], 0);
 	CHECK_EQ_INT(status[1], 0);
-	CHECK_EQ_INT(meta_tag_history("race/move", "latest", chain_event, &c), 0);
+	CHECK_EQ_INT(meta_tag_history(tm, "race/move", "latest", chain_event, &c), 0);
 	CHECK(c.events > 2 && c.events <= NODES * MOVES);
 	CHECK_EQ_INT(c.broken, 0);
 	CHECK_STR(c.newer_old, ""); /* the first event created the tag */
 	CHECK_EQ_INT(reference_parse("latest", 6, &ref), 0);
-	CHECK_EQ_INT(meta_manifest_get("race/move", &ref, &m), 0);
+	CHECK_EQ_INT(meta_manifest_get(tm, "race/move", &ref, &m), 0);
 	CHECK_STR(digest_str(&m.digest, s), c.latest);
 	meta_manifest_release(&m);
 }
@@ -254,7 +254,7 @@ static void test_deadlock_retry(void)
 		return;
 	CHECK_EQ_INT(put("dl/app", "dl-1", "x", NULL), 0);
 	CHECK_EQ_INT(put("dl/app", "dl-2", NULL, NULL), 0);
-	uint64_t retries = meta_writer_retries();
+	uint64_t retries = meta_writer_retries(tm);
 	CHECK_EQ_INT(db_exec(op, "BEGIN; UPDATE tags SET updated_ms = updated_ms WHERE name = 'x'", "lock"), 0);
 	CHECK_EQ_INT(pthread_create(&th, NULL, retag_main, NULL), 0);
 	pause_ms(300); /* the writer waits for the tag row */
@@ -266,13 +266,13 @@ static void test_deadlock_retry(void)
 	CHECK_EQ_INT(db_exec(op, "ROLLBACK", "unlock"), 0);
 	CHECK_EQ_INT(pthread_join(th, NULL), 0);
 	CHECK_EQ_INT(atomic_load(&deadlock_rc), 0);
-	CHECK(meta_writer_retries() > retries);
+	CHECK(meta_writer_retries(tm) > retries);
 	db_close(op);
 	struct meta_manifest m;
 	struct reference ref;
 	struct digest want = dg("dl-2");
 	CHECK_EQ_INT(reference_parse("x", 1, &ref), 0);
-	CHECK_EQ_INT(meta_manifest_get("dl/app", &ref, &m), 0);
+	CHECK_EQ_INT(meta_manifest_get(tm, "dl/app", &ref, &m), 0);
 	CHECK(digest_eq(&m.digest, &want));
 	meta_manifest_release(&m);
 }
@@ -291,7 +291,7 @@ static void *writes_main(void *arg)
 		snprintf(seed, sizeof(seed), "gone-%d", i);
 		struct digest d = dg(seed);
 		int64_t t0 = now_ms();
-		int rc = meta_blob_link("gone/repo", &d, 1);
+		int rc = meta_blob_link(tm, "gone/repo", &d, 1);
 		int64_t took = now_ms() - t0;
 		if (took > atomic_load(&longest_ms))
 			atomic_store(&longest_ms, took);
@@ -327,8 +327,8 @@ static void test_server_gone(void)
 	atomic_store(&killed, 1);
 	pause_ms(500);
 	int64_t t0 = now_ms();
-	CHECK_EQ_INT(meta_blob_known(&d, NULL), E_STORE_UNAVAILABLE);
-	CHECK_EQ_INT(meta_repo_exists("gone/repo"), E_STORE_UNAVAILABLE);
+	CHECK_EQ_INT(meta_blob_known(tm, &d, NULL), E_STORE_UNAVAILABLE);
+	CHECK_EQ_INT(meta_repo_exists(tm, "gone/repo"), E_STORE_UNAVAILABLE);
 	CHECK(now_ms() - t0 < 5000);
 	CHECK_EQ_INT(system(start_cmd), 0);
 	for (int i = 0; i < 200 && !atomic_load(&n_ok_after); i++)
@@ -340,8 +340,8 @@ static void test_server_gone(void)
 	CHECK(atomic_load(&n_ok_after) > 0);
 	CHECK_EQ_INT(atomic_load(&n_other), 0);
 	CHECK(atomic_load(&longest_ms) < 15000);
-	CHECK_EQ_INT(meta_blob_known(&d, NULL), 0);
-	CHECK_EQ_INT(meta_repo_exists("gone/repo"), 0);
+	CHECK_EQ_INT(meta_blob_known(tm, &d, NULL), 0);
+	CHECK_EQ_INT(meta_repo_exists(tm, "gone/repo"), 0);
 }
 
 int main(void)
@@ -360,7 +360,7 @@ int main(void)
 	test_tag_moves();
 	test_deadlock_retry();
 	test_server_gone();
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);
 	buf_release(&dbpath);

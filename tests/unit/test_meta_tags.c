@@ -51,13 +51,13 @@ static int put(const char *repo, const char *seed, int64_t size, const char *tag
 		{ .kind = REF_LAYER, .digest = layer, .size = 20 },
 	};
 	struct manifest_info mi = { .media_type = mt_manifest, .refs = refs, .nrefs = 3 };
-	int rc = meta_blob_link(repo, &cfg, 10);
+	int rc = meta_blob_link(tm, repo, &cfg, 10);
 	if (!rc)
-		rc = meta_blob_link(repo, &shared, 1000);
+		rc = meta_blob_link(tm, repo, &shared, 1000);
 	if (!rc)
-		rc = meta_blob_link(repo, &layer, 20);
+		rc = meta_blob_link(tm, repo, &layer, 20);
 	if (!rc)
-		rc = meta_manifest_put(repo, &m, size, &mi, tag, actor, NULL);
+		rc = meta_manifest_put(tm, repo, &m, size, &mi, tag, actor, NULL);
 	return rc;
 }
 
@@ -89,7 +89,7 @@ static int hist_cb(void *ctx, const struct meta_tag_event *ev)
 static void history(const char *repo, const char *tag, struct buf *b)
 {
 	buf_reset(b);
-	CHECK_EQ_INT(meta_tag_history(repo, tag, hist_cb, b), 0);
+	CHECK_EQ_INT(meta_tag_history(tm, repo, tag, hist_cb, b), 0);
 }
 
 /* "how actor old>new;" for one event, as hist_cb writes it. */
@@ -106,7 +106,7 @@ static int points_at(const char *repo, const char *tag, const char *seed)
 	struct meta_manifest m;
 	struct digest want = dg(seed);
 	reference_parse(tag, strlen(tag), &ref);
-	int rc = meta_manifest_get(repo, &ref, &m);
+	int rc = meta_manifest_get(tm, repo, &ref, &m);
 	int same = !rc && digest_eq(&m.digest, &want);
 	meta_manifest_release(&m);
 	return same;
@@ -155,7 +155,7 @@ static void test_retag_and_change(void)
 	struct manifest_info mi = { .media_type = mt_manifest, .refs = &bad, .nrefs = 1 };
 	struct digest m = dg("x");
 	ch.count = 9;
-	CHECK_EQ_INT(meta_manifest_put("r", &m, 5, &mi, "t", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_put(tm, "r", &m, 5, &mi, "t", &alice, NULL), E_MANIFEST_BLOB_UNKNOWN);
 	CHECK_EQ_INT(ch.count, 0);
 	buf_release(&h);
 	buf_release(&want);
@@ -189,7 +189,7 @@ static void test_guard(void)
 	/* two statements: the order in which arguments are evaluated is unspecified */
 	ds_of("g2", s);
 	CHECK_EQ_INT(reference_parse(s, strlen(s), &ref), 0);
-	CHECK_EQ_INT(meta_manifest_get("g", &ref, &m), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_get(tm, "g", &ref, &m), E_MANIFEST_UNKNOWN);
 	/* mutable tags move freely; the guard is asked */
 	CHECK_EQ_INT(put("g", "g1", 10, "latest", &ci), 0);
 	CHECK_EQ_INT(put("g", "g2", 20, "latest", &ci), 0);
@@ -200,11 +200,11 @@ static void test_guard(void)
 
 	/* tag delete of an immutable tag: refused; of a mutable one: allowed */
 	struct meta_actor del = { .name = "ci", .how = "delete", .guard = guard_v, .guard_ctx = &g, .change = &ch };
-	CHECK_EQ_INT(meta_tag_delete("g", "v1", &del), E_TAG_IMMUTABLE);
+	CHECK_EQ_INT(meta_tag_delete(tm, "g", "v1", &del), E_TAG_IMMUTABLE);
 	CHECK(points_at("g", "v1", "g1"));
 	history("g", "v1", &h);
 	CHECK_STR(h.buf, before.buf);
-	CHECK_EQ_INT(meta_tag_delete("g", "latest", &del), 0);
+	CHECK_EQ_INT(meta_tag_delete(tm, "g", "latest", &del), 0);
 	CHECK_EQ_INT(ch.count, 1);
 	CHECK_STR(ch.how, "delete");
 	CHECK_STR(ch.old_digest, ds_of("g2", s));
@@ -213,14 +213,14 @@ static void test_guard(void)
 	/* manifest delete: refused while an immutable tag points at it, whatever else does */
 	CHECK_EQ_INT(put("g", "g1", 10, "stable", &ci), 0);
 	struct digest g1 = dg("g1"), g2 = dg("g2");
-	CHECK_EQ_INT(meta_manifest_delete("g", &g1, &del), E_TAG_IMMUTABLE);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "g", &g1, &del), E_TAG_IMMUTABLE);
 	CHECK(points_at("g", "stable", "g1"));
 	CHECK(points_at("g", "v1", "g1"));
 	history("g", "stable", &h);
 	CHECK(strstr(h.buf, "delete") == NULL);
-	CHECK_EQ_INT(meta_manifest_delete("g", &g2, &del), E_TAG_IMMUTABLE); /* v2 */
-	CHECK_EQ_INT(meta_tag_delete("g", "v2", &free_), 0);
-	CHECK_EQ_INT(meta_manifest_delete("g", &g2, &del), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "g", &g2, &del), E_TAG_IMMUTABLE); /* v2 */
+	CHECK_EQ_INT(meta_tag_delete(tm, "g", "v2", &free_), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "g", &g2, &del), 0);
 	CHECK_EQ_INT(ch.count, 0);
 	buf_release(&h);
 	buf_release(&before);
@@ -241,7 +241,7 @@ static void test_rollback(void)
 
 	/* dry run: tells, changes nothing */
 	history("app", "prod", &before);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, NULL, 1, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, NULL, 1, &cli, &rb, &detail), 0);
 	CHECK_STR(rb.from, ds_of("r3", s));
 	CHECK_STR(rb.to, ds_of("r2", s));
 	CHECK_EQ_INT(rb.from_size, 103);
@@ -253,14 +253,14 @@ static void test_rollback(void)
 	CHECK_STR(h.buf, before.buf);
 
 	/* one step back, then the rollback rolled back */
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, NULL, 0, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, NULL, 0, &cli, &rb, &detail), 0);
 	CHECK(points_at("app", "prod", "r2"));
 	CHECK_EQ_INT(ch.count, 1);
 	CHECK_STR(ch.how, "rollback");
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, NULL, 0, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, NULL, 0, &cli, &rb, &detail), 0);
 	CHECK(points_at("app", "prod", "r3"));
 	/* the earlier digests, newest first, are now r2, r3, r2, r1: four steps back is r1 */
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 4, NULL, 0, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 4, NULL, 0, &cli, &rb, &detail), 0);
 	CHECK(points_at("app", "prod", "r1"));
 	history("app", "prod", &h);
 	buf_reset(&want);
@@ -273,34 +273,34 @@ static void test_rollback(void)
 	CHECK_STR(h.buf, want.buf);
 
 	/* to a digest; already there: nothing written */
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, ds_of("r3", s), 0, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, ds_of("r3", s), 0, &cli, &rb, &detail), 0);
 	CHECK(points_at("app", "prod", "r3"));
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, ds_of("r3", s), 0, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, ds_of("r3", s), 0, &cli, &rb, &detail), 0);
 	CHECK_EQ_INT(rb.moved, 0);
 	CHECK_EQ_INT(ch.count, 0);
 
 	/* refusals, each with a detail and no change */
 	history("app", "prod", &before);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 99, NULL, 0, &cli, &rb, &detail), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 99, NULL, 0, &cli, &rb, &detail), E_MANIFEST_UNKNOWN);
 	CHECK(strstr(detail.buf, "fewer than 99") != NULL);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 0, NULL, 0, &cli, &rb, &detail), E_BAD_REQUEST);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 0, NULL, 0, &cli, &rb, &detail), E_BAD_REQUEST);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, "sha256:zz", 0, &cli, &rb, &detail), E_DIGEST_INVALID);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, "sha256:zz", 0, &cli, &rb, &detail), E_DIGEST_INVALID);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, ds_of("nowhere", s), 0, &cli, &rb, &detail),
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, ds_of("nowhere", s), 0, &cli, &rb, &detail),
 		     E_MANIFEST_UNKNOWN);
 	CHECK(strstr(detail.buf, "not a manifest of repository app") != NULL);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_tag_rollback("no/such", "prod", 1, NULL, 0, &cli, &rb, &detail), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "no/such", "prod", 1, NULL, 0, &cli, &rb, &detail), E_NAME_UNKNOWN);
 	CHECK(strstr(detail.buf, "no/such") != NULL);
-	CHECK_EQ_INT(meta_tag_rollback("app", "never", 1, NULL, 0, &cli, &rb, NULL), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "never", 1, NULL, 0, &cli, &rb, NULL), E_MANIFEST_UNKNOWN);
 	/* the target manifest was deleted since */
 	struct digest r1 = dg("r1");
-	CHECK_EQ_INT(meta_manifest_delete("app", &r1, &dev), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "app", &r1, &dev), 0);
 	buf_reset(&detail);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, NULL, 0, &cli, &rb, &detail), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, NULL, 0, &cli, &rb, &detail), E_MANIFEST_UNKNOWN);
 	CHECK(strstr(detail.buf, "deleted") != NULL);
 	history("app", "prod", &h);
 	CHECK_STR(h.buf, before.buf);
@@ -311,15 +311,15 @@ static void test_rollback(void)
 	CHECK_EQ_INT(put("app", "r2", 102, "v9", &dev), 0);
 	CHECK_EQ_INT(put("app", "r3", 103, "v9", &dev), 0);
 	struct meta_actor guarded = { .name = "cli", .guard = guard_v, .guard_ctx = &g };
-	CHECK_EQ_INT(meta_tag_rollback("app", "v9", 1, NULL, 1, &guarded, &rb, NULL), E_TAG_IMMUTABLE);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "v9", 1, NULL, 1, &guarded, &rb, NULL), E_TAG_IMMUTABLE);
 	CHECK_EQ_INT(rb.moved, 0);
-	CHECK_EQ_INT(meta_tag_rollback("app", "v9", 1, NULL, 0, &guarded, &rb, NULL), E_TAG_IMMUTABLE);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "v9", 1, NULL, 0, &guarded, &rb, NULL), E_TAG_IMMUTABLE);
 	CHECK(points_at("app", "v9", "r3"));
 	CHECK_EQ_INT(g.calls, 2);
 
 	/* a deleted tag comes back: the delete's old digest is the latest earlier one */
-	CHECK_EQ_INT(meta_tag_delete("app", "prod", &dev), 0);
-	CHECK_EQ_INT(meta_tag_rollback("app", "prod", 1, NULL, 0, &cli, &rb, &detail), 0);
+	CHECK_EQ_INT(meta_tag_delete(tm, "app", "prod", &dev), 0);
+	CHECK_EQ_INT(meta_tag_rollback(tm, "app", "prod", 1, NULL, 0, &cli, &rb, &detail), 0);
 	CHECK_STR(rb.from, "");
 	CHECK_EQ_INT(rb.from_size, 0);
 	CHECK(points_at("app", "prod", "r3"));
@@ -350,20 +350,20 @@ static void test_listings(void)
 	char s[DIGEST_STR_MAX];
 	CHECK_EQ_INT(put("ls", "l1", 11, "b", NULL), 0);
 	CHECK_EQ_INT(put("ls", "l2", 22, "a", NULL), 0);
-	CHECK_EQ_INT(meta_tags_info("ls", tag_row, &b), 0);
+	CHECK_EQ_INT(meta_tags_info(tm, "ls", tag_row, &b), 0);
 	buf_addf(&want, "a=%.13s/22;", ds_of("l2", s));
 	buf_addf(&want, "b=%.13s/11;", ds_of("l1", s));
 	CHECK_STR(b.buf, want.buf);
-	CHECK_EQ_INT(meta_tags_info("no/such", tag_row, &b), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_tags_info(tm, "no/such", tag_row, &b), E_NAME_UNKNOWN);
 
 	/* references, by kind then digest; sizes from blobs; the subject-less manifest has 3 */
 	struct digest l1 = dg("l1"), none = dg("none");
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_manifest_refs("ls", &l1, ref_row, &b), 0);
+	CHECK_EQ_INT(meta_manifest_refs(tm, "ls", &l1, ref_row, &b), 0);
 	CHECK(!strncmp(b.buf, "0:", 2));
 	CHECK(strstr(b.buf, "/10;") && strstr(b.buf, "/20;") && strstr(b.buf, "/1000;"));
-	CHECK_EQ_INT(meta_manifest_refs("ls", &none, ref_row, &b), E_MANIFEST_UNKNOWN);
-	CHECK_EQ_INT(meta_manifest_refs("no/such", &l1, ref_row, &b), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_refs(tm, "ls", &none, ref_row, &b), E_MANIFEST_UNKNOWN);
+	CHECK_EQ_INT(meta_manifest_refs(tm, "no/such", &l1, ref_row, &b), E_MANIFEST_UNKNOWN);
 	buf_release(&b);
 	buf_release(&want);
 }
@@ -374,15 +374,15 @@ static void test_pat_name(void)
 	int64_t id = 0;
 	char *name = (char *)"stale";
 	SHA256((const unsigned char *)"secret-1", 8, hash);
-	CHECK_EQ_INT(meta_pat_create("alice", "ci-push", "", 0, hash, &id), 0);
-	CHECK_EQ_INT(meta_pat_name(id, &name), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci-push", "", 0, hash, &id), 0);
+	CHECK_EQ_INT(meta_pat_name(tm, id, &name), 0);
 	CHECK_STR(name, "ci-push");
 	free(name);
-	CHECK_EQ_INT(meta_pat_revoke("alice", "ci-push", 1), 0);
-	CHECK_EQ_INT(meta_pat_name(id, &name), 0);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "ci-push", 1), 0);
+	CHECK_EQ_INT(meta_pat_name(tm, id, &name), 0);
 	CHECK_STR(name, "ci-push");
 	free(name);
-	CHECK_EQ_INT(meta_pat_name(id + 100, &name), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_pat_name(tm, id + 100, &name), E_NAME_UNKNOWN);
 	CHECK(name == NULL);
 }
 
@@ -399,7 +399,7 @@ int main(void)
 	test_rollback();
 	test_listings();
 	test_pat_name();
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);
 	buf_release(&db);

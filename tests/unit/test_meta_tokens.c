@@ -100,7 +100,7 @@ static int pat_cb(void *ctx, const struct meta_pat *p)
 static const char *list_pats(const char *owner, int all, struct pats_seen *s, int *rc)
 {
 	seen_init(s);
-	*rc = meta_pat_list(owner, all, pat_cb, s);
+	*rc = meta_pat_list(tm, owner, all, pat_cb, s);
 	return s->text.buf;
 }
 
@@ -114,7 +114,7 @@ static int nested_pat_cb(void *ctx, const struct meta_pat *p)
 	if (rc || !inner.calls)
 		s->nested_rc = rc ? rc : -100;
 	buf_release(&inner.text);
-	rc = meta_pat_check(p->id, now_ms());
+	rc = meta_pat_check(tm, p->id, now_ms());
 	if (rc && !p->revoked_ms && !p->expires_ms)
 		s->nested_rc = rc;
 	return pat_cb(ctx, p);
@@ -157,7 +157,7 @@ static const char *list_audit(int64_t since, const char *repo, long limit, struc
 	memset(e, 0, sizeof(*e));
 	buf_init(&e->text, 0);
 	e->ordered = 1;
-	*rc = meta_audit_list(since, repo, limit, audit_cb, e);
+	*rc = meta_audit_list(tm, since, repo, limit, audit_cb, e);
 	return e->text.buf;
 }
 
@@ -178,23 +178,23 @@ static void test_not_open(void)
 	long calls = 0;
 	int rc;
 	hash_of("x", h);
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", NULL, 0, h, NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_pat_lookup(h, now_ms(), &p), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", NULL, 0, h, NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, now_ms(), &p), E_INTERNAL);
 	CHECK(p.owner == NULL && p.id == 0);
-	CHECK_EQ_INT(meta_pat_check(1, now_ms()), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_check(tm, 1, now_ms()), E_INTERNAL);
 	char *sc = stale;
-	CHECK_EQ_INT(meta_pat_get_scopes(1, &sc), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_get_scopes(tm, 1, &sc), E_INTERNAL);
 	CHECK(sc == NULL);
-	CHECK_EQ_INT(meta_pat_touch(1, now_ms()), E_INTERNAL);
-	CHECK_EQ_INT(meta_pat_list(NULL, 1, never_cb, &calls), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_touch(tm, 1, now_ms()), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_list(tm, NULL, 1, never_cb, &calls), E_INTERNAL);
 	CHECK_EQ_INT(calls, 0);
-	CHECK_EQ_INT(meta_pat_revoke("alice", "ci", now_ms()), E_INTERNAL);
-	CHECK_EQ_INT(meta_audit_add("alice", "login", NULL, NULL, NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "ci", now_ms()), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "login", NULL, NULL, NULL), E_INTERNAL);
 	list_audit(0, NULL, -1, &e, &rc);
 	CHECK_EQ_INT(rc, E_INTERNAL);
 	buf_release(&e.text);
-	CHECK_EQ_INT(meta_upload_touch("0123456789abcdef0123456789abcdef"), E_INTERNAL);
-	CHECK_EQ_INT(meta_uploads_stale(0, collect, NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_upload_touch(tm, "0123456789abcdef0123456789abcdef"), E_INTERNAL);
+	CHECK_EQ_INT(meta_uploads_stale(tm, 0, collect, NULL), E_INTERNAL);
 }
 
 /* ---- upgrading a version-1 database ---- */
@@ -214,13 +214,13 @@ static void fill_v1(const char *path)
 	struct meta_actor who = { .name = "olduser", .how = "push", .client = "192.0.2.50" };
 
 	CHECK_EQ_INT(t_meta_open_at_version(path, 1), 0);
-	CHECK_EQ_INT(meta_schema_version(), 1);
+	CHECK_EQ_INT(meta_schema_version(tm), 1);
 	CHECK_EQ_INT(raw_int(path, T_SQL_VERSION), 1);
 	CHECK_EQ_INT(raw_int(path, v2_objects), 0);
-	CHECK_EQ_INT(meta_blob_link("old/repo", &layer, 3), 0);
-	CHECK_EQ_INT(meta_manifest_put("old/repo", &m, 40, &mi, "v1", &who, NULL), 0);
-	CHECK_EQ_INT(meta_upload_create("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "old/repo"), 0);
-	meta_close();
+	CHECK_EQ_INT(meta_blob_link(tm, "old/repo", &layer, 3), 0);
+	CHECK_EQ_INT(meta_manifest_put(tm, "old/repo", &m, 40, &mi, "v1", &who, NULL), 0);
+	CHECK_EQ_INT(meta_upload_create(tm, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "old/repo"), 0);
+	t_meta_close();
 }
 
 static int history_cb(void *ctx, const struct meta_tag_event *ev)
@@ -239,18 +239,18 @@ static void check_v1_data(void)
 	struct meta_manifest got;
 	struct buf b = BUF_INIT;
 	int64_t size = 0;
-	CHECK_EQ_INT(meta_blob_linked("old/repo", &layer, &size), 0);
+	CHECK_EQ_INT(meta_blob_linked(tm, "old/repo", &layer, &size), 0);
 	CHECK_EQ_INT(size, 3);
 	CHECK_EQ_INT(reference_parse("v1", 2, &ref), 0);
-	CHECK_EQ_INT(meta_manifest_get("old/repo", &ref, &got), 0);
+	CHECK_EQ_INT(meta_manifest_get(tm, "old/repo", &ref, &got), 0);
 	CHECK(digest_eq(&got.digest, &m));
 	CHECK_EQ_INT(got.size, 40);
 	/* stored before schema 3: its bytes are in the blob store, not here */
 	CHECK(got.content == NULL && got.content_len == 0);
 	meta_manifest_release(&got);
-	CHECK_EQ_INT(meta_tag_history("old/repo", "v1", history_cb, &b), 0);
+	CHECK_EQ_INT(meta_tag_history(tm, "old/repo", "v1", history_cb, &b), 0);
 	CHECK_STR(b.buf, "olduser push 192.0.2.50;");
-	CHECK_EQ_INT(meta_upload_check("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "old/repo"), 0);
+	CHECK_EQ_INT(meta_upload_check(tm, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "old/repo"), 0);
 	buf_release(&b);
 }
 
@@ -269,7 +269,7 @@ static void test_upgrade(const char *dir)
 	/* a migration that fails part-way leaves the file at version 1, untouched */
 	CHECK_EQ_INT(raw_exec(p.buf, "CREATE TABLE audit_events(x INTEGER)"), 0);
 	CHECK_EQ_INT(t_meta_open(p.buf), E_IO);
-	CHECK_EQ_INT(meta_schema_version(), 0);
+	CHECK_EQ_INT(meta_schema_version(tm), 0);
 	CHECK_EQ_INT(raw_int(p.buf, T_SQL_VERSION), 1);
 	CHECK_EQ_INT(raw_int(p.buf, t_sql("SELECT count(*) FROM sqlite_schema WHERE name = 'pats'",
 				    "SELECT count(*) FROM pg_class WHERE relname = 'pats'")), 0);
@@ -277,37 +277,37 @@ static void test_upgrade(const char *dir)
 
 	/* opening migrates in place */
 	CHECK_EQ_INT(t_meta_open(p.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 4);
+	CHECK_EQ_INT(meta_schema_version(tm), 4);
 	CHECK_EQ_INT(raw_int(p.buf, T_SQL_VERSION), 4);
 	CHECK_EQ_INT(raw_int(p.buf, v2_objects), 6);
 	check_v1_data();
 
 	/* the new tables work */
 	hash_of("upgrade-secret", h);
-	CHECK_EQ_INT(meta_pat_create("olduser", "laptop", "", 0, h, &id), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "olduser", "laptop", "", 0, h, &id), 0);
 	CHECK(id > 0);
-	CHECK_EQ_INT(meta_pat_lookup(h, now_ms(), &pat), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, now_ms(), &pat), 0);
 	CHECK_EQ_INT(pat.id, id);
 	CHECK_STR(pat.owner, "olduser");
 	meta_pat_release(&pat);
-	CHECK_EQ_INT(meta_pat_check(id, now_ms()), 0);
-	CHECK_EQ_INT(meta_audit_add("olduser", "token_create", NULL, "{\"name\":\"laptop\"}", NULL), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id, now_ms()), 0);
+	CHECK_EQ_INT(meta_audit_add(tm, "olduser", "token_create", NULL, "{\"name\":\"laptop\"}", NULL), 0);
 	CHECK_STR(list_audit(0, NULL, -1, &e, &rc), "olduser token_create - {\"name\":\"laptop\"} -\n");
 	CHECK_EQ_INT(rc, 0);
 	buf_release(&e.text);
-	CHECK_EQ_INT(meta_upload_touch("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 0);
-	meta_close();
+	CHECK_EQ_INT(meta_upload_touch(tm, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 0);
+	t_meta_close();
 
 	/* reopening an up-to-date file changes nothing */
 	CHECK_EQ_INT(t_meta_open(p.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 4);
+	CHECK_EQ_INT(meta_schema_version(tm), 4);
 	check_v1_data();
-	CHECK_EQ_INT(meta_pat_check(id, now_ms()), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id, now_ms()), 0);
 	/* asking for an older version than the file has does not downgrade it */
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(t_meta_open_at_version(p.buf, 1), 0);
-	CHECK_EQ_INT(meta_schema_version(), 4);
-	meta_close();
+	CHECK_EQ_INT(meta_schema_version(tm), 4);
+	t_meta_close();
 	CHECK_EQ_INT(raw_int(p.buf, T_SQL_INTEGRITY), 1);
 	CHECK_EQ_INT(raw_int(p.buf, T_SQL_FK_ROWS), 0);
 	buf_release(&p);
@@ -327,9 +327,9 @@ static void test_pat_create_lookup(void)
 	hash_of("secret-3", h3);
 	hash_of("never issued", none);
 
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", scopes, 0, h1, &id1), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", scopes, 0, h1, &id1), 0);
 	CHECK(id1 > 0);
-	CHECK_EQ_INT(meta_pat_lookup(h1, now_ms(), &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h1, now_ms(), &p), 0);
 	CHECK_EQ_INT(p.id, id1);
 	CHECK_STR(p.owner, "alice");
 	CHECK_STR(p.name, "ci");
@@ -347,45 +347,45 @@ static void test_pat_create_lookup(void)
 
 	/* unknown secret */
 	p.id = 77;
-	CHECK_EQ_INT(meta_pat_lookup(none, now_ms(), &p), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_lookup(tm, none, now_ms(), &p), E_UNAUTHORIZED);
 	CHECK(p.id == 0 && p.owner == NULL && p.name == NULL && p.scopes == NULL);
 	meta_pat_release(&p);
 
 	/* a name is unique per owner: refused for alice, fine for bob; id untouched on refusal */
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", "", 0, h2, &id), E_EXISTS);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", "", 0, h2, &id), E_EXISTS);
 	CHECK_EQ_INT(id, -5);
-	CHECK_EQ_INT(meta_pat_lookup(h2, now_ms(), &p), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_create("bob", "ci", NULL, 0, h2, &id2), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h2, now_ms(), &p), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_create(tm, "bob", "ci", NULL, 0, h2, &id2), 0);
 	CHECK(id2 > id1);
 	/* names compare byte for byte */
-	CHECK_EQ_INT(meta_pat_create("alice", "CI", NULL, 0, h3, NULL), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "CI", NULL, 0, h3, NULL), 0);
 	/* a secret hash belongs to one token only */
 	hash_of("secret-1", h3);
-	CHECK_EQ_INT(meta_pat_create("carol", "x", NULL, 0, h3, &id), E_EXISTS);
+	CHECK_EQ_INT(meta_pat_create(tm, "carol", "x", NULL, 0, h3, &id), E_EXISTS);
 	CHECK_EQ_INT(id, -5);
 
 	/* NULL scopes is stored as "" (all of the owner's rights) */
-	CHECK_EQ_INT(meta_pat_lookup(h2, now_ms(), &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h2, now_ms(), &p), 0);
 	CHECK_EQ_INT(p.id, id2);
 	CHECK_STR(p.owner, "bob");
 	CHECK_STR(p.scopes, "");
 	meta_pat_release(&p);
 
-	CHECK_EQ_INT(meta_pat_check(id1, now_ms()), 0);
-	CHECK_EQ_INT(meta_pat_check(id2, now_ms()), 0);
-	CHECK_EQ_INT(meta_pat_check(id2 + 1000, now_ms()), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(0, now_ms()), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(-1, now_ms()), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, id1, now_ms()), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id2, now_ms()), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id2 + 1000, now_ms()), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, 0, now_ms()), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, -1, now_ms()), E_UNAUTHORIZED);
 
 	char *sc = NULL;
-	CHECK_EQ_INT(meta_pat_get_scopes(id1, &sc), 0);
+	CHECK_EQ_INT(meta_pat_get_scopes(tm, id1, &sc), 0);
 	CHECK_STR(sc, scopes);
 	free(sc);
-	CHECK_EQ_INT(meta_pat_get_scopes(id2, &sc), 0);
+	CHECK_EQ_INT(meta_pat_get_scopes(tm, id2, &sc), 0);
 	CHECK_STR(sc, "");
 	free(sc);
 	sc = stale;
-	CHECK_EQ_INT(meta_pat_get_scopes(id2 + 1000, &sc), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_get_scopes(tm, id2 + 1000, &sc), E_UNAUTHORIZED);
 	CHECK(sc == NULL);
 }
 
@@ -396,31 +396,31 @@ static void test_pat_expiry(void)
 	int64_t t = now_ms() + 3600 * 1000, id = 0, id2 = 0;
 
 	hash_of("expiring", h);
-	CHECK_EQ_INT(meta_pat_create("alice", "short", "repository:x:pull", t, h, &id), 0);
-	CHECK_EQ_INT(meta_pat_lookup(h, t - 1, &p), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "short", "repository:x:pull", t, h, &id), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, t - 1, &p), 0);
 	CHECK_EQ_INT(p.expires_ms, t);
 	meta_pat_release(&p);
-	CHECK_EQ_INT(meta_pat_check(id, t - 1), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id, t - 1), 0);
 	/* expired at the very millisecond it names, and after */
-	CHECK_EQ_INT(meta_pat_lookup(h, t, &p), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, t, &p), E_UNAUTHORIZED);
 	CHECK(p.owner == NULL);
-	CHECK_EQ_INT(meta_pat_lookup(h, t + 1, &p), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(id, t), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(id, INT64_MAX), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, t + 1, &p), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, id, t), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, id, INT64_MAX), E_UNAUTHORIZED);
 	/* a token that never expires is valid at any time */
 	hash_of("secret-1", h2);
-	CHECK_EQ_INT(meta_pat_lookup(h2, INT64_MAX, &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h2, INT64_MAX, &p), 0);
 	meta_pat_release(&p);
 
 	/* an expired token keeps its name until revoked */
 	hash_of("expiring, again", h2);
-	CHECK_EQ_INT(meta_pat_create("alice", "short", NULL, 0, h2, &id2), E_EXISTS);
-	CHECK_EQ_INT(meta_pat_revoke("alice", "short", t + 5), 0);
-	CHECK_EQ_INT(meta_pat_create("alice", "short", NULL, 0, h2, &id2), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "short", NULL, 0, h2, &id2), E_EXISTS);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "short", t + 5), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "short", NULL, 0, h2, &id2), 0);
 	CHECK(id2 > id);
-	CHECK_EQ_INT(meta_pat_check(id2, t + 10), 0);
-	CHECK_EQ_INT(meta_pat_check(id, t - 1), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_revoke("alice", "short", now_ms()), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id2, t + 10), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id, t - 1), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "short", now_ms()), 0);
 }
 
 static void test_pat_revoke(void)
@@ -430,61 +430,61 @@ static void test_pat_revoke(void)
 	int64_t id1, id4 = 0, id5 = 0, when = now_ms();
 
 	hash_of("secret-1", h1);
-	CHECK_EQ_INT(meta_pat_lookup(h1, when, &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h1, when, &p), 0);
 	id1 = p.id;
 	meta_pat_release(&p);
 
-	CHECK_EQ_INT(meta_pat_revoke("alice", "ci", when), 0);
-	CHECK_EQ_INT(meta_pat_lookup(h1, when, &p), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(id1, when), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "ci", when), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h1, when, &p), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, id1, when), E_UNAUTHORIZED);
 	char *sc = stale;
-	CHECK_EQ_INT(meta_pat_get_scopes(id1, &sc), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_get_scopes(tm, id1, &sc), E_UNAUTHORIZED);
 	CHECK(sc == NULL);
 	/* revoked is revoked whatever now_ms says */
-	CHECK_EQ_INT(meta_pat_check(id1, when - 100000), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_revoke("alice", "ci", when), E_NAME_UNKNOWN);
-	CHECK_EQ_INT(meta_pat_revoke("alice", "nope", when), E_NAME_UNKNOWN);
-	CHECK_EQ_INT(meta_pat_revoke("nobody", "ci", when), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_pat_check(tm, id1, when - 100000), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "ci", when), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "nope", when), E_NAME_UNKNOWN);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "nobody", "ci", when), E_NAME_UNKNOWN);
 	/* other owners' tokens of the same name are untouched */
 	hash_of("secret-2", h4);
-	CHECK_EQ_INT(meta_pat_lookup(h4, when, &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h4, when, &p), 0);
 	CHECK_STR(p.owner, "bob");
 	CHECK_STR(p.name, "ci");
-	CHECK_EQ_INT(meta_pat_check(p.id, when), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, p.id, when), 0);
 	meta_pat_release(&p);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT revoked_ms FROM pats WHERE owner = 'alice' AND name = 'ci'"),
 		     when);
 
 	/* the name is free again; the old token stays revoked, its secret stays used */
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", NULL, 0, h1, &id4), E_EXISTS);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", NULL, 0, h1, &id4), E_EXISTS);
 	hash_of("secret-4", h4);
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", "repository:a:pull", 0, h4, &id4), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", "repository:a:pull", 0, h4, &id4), 0);
 	CHECK(id4 > id1);
-	CHECK_EQ_INT(meta_pat_lookup(h4, when, &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h4, when, &p), 0);
 	CHECK_EQ_INT(p.id, id4);
 	CHECK_STR(p.scopes, "repository:a:pull");
 	meta_pat_release(&p);
-	CHECK_EQ_INT(meta_pat_lookup(h1, when, &p), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(id1, when), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h1, when, &p), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, id1, when), E_UNAUTHORIZED);
 
 	/* any number of revoked tokens may share a name */
-	CHECK_EQ_INT(meta_pat_revoke("alice", "ci", when + 1), 0);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "ci", when + 1), 0);
 	hash_of("secret-5", h5);
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", NULL, 0, h5, &id5), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", NULL, 0, h5, &id5), 0);
 	CHECK(id5 > id4);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM pats WHERE owner = 'alice' AND name = 'ci'"), 3);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM pats WHERE owner = 'alice' AND name = 'ci'"
 					 " AND revoked_ms = 0"), 1);
 	/* revoking hits only the unrevoked one */
-	CHECK_EQ_INT(meta_pat_revoke("alice", "ci", when + 2), 0);
-	CHECK_EQ_INT(meta_pat_check(id4, when), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_check(id5, when), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_revoke(tm, "alice", "ci", when + 2), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id4, when), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_check(tm, id5, when), E_UNAUTHORIZED);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT min(revoked_ms) FROM pats WHERE owner = 'alice' AND name = 'ci'"),
 		     when);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT max(revoked_ms) FROM pats WHERE owner = 'alice' AND name = 'ci'"),
 		     when + 2);
 	hash_of("secret-6", h5);
-	CHECK_EQ_INT(meta_pat_create("alice", "ci", NULL, 0, h5, NULL), 0);
+	CHECK_EQ_INT(meta_pat_create(tm, "alice", "ci", NULL, 0, h5, NULL), 0);
 }
 
 static void test_pat_touch(void)
@@ -494,36 +494,36 @@ static void test_pat_touch(void)
 	int64_t id;
 
 	hash_of("secret-2", h); /* bob's ci */
-	CHECK_EQ_INT(meta_pat_lookup(h, now_ms(), &p), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, now_ms(), &p), 0);
 	id = p.id;
 	CHECK_EQ_INT(p.last_used_ms, 0);
 	meta_pat_release(&p);
 
-	CHECK_EQ_INT(meta_pat_touch(id, 5000), 0);
-	CHECK_EQ_INT(meta_pat_lookup(h, now_ms(), &p), 0);
+	CHECK_EQ_INT(meta_pat_touch(tm, id, 5000), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, now_ms(), &p), 0);
 	CHECK_EQ_INT(p.last_used_ms, 5000);
 	meta_pat_release(&p);
 	/* a late, older touch does not move it backwards */
-	CHECK_EQ_INT(meta_pat_touch(id, 4000), 0);
-	CHECK_EQ_INT(meta_pat_touch(id, 5000), 0);
-	CHECK_EQ_INT(meta_pat_lookup(h, now_ms(), &p), 0);
+	CHECK_EQ_INT(meta_pat_touch(tm, id, 4000), 0);
+	CHECK_EQ_INT(meta_pat_touch(tm, id, 5000), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, now_ms(), &p), 0);
 	CHECK_EQ_INT(p.last_used_ms, 5000);
 	meta_pat_release(&p);
 	int64_t t = now_ms();
-	CHECK_EQ_INT(meta_pat_touch(id, t), 0);
-	CHECK_EQ_INT(meta_pat_lookup(h, t, &p), 0);
+	CHECK_EQ_INT(meta_pat_touch(tm, id, t), 0);
+	CHECK_EQ_INT(meta_pat_lookup(tm, h, t, &p), 0);
 	CHECK_EQ_INT(p.last_used_ms, t);
 	meta_pat_release(&p);
 	/* touching does not extend or revive anything */
-	CHECK_EQ_INT(meta_pat_check(id, t), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id, t), 0);
 
-	CHECK_EQ_INT(meta_pat_touch(id + 100000, t), E_UNAUTHORIZED);
-	CHECK_EQ_INT(meta_pat_touch(0, t), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_touch(tm, id + 100000, t), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_touch(tm, 0, t), E_UNAUTHORIZED);
 	/* a revoked token still records its (refused) use, and stays revoked */
 	int64_t revoked = raw_int(dbpath.buf, "SELECT min(id) FROM pats WHERE revoked_ms <> 0");
 	CHECK(revoked > 0);
-	CHECK_EQ_INT(meta_pat_touch(revoked, t), 0);
-	CHECK_EQ_INT(meta_pat_check(revoked, t), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_touch(tm, revoked, t), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, revoked, t), E_UNAUTHORIZED);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM pats WHERE revoked_ms <> 0 AND last_used_ms <> 0"), 1);
 }
 
@@ -565,10 +565,10 @@ static void test_pat_list(void)
 	unsigned char h[HASH_LEN];
 	int64_t id = 0;
 	hash_of("dave-old", h);
-	CHECK_EQ_INT(meta_pat_create("dave", "old", NULL, 1, h, &id), 0);
-	CHECK_EQ_INT(meta_pat_check(id, now_ms()), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_create(tm, "dave", "old", NULL, 1, h, &id), 0);
+	CHECK_EQ_INT(meta_pat_check(tm, id, now_ms()), E_UNAUTHORIZED);
 	char *sc = stale;
-	CHECK_EQ_INT(meta_pat_get_scopes(id, &sc), E_UNAUTHORIZED);
+	CHECK_EQ_INT(meta_pat_get_scopes(tm, id, &sc), E_UNAUTHORIZED);
 	CHECK(sc == NULL);
 	CHECK_STR(list_pats("dave", 0, &s, &rc), "dave/old");
 	buf_release(&s.text);
@@ -576,13 +576,13 @@ static void test_pat_list(void)
 	/* a callback's non-zero return stops the listing and is returned */
 	seen_init(&s);
 	s.stop_after = 2;
-	CHECK_EQ_INT(meta_pat_list(NULL, 1, pat_cb, &s), 5);
+	CHECK_EQ_INT(meta_pat_list(tm, NULL, 1, pat_cb, &s), 5);
 	CHECK_EQ_INT(s.calls, 2);
 	buf_release(&s.text);
 
 	/* callbacks may read, even with the same listing */
 	seen_init(&s);
-	CHECK_EQ_INT(meta_pat_list("alice", 1, nested_pat_cb, &s), 0);
+	CHECK_EQ_INT(meta_pat_list(tm, "alice", 1, nested_pat_cb, &s), 0);
 	CHECK_EQ_INT(s.nested_rc, 0);
 	CHECK_EQ_INT(s.calls, 7);
 	buf_release(&s.text);
@@ -600,7 +600,7 @@ static int bob_fields_cb(void *ctx, const struct meta_pat *p)
 static void test_pat_list_fields(void)
 {
 	int ok = 0;
-	CHECK_EQ_INT(meta_pat_list("bob", 0, bob_fields_cb, &ok), 0);
+	CHECK_EQ_INT(meta_pat_list(tm, "bob", 0, bob_fields_cb, &ok), 0);
 	CHECK(ok);
 }
 
@@ -618,18 +618,18 @@ static void test_audit(void)
 	CHECK_EQ_INT(rc, 0);
 	buf_release(&e.text);
 
-	CHECK_EQ_INT(meta_audit_add("alice", "push", "team-a/app", detail1, "192.0.2.1"), 0);
-	CHECK_EQ_INT(meta_audit_add(NULL, "login_failed", NULL, NULL, "198.51.100.2"), 0);
-	CHECK_EQ_INT(meta_audit_add("bob", "delete", "team-b/x", "{}", NULL), 0);
-	CHECK_EQ_INT(meta_audit_add("alice", "tag", "team-a/app", NULL, NULL), 0);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", "team-a/app", detail1, "192.0.2.1"), 0);
+	CHECK_EQ_INT(meta_audit_add(tm, NULL, "login_failed", NULL, NULL, "198.51.100.2"), 0);
+	CHECK_EQ_INT(meta_audit_add(tm, "bob", "delete", "team-b/x", "{}", NULL), 0);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "tag", "team-a/app", NULL, NULL), 0);
 
 	/* detail must be a JSON object; refusals append nothing */
-	CHECK_EQ_INT(meta_audit_add("alice", "push", NULL, "not json", NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_audit_add("alice", "push", NULL, "[1,2]", NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_audit_add("alice", "push", NULL, "\"text\"", NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_audit_add("alice", "push", NULL, "42", NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_audit_add("alice", "push", NULL, "{\"a\":", NULL), E_INTERNAL);
-	CHECK_EQ_INT(meta_audit_add("alice", "push", NULL, "", NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", NULL, "not json", NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", NULL, "[1,2]", NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", NULL, "\"text\"", NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", NULL, "42", NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", NULL, "{\"a\":", NULL), E_INTERNAL);
+	CHECK_EQ_INT(meta_audit_add(tm, "alice", "push", NULL, "", NULL), E_INTERNAL);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events"), 4);
 
 	const char *all = "alice push team-a/app {\"digest\":\"sha256:abc\",\"tag\":\"v1\",\"size\":12} 192.0.2.1\n"
@@ -665,7 +665,7 @@ static void test_audit(void)
 		  "alice push team-a/app {\"digest\":\"sha256:abc\",\"tag\":\"v1\",\"size\":12} 192.0.2.1\n");
 	buf_release(&e.text);
 
-	CHECK_EQ_INT(meta_audit_list(0, NULL, -1, audit_stop_cb, &calls), 9);
+	CHECK_EQ_INT(meta_audit_list(tm, 0, NULL, -1, audit_stop_cb, &calls), 9);
 	CHECK_EQ_INT(calls, 1);
 
 	/*
@@ -721,7 +721,7 @@ static void *racer(void *arg)
 	snprintf(secret, sizeof(secret), "race-%d", r->idx);
 	hash_of(secret, h);
 	/* every thread wants the same name: exactly one may get it */
-	int rc = meta_pat_create("racer", "same", NULL, 0, h, &r->id);
+	int rc = meta_pat_create(tm, "racer", "same", NULL, 0, h, &r->id);
 	if (rc == 0)
 		r->created++;
 	else if (rc == E_EXISTS)
@@ -730,9 +730,9 @@ static void *racer(void *arg)
 		r->errors++;
 	for (int i = 0; i < EVENTS_PER_THREAD; i++) {
 		snprintf(detail, sizeof(detail), "{\"thread\":%d,\"i\":%d}", r->idx, i);
-		if (meta_audit_add("racer", "push", "race/repo", detail, NULL))
+		if (meta_audit_add(tm, "racer", "push", "race/repo", detail, NULL))
 			r->errors++;
-		if (r->created && (meta_pat_check(r->id, now_ms()) || meta_pat_touch(r->id, now_ms())))
+		if (r->created && (meta_pat_check(tm, r->id, now_ms()) || meta_pat_touch(tm, r->id, now_ms())))
 			r->errors++;
 	}
 	return NULL;
@@ -819,15 +819,15 @@ static void test_content_and_audit(void)
 	long long events_before = raw_int(dbpath.buf, "SELECT count(*) FROM audit_events");
 
 	/* a refused manifest writes neither its bytes nor an audit row, and the hook is not asked */
-	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v1", &who, NULL),
+	CHECK_EQ_INT(meta_manifest_put_content(tm, "inline/app", &m, (int64_t)strlen(body), body, &mi, "v1", &who, NULL),
 		     E_MANIFEST_BLOB_UNKNOWN);
 	CHECK_EQ_INT(h.calls, 0);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM blob_content"), 0);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events"), events_before);
 
 	/* accepted: bytes, manifest and audit row in one transaction; the hook sees the tag change */
-	CHECK_EQ_INT(meta_blob_link("inline/app", &layer, 3), 0);
-	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v1", &who, NULL), 0);
+	CHECK_EQ_INT(meta_blob_link(tm, "inline/app", &layer, 3), 0);
+	CHECK_EQ_INT(meta_manifest_put_content(tm, "inline/app", &m, (int64_t)strlen(body), body, &mi, "v1", &who, NULL), 0);
 	CHECK_EQ_INT(h.calls, 1);
 	CHECK_STR(list_audit(0, "inline/app", -1, &e, &rc), "alice push inline/app {\"moved\":1,\"how\":\"push\"} 192.0.2.9\n");
 	CHECK_EQ_INT(rc, 0);
@@ -835,48 +835,48 @@ static void test_content_and_audit(void)
 
 	/* read back by tag and by digest, and as a blob */
 	CHECK_EQ_INT(reference_parse("v1", 2, &ref), 0);
-	CHECK_EQ_INT(meta_manifest_get("inline/app", &ref, &got), 0);
+	CHECK_EQ_INT(meta_manifest_get(tm, "inline/app", &ref, &got), 0);
 	CHECK(got.content != NULL);
 	CHECK_EQ_INT((long long)got.content_len, (long long)strlen(body));
 	CHECK(got.content && !memcmp(got.content, body, strlen(body)));
 	meta_manifest_release(&got);
 	CHECK(got.content == NULL);
-	CHECK_EQ_INT(meta_blob_content(&m, &b, &found), 0);
+	CHECK_EQ_INT(meta_blob_content(tm, &m, &b, &found), 0);
 	CHECK_EQ_INT(found, 1);
 	CHECK_STR(b.buf, body);
 	buf_reset(&b);
-	CHECK_EQ_INT(meta_blob_content(&other, &b, &found), 0);
+	CHECK_EQ_INT(meta_blob_content(tm, &other, &b, &found), 0);
 	CHECK_EQ_INT(found, 0);
 	CHECK_EQ_INT((long long)b.len, 0);
 
 	/* the same bytes pushed again under another tag: one content row, a second event */
-	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v2", &who, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put_content(tm, "inline/app", &m, (int64_t)strlen(body), body, &mi, "v2", &who, NULL), 0);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM blob_content"), 1);
 	CHECK_EQ_INT(h.calls, 2);
 	/* a hook that declines records nothing, the write still happens */
 	h.refuse = 1;
-	CHECK_EQ_INT(meta_manifest_put_content("inline/app", &m, (int64_t)strlen(body), body, &mi, "v3", &who, NULL), 0);
+	CHECK_EQ_INT(meta_manifest_put_content(tm, "inline/app", &m, (int64_t)strlen(body), body, &mi, "v3", &who, NULL), 0);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events WHERE repo = 'inline/app'"), 2);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM tags WHERE name = 'v3'"), 1);
 	h.refuse = 0;
 
 	/* listing for fsck */
-	CHECK_EQ_INT(meta_content_list(content_cb, &b), 0);
+	CHECK_EQ_INT(meta_content_list(tm, content_cb, &b), 0);
 	char want[128];
 	snprintf(want, sizeof(want), "%.15s:%zu:%s;", ds, strlen(body), body);
 	CHECK_STR(b.buf, want);
 
 	/* tag deletes and manifest deletes are audited in their transaction too */
-	CHECK_EQ_INT(meta_tag_delete("inline/app", "v3", &who), 0);
+	CHECK_EQ_INT(meta_tag_delete(tm, "inline/app", "v3", &who), 0);
 	CHECK_EQ_INT(h.calls, 4);
-	CHECK_EQ_INT(meta_manifest_delete("inline/app", &m, &who), 0);
+	CHECK_EQ_INT(meta_manifest_delete(tm, "inline/app", &m, &who), 0);
 	CHECK_EQ_INT(h.calls, 5);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM audit_events WHERE repo = 'inline/app'"), 4);
 
 	/* the bytes go with their blob record (a collection deletes it once nothing links it) */
 	const char *digests[1] = { ds };
 	unsigned char done[1] = { 0 };
-	CHECK_EQ_INT(meta_gc_blobs_delete(digests, 1, done), 0);
+	CHECK_EQ_INT(meta_gc_blobs_delete(tm, digests, 1, done), 0);
 	CHECK_EQ_INT(done[0], 1);
 	CHECK_EQ_INT(raw_int(dbpath.buf, "SELECT count(*) FROM blob_content"), 0);
 	buf_release(&b);
@@ -893,7 +893,7 @@ int main(void)
 	test_not_open();
 	test_upgrade(dir.buf);
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_schema_version(), 4);
+	CHECK_EQ_INT(meta_schema_version(tm), 4);
 	test_pat_create_lookup();
 	test_pat_expiry();
 	test_pat_revoke();
@@ -903,7 +903,7 @@ int main(void)
 	test_audit();
 	test_content_and_audit();
 	test_threads();
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(raw_int(dbpath.buf, T_SQL_INTEGRITY), 1);
 
 	CHECK_EQ_INT(t_rmtree(dir.buf), 0);

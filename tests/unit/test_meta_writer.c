@@ -32,7 +32,7 @@ struct job {
 	int idx;
 	enum mode mode;
 	int fail_rc;
-	int rc;   /* what meta_tx_run() returned */
+	int rc;   /* what meta_tx_run(tm, ) returned */
 	int runs; /* how many times the body ran */
 	pthread_t th;
 };
@@ -82,7 +82,7 @@ static int job_tx(struct meta_conn *c, void *arg)
 					   "INSERT INTO t_defer(repo_id) VALUES (999999)"));
 		return rc;
 	case M_NESTED:
-		return meta_tx_run(job_tx, j);
+		return meta_tx_run(tm, job_tx, j);
 	}
 	return E_INTERNAL;
 }
@@ -90,7 +90,7 @@ static int job_tx(struct meta_conn *c, void *arg)
 static void *job_main(void *arg)
 {
 	struct job *j = arg;
-	j->rc = meta_tx_run(job_tx, j);
+	j->rc = meta_tx_run(tm, job_tx, j);
 	return NULL;
 }
 
@@ -110,7 +110,7 @@ static int gate_tx(struct meta_conn *c, void *arg)
 
 static void *gate_main(void *arg)
 {
-	*(int *)arg = meta_tx_run(gate_tx, NULL);
+	*(int *)arg = meta_tx_run(tm, gate_tx, NULL);
 	return NULL;
 }
 
@@ -125,7 +125,7 @@ static int wait_queued(size_t n)
 {
 	for (int i = 0; i < 20000; i++) {
 		size_t q;
-		meta_writer_stats(&q, NULL, NULL);
+		meta_writer_stats(tm, &q, NULL, NULL);
 		if (q == n)
 			return 0;
 		pause_ms(1);
@@ -149,7 +149,7 @@ static void run_as_batch(struct job *jobs, int n)
 	while (!gate_running)
 		pthread_cond_wait(&gate_cond, &gate_lock);
 	pthread_mutex_unlock(&gate_lock);
-	meta_writer_stats(NULL, &b0, &t0);
+	meta_writer_stats(tm, NULL, &b0, &t0);
 	n_run = 0;
 	for (int i = 0; i < n; i++) {
 		CHECK_EQ_INT(pthread_create(&jobs[i].th, NULL, job_main, &jobs[i]), 0);
@@ -163,7 +163,7 @@ static void run_as_batch(struct job *jobs, int n)
 	CHECK_EQ_INT(gate_rc, 0);
 	for (int i = 0; i < n; i++)
 		CHECK_EQ_INT(pthread_join(jobs[i].th, NULL), 0);
-	meta_writer_stats(NULL, &b1, &t1);
+	meta_writer_stats(tm, NULL, &b1, &t1);
 	CHECK_EQ_INT(b1 - b0, 1);
 	CHECK_EQ_INT(t1 - t0, n);
 }
@@ -243,7 +243,7 @@ static void test_commit_fails(void)
 static void test_nested(void)
 {
 	struct job j = { .idx = 300, .mode = M_NESTED };
-	CHECK_EQ_INT(meta_tx_run(job_tx, &j), E_INTERNAL);
+	CHECK_EQ_INT(meta_tx_run(tm, job_tx, &j), E_INTERNAL);
 	CHECK_EQ_INT(j.runs, 1); /* the inner body never ran */
 	CHECK_EQ_INT(repo_present(300), 0);
 }
@@ -253,20 +253,20 @@ static void test_sequential(void)
 {
 	for (int i = 0; i < 20; i++) {
 		struct job j = { .idx = 400 + i, .mode = M_OK };
-		CHECK_EQ_INT(meta_tx_run(job_tx, &j), 0);
+		CHECK_EQ_INT(meta_tx_run(tm, job_tx, &j), 0);
 		CHECK_EQ_INT(repo_present(400 + i), 1);
 	}
 }
 
-/* After meta_close() the writer is gone; reopening starts a new one on the new connection. */
+/* After t_meta_close() the writer is gone; reopening starts a new one on the new connection. */
 static void test_reopen(void)
 {
-	meta_close();
+	t_meta_close();
 	struct job j = { .idx = 500, .mode = M_OK };
-	CHECK_EQ_INT(meta_tx_run(job_tx, &j), E_INTERNAL);
-	meta_close();
+	CHECK_EQ_INT(meta_tx_run(tm, job_tx, &j), E_INTERNAL);
+	t_meta_close();
 	CHECK_EQ_INT(t_meta_open(dbpath.buf), 0);
-	CHECK_EQ_INT(meta_tx_run(job_tx, &j), 0);
+	CHECK_EQ_INT(meta_tx_run(tm, job_tx, &j), 0);
 	CHECK_EQ_INT(repo_present(500), 1);
 	CHECK_EQ_INT(repo_present(0), 1);
 }
@@ -288,7 +288,7 @@ int main(void)
 	test_nested();
 	test_sequential();
 	test_reopen();
-	meta_close();
+	t_meta_close();
 	CHECK_EQ_INT(t_rmtree(dir.buf), 0);
 	buf_release(&dir);
 	buf_release(&dbpath);

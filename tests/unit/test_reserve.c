@@ -42,34 +42,35 @@ int main(void)
 	struct buf missing = BUF_INIT;
 	if (t_scratch(&base, "reserve"))
 		return 1;
-	/* no reserve in this process yet: no room to make, pushes go on */
-	CHECK_EQ_INT(reserve_release(), 0);
-	CHECK_EQ_INT(reserve_restore(), 0);
+	struct reserve *r = NULL;
+	/* no reserve: no room to make, pushes go on */
+	CHECK_EQ_INT(reserve_release(NULL), 0);
+	CHECK_EQ_INT(reserve_restore(NULL), 0);
 
-	CHECK_EQ_INT(reserve_open(base.buf, SIZE), 0);
+	CHECK_EQ_INT(reserve_open(base.buf, SIZE, &r), 0);
 	CHECK_EQ_INT(held(), 1);
-	CHECK_EQ_INT(reserve_restore(), 0); /* held: nothing to do */
-	CHECK_EQ_INT(reserve_release(), 1);
+	CHECK_EQ_INT(reserve_restore(r), 0); /* held: nothing to do */
+	CHECK_EQ_INT(reserve_release(r), 1);
 	CHECK_EQ_INT(held(), 0);
-	CHECK_EQ_INT(reserve_release(), 1); /* already given back: still worth a retry */
+	CHECK_EQ_INT(reserve_release(r), 1); /* already given back: still worth a retry */
 	CHECK_EQ_INT(held(), 0);
-	CHECK_EQ_INT(reserve_restore(), 0); /* the scratch file system has room */
+	CHECK_EQ_INT(reserve_restore(r), 0); /* the scratch file system has room */
 	CHECK_EQ_INT(held(), 1);
-	reserve_close();
+	reserve_close(r);
 	CHECK_EQ_INT(held(), 1); /* the file stays for the next start */
 
 	/* opened again on an existing reserve: kept as it is */
-	CHECK_EQ_INT(reserve_open(base.buf, SIZE), 0);
+	CHECK_EQ_INT(reserve_open(base.buf, SIZE, &r), 0);
 	CHECK_EQ_INT(held(), 1);
-	reserve_close();
-	CHECK_EQ_INT(reserve_release(), 0);
+	reserve_close(r);
+	CHECK_EQ_INT(reserve_release(NULL), 0);
 
 	/* a reserve that cannot be made: none (deletes and pushes as without) */
 	buf_addf(&missing, "%s/no/such/dir", base.buf);
-	CHECK_EQ_INT(reserve_open(missing.buf, SIZE), E_IO);
-	CHECK_EQ_INT(reserve_release(), 0);
-	CHECK_EQ_INT(reserve_restore(), 0);
-	reserve_close();
+	CHECK_EQ_INT(reserve_open(missing.buf, SIZE, &r), E_IO);
+	CHECK_EQ_INT(reserve_release(r), 0);
+	CHECK_EQ_INT(reserve_restore(r), 0);
+	reserve_close(r);
 
 	t_rmtree(base.buf);
 	buf_release(&missing);
