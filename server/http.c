@@ -28,8 +28,11 @@
 
 /* Bodies up to this size are read and dropped before an early reply, so
  * the connection stays usable and the client sees the reply instead of a
- * reset. */
-#define DRAIN_MAX (64 * 1024)
+ * reset. Large enough for a manifest a little over its limit (4 MiB by
+ * default): refused with the rest of its body unread, the close reached a
+ * proxy in front (haproxy) as a reset before the 413, and the client got
+ * no answer. A larger body is refused at once and the connection closed. */
+#define DRAIN_MAX (8 * 1024 * 1024)
 
 /*
  * Request head limits, answered with the OCI error JSON (414, 431).
@@ -290,6 +293,13 @@ static enum MHD_Result send_reply(struct conn_state *cs)
 	return ret;
 }
 
+/* The client sends its body only after a 100 Continue: a refusal needs no draining. */
+static int awaits_continue(const struct req *r)
+{
+	const char *e = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	return e && !strcasecmp(e, "100-continue");
+}
+
 static int body_pending(const struct req *r)
 {
 	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -362,8 +372,10 @@ static int decide(struct conn_state *cs, int rc)
 		cs->decided = 1;
 		cs->draining = 1;
 		/* Replying before the request is fully read makes MHD close
-		 * the connection: only worth it to refuse a large body. */
-		if (body_pending(r) && (r->content_length < 0 || r->content_length > DRAIN_MAX))
+		 * the connection: only worth it to refuse a large body, or
+		 * one the client holds back until told to continue. */
+		if (body_pending(r) && (r->content_length < 0 || r->content_length > DRAIN_MAX ||
+					awaits_continue(r)))
 			return 1;
 	}
 	return 0;

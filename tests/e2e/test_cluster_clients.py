@@ -215,9 +215,7 @@ def test_ctr_pull_with_credentials(cluster, lb, containerd, skopeo, image_store,
 # The API suite's files run through the balancer (E2E_REGISTRY_URL, open mode), but for what the
 # S3 store does not offer (sha512 uploads: 415 UNSUPPORTED, docs/cluster.md) and listings (their
 # hundreds of repositories cost a minute; test_cluster_caches covers listings across nodes).
-# Left out until it is fixed: a manifest over 4 MiB refused (413) while the client still sends
-# it; through haproxy the client often gets the connection closed without any answer.
-API_DESELECT = "not sha512 and not test_manifest_over_4_mib_is_refused"
+API_DESELECT = "not sha512"
 API_FILES = ("test_api_base.py", "test_api_blobs.py", "test_api_manifests.py", "test_api_names.py",
              "test_api_uploads.py")
 
