@@ -504,7 +504,7 @@ static void drop_manifest_objects(struct plan *p)
 		return;
 	for (size_t i = 0; i < p->nmans; i++) {
 		int found = 0, rc;
-		if (!p->mans[i].from_input || meta_blob_location(&p->mans[i].d, &loc, &found) || !found)
+		if (!p->mans[i].from_input || meta_blob_location(p->st->meta, &p->mans[i].d, &loc, &found) || !found)
 			continue;
 		if ((rc = be->ops->remove(be, &p->mans[i].d, loc.buf)))
 			log_warn("import: removing the object of manifest %s failed (%d); garbage collection will",

@@ -59,7 +59,7 @@ struct sink {
 static int recorded(struct imgsrc *s, const struct digest *d)
 {
 	struct store_reader rd;
-	int rc = meta_blob_known(d, NULL);
+	int rc = meta_blob_known(s->st->meta, d, NULL);
 	if (rc)
 		return rc;
 	rc = store_blob_open_any(s->st, d, &rd);
