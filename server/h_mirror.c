@@ -239,7 +239,7 @@ void mirror_audit(struct mirror *m, struct mirror_up *up, const char *repo, cons
 
 void mirror_stale_serve(struct mirror_up *up, const char *what, const struct buf *why)
 {
-	int64_t now = clock_wall_ms(), last = atomic_load(&up->last_warn_ms);
+	long long now = clock_wall_ms(), last = atomic_load(&up->last_warn_ms); /* the atomic's own type */
 	int64_t window = (int64_t)(up->freshness_s ? up->freshness_s : 60) * 1000;
 	atomic_fetch_add_explicit(&up->stats.stale, 1, memory_order_relaxed);
 	if (now - last >= window && atomic_compare_exchange_strong(&up->last_warn_ms, &last, now))
@@ -281,11 +281,11 @@ static void tag_key(const struct req *r, struct buf *key)
 	buf_addf(key, "%s:%s", r->name, r->reference.tag);
 }
 
-static void mark_fresh(struct mirror *m, const struct req *r)
+static void mark_fresh(struct mirror *m, const struct req *r, int64_t asked_ms)
 {
 	struct buf key = BUF_INIT;
 	tag_key(r, &key);
-	mirror_mark_fresh(m, key.buf);
+	mirror_mark_fresh(m, key.buf, asked_ms);
 	buf_release(&key);
 }
 
@@ -309,7 +309,8 @@ static void stale_serve(struct mirror_up *up, const struct req *r, const struct 
 /*
  * Joins or starts the fill of ref and waits for its bytes (on the wait
  * pool). want (may be NULL): the digest a HEAD just saw; a fill started
- * before the tag moved is let finish and a new one started.
+ * before the tag moved is let finish and a new one started, and so is a
+ * tag's fill that asked the upstream longer than the window ago.
  */
 static void fetch_into(struct mstep *s, struct req *r, const char *ref, const struct digest *want)
 {
@@ -318,7 +319,9 @@ static void fetch_into(struct mstep *s, struct req *r, const char *ref, const st
 	if (!f)
 		f = fill_manifest(s->m, s->up, r->name, ref);
 	enum fill_state st = f ? fill_wait(f, FILL_UNTIL_READY) : FILL_FAILED;
-	if (f && want && st != FILL_FAILED && !digest_eq(&f->digest, want)) {
+	int stale = f && st != FILL_FAILED && !r->reference.is_digest && s->up->freshness_s &&
+		    !mirror_fresh_since(f->asked_ms, s->up->freshness_s);
+	if (f && st != FILL_FAILED && ((want && !digest_eq(&f->digest, want)) || stale)) {
 		fill_wait(f, FILL_UNTIL_END);
 		fill_put(f);
 		f = fill_manifest(s->m, s->up, r->name, ref);
@@ -358,6 +361,7 @@ static void manifest_work(struct req *r)
 		return;
 	}
 	/* a tag past its window: one HEAD decides */
+	int64_t asked = clock_wall_ms();
 	upstream_manifest_init(&um);
 	int rc = upstream_remote_name(s->up->client, r->name, &remote);
 	if (!rc)
@@ -368,7 +372,7 @@ static void manifest_work(struct req *r)
 		s->result = MS_LOCAL;
 	} else if (um.has_digest && digest_eq(&um.digest, &s->local)) {
 		atomic_fetch_add_explicit(&s->up->stats.hits, 1, memory_order_relaxed);
-		mark_fresh(s->m, r);
+		mark_fresh(s->m, r, asked);
 		s->result = MS_LOCAL;
 	} else {
 		atomic_fetch_add_explicit(&s->up->stats.misses, 1, memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "err.h"
 #include "h_mirror_internal.h"
 #include "log.h"
@@ -117,13 +118,14 @@ static void wake_streaming(struct fill *f)
 
 void fill_end(struct fill *f, enum fill_state st, int rc)
 {
+	/* off the table first: whoever sees the end and comes back starts anew, never joins what ended */
+	fill_unlist(f);
 	pthread_mutex_lock(&f->lock);
 	f->state = st;
 	f->rc = rc;
 	fill_wake_all(f);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
-	fill_unlist(f);
 }
 
 enum fill_state fill_wait(struct fill *f, enum fill_until until)
@@ -293,6 +295,7 @@ static void manifest_job(void *arg)
 	struct upstream_manifest um;
 	struct buf remote = BUF_INIT;
 	int rc = upstream_remote_name(f->up->client, f->repo, &remote);
+	int64_t asked = clock_wall_ms();
 	upstream_manifest_init(&um);
 	if (!rc && (rc = upstream_manifest_get(f->up->client, remote.buf, f->ref, &um, &f->ue)))
 		rc = mirror_upstream_fail(f->up, rc, &f->ue, &f->detail);
@@ -308,6 +311,7 @@ static void manifest_job(void *arg)
 	f->digest = um.digest;
 	snprintf(f->media_type, sizeof(f->media_type), "%s", um.media_type);
 	buf_add(&f->body, um.body.buf, um.body.len);
+	f->asked_ms = asked;
 	f->state = FILL_READY;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
@@ -317,7 +321,7 @@ static void manifest_job(void *arg)
 		if (!strchr(f->ref, ':')) {
 			struct buf key = BUF_INIT;
 			buf_addf(&key, "%s:%s", f->repo, f->ref);
-			mirror_mark_fresh(m, key.buf);
+			mirror_mark_fresh(m, key.buf, asked);
 			buf_release(&key);
 		}
 	}

@@ -80,6 +80,7 @@ struct fill {
 	/* manifest: READY and after; referrers: DONE, the descriptors */
 	struct buf body;
 	char media_type[128];
+	int64_t asked_ms;       /* manifest: when the upstream was asked (wall ms), READY and after */
 };
 
 struct mirror {
@@ -107,8 +108,8 @@ int mirror_map_get(const struct mirror_map *mp, const char *key, int64_t *v);
 int mirror_map_get_text(const struct mirror_map *mp, const char *key, int64_t *v, struct buf *text);
 void mirror_map_release(struct mirror_map *mp);
 
-/* Marks key ("repo:tag") checked upstream now, on the daemon's clock. */
-void mirror_mark_fresh(struct mirror *m, const char *key);
+/* Marks key ("repo:tag") checked upstream at wall time at_ms (clock_wall_ms(): when the upstream was asked). */
+void mirror_mark_fresh(struct mirror *m, const char *key, int64_t at_ms);
 /* 1 when key was checked upstream less than freshness_s ago. */
 int mirror_is_fresh(struct mirror *m, const char *key, unsigned freshness_s);
 /* 1 when a check at wall time at_ms is less than freshness_s old. */

@@ -119,10 +119,10 @@ int mirror_fresh_since(int64_t at_ms, unsigned freshness_s)
 	return clock_wall_ms() - at_ms < (int64_t)freshness_s * 1000;
 }
 
-void mirror_mark_fresh(struct mirror *m, const char *key)
+void mirror_mark_fresh(struct mirror *m, const char *key, int64_t at_ms)
 {
 	pthread_mutex_lock(&m->lock);
-	mirror_map_set(&m->fresh, key, clock_wall_ms());
+	mirror_map_set(&m->fresh, key, at_ms);
 	pthread_mutex_unlock(&m->lock);
 }
 

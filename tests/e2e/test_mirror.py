@@ -63,6 +63,7 @@ def cache(ups):
              "username": "mirror", "password_file": ups["MIRROR_BERTH_PWFILE"], "freshness": "5m"},
             {"name": "dist", "url": ups["MIRROR_DIST_URL"], "prefix": "dist/", "username": "mirror",
              "password_file": ups["MIRROR_DIST_PWFILE"]},
+            {"name": "liar", "url": ups["MIRROR_LIAR_URL"], "prefix": "liar/", "freshness": "1m"},
         ],
     }
     b = started(Berth(config=cfg))
@@ -384,6 +385,41 @@ def stale_serves(cache, upstream="hub"):
     metrics = requests.get(cache.url + "/metrics", auth=("alice", ALICE_PW), timeout=10).text
     return int(re.search(r'^berth_mirror_stale_serves_total\{upstream="%s"\} (\d+)$' % upstream, metrics,
                          re.M).group(1))
+
+
+def test_rate_limited_upstream_serves_the_cache(ups, cache):
+    """An upstream answering 429 (liar.py's "moody" once told to be busy): what is cached is served, a
+    stale serve counted; what is not is a 429 naming the upstream, with its Retry-After."""
+    reg = client(cache)
+    manifest = reg.get_manifest("liar/moody", "v1")
+    assert manifest.status_code == 200, manifest.text
+    digest = ocihelp.digest(manifest.content)
+    config = json.loads(manifest.content)["config"]["digest"]
+    assert reg.get("/v2/liar/moody/blobs/" + config).content == b"{}"
+    for _ in range(100):
+        if history(cache, "liar/moody", "v1"):
+            break
+        time.sleep(0.05)
+    assert history(cache, "liar/moody", "v1")[0]["new"] == digest
+    assert referrers(reg, "liar/moody", digest)[1] == {}
+    requests.get(ups["MIRROR_LIAR_URL"] + "/_moody?busy=1", timeout=10)
+    try:
+        stale = stale_serves(cache, "liar")
+        cache.advance_clock(61)  # past the tag's window: the HEAD upstream gets the 429
+        resp = reg.get_manifest("liar/moody", "v1")
+        assert resp.status_code == 200 and resp.content == manifest.content
+        assert reg.get_manifest("liar/moody", digest).content == manifest.content
+        assert reg.get("/v2/liar/moody/blobs/" + config).content == b"{}"
+        assert referrers(reg, "liar/moody", digest)[1] == {}  # the last list, past its window
+        assert stale_serves(cache, "liar") == stale + 2
+        log = cache.read_log()
+        assert "serving the cached liar/moody:v1" in log and "answered 429 TOOMANYREQUESTS" in log
+        resp = reg.get_manifest("liar/moody", "v2")
+        assert resp.status_code == 429 and resp.headers.get("Retry-After") == "7"
+        err = resp.json()["errors"][0]
+        assert err["code"] == "TOOMANYREQUESTS" and 'upstream "liar"' in err["detail"] and "429" in err["detail"]
+    finally:
+        requests.get(ups["MIRROR_LIAR_URL"] + "/_moody?busy=0", timeout=10)
 
 
 def test_upstream_down_serves_the_cache(ups, cache):

@@ -14,7 +14,10 @@ Repositories (GET and HEAD):
   tok        manifests need a bearer token from /token (a challenge with a
              comma inside a quoted value and an unknown parameter); tokens
              live TOKEN_TTL seconds
-GET /_counts answers {"token": N, "flaky": N, "norange": N}."""
+  moody      an honest image (MANIFEST, tagged "v1", and its config) until
+             GET /_moody?busy=1, then 429 like busy until /_moody?busy=0
+GET /_counts answers {"token": N, "flaky": N, "norange": N, "moody": N}
+(moody: requests answered while not busy)."""
 
 import hashlib
 import json
@@ -30,9 +33,12 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.ima
                                   "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
                        "layers": []}).encode()
 OTHER_DIGEST = "sha256:" + hashlib.sha256(MANIFEST + b" ").hexdigest()
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+EMPTY_CONFIG = b"{}"
 
 lock = threading.Lock()
-counts = {"token": 0, "flaky": 0, "norange": 0}
+counts = {"token": 0, "flaky": 0, "norange": 0, "moody": 0}
+moody_busy = [False]
 broken_once = set()
 issued = set()
 
@@ -67,6 +73,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_counts":
             with lock:
                 return self.answer(200, json.dumps(counts).encode())
+        if self.path.startswith("/_moody?busy="):
+            with lock:
+                moody_busy[0] = self.path.endswith("=1")
+            return self.answer(200, b"{}")
         if self.path.startswith("/token"):
             with lock:
                 counts["token"] += 1
@@ -81,6 +91,8 @@ class Handler(BaseHTTPRequestHandler):
                                                ("Docker-Content-Digest", OTHER_DIGEST)])
         if repo == "lie":
             return self.answer(200, b"not the blob you asked for\n" * 100)
+        if repo == "moody":
+            return self.moody(kind, ref)
         if repo == "busy":
             return self.answer(429, error_body("TOOMANYREQUESTS", "slow down, please"), [("Retry-After", "7")])
         if repo == "broken":
@@ -97,6 +109,23 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(401, error_body("UNAUTHORIZED", "authentication required"),
                                    [("WWW-Authenticate", challenge)])
             return self.answer(200, MANIFEST, [("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
+        return self.answer(404, error_body("MANIFEST_UNKNOWN", "manifest unknown"))
+
+    def moody(self, kind, ref):
+        with lock:
+            busy = moody_busy[0]
+            counts["moody"] += 0 if busy else 1
+        if busy:
+            return self.answer(429, error_body("TOOMANYREQUESTS", "slow down, please"), [("Retry-After", "7")])
+        if kind == "manifests" and ref in ("v1", MANIFEST_DIGEST):
+            return self.answer(200, MANIFEST, [("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                                               ("Docker-Content-Digest", MANIFEST_DIGEST)])
+        if kind == "blobs" and ref == "sha256:" + hashlib.sha256(EMPTY_CONFIG).hexdigest():
+            return self.answer(200, EMPTY_CONFIG, [("Docker-Content-Digest", ref)])
+        if kind == "referrers":
+            return self.answer(200, json.dumps({"schemaVersion": 2, "manifests": [],
+                                                "mediaType": "application/vnd.oci.image.index.v1+json"}).encode(),
+                               [("Content-Type", "application/vnd.oci.image.index.v1+json")])
         return self.answer(404, error_body("MANIFEST_UNKNOWN", "manifest unknown"))
 
     def blob(self, repo, ref):

@@ -58,6 +58,9 @@
 #define LLVMFuzzerTestOneInput fuzz_import_one
 #include "../fuzz/fuzz_import.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_challenge_one
+#include "../fuzz/fuzz_challenge.c"
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
 	const char *name;
@@ -75,6 +78,7 @@ static const struct {
 	{ "tar", fuzz_tar_one },
 	{ "s3xml", fuzz_s3xml_one },
 	{ "import", fuzz_import_one },
+	{ "challenge", fuzz_challenge_one },
 };
 
 /* Reads a whole file into out; 0 or -1. */
