@@ -42,6 +42,14 @@ static void gate_set(int open)
 	pthread_mutex_unlock(&gate_lock);
 }
 
+/* Gate closed, no job started yet; the jobs will end their fills with st. */
+static void gate_reset(enum fill_state st)
+{
+	jobs_started = 0;
+	gate_state = st;
+	gate_set(0);
+}
+
 static void wait_started(int n)
 {
 	pthread_mutex_lock(&gate_lock);
@@ -93,9 +101,7 @@ static void test_table_shares_one_fill(void)
 	struct mirror m;
 	struct workq *q = workq_new(4, 16);
 	mirror_init(&m);
-	jobs_started = 0;
-	gate_state = FILL_DONE;
-	gate_set(0);
+	gate_reset(FILL_DONE);
 	struct fill *a = start(&m, q, "b hub/app@sha256:1");
 	struct fill *b = start(&m, q, "b hub/app@sha256:1");
 	struct fill *c = start(&m, q, "b hub/app@sha256:2");
@@ -130,9 +136,7 @@ static void test_table_refused_job(void)
 	struct mirror m;
 	struct workq *q = workq_new(1, 1);
 	mirror_init(&m);
-	jobs_started = 0;
-	gate_state = FILL_FAILED;
-	gate_set(0);
+	gate_reset(FILL_FAILED);
 	struct fill *a = start(&m, q, "k1");
 	wait_started(1); /* running, so the next one is queued */
 	struct fill *b = start(&m, q, "k2");
@@ -198,8 +202,7 @@ static void test_waits_and_pending_manifest(void)
 	fill_put(f);
 
 	/* a blob fill: waiting for bytes returns as soon as some arrived */
-	gate_set(0);
-	jobs_started = 0;
+	gate_reset(FILL_DONE);
 	struct fill *b = start(&m, q, "b hub/app@sha256:3");
 	wait_started(1);
 	pthread_mutex_lock(&b->lock);
@@ -207,7 +210,6 @@ static void test_waits_and_pending_manifest(void)
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 	CHECK_EQ_INT(fill_wait(b, FILL_UNTIL_BYTES), FILL_RUNNING);
-	gate_state = FILL_DONE;
 	gate_set(1);
 	CHECK_EQ_INT(fill_wait(b, FILL_UNTIL_END), FILL_DONE);
 	fill_put(b);

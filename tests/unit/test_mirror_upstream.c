@@ -14,44 +14,37 @@ static int parse(const char *h, struct upstream_challenge *c)
 	return upstream_challenge_parse(h, c);
 }
 
+/* h parses to these fields. */
+static void check_challenge(const char *h, const char *scheme, const char *realm, const char *service,
+			    const char *scope)
+{
+	struct upstream_challenge c;
+	CHECK_EQ_INT(parse(h, &c), 0);
+	CHECK_STR(c.scheme, scheme);
+	CHECK_STR(c.realm, realm);
+	CHECK_STR(c.service, service);
+	CHECK_STR(c.scope, scope);
+}
+
 static void test_challenge_good(void)
 {
 	struct upstream_challenge c;
-	CHECK_EQ_INT(parse("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-			   "scope=\"repository:library/alpine:pull\"", &c), 0);
-	CHECK_STR(c.scheme, "Bearer");
-	CHECK_STR(c.realm, "https://auth.docker.io/token");
-	CHECK_STR(c.service, "registry.docker.io");
-	CHECK_STR(c.scope, "repository:library/alpine:pull");
-
-	CHECK_EQ_INT(parse("Basic realm=\"mirror-test\"", &c), 0);
-	CHECK_STR(c.scheme, "Basic");
-	CHECK_STR(c.realm, "mirror-test");
-	CHECK_STR(c.service, "");
-
+	check_challenge("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+			"scope=\"repository:library/alpine:pull\"",
+			"Bearer", "https://auth.docker.io/token", "registry.docker.io", "repository:library/alpine:pull");
+	check_challenge("Basic realm=\"mirror-test\"", "Basic", "mirror-test", "", "");
 	/* a comma inside quotes, escapes, unknown params (quoted and token), parameter names in any case */
-	CHECK_EQ_INT(parse("Bearer error=\"invalid_token\",REALM=\"http://h/t?x=1\",service=\"liar, the \\\"service\\\"\","
-			   "note=plain,Scope=\"a\\\\b\"", &c), 0);
-	CHECK_STR(c.realm, "http://h/t?x=1");
-	CHECK_STR(c.service, "liar, the \"service\"");
-	CHECK_STR(c.scope, "a\\b");
-
+	check_challenge("Bearer error=\"invalid_token\",REALM=\"http://h/t?x=1\",service=\"liar, the \\\"service\\\"\","
+			"note=plain,Scope=\"a\\\\b\"",
+			"Bearer", "http://h/t?x=1", "liar, the \"service\"", "a\\b");
 	/* token values, spaces around '=' and ',', a tab inside quotes */
-	CHECK_EQ_INT(parse("  Bearer realm = https://a/b ,  service=\"x\ty\"", &c), 0);
-	CHECK_STR(c.realm, "https://a/b");
-	CHECK_STR(c.service, "x\ty");
-
-	/* only the first challenge is read */
-	CHECK_EQ_INT(parse("Bearer realm=\"first\", Basic realm=\"second\"", &c), 0);
-	CHECK_STR(c.realm, "first");
+	check_challenge("  Bearer realm = https://a/b ,  service=\"x\ty\"", "Bearer", "https://a/b", "x\ty", "");
+	/* only the first challenge is read; challenges are separated by commas */
+	check_challenge("Bearer realm=\"first\", Basic realm=\"second\"", "Bearer", "first", "", "");
 	CHECK_EQ_INT(parse("Bearer realm=\"first\" Basic realm=\"second\"", &c), -1);
-
 	/* a scheme alone; an empty quoted value */
-	CHECK_EQ_INT(parse("Negotiate", &c), 0);
-	CHECK_STR(c.scheme, "Negotiate");
-	CHECK_STR(c.realm, "");
-	CHECK_EQ_INT(parse("Bearer realm=\"\"", &c), 0);
-	CHECK_STR(c.realm, "");
+	check_challenge("Negotiate", "Negotiate", "", "", "");
+	check_challenge("Bearer realm=\"\"", "Bearer", "", "", "");
 }
 
 static void test_challenge_bad(void)

@@ -583,14 +583,15 @@ def docker_client():
 
 
 class Dockerd:
-    def __init__(self, base, containerd):
+    def __init__(self, base, containerd, daemon_config=None):
+        """daemon_config: the daemon.json settings (registry-mirrors, ...), none by default."""
         self.base = base
         self.sock = os.path.join(base, "docker.sock")
         for d in ("data", "exec", "config", "sys-run", "etc-docker"):
             os.makedirs(os.path.join(base, d), exist_ok=True)
         daemon_json = os.path.join(base, "daemon.json")
         with open(daemon_json, "w") as f:
-            f.write("{}\n")
+            json.dump(daemon_config or {}, f)
         self.pidfile = os.path.join(base, "docker.pid")
         argv = ["dockerd",
                 "--config-file", daemon_json,
