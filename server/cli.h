@@ -69,5 +69,7 @@ int cli_audit_main(int argc, char **argv);
 int cli_gc_main(int argc, char **argv);
 /* `berth fsck [--repair] [--json] [--verbose]` (cli_gc.c); argv[0] is "fsck". Returns the exit status. */
 int cli_fsck_main(int argc, char **argv);
+/* `berth migrate --to CONFIG [...]` (cli_migrate.c); argv[0] is "migrate". Returns the exit status. */
+int cli_migrate_main(int argc, char **argv);
 
 #endif

@@ -41,6 +41,7 @@ static const char usage[] =
 	"  audit          show the audit log\n"
 	"  gc             delete manifests and blobs nothing keeps any more (--dry-run: only report)\n"
 	"  fsck           re-hash every blob and cross-check metadata and disk (--repair: remove orphans)\n"
+	"  migrate        copy this single node's store into a cluster's (--to CONFIG: PostgreSQL and S3)\n"
 	"  config check   validate a config file\n"
 	"  import         load a docker save tarball or OCI layout into a repository\n"
 	"  export         write an image as an OCI layout tar\n"
@@ -242,6 +243,8 @@ int main(int argc, char **argv)
 		return cli_gc_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "fsck"))
 		return cli_fsck_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return cli_migrate_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "healthcheck"))
 		return cli_health_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "config") && argc > 2 && !strcmp(argv[2], "check"))

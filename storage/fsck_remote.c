@@ -16,8 +16,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define READ_CHUNK (1 << 20)
-
 static int on_listed(void *ctx, const struct blob_entry *e)
 {
 	struct fsck *f = ctx;
@@ -53,29 +51,6 @@ int fsck_remote_list(struct fsck *f)
 }
 
 /* Reads blob d wherever it lives and hashes it into *got. */
-static int hash_remote(struct fsck *f, const struct digest *d, struct digest *got)
-{
-	struct store_reader rd;
-	struct hasher h;
-	char *tmp = xmalloc(READ_CHUNK);
-	int rc = store_blob_open_any(f->st, d, &rd);
-	hasher_init(&h, d->alg);
-	for (int64_t off = 0; !rc && off < rd.size;) {
-		size_t n = 0;
-		rc = store_reader_read(&rd, off, tmp, READ_CHUNK, &n);
-		if (!rc && !n)
-			rc = E_IO; /* shorter than its size */
-		hasher_update(&h, tmp, n);
-		off += (int64_t)n;
-	}
-	if (!rc)
-		hasher_final(&h, got);
-	hasher_release(&h);
-	store_reader_release(&rd);
-	free(tmp);
-	return rc;
-}
-
 static int check_record(void *ctx, const struct meta_fsck_blob_at *b)
 {
 	struct fsck *f = ctx;
@@ -107,7 +82,7 @@ static int check_record(void *ctx, const struct meta_fsck_blob_at *b)
 		return 0;
 	f->r->files++;
 	f->r->bytes += have;
-	int rc = hash_remote(f, &d, &got);
+	int rc = store_blob_rehash(f->st, &d, &got);
 	if (rc == E_STORE_UNAVAILABLE)
 		return rc;
 	if (rc)

@@ -596,6 +596,73 @@ int meta_fsck_blobs_at(struct meta *m, meta_fsck_blob_at_cb cb, void *ctx);
 int meta_gc_lock(struct meta *m);
 void meta_gc_unlock(struct meta *m);
 
+/* ---- copying one database into another (meta_migrate.c, for berth migrate) ---- */
+/*
+ * Each table's rows travel as a generic row of column values, repository
+ * ids replaced by names (the destination has its own), every other id
+ * kept (tag history, tokens and audit events are named by id). Upload
+ * sessions are not copied. Tables in the order they are copied (each
+ * refers only to earlier ones).
+ */
+enum meta_mig_table {
+	META_MIG_REPOS,     /* name, created_ms */
+	META_MIG_BLOBS,     /* digest, size, created_ms, location, in_db (bytes in blob_content; not inserted) */
+	META_MIG_CONTENT,   /* digest, content */
+	META_MIG_LINKS,     /* repo, digest, linked_ms */
+	META_MIG_MANIFESTS, /* repo, digest, size, media_type, artifact_type, subject, annotations, created_ms */
+	META_MIG_REFS,      /* repo, manifest, kind, digest */
+	META_MIG_TAGS,      /* repo, name, digest, updated_ms */
+	META_MIG_HISTORY,   /* id, repo, tag, old_digest, new_digest, time_ms, actor, how, client */
+	META_MIG_PATS,      /* id, owner, name, secret_hash, scopes, created_ms, expires_ms, last_used_ms, revoked_ms */
+	META_MIG_AUDIT,     /* id, time_ms, actor, action, repo, detail, client */
+	META_MIG_TABLES
+};
+#define META_MIG_BLOB_DIGEST 0
+#define META_MIG_BLOB_SIZE 1
+#define META_MIG_BLOB_LOCATION 3
+#define META_MIG_BLOB_IN_DB 4
+#define META_MIG_COLS 9
+/* A column value: null, else i (integers) or p/len (text, NUL-terminated, or bytes). */
+struct meta_mig_val {
+	int null;
+	int64_t i;
+	const void *p;
+	size_t len;
+};
+struct meta_mig_row {
+	struct meta_mig_val v[META_MIG_COLS];
+	void *owned; /* meta_mig_row_copy()'s bytes */
+};
+/* The table's name, for messages. */
+const char *meta_mig_table_name(enum meta_mig_table t);
+/* Calls cb for every row of t in key order; the row is valid during the call. */
+int meta_mig_export(struct meta *m, enum meta_mig_table t, int (*cb)(void *ctx, const struct meta_mig_row *r),
+		    void *ctx);
+/* A copy of src whose values live until meta_mig_row_release(dst). */
+void meta_mig_row_copy(struct meta_mig_row *dst, const struct meta_mig_row *src);
+void meta_mig_row_release(struct meta_mig_row *r);
+/* What became of a row given to meta_mig_import(), or what meta_mig_check() found. */
+enum meta_mig_state {
+	META_MIG_ABSENT,   /* check: not in the database */
+	META_MIG_ADDED,    /* import: inserted */
+	META_MIG_SAME,     /* already there, the same */
+	META_MIG_CONFLICT, /* its key is taken by something else (a tag pointing elsewhere, an id used) */
+	META_MIG_REPLACED, /* import with replace: a tag moved to the row's digest */
+};
+/*
+ * One transaction: inserts the n rows of t, each unless already there;
+ * out[i] gets its enum meta_mig_state. replace: tags pointing elsewhere
+ * are moved (with no history row: the copied history tells).
+ */
+int meta_mig_import(struct meta *m, enum meta_mig_table t, const struct meta_mig_row *rows, size_t n, int replace,
+		    unsigned char *out);
+/* Whether row r of t is in the database: *state META_MIG_ABSENT, _SAME or _CONFLICT. */
+int meta_mig_check(struct meta *m, enum meta_mig_table t, const struct meta_mig_row *r, int *state);
+/* Rows of t. */
+int meta_mig_count(struct meta *m, enum meta_mig_table t, int64_t *n);
+/* After rows were imported with their ids: new ids continue past them (PostgreSQL's identity sequences). */
+int meta_mig_finish(struct meta *m);
+
 /* ---- browsing (meta_browse.c): the web interface's listings, see store_browse.h ---- */
 /* A keyset page: order (0 name, 1 last push, 2 size), direction, the previous page's last row, a name filter. */
 struct meta_browse_page {

@@ -132,6 +132,9 @@ enum meta_stmt_id {
 	MS_GR_FSCK_BLOBS,
 	MS_GR_LOCK,
 	MS_GR_UNLOCK,
+	/* meta_migrate.c: a range, MIG_SLOTS per table */
+	MS_MIG,
+	MS_MIG_LAST = MS_MIG + 63,
 	/* meta_writer.c */
 	MS_SAVEPOINT,
 	MS_RELEASE,

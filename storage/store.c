@@ -454,6 +454,32 @@ int store_blob_mount(struct store *st, const char *repo, const struct digest *d,
 	return rc;
 }
 
+/* Bytes read at a time when hashing a stored blob. */
+#define REHASH_CHUNK (1 << 20)
+
+int store_blob_rehash(struct store *st, const struct digest *d, struct digest *got)
+{
+	struct store_reader rd;
+	struct hasher h;
+	char *tmp = xmalloc(REHASH_CHUNK);
+	int rc = store_blob_open_any(st, d, &rd);
+	hasher_init(&h, d->alg);
+	for (int64_t off = 0; !rc && off < rd.size;) {
+		size_t n = 0;
+		rc = store_reader_read(&rd, off, tmp, REHASH_CHUNK, &n);
+		if (!rc && !n)
+			rc = E_IO; /* shorter than its size */
+		hasher_update(&h, tmp, n);
+		off += (int64_t)n;
+	}
+	if (!rc)
+		hasher_final(&h, got);
+	hasher_release(&h);
+	store_reader_release(&rd);
+	free(tmp);
+	return rc;
+}
+
 /* ---- manifests ---- */
 
 void store_manifest_release(struct store_manifest *m)

@@ -157,5 +157,7 @@ int store_blob_held(struct store *st, const struct digest *d, int64_t *size);
 int store_blob_read_all(struct store *st, const struct digest *d, size_t max, struct buf *out);
 /* Opens stored blob d wherever its bytes live, without a repository check. */
 int store_blob_open_any(struct store *st, const struct digest *d, struct store_reader *rd);
+/* Reads stored blob d wherever its bytes live and hashes them (with d's algorithm) into *got. */
+int store_blob_rehash(struct store *st, const struct digest *d, struct digest *got);
 
 #endif

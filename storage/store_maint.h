@@ -1,7 +1,8 @@
 /*
  * store_maint: the store's maintenance verbs, public beside store.h:
- * garbage collection (gc.c), the integrity check (fsck.c), and moving
- * images in and out as files (imgimport.c, imgexport.c). What each does is
+ * garbage collection (gc.c), the integrity check (fsck.c), moving
+ * images in and out as files (imgimport.c, imgexport.c), and copying a
+ * whole store into another (store_migrate.c). What each does is
  * described in gc.h, fsck.h, imgimport.h and imgexport.h; here are only
  * the entry points and their options and reports.
  *
@@ -199,5 +200,51 @@ struct imgexport_result {
 int store_export(struct store *st, const char *repo, const struct reference *ref, int fd,
 	      struct imgexport_result *res, struct buf *detail);
 void imgexport_result_release(struct imgexport_result *res);
+
+/* ---- copying a store into another (store_migrate.c, berth migrate) ---- */
+
+#define STORE_MIG_TABLES 10
+
+struct store_mig_opts {
+	int replace; /* tags the destination points elsewhere are moved to the source's digest */
+	int verify;  /* at the end, every blob copied is read back from the destination and re-hashed */
+	/* Told of each conflict (refusing the copy) and each problem the verification finds; may be NULL. */
+	void (*on_problem)(void *ctx, const char *table, const char *what);
+	/* Told after each batch of rows of a table; may be NULL. */
+	void (*on_progress)(void *ctx, const char *table, int64_t rows);
+	void *ctx;
+};
+
+struct store_mig_table {
+	const char *name;
+	int64_t source, dest; /* rows at the end */
+	int64_t added, same, replaced, conflicts;
+};
+
+struct store_mig_report {
+	struct store_mig_table t[STORE_MIG_TABLES]; /* in the order copied */
+	int64_t blobs_copied, bytes_copied;
+	int64_t blobs_present; /* bytes already in the destination (an earlier run's), not copied again */
+	int64_t conflicts;     /* found before copying: nothing was copied */
+	int64_t problems;      /* found by the verification */
+};
+
+/*
+ * Copies every repository, blob (bytes into to's backend), link,
+ * manifest, reference, tag, tag history entry, personal access token and
+ * audit event of from into to, keeping times and the ids of history,
+ * tokens and events; upload sessions are not copied. Nothing in from
+ * changes, and from must not change meanwhile (its daemon stopped).
+ * Idempotent: what to already has, the same, is left as it is (a blob in
+ * to's backend under its digest is not copied again), so a run that was
+ * interrupted is finished by running it again. Before writing anything,
+ * every row is looked up in to: a tag pointing elsewhere (unless
+ * o->replace), a history entry, token or event id used by something else,
+ * or a blob of another size is a conflict, and the copy is refused
+ * (E_EXISTS, r->conflicts). At the end every row of from is looked up in
+ * to again and every blob's size in to's backend checked (o->verify:
+ * its bytes re-hashed): 0 with r->problems 0 when all is there.
+ */
+int store_migrate(struct store *from, struct store *to, const struct store_mig_opts *o, struct store_mig_report *r);
 
 #endif
