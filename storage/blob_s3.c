@@ -100,10 +100,16 @@ int blob_s3_stat(struct blob_s3 *b, const char *key, uint64_t *size)
 int blob_s3_read(struct blob_s3 *b, const char *key, uint64_t first, uint64_t len,
 		 s3_write_fn write, void *ctx, uint64_t *size)
 {
+	return blob_s3_read_told(b, key, first, len, NULL, write, ctx, size);
+}
+
+int blob_s3_read_told(struct blob_s3 *b, const char *key, uint64_t first, uint64_t len, s3_head_fn on_head,
+		      s3_write_fn write, void *ctx, uint64_t *size)
+{
 	struct s3_object_info info;
 	if (!blob_key_valid(key))
 		return E_BLOB_UNKNOWN;
-	int rc = s3_get(b->s3, key, first, len, write, ctx, &info);
+	int rc = s3_get_told(b->s3, key, first, len, on_head, write, ctx, &info);
 	if (!rc && size)
 		*size = info.size;
 	return rc;

@@ -122,6 +122,9 @@ int blob_s3_stat(struct blob_s3 *b, const char *key, uint64_t *size);
  */
 int blob_s3_read(struct blob_s3 *b, const char *key, uint64_t first, uint64_t len,
 		 s3_write_fn write, void *ctx, uint64_t *size);
+/* The same, telling on_head (with ctx) what the answer's headers said before any data (s3_get_told()). */
+int blob_s3_read_told(struct blob_s3 *b, const char *key, uint64_t first, uint64_t len, s3_head_fn on_head,
+		      s3_write_fn write, void *ctx, uint64_t *size);
 /* Deletes the blob; a missing one is not an error. */
 int blob_s3_delete(struct blob_s3 *b, const char *key);
 /*

@@ -151,6 +151,7 @@ struct xfer {
 	uint64_t delivered; /* GET: object bytes handed to the sink, over all attempts */
 	long status;        /* from the last status line seen */
 	int sink_failed, io_failed, too_big;
+	int told;           /* GET: on_head was called */
 };
 
 static size_t read_body(char *dst, size_t size, size_t nmemb, void *ud)
@@ -213,6 +214,17 @@ static size_t header_line(char *data, size_t size, size_t nmemb, void *ud)
 	struct httpc_header h;
 	size_t n = size * nmemb;
 	char line[512];
+	if ((n == 2 && data[0] == '\r') || (n == 1 && data[0] == '\n')) {
+		/* the end of an answer's headers: the size is known before the first byte of data */
+		if (x->req->on_head && !x->told && x->status >= 200 && x->status < 300) {
+			struct s3_object_info info = { .size = r->total_size };
+			memcpy(info.etag, r->etag, sizeof(info.etag));
+			x->told = 1;
+			/* Content-Length is the object's size only for an answer to no Range */
+			x->req->on_head(x->req->sink_ctx, &info, r->has_size == 2 || (r->has_size == 1 && !x->req->ranged));
+		}
+		return n;
+	}
 	if (httpc_header_parse(data, n, line, sizeof(line), &h))
 		return n;
 	if (h.status >= 0) {

@@ -110,6 +110,15 @@ typedef int (*s3_write_fn)(void *ctx, const void *data, size_t len);
  */
 int s3_get(struct s3 *s, const char *key, uint64_t first, uint64_t len, s3_write_fn write,
 	   void *ctx, struct s3_object_info *info);
+/*
+ * What a GET's answer said before its data: called once, when the headers
+ * of the first 2xx answer are in (before any data reaches write; retries
+ * after it are not told again). sized 0: the answer gave no size.
+ */
+typedef void (*s3_head_fn)(void *ctx, const struct s3_object_info *info, int sized);
+/* s3_get() telling on_head (may be NULL) with ctx, so that a caller learns the size without a HEAD. */
+int s3_get_told(struct s3 *s, const char *key, uint64_t first, uint64_t len, s3_head_fn on_head,
+		s3_write_fn write, void *ctx, struct s3_object_info *info);
 int s3_head(struct s3 *s, const char *key, struct s3_object_info *info);
 /* Deletes key; deleting a missing key succeeds (S3 semantics). */
 int s3_delete(struct s3 *s, const char *key);

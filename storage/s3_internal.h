@@ -32,7 +32,8 @@ struct s3_req {
 	const char *payload_hash;     /* NULL: S3_EMPTY_SHA256 when no body */
 	/* GET only: object data goes to sink, starting at range_first for range_len bytes */
 	s3_write_fn sink;
-	void *sink_ctx;
+	void *sink_ctx;               /* also on_head's */
+	s3_head_fn on_head;           /* NULL: not told */
 	uint64_t range_first;
 	uint64_t range_len;           /* UINT64_MAX: to the end */
 	int ranged;                   /* send a Range header */

@@ -71,12 +71,19 @@ int s3_head(struct s3 *s, const char *key, struct s3_object_info *info)
 int s3_get(struct s3 *s, const char *key, uint64_t first, uint64_t len, s3_write_fn write,
 	   void *ctx, struct s3_object_info *info)
 {
+	return s3_get_told(s, key, first, len, NULL, write, ctx, info);
+}
+
+int s3_get_told(struct s3 *s, const char *key, uint64_t first, uint64_t len, s3_head_fn on_head,
+		s3_write_fn write, void *ctx, struct s3_object_info *info)
+{
 	struct s3_req r = {
 		.method = "GET",
 		.key = key,
 		.fd = -1,
 		.sink = write,
 		.sink_ctx = ctx,
+		.on_head = on_head,
 		.range_first = first,
 		.range_len = len,
 		.ranged = first != 0 || len != UINT64_MAX,
@@ -90,6 +97,8 @@ int s3_get(struct s3 *s, const char *key, uint64_t first, uint64_t len, s3_write
 			rc = E_RANGE_INVALID;
 		if (!rc && info)
 			*info = tmp;
+		if (!rc && on_head)
+			on_head(ctx, &tmp, 1);
 		return rc;
 	}
 	if (len != UINT64_MAX && first > UINT64_MAX - len)

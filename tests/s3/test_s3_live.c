@@ -93,6 +93,40 @@ static int refuse(void *ctx, const void *data, size_t len)
 	return 1;
 }
 
+/* What s3_get_told() told, and whether data came before it. */
+struct told_rec {
+	int calls, sized, data_first;
+	uint64_t size, n;
+};
+
+static void on_told(void *ctx, const struct s3_object_info *info, int sized)
+{
+	struct told_rec *t = ctx;
+	t->calls++;
+	t->sized = sized;
+	t->size = info->size;
+}
+
+static int told_data(void *ctx, const void *data, size_t len)
+{
+	struct told_rec *t = ctx;
+	(void)data;
+	t->data_first |= !t->calls;
+	t->n += len;
+	return 0;
+}
+
+/* The answer's headers are told once, before any data: an object's size without a HEAD. */
+static void check_told(struct s3 *s, const char *key, uint64_t first, uint64_t len, uint64_t size)
+{
+	struct told_rec t = { 0 };
+	CHECK_EQ_INT(s3_get_told(s, key, first, len, on_told, told_data, &t, NULL), 0);
+	CHECK_EQ_INT(t.calls, 1);
+	CHECK(t.sized && !t.data_first);
+	CHECK_EQ_INT(t.size, size); /* the whole object's, also for a range */
+	CHECK_EQ_INT(t.n, len == UINT64_MAX ? size - first : len);
+}
+
 static void test_objects(void)
 {
 	struct s3 *s = client("obj/", NULL);
@@ -118,6 +152,8 @@ static void test_objects(void)
 	CHECK_EQ_INT(s3_get(s, "small", 3, 0, to_buf, &got, &info), 0);
 	CHECK_EQ_INT(got.len, 0);
 	CHECK_EQ_INT(s3_get(s, "small", 0, UINT64_MAX, refuse, NULL, NULL), E_IO);
+	check_told(s, "small", 0, UINT64_MAX, strlen(msg));
+	check_told(s, "small", 7, 5, strlen(msg));
 
 	/* the signed payload hash is checked by the store */
 	sha_hex("other", 5, sha);
@@ -130,6 +166,7 @@ static void test_objects(void)
 	CHECK_EQ_INT(s3_put(s, "empty", NULL, 0, NULL), 0);
 	CHECK_EQ_INT(s3_head(s, "empty", &info), 0);
 	CHECK_EQ_INT(info.size, 0);
+	check_told(s, "empty", 0, UINT64_MAX, 0);
 	CHECK_EQ_INT(s3_put(s, odd, msg, 5, NULL), 0);
 	buf_reset(&got);
 	CHECK_EQ_INT(s3_get(s, odd, 0, UINT64_MAX, to_buf, &got, NULL), 0);
@@ -141,6 +178,9 @@ static void test_objects(void)
 	CHECK_EQ_INT(s3_last_error()->http_status, 404);
 	CHECK_STR(s3_last_error()->code, "NoSuchKey");
 	CHECK_EQ_INT(got.len, 0);
+	struct told_rec none = { 0 };
+	CHECK_EQ_INT(s3_get_told(s, "missing", 0, UINT64_MAX, on_told, told_data, &none, NULL), E_BLOB_UNKNOWN);
+	CHECK_EQ_INT(none.calls, 0); /* an error answer's headers are not told */
 	CHECK_EQ_INT(s3_head(s, "missing", NULL), E_BLOB_UNKNOWN);
 	CHECK_EQ_INT(s3_delete(s, "small"), 0);
 	CHECK_EQ_INT(s3_head(s, "small", NULL), E_BLOB_UNKNOWN);
