@@ -74,7 +74,7 @@ static int repo(struct req *r, const char *rest)
 	const char *arg;
 	int rc = 0;
 	if (ui_split_path(rest, &name, verb, &arg))
-		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+		ui_page_no_repo(r);
 	else if (!*verb)
 		rc = ui_repo_page(r, name.buf);
 	else if (verb_is(verb, "image") && arg)

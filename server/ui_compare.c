@@ -320,7 +320,7 @@ int ui_compare_page(struct req *r, const char *repo)
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	if (!router_may(r, repo, ACTION_PULL)) {
-		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+		ui_page_no_repo(r);
 		return 0;
 	}
 	rc = ra && rb && *ra && *rb ? ui_load_pair(r, repo, ra, rb, &a, &b) : 1;

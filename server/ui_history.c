@@ -38,7 +38,7 @@ static void crumbs(struct buf *o, const char *repo)
 static int may_see_history(struct req *r, const char *repo)
 {
 	if (!router_may(r, repo, ACTION_PULL)) {
-		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+		ui_page_no_repo(r);
 		return 0;
 	}
 	if (!router_may(r, repo, ACTION_PUSH)) {
@@ -155,7 +155,7 @@ int ui_history_page(struct req *r, const char *repo, const char *tag)
 		rc = store_repo_exists(r->reg->store, repo);
 	if (rc == E_NAME_UNKNOWN) {
 		rc = 0;
-		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+		ui_page_no_repo(r);
 		goto out;
 	}
 	if (rc)

@@ -103,6 +103,11 @@ void ui_page_message(struct req *r, int status, const char *title, const char *m
 	ui_page_end(r, status);
 }
 
+void ui_page_no_repo(struct req *r)
+{
+	ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+}
+
 void ui_redirect(struct req *r, const char *path)
 {
 	resp_header(r, "Location", "%s", path);

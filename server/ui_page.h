@@ -41,6 +41,11 @@ void ui_page_begin(struct req *r, const char *title);
 void ui_page_end(struct req *r, int status);
 /* A whole page saying msg (escaped), with status. */
 void ui_page_message(struct req *r, int status, const char *title, const char *msg);
+/*
+ * The 404 page of a repository that does not exist or that the caller may
+ * not pull: one page for both, so no page tells them apart.
+ */
+void ui_page_no_repo(struct req *r);
 /* 303 See Other to path (a local path), no body. */
 void ui_redirect(struct req *r, const char *path);
 

@@ -239,7 +239,7 @@ int ui_repo_page(struct req *r, const char *repo)
 	if (ui_page_args(r, STORE_SORT_PUSHED, &pg))
 		return ui_bad_args(r);
 	if (!router_may(r, repo, ACTION_PULL)) {
-		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+		ui_page_no_repo(r);
 		return 0;
 	}
 	registry_host(r, &host);
@@ -262,7 +262,7 @@ int ui_repo_page(struct req *r, const char *repo)
 	rc = store_browse_tags(r->reg->store, repo, &pg, tag_row, &to, &more);
 	if (rc == E_NAME_UNKNOWN) {
 		rc = 0;
-		ui_page_message(r, 404, "Not found", "There is no such repository, or you may not see it.");
+		ui_page_no_repo(r);
 		goto out;
 	}
 	if (rc)

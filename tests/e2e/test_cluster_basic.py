@@ -17,20 +17,14 @@ import time
 import pytest
 import requests
 
-from clusterhelp import Cluster, Engines
+from clusterhelp import Cluster, shared_engines
 from ocihelp import Registry, digest, random_blob
 
 
 @pytest.fixture(scope="session")
 def engines():
-    e = Engines()
-    try:
-        e.start()
-    except Exception:
-        e.stop()
-        raise
-    yield e
-    e.stop()
+    """The test process's one Swift and PostgreSQL, shared with the other cluster modules."""
+    return shared_engines()
 
 
 @pytest.fixture(scope="module")

@@ -109,4 +109,26 @@ static inline void source_path(char *out, size_t len, const char *rel)
 	snprintf(out, len, "%.*s/../../%s", slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".", rel);
 }
 
+/* A credential file with mode, in the current directory (tests run inside the scratch directory, so messages name it plainly). */
+static inline void secret_file(const char *name, const char *content, mode_t mode)
+{
+	unlink(name);
+	write_file(name, content);
+	if (chmod(name, mode)) {
+		perror(name);
+		exit(1);
+	}
+}
+
+/* The file, then the environment, as config_load() does; msg gets either's error. */
+static inline int load_env(const char *json, struct config *c)
+{
+	struct buf err = BUF_INIT;
+	int rc = load(json, c);
+	if (!rc && (rc = config_apply_env(c, &err)))
+		snprintf(msg, sizeof(msg), "%s", err.buf);
+	buf_release(&err);
+	return rc;
+}
+
 #endif

@@ -35,33 +35,12 @@ static void leave_dir(void)
 	close(cwd_fd);
 }
 
-static void secret_file(const char *name, const char *content, mode_t mode)
-{
-	unlink(name);
-	write_file(name, content);
-	if (chmod(name, mode)) {
-		perror(name);
-		exit(1);
-	}
-}
-
 /* The three credential files of the good configs. */
 static void good_secrets(void)
 {
 	secret_file("pg.pw", PG_SECRET "\n", 0600);
 	secret_file("s3.key", S3_AK "\r\n", 0640);
 	secret_file("s3.secret", S3_SK, 0400);
-}
-
-/* The file, then the environment, as config_load() does; msg as in load(). */
-static int load_env(const char *json, struct config *c)
-{
-	struct buf err = BUF_INIT;
-	int rc = load(json, c);
-	if (!rc && (rc = config_apply_env(c, &err)))
-		snprintf(msg, sizeof(msg), "%s", err.buf);
-	buf_release(&err);
-	return rc;
 }
 
 static void test_cluster_good(void)

@@ -7,28 +7,6 @@
 #define UP(extra) "{\"upstreams\": [" HUB extra "}]}"
 #define UP_WITH(url, prefix) "{\"upstreams\": [{\"name\": \"hub\", \"url\": \"" url "\", \"prefix\": \"" prefix "\"}]}"
 
-/* A credential file of the scratch directory (the test runs inside it, so messages name "hub.pw"). */
-static void put_secret(const char *name, const char *content, mode_t mode)
-{
-	unlink(name);
-	write_file(name, content);
-	if (chmod(name, mode)) {
-		perror(name);
-		exit(1);
-	}
-}
-
-/* The file, then the environment; msg gets either's error. */
-static int load_all(const char *json, struct config *c)
-{
-	struct buf err = BUF_INIT;
-	int rc = load(json, c);
-	if (!rc && (rc = config_apply_env(c, &err)))
-		snprintf(msg, sizeof(msg), "%s", err.buf);
-	buf_release(&err);
-	return rc;
-}
-
 static void unset_upstream_env(void)
 {
 	unsetenv("BERTH_UPSTREAM_HUB_PASSWORD");
@@ -43,10 +21,10 @@ static void test_good(void)
 	const struct config_upstream *u;
 	clear_env();
 	unset_upstream_env();
-	put_secret("hub.pw", HUB_PW "\n", 0600);
-	put_secret("quay.token", QUAY_TOKEN "\n", 0440);
-	put_secret("ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
-	CHECK_EQ_INT(load_all("{\"upstreams\": [" HUB ", \"default\": true, \"username\": \"me\", "
+	secret_file("hub.pw", HUB_PW "\n", 0600);
+	secret_file("quay.token", QUAY_TOKEN "\n", 0440);
+	secret_file("ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
+	CHECK_EQ_INT(load_env("{\"upstreams\": [" HUB ", \"default\": true, \"username\": \"me\", "
 			      "\"password_file\": \"hub.pw\", \"ca_file\": null, \"freshness\": \"10m\", \"ttl\": \"30d\", "
 			      "\"max_size\": \"50GiB\", \"allow_push\": true, \"sync\": [{\"repositories\": [\"library/alpine\"], \"tags\": "
 			      "[\"3.*\"], \"every\": \"6h\"}, {\"repositories\": [\"library/**\"]}]}, "
@@ -94,10 +72,10 @@ static void test_good(void)
 	CHECK_STR(config_upstream_for(&c, "hubx/a")->name, "hub");
 	config_release(&c);
 
-	CHECK_EQ_INT(load_all("{\"upstreams\": []}", &c), 0);
+	CHECK_EQ_INT(load_env("{\"upstreams\": []}", &c), 0);
 	CHECK(c.n_upstreams == 0 && config_upstream_for(&c, "hub/a") == NULL);
 	config_release(&c);
-	CHECK_EQ_INT(load_all(UP(""), &c), 0);
+	CHECK_EQ_INT(load_env(UP(""), &c), 0);
 	CHECK(config_upstream_for(&c, "alpine") == NULL);
 	config_release(&c);
 	good(UP(", \"freshness\": \"0s\", \"max_size\": \"1048576\""));
@@ -108,8 +86,8 @@ static void test_bad(void)
 {
 	clear_env();
 	unset_upstream_env();
-	put_secret("hub.pw", HUB_PW, 0600);
-	put_secret("open.pw", HUB_PW, 0644);
+	secret_file("hub.pw", HUB_PW, 0600);
+	secret_file("open.pw", HUB_PW, 0644);
 	bad("{\"upstreams\": {}}", "F: \"upstreams\": expected an array of objects");
 	bad("{\"upstreams\": [5]}", "F: \"upstreams[0]\": expected an object");
 	bad("{\"upstreams\": [{\"url\": \"https://a.io\", \"prefix\": \"a/\"}]}", "F: \"upstreams[0]\": \"name\" is required");
@@ -178,33 +156,33 @@ static void test_env(void)
 	struct config c;
 	clear_env();
 	unset_upstream_env();
-	put_secret("hub.pw", HUB_PW, 0600);
+	secret_file("hub.pw", HUB_PW, 0600);
 	setenv("BERTH_UPSTREAM_HUB_PASSWORD", "from-env", 1);
-	CHECK_EQ_INT(load_all(UP(", \"username\": \"me\""), &c), 0);
+	CHECK_EQ_INT(load_env(UP(", \"username\": \"me\""), &c), 0);
 	CHECK_STR(c.upstreams[0].password.value, "from-env");
 	CHECK_EQ_INT(c.upstreams[0].password.from, CONFIG_SECRET_ENV);
 	config_release(&c);
 	/* the file wins */
-	CHECK_EQ_INT(load_all(UP(", \"username\": \"me\", \"password_file\": \"hub.pw\""), &c), 0);
+	CHECK_EQ_INT(load_env(UP(", \"username\": \"me\", \"password_file\": \"hub.pw\""), &c), 0);
 	CHECK_STR(c.upstreams[0].password.value, HUB_PW);
 	config_release(&c);
 	/* a password variable without a username is not read */
-	CHECK_EQ_INT(load_all(UP(""), &c), 0);
+	CHECK_EQ_INT(load_env(UP(""), &c), 0);
 	CHECK(c.upstreams[0].password.value == NULL && c.upstreams[0].token.value == NULL);
 	config_release(&c);
 	unsetenv("BERTH_UPSTREAM_HUB_PASSWORD");
-	CHECK_EQ_INT(load_all(UP(", \"username\": \"me\""), &c), E_CONFIG);
+	CHECK_EQ_INT(load_env(UP(", \"username\": \"me\""), &c), E_CONFIG);
 	CHECK_STR(msg, "upstreams.hub: \"username\" is set but there is no password: set \"password_file\" or "
 		  "BERTH_UPSTREAM_HUB_PASSWORD");
 	config_release(&c);
 	setenv("BERTH_UPSTREAM_MY_QUAY_TOKEN", QUAY_TOKEN, 1);
-	CHECK_EQ_INT(load_all("{\"upstreams\": [{\"name\": \"my-quay\", \"url\": \"https://quay.io\", \"prefix\": "
+	CHECK_EQ_INT(load_env("{\"upstreams\": [{\"name\": \"my-quay\", \"url\": \"https://quay.io\", \"prefix\": "
 			      "\"quay/\"}]}", &c), 0);
 	CHECK_STR(c.upstreams[0].token.value, QUAY_TOKEN);
 	CHECK_EQ_INT(c.upstreams[0].token.from, CONFIG_SECRET_ENV);
 	config_release(&c);
 	setenv("BERTH_UPSTREAM_MY_QUAY_TOKEN", "has space", 1);
-	CHECK_EQ_INT(load_all("{\"upstreams\": [{\"name\": \"my-quay\", \"url\": \"https://quay.io\", \"prefix\": "
+	CHECK_EQ_INT(load_env("{\"upstreams\": [{\"name\": \"my-quay\", \"url\": \"https://quay.io\", \"prefix\": "
 			      "\"quay/\"}]}", &c), E_CONFIG);
 	CHECK_STR(msg, "BERTH_UPSTREAM_MY_QUAY_TOKEN holds a space, a control character or a non-ASCII character");
 	config_release(&c);
@@ -217,13 +195,13 @@ static void test_describe_and_reload(void)
 	struct buf out = BUF_INIT, changed = BUF_INIT;
 	clear_env();
 	unset_upstream_env();
-	put_secret("hub.pw", HUB_PW, 0600);
+	secret_file("hub.pw", HUB_PW, 0600);
 	setenv("BERTH_UPSTREAM_MY_QUAY_TOKEN", QUAY_TOKEN, 1);
 	const char *json = "{\"upstreams\": [" HUB ", \"default\": true, \"username\": \"me\", \"password_file\": "
 		"\"hub.pw\", \"ttl\": \"30d\", \"max_size\": \"1KiB\", \"sync\": [{\"repositories\": [\"a\"]}]}, "
 		"{\"name\": \"my-quay\", \"url\": \"https://quay.io\", \"prefix\": \"quay/\"}, "
 		"{\"name\": \"anon\", \"url\": \"http://127.0.0.1:5001\", \"prefix\": \"anon/\", \"freshness\": \"90s\"}]}";
-	CHECK_EQ_INT(load_all(json, &cur), 0);
+	CHECK_EQ_INT(load_env(json, &cur), 0);
 	config_describe_upstreams(&cur, &out);
 	CHECK_STR(out.buf,
 		  "upstreams.hub.url: https://registry-1.docker.io\nupstreams.hub.prefix: \"hub/\"\n"
@@ -243,19 +221,19 @@ static void test_describe_and_reload(void)
 	CHECK(!strstr(out.buf, HUB_PW) && !strstr(out.buf, QUAY_TOKEN));
 
 	/* reload: the same settings change nothing; any change (a rotated secret too) keeps the running ones */
-	CHECK_EQ_INT(load_all(json, &next), 0);
+	CHECK_EQ_INT(load_env(json, &next), 0);
 	config_keep_upstreams(&next, &cur, &changed);
 	CHECK_EQ_INT(changed.len, 0);
 	config_release(&next);
-	put_secret("hub.pw", HUB_PW "-rotated", 0600);
-	CHECK_EQ_INT(load_all(json, &next), 0);
+	secret_file("hub.pw", HUB_PW "-rotated", 0600);
+	CHECK_EQ_INT(load_env(json, &next), 0);
 	config_keep_upstreams(&next, &cur, &changed);
 	CHECK_STR(changed.buf, "upstreams\n");
 	CHECK_STR(next.upstreams[0].password.value, HUB_PW);
 	CHECK_EQ_INT(next.n_upstreams, 3);
 	config_release(&next);
 	buf_reset(&changed);
-	CHECK_EQ_INT(load_all("{}", &next), 0);
+	CHECK_EQ_INT(load_env("{}", &next), 0);
 	config_keep_upstreams(&next, &cur, &changed);
 	CHECK_STR(changed.buf, "upstreams\n");
 	CHECK_EQ_INT(next.n_upstreams, 3);
