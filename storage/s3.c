@@ -356,12 +356,20 @@ static int retriable_code(const char *code)
 	       !strcmp(code, "ServiceUnavailable") || !strcmp(code, "RequestTimeout");
 }
 
-/* The final error for a non-2xx answer that is not retried. */
+/*
+ * The final error for a non-2xx answer that is not retried. A missing
+ * bucket means the store cannot hold anything now: a deployment without
+ * its bucket, or a store going down (Swift answers an object request with
+ * NoSuchBucket while its container servers stop before its proxy), so
+ * clients are told to come back later, as for a store that is down.
+ */
 static int map_status(long status, const char *code)
 {
 	if (status == 404 && !strcmp(code, "NoSuchUpload"))
 		return E_BLOB_UPLOAD_UNKNOWN;
-	if (status == 404 && strcmp(code, "NoSuchBucket"))
+	if (status == 404 && !strcmp(code, "NoSuchBucket"))
+		return E_STORE_UNAVAILABLE;
+	if (status == 404)
 		return E_BLOB_UNKNOWN;
 	if (status == 416)
 		return E_RANGE_INVALID;

@@ -21,11 +21,11 @@
  * are retried max_attempts times with exponential backoff and full jitter,
  * within retry_budget_ms; a GET that failed midway resumes where it stopped
  * (If-Match on the ETag it started with). When attempts or budget run out
- * the call returns E_STORE_UNAVAILABLE. Other errors: E_BLOB_UNKNOWN
- * (NoSuchKey, 404), E_BLOB_UPLOAD_UNKNOWN (NoSuchUpload), E_RANGE_INVALID
- * (416), E_IO (a callback or the local file failed), E_STORE (anything
- * else the store refused: credentials, a missing bucket, a malformed
- * answer). s3_last_error() then holds the store's status, code and message
+ * the call returns E_STORE_UNAVAILABLE, as it does at once for a missing
+ * bucket (NoSuchBucket). Other errors: E_BLOB_UNKNOWN (NoSuchKey, 404),
+ * E_BLOB_UPLOAD_UNKNOWN (NoSuchUpload), E_RANGE_INVALID (416), E_IO (a
+ * callback or the local file failed), E_STORE (anything else the store
+ * refused: credentials, a malformed answer). s3_last_error() then holds the store's status, code and message
  * for the log. Secrets never appear in it nor in any log line.
  */
 #ifndef BERTH_S3_H

@@ -401,6 +401,16 @@ static void test_presign_and_auth(void)
 	CHECK_EQ_INT(s3_last_error()->attempts, 1);
 	CHECK(s3_last_error()->code[0]);
 	s3_free(b);
+
+	/* a bucket that is not there: the store cannot hold anything, clients come back later */
+	struct s3_config nobucket = cfg;
+	nobucket.bucket = "berth-no-such-bucket";
+	b = client("", &nobucket);
+	CHECK_EQ_INT(s3_put(b, "x", "x", 1, NULL), E_STORE_UNAVAILABLE);
+	CHECK_EQ_INT(s3_last_error()->http_status, 404);
+	CHECK_STR(s3_last_error()->code, "NoSuchBucket");
+	CHECK_EQ_INT(s3_last_error()->attempts, 1);
+	s3_free(b);
 	buf_release(&url);
 	buf_release(&got);
 	s3_free(s);
