@@ -124,6 +124,17 @@ def test_racing_patch_on_other_node_is_refused(cluster):
     t = threading.Thread(target=first)
     t.start()
     try:
+        # only once the first PATCH holds the upload (its lease in the database): a PATCH of
+        # the other node sent earlier could take the upload first and turn the race around
+        upload_id = loc.split("?")[0].rstrip("/").rsplit("/", 1)[1]
+        deadline = time.time() + 10
+        while True:
+            lease = cluster.engines.psql("SELECT lease_ms FROM uploads WHERE id = '%s'" % upload_id,
+                                         db=cluster.db_name, rows=True)
+            if lease and int(lease) > time.time() * 1000:
+                break
+            assert time.time() < deadline, "the first PATCH never took the upload's lease"
+            time.sleep(0.05)
         deadline = time.time() + 10
         while True:
             r = node(cluster, 1).patch(loc, data=b"x" * 100, headers={"Content-Type": "application/octet-stream"})
